@@ -1,0 +1,72 @@
+"""trl_explore: exploration-aware training of language models on top of Hugging Face TRL.
+
+Public names are imported lazily so that ``import trl_explore`` stays light (no torch, transformers or TRL import
+until a name that needs them is used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+# TRL versions whose private methods our trainers hook and that the test-suite covers.
+_TESTED_TRL = (">=1.16", "<1.17")
+
+# public name -> module that defines it (relative to this package)
+_LAZY: dict[str, str] = {
+    # rewards
+    "math_accuracy_reward": "rewards.math",
+    # functional math
+    "pass_at_k": "functional.pass_at_k",
+    # metrics
+    "avg_at_k": "metrics.sampling",
+    "maj_at_k": "metrics.sampling",
+    # toy kit (also importable as trl_explore.toy)
+    "warm_start": "toy.warm_start",
+    # modules
+    "FourierHead": "modules.fourier_head",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trl_explore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _check_trl_version() -> None:
+    """Warn when the installed TRL is outside the range whose private methods we hook (called by the trainers)."""
+    import warnings
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        installed = Version(version("trl"))
+    except PackageNotFoundError:
+        return
+    if not (Version("1.16") <= installed < Version("1.17")):
+        warnings.warn(
+            f"trl_explore {__version__} is tested with trl{','.join(_TESTED_TRL)}, but trl {installed} is installed. "
+            "Its trainers hook private TRL methods that may have changed; pin `trl>=1.16,<1.17`.",
+            stacklevel=2,
+        )
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .functional.pass_at_k import pass_at_k
+    from .metrics.sampling import avg_at_k, maj_at_k
+    from .modules.fourier_head import FourierHead
+    from .rewards.math import math_accuracy_reward
+    from .toy.warm_start import warm_start
