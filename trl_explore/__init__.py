@@ -64,6 +64,8 @@ def _check_trl_version() -> None:
         )
 
 
+_check_trl_version()
+
 if TYPE_CHECKING:  # pragma: no cover
     from .functional.pass_at_k import pass_at_k
     from .metrics.sampling import avg_at_k, maj_at_k
