@@ -18,6 +18,8 @@ _TESTED_TRL = (">=1.16", "<1.17")
 _LAZY: dict[str, str] = {
     # rewards
     "math_accuracy_reward": "rewards.math",
+    "make_math_reward": "rewards.math",
+    "MathReward": "rewards.math",
     # functional math
     "pass_at_k": "functional.pass_at_k",
     # metrics
@@ -70,5 +72,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .functional.pass_at_k import pass_at_k
     from .metrics.sampling import avg_at_k, maj_at_k
     from .modules.fourier_head import FourierHead
-    from .rewards.math import math_accuracy_reward
+    from .rewards.math import MathReward, make_math_reward, math_accuracy_reward
     from .toy.warm_start import warm_start

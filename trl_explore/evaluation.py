@@ -78,13 +78,15 @@ def load_math_dataset(
             Split to load (local single files have one split and ignore it).
         subset (`str`, *optional*):
             Hub configuration name (``"main"`` for GSM8K).
-        prompt_column / answer_column (`str`, *optional*):
-            Override the detected columns (detected from :data:`PROMPT_COLUMNS` / :data:`ANSWER_COLUMNS`).
+        prompt_column (`str`, *optional*):
+            Override the detected prompt column (detected from `PROMPT_COLUMNS`).
+        answer_column (`str`, *optional*):
+            Override the detected answer column (detected from `ANSWER_COLUMNS`).
         limit (`int`, *optional*):
             Keep only the first `limit` problems.
 
     Returns:
-        `datasets.Dataset` with columns ``prompt``, ``solution`` and the original columns.
+        datasets.Dataset: the dataset with columns ``prompt``, ``solution`` and the original columns.
     """
     import datasets
 
