@@ -27,6 +27,12 @@ _LAZY: dict[str, str] = {
     "maj_at_k": "metrics.sampling",
     # toy kit (also importable as trl_explore.toy)
     "warm_start": "toy.warm_start",
+    "make_tokenizer": "toy.tokenizer",
+    "make_tiny_model": "toy.models",
+    "make_arithmetic_dataset": "toy.tasks",
+    "make_countdown_dataset": "toy.tasks",
+    "countdown_reward": "toy.tasks",
+    "evaluate_pass_rate": "toy.evaluation",
     # modules
     "FourierHead": "modules.fourier_head",
 }
@@ -73,4 +79,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .metrics.sampling import avg_at_k, maj_at_k
     from .modules.fourier_head import FourierHead
     from .rewards.math import MathReward, make_math_reward, math_accuracy_reward
+    from .toy.evaluation import evaluate_pass_rate
+    from .toy.models import make_tiny_model
+    from .toy.tasks import countdown_reward, make_arithmetic_dataset, make_countdown_dataset
+    from .toy.tokenizer import make_tokenizer
     from .toy.warm_start import warm_start

@@ -1,4 +1,4 @@
-"""The ``trl-explore`` command line: ``trl-explore info`` and ``trl-explore warm-start``."""
+"""The ``trl-explore`` command line: ``demo`` (the offline exploration lab), ``warm-start`` and ``info``."""
 
 from __future__ import annotations
 
@@ -35,9 +35,48 @@ def _warm_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import DemoSettings, run_demo
+
+    settings = DemoSettings(
+        methods=args.methods or [],
+        steps=args.steps,
+        seed=args.seed,
+        output_dir=args.output_dir,
+        model=args.model,
+        task=args.task,
+        eval_every=args.eval_every or max(1, args.steps // 3),
+        eval_prompts=args.eval_prompts,
+        k=args.k,
+        learning_rate=args.learning_rate,
+    )
+    report = run_demo(settings)
+    print(f"report: {report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trl-explore", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    from .demo.methods import METHODS
+
+    demo = sub.add_parser(
+        "demo",
+        help="offline exploration lab: train GRPO and every RL method from one warm start, write a report + plots",
+    )
+    demo.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="methods to run (default: all)")
+    demo.add_argument("--steps", type=int, default=30, help="optimizer steps per method (default: 30)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--output-dir", default="trl_explore_demo", help="report directory (default: trl_explore_demo)")
+    demo.add_argument("--model", default=None, help="Hub name or local path (default: the toy warm start)")
+    demo.add_argument(
+        "--task", default="countdown", help="countdown | arithmetic | a math dataset (Hub name or local file)"
+    )
+    demo.add_argument("--eval-every", type=int, default=None, help="pass@k interval in steps (default: steps // 3)")
+    demo.add_argument("--eval-prompts", type=int, default=48, help="held-out prompts for pass@k (default: 48)")
+    demo.add_argument("--k", type=int, default=8, help="samples per held-out prompt (default: 8)")
+    demo.add_argument("--learning-rate", type=float, default=5e-4, help="shared learning rate (default: 5e-4)")
+    demo.set_defaults(func=_demo)
     sub.add_parser("info", help="versions of trl_explore and its dependencies").set_defaults(func=_info)
     ws = sub.add_parser("warm-start", help="build (or reuse) the cached warm-started toy model and print its path")
     ws.add_argument("--task", choices=["arithmetic", "countdown"], default="countdown")

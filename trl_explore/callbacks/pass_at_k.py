@@ -1,0 +1,212 @@
+"""`PassAtKCallback`: track the capability boundary (pass@1 ... pass@k on held-out prompts) during training.
+
+Over-exploitation shrinks what a model can solve at all: pass@1 rises while pass@k at large k falls. This callback
+measures both on a fixed held-out prompt set every `eval_steps` optimizer steps (and before training), records
+``pass_at_k/pass@<k>`` in the trainer state's log history at the step it was measured, hands it to the logging
+integrations with the next logged metrics, and appends rows to ``<output_dir>/pass_at_k.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+
+def _is_conversational(prompt: Any) -> bool:
+    return isinstance(prompt, list) and bool(prompt) and isinstance(prompt[0], dict) and "role" in prompt[0]
+
+
+class PassAtKCallback(TrainerCallback):
+    """Every `eval_steps` steps, sample `k` completions per held-out prompt, grade them and log the pass@k curve.
+
+    Works with any trainer whose model is a causal LM (TRL's `GRPOTrainer` and our subclasses, `SFTTrainer`, ...).
+    Each process samples a disjoint shard of the prompts; counts are gathered across processes, so every rank logs the
+    same values.
+
+    Args:
+        eval_dataset (`datasets.Dataset`):
+            Held-out rows with a `prompt` column (plain text or conversational, as in TRL) and the columns the reward
+            needs (e.g. `solution`).
+        reward_func (`Callable`):
+            A TRL-contract reward function deciding correctness (e.g. `math_accuracy_reward`); a completion is correct
+            when its reward is at least `correct_threshold`.
+        k (`int`, *optional*, defaults to `8`):
+            Completions per prompt (the largest k).
+        eval_steps (`int`, *optional*, defaults to `50`):
+            Evaluate every this many optimizer steps (and at step 0 and at the end of training).
+        ks (`Sequence[int]`, *optional*):
+            The k values to report (default: powers of two up to `k`).
+        temperature (`float`, *optional*):
+            Sampling temperature (default: the trainer's `args.temperature`, else 1.0).
+        top_p (`float`, *optional*, defaults to `1.0`):
+            Nucleus sampling.
+        max_new_tokens (`int`, *optional*):
+            Completion budget (default: the trainer's `args.max_completion_length`, else 256).
+        batch_size (`int`, *optional*, defaults to `16`):
+            Prompts per `generate` call.
+        correct_threshold (`float`, *optional*, defaults to `1.0`):
+            Reward at or above which a completion counts as correct.
+        csv_name (`str`, *optional*, defaults to `"pass_at_k.csv"`):
+            File under `args.output_dir` receiving one row per evaluation (step, k, pass@k, seconds).
+        show_progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar while sampling.
+
+    Attributes:
+        history (`list[dict]`): one dict per evaluation: ``{"step": ..., "pass@1": ..., ..., "seconds": ...}``.
+    """
+
+    def __init__(
+        self,
+        eval_dataset: Any,
+        reward_func: Callable[..., list[float | None]],
+        k: int = 8,
+        eval_steps: int = 50,
+        ks: Sequence[int] | None = None,
+        temperature: float | None = None,
+        top_p: float = 1.0,
+        max_new_tokens: int | None = None,
+        batch_size: int = 16,
+        correct_threshold: float = 1.0,
+        csv_name: str = "pass_at_k.csv",
+        show_progress: bool = True,
+    ) -> None:
+        if k < 1:
+            raise ValueError(f"`k` must be >= 1, got {k}.")
+        if eval_steps < 1:
+            raise ValueError(f"`eval_steps` must be >= 1, got {eval_steps}.")
+        if "prompt" not in eval_dataset.column_names:
+            raise ValueError(f"`eval_dataset` needs a `prompt` column, got {eval_dataset.column_names}.")
+        self.ks = sorted(set(ks)) if ks is not None else [2**i for i in range(k.bit_length()) if 2**i <= k]
+        if any(kk < 1 or kk > k for kk in self.ks):
+            raise ValueError(f"every value of `ks` must be in [1, k={k}], got {list(self.ks)}.")
+        self.eval_dataset = eval_dataset
+        self.reward_func = reward_func
+        self.k = k
+        self.eval_steps = eval_steps
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.correct_threshold = correct_threshold
+        self.csv_name = csv_name
+        self.show_progress = show_progress
+        self.history: list[dict[str, float]] = []
+        self._last_step: int | None = None
+        self._pending: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------------------------ sampling
+    def _sample_and_count(self, model: Any, tokenizer: Any, args: Any) -> tuple[list[int], list[int]]:
+        """Sample `k` completions for this process's shard of prompts; return per-prompt (n, c)."""
+        import torch
+
+        from ..evaluation import SamplingConfig, sample_completions_transformers
+
+        rank, world = 0, 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        shard = self.eval_dataset.select(range(rank, len(self.eval_dataset), world))
+        if len(shard) == 0:
+            return [], []
+        prompts = shard["prompt"]
+        temperature = self.temperature if self.temperature is not None else getattr(args, "temperature", 1.0)
+        max_new = self.max_new_tokens or getattr(args, "max_completion_length", None) or 256
+        config = SamplingConfig(
+            num_samples=self.k,
+            temperature=temperature,
+            top_p=self.top_p,
+            max_new_tokens=max_new,
+            batch_size=self.batch_size,
+            use_chat_template=_is_conversational(prompts[0]),
+            seed=int(getattr(args, "seed", 0)),
+        )
+        samples = sample_completions_transformers(model, tokenizer, prompts, config, progress=self.show_progress)
+        columns = {c: shard[c] for c in shard.column_names if c not in ("prompt", "completion")}
+        flat_prompts = [p for p in prompts for _ in range(self.k)]
+        texts = [s for row in samples for s in row]
+        completions: list[Any] = texts
+        if _is_conversational(prompts[0]):
+            completions = [[{"role": "assistant", "content": s}] for s in texts]
+        rewards = self.reward_func(
+            prompts=flat_prompts,
+            completions=completions,
+            completion_ids=tokenizer(texts, add_special_tokens=False)["input_ids"],
+            **{name: [v for v in values for _ in range(self.k)] for name, values in columns.items()},
+        )
+        counts = [
+            sum(1 for r in rewards[i * self.k : (i + 1) * self.k] if r is not None and r >= self.correct_threshold)
+            for i in range(len(prompts))
+        ]
+        return [self.k] * len(prompts), counts
+
+    def evaluate(self, model: Any, tokenizer: Any, args: Any, step: int) -> dict[str, float]:
+        """Run one evaluation now; returns (and records) ``{"step", "pass@k"..., "seconds"}``."""
+        import torch
+
+        from ..functional.pass_at_k import pass_at_k
+
+        start = time.perf_counter()
+        n, c = self._sample_and_count(model, tokenizer, args)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, (n, c))
+            n = [x for part in gathered for x in part[0]]
+            c = [x for part in gathered for x in part[1]]
+        row: dict[str, float] = {"step": step}
+        for kk in self.ks:
+            row[f"pass@{kk}"] = float(sum(pass_at_k(ni, ci, kk) for ni, ci in zip(n, c)) / max(len(n), 1))
+        row["seconds"] = time.perf_counter() - start
+        self.history.append(row)
+        self._last_step = step
+        self._write_csv(args, row)
+        return row
+
+    def _write_csv(self, args: Any, row: dict[str, float]) -> None:
+        output_dir = getattr(args, "output_dir", None)
+        if output_dir is None or getattr(args, "process_index", 0) != 0:
+            return
+        path = Path(output_dir) / self.csv_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(["step", "k", "pass_at_k", "seconds"])
+            for kk in self.ks:
+                writer.writerow([row["step"], kk, f"{row[f'pass@{kk}']:.6f}", f"{row['seconds']:.3f}"])
+
+    # ---------------------------------------------------------------------------------------------- events
+    def _run(self, args: Any, state: Any, model: Any, processing_class: Any) -> None:
+        if model is None or processing_class is None:
+            raise ValueError("PassAtKCallback needs the trainer's model and processing_class (tokenizer).")
+        tokenizer = getattr(processing_class, "tokenizer", processing_class)
+        row = self.evaluate(model, tokenizer, args, state.global_step)
+        logs = {f"pass_at_k/pass@{kk}": row[f"pass@{kk}"] for kk in self.ks}
+        state.log_history.append({**logs, "step": state.global_step})
+        self._pending = logs
+        logger.info("step %d: %s", state.global_step, ", ".join(f"{k}={v:.3f}" for k, v in logs.items()))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        # Hand the latest evaluation to the logging integrations (wandb, tensorboard, ...) that run after us.
+        if logs is not None and self._pending:
+            logs.update(self._pending)
+            self._pending = {}
+
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if self._last_step != state.global_step:
+            self._run(args, state, model, processing_class)
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if state.global_step % self.eval_steps == 0 and self._last_step != state.global_step:
+            self._run(args, state, model, processing_class)
+
+    def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if self._last_step != state.global_step:
+            self._run(args, state, model, processing_class)
