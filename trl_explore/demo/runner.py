@@ -211,11 +211,10 @@ def run_method(
 
 def run_demo(settings: DemoSettings) -> Path:
     """Run every method and write the report; returns the path of ``demo_report.md``."""
+    import torch
     from tqdm.auto import tqdm
 
     from .report import write_report
-
-    import torch
 
     methods = resolve_methods(settings.methods)
     if settings.model is None and not torch.cuda.is_available():
