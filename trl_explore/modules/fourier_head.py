@@ -1,0 +1,221 @@
+"""``FourierHead``: a drop-in for ``nn.Linear(in_features, num_bins)`` whose outputs are log-probabilities of a smooth
+density over ``num_bins`` ordered bins of [-1, 1] (Gillman et al., ICLR 2025, arXiv 2410.22269).
+
+The math lives in :mod:`trl_explore.functional.fourier`; this module owns the parameters, the cached bases and the
+bookkeeping (last regularisation term, a small sample of the last pmf for logging).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..functional import fourier as F
+
+__all__ = ["FourierHead"]
+
+_PMF_SAMPLE_ROWS = 64
+
+
+class _LastForward:
+    """Per-forward state (regulariser, its detached value, pmf sample).
+
+    ``copy.deepcopy(head)`` (PEFT's ``modules_to_save``, EMA copies) must neither copy a non-leaf tensor nor leave a
+    stale autograd graph behind: a copy starts empty *and* the source is reset, so the frozen original that PEFT
+    keeps never contributes a term recorded before the wrap.
+    """
+
+    __slots__ = ("regularization_loss", "regularization_value", "pmf_sample")
+
+    def __init__(self) -> None:
+        self.regularization_loss: Tensor | None = None
+        self.regularization_value: Tensor | None = None
+        self.pmf_sample: Tensor | None = None
+
+    def __deepcopy__(self, memo: dict) -> _LastForward:
+        self.__init__()
+        return _LastForward()
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
+
+class FourierHead(nn.Module):
+    """Fourier head over ``num_bins`` ordered bins.
+
+    Args:
+        in_features (`int`):
+            Size of each input row.
+        num_bins (`int`):
+            Number of ordered output classes ``m`` (equal bins of [-1, 1]).
+        num_frequencies (`int`):
+            Number of frequencies ``N``; the layer predicts ``N + 1`` complex coefficients.
+        regularization_gamma (`float`, *optional*, defaults to `0.0`):
+            Weight ``gamma`` of the smoothness penalty ``gamma * int |f'|^2`` exposed as ``regularization_loss``
+            (the paper uses `1e-6`).
+        eps (`float`, *optional*, defaults to `1e-5`):
+            Added to bin probabilities before the log.
+        exact_bin_integration (`bool`, *optional*, defaults to `False`):
+            Integrate the density over each bin with the closed-form CDF instead of the paper's midpoint rule.
+
+    Forward: ``x [..., in_features]`` -> ``log(P + eps) [..., num_bins]`` in **float32** whatever the input dtype or
+    autocast state (the Fourier math runs in float32, and float32 log-probabilities are what ``cross_entropy`` /
+    ``generate`` want; cast the result yourself if a lower precision is needed). The linear layer itself follows the
+    ambient autocast. ``exp(output)`` sums to ``1 + num_bins * eps``.
+
+    Attributes:
+        linear: ``nn.Linear(in_features, 2 * (num_frequencies + 1))``; its output is read as the real parts, then the
+            imaginary parts of ``a_0..a_N``. Weight and bias are initialised as PyTorch's default divided by 100.
+        regularization_loss: scalar tensor ``gamma * 2 * mean_rows sum_k 2 pi^2 k^2 |c_k|^2`` from the last forward
+            (``None`` before the first forward).
+        bin_centers: ``[num_bins]`` buffer (non-persistent, follows ``.to()``).
+        basis: ``[2 * num_frequencies, num_bins]`` float32 buffer (non-persistent): ``[cos(pi k b_j); -sin(pi k b_j)]``
+            (or the exact-integration basis), so the evaluation at the bin centres is one matmul.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_bins: int,
+        num_frequencies: int,
+        regularization_gamma: float = 0.0,
+        eps: float = 1e-5,
+        exact_bin_integration: bool = False,
+    ) -> None:
+        super().__init__()
+        if in_features < 1:
+            raise ValueError(f"in_features must be >= 1, got {in_features}")
+        if num_bins < 2:
+            raise ValueError(f"num_bins must be >= 2, got {num_bins}")
+        if num_frequencies < 1:
+            raise ValueError(f"num_frequencies must be >= 1, got {num_frequencies}")
+        if regularization_gamma < 0:
+            raise ValueError(f"regularization_gamma must be >= 0, got {regularization_gamma}")
+        if eps < 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        self.in_features = in_features
+        self.num_bins = num_bins
+        self.num_frequencies = num_frequencies
+        self.regularization_gamma = float(regularization_gamma)
+        self.eps = float(eps)
+        self.exact_bin_integration = bool(exact_bin_integration)
+        self.linear = nn.Linear(in_features, 2 * (num_frequencies + 1))
+        with torch.no_grad():
+            self.linear.weight.div_(100.0)
+            self.linear.bias.div_(100.0)
+        self._register_bases(device=None)
+        self._last = _LastForward()
+
+    @property
+    def regularization_loss(self) -> Tensor | None:
+        """``gamma * 2 * mean_rows sum_k 2 pi^2 k^2 |c_k|^2`` of the last forward (``None`` before any forward)."""
+        return self._last.regularization_loss
+
+    def pop_regularization_loss(self) -> Tensor | None:
+        """Return the last forward's regulariser and forget it (so it is added to a loss at most once)."""
+        reg, self._last.regularization_loss = self._last.regularization_loss, None
+        return reg
+
+    def clear_last_forward(self) -> None:
+        """Forget the last forward's regulariser and pmf sample."""
+        self._last = _LastForward()
+
+    # ------------------------------------------------------------------ buffers
+    def _register_bases(self, device: torch.device | str | None) -> None:
+        self.register_buffer("bin_centers", F.bin_centers(self.num_bins, device=device), persistent=False)
+        basis = F.fourier_bin_basis(
+            self.num_bins, self.num_frequencies, exact=self.exact_bin_integration, device=device
+        )
+        self.register_buffer("basis", basis, persistent=False)  # [2N, m] float32
+
+    def _basis(self) -> Tensor:
+        # ``module.to(torch.bfloat16)`` casts floating buffers too; rebuild them in float32 rather than lose precision.
+        if self.basis.dtype != torch.float32:
+            self._register_bases(device=self.basis.device)
+        return self.basis
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, num_bins={self.num_bins}, num_frequencies={self.num_frequencies}, "
+            f"regularization_gamma={self.regularization_gamma}, eps={self.eps}, "
+            f"exact_bin_integration={self.exact_bin_integration}"
+        )
+
+    # ------------------------------------------------------------------ forward
+    def _params(self, x: Tensor) -> Tensor:
+        """Linear output upcast to float32: ``[..., 2 (N + 1)]``.
+
+        Without autocast, an input whose dtype differs from the layer's (e.g. bf16 hidden states of a bf16 model
+        feeding a float32 head) is cast to the layer's dtype.
+        """
+        if x.dtype != self.linear.weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            x = x.to(self.linear.weight.dtype)
+        return self.linear(x).float()
+
+    def _c_tilde(self, x: Tensor) -> Tensor:
+        params = self._params(x)  # the linear layer follows the ambient autocast, as in forward
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            a = F.fourier_coefficients(params)
+            return F.normalize_autocorrelation(F.fourier_autocorrelation(a))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x [..., in_features]`` -> log bin probabilities ``[..., num_bins]`` (float32)."""
+        params = self._params(x)
+        basis = self._basis()
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            log_probs, c = F.fourier_bin_log_probs(params, basis, exact=self.exact_bin_integration, eps=self.eps)
+            reg = F.fourier_regularization(c, self.regularization_gamma)
+        self._last.regularization_loss = reg
+        self._last.regularization_value = reg.detach()
+        self._last.pmf_sample = log_probs.detach().reshape(-1, self.num_bins)[:_PMF_SAMPLE_ROWS]
+        return log_probs
+
+    # ------------------------------------------------------------------ queries
+    def pdf(self, x: Tensor, z: Tensor) -> Tensor:
+        """Density ``p(z | x)`` on [-1, 1].
+
+        Shapes: ``x [..., in_features]``; ``z [P]`` (points shared by every row) or ``[..., P]`` (per-row points,
+        same leading dims as ``x``) -> ``[..., P]`` float32.
+        """
+        c_tilde = self._c_tilde(x)
+        z = z.to(device=c_tilde.device, dtype=torch.float32)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            if z.dim() == 1:
+                cos_b, sin_b = F.fourier_bases(z, self.num_frequencies)
+                return F.fourier_density(c_tilde, cos_b, sin_b)
+            return F.fourier_density_at(c_tilde, z)
+
+    def cdf(self, x: Tensor, z: Tensor) -> Tensor:
+        """CDF ``F(z | x) = P(Z <= z)`` on [-1, 1]. Shapes as in :meth:`pdf`."""
+        c_tilde = self._c_tilde(x)
+        z = z.to(device=c_tilde.device, dtype=torch.float32)
+        if z.dim() == 1:
+            z = z.expand(*c_tilde.shape[:-1], z.shape[0])
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return F.fourier_cdf(c_tilde, z)
+
+    @torch.no_grad()
+    def sample(self, x: Tensor, continuous: bool = False, generator: torch.Generator | None = None) -> Tensor:
+        """One sample per input row.
+
+        ``continuous=False``: bin indices ``[...]`` (``torch.long``) drawn from the bin probabilities.
+        ``continuous=True``: values ``[...]`` in [-1, 1] drawn from the density by inverse-CDF bisection.
+        """
+        lead = x.shape[:-1]
+        if continuous:
+            c_tilde = self._c_tilde(x).reshape(-1, self.num_frequencies + 1)
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                values = F.sample_fourier_continuous(c_tilde, generator=generator)
+            return values.reshape(lead)
+        probs = self.forward(x).exp().reshape(-1, self.num_bins)
+        idx = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        return idx.reshape(lead)
+
+    def smoothness_sample(self) -> Tensor | None:
+        """Detached bin pmfs of up to 64 rows of the last forward (``[R, num_bins]``), for logging smoothness."""
+        if self._last.pmf_sample is None:
+            return None
+        return self._last.pmf_sample.exp()
