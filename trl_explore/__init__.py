@@ -35,6 +35,17 @@ _LAZY: dict[str, str] = {
     "evaluate_pass_rate": "toy.evaluation",
     # modules
     "FourierHead": "modules.fourier_head",
+    "FourierNumericHead": "modules.numeric_head",
+    "attach_numeric_head": "modules.numeric_head",
+    "load_numeric_head_model": "modules.numeric_head",
+    "numeric_head_modules_to_save": "modules.numeric_head",
+    "add_fourier_regularization": "trainers.fourier_integration",
+    "FourierRegularizationMixin": "trainers.fourier_integration",
+    "fourier_regularization": "trainers.fourier_integration",
+    "smoothness": "metrics.smoothness",
+    "kl_to_target": "metrics.smoothness",
+    "PassAtKCallback": "callbacks.pass_at_k",
+    "ExplorationDiagnosticsCallback": "callbacks.exploration",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

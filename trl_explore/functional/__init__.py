@@ -10,6 +10,12 @@ from typing import Any
 
 _LAZY: dict[str, str] = {
     "pass_at_k": "pass_at_k",
+    "fourier_bin_log_probs": "fourier",
+    "fourier_autocorrelation": "fourier",
+    "fourier_cdf": "fourier",
+    "fourier_regularization": "fourier",
+    "quantize": "fourier",
+    "dequantize": "fourier",
 }
 
 __all__ = sorted(_LAZY)

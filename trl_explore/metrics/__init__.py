@@ -12,6 +12,8 @@ _LAZY: dict[str, str] = {
     "avg_at_k": "sampling",
     "maj_at_k": "sampling",
     "pass_at_k_curve": "sampling",
+    "smoothness": "smoothness",
+    "kl_to_target": "smoothness",
 }
 
 __all__ = sorted(_LAZY)
