@@ -1,0 +1,150 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "trl_explore",
+#     "trl>=1.16,<1.17",
+#     "peft",
+#     "bitsandbytes; sys_platform == 'linux'",
+# ]
+# ///
+"""Lp-Reg GRPO (arXiv 2510.03222) on a verifiable math dataset with `LpRegGRPOTrainer`.
+
+`LpRegConfig` carries the released recipe's defaults (κ = 0.02, ρ = 0.01, β = 1, clip ratio in [0, 10], no reference
+KL, token-mean loss, temperature 1, top-p 1, constant lr 1e-6); every `--lp_reg_*` flag overrides one of them.
+Completions are scored by `trl_explore.rewards.math_accuracy_reward` (last ``\\boxed{}`` answer vs the solution).
+
+Single GPU, LoRA (add `--load_in_4bit` for QLoRA):
+
+```bash
+accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml examples/lpreg_grpo.py \
+    --model_name_or_path Qwen/Qwen2.5-0.5B-Instruct \
+    --dataset_name open-r1/DAPO-Math-17k-Processed --dataset_config en --dataset_train_split train \
+    --problem_column prompt --solution_column solution \
+    --use_peft --lora_r 32 --lora_alpha 64 --lora_target_modules all-linear --learning_rate 1e-5 \
+    --per_device_train_batch_size 8 --num_generations 8 --gradient_accumulation_steps 4 \
+    --max_completion_length 1024 --max_steps 200 --bf16 --logging_steps 1 \
+    --output_dir Qwen2.5-0.5B-LpReg
+```
+
+Multi-GPU (DeepSpeed ZeRO-3 or FSDP2), vLLM colocated generation, the 14B recipe's batch of 256 prompts x 8 samples:
+
+```bash
+accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml examples/lpreg_grpo.py \
+    --model_name_or_path Qwen/Qwen3-14B-Base --dataset_name open-r1/DAPO-Math-17k-Processed --dataset_config en \
+    --problem_column prompt --solution_column solution \
+    --use_vllm --vllm_mode colocate --num_generations 8 --per_device_train_batch_size 16 \
+    --gradient_accumulation_steps 16 --max_completion_length 8192 --bf16 --output_dir Qwen3-14B-LpReg
+```
+
+A local file works as well: `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk` folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
+
+from trl_explore.rewards import math_accuracy_reward
+from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
+
+logger = logging.getLogger(__name__)
+
+_EXTENSIONS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@dataclass
+class LpRegScriptArguments(ScriptArguments):
+    """Script arguments of the Lp-Reg example.
+
+    Args:
+        problem_column (`str`, *optional*, defaults to `"problem"`):
+            Column with the problem: a string (wrapped into a user message) or a conversational prompt.
+        solution_column (`str`, *optional*, defaults to `"solution"`):
+            Column with the gold answer, passed to the reward as `solution`.
+        system_prompt (`str`, *optional*):
+            System message prepended to string problems.
+    """
+
+    problem_column: str = field(default="problem", metadata={"help": "Column holding the problem / prompt."})
+    solution_column: str = field(default="solution", metadata={"help": "Column holding the gold answer."})
+    system_prompt: str | None = field(
+        default="Solve the problem step by step and put the final answer in \\boxed{}.",
+        metadata={"help": "System message prepended to string problems (empty string: none)."},
+    )
+
+
+def load_any_dataset(name: str, config: str | None = None) -> Any:
+    """A dataset by Hub name, from a local data file (json/jsonl/csv/parquet) or from a `save_to_disk` folder."""
+    from datasets import DatasetDict, load_dataset, load_from_disk
+
+    if os.path.isfile(name):
+        ext = os.path.splitext(name)[1].lower()
+        if ext not in _EXTENSIONS:
+            raise ValueError(f"Unsupported data file extension {ext!r}; use one of {sorted(_EXTENSIONS)}.")
+        return load_dataset(_EXTENSIONS[ext], data_files=name)
+    if os.path.isdir(name) and os.path.exists(os.path.join(name, "dataset_dict.json")):
+        return load_from_disk(name)
+    if os.path.isdir(name) and os.path.exists(os.path.join(name, "dataset_info.json")):
+        return DatasetDict({"train": load_from_disk(name)})
+    return load_dataset(name, name=config)
+
+
+def to_prompt_solution(dataset: Any, args: LpRegScriptArguments) -> Any:
+    """Map the dataset to TRL's `prompt` column plus the `solution` column the math reward reads."""
+    for column in (args.problem_column, args.solution_column):
+        if column not in dataset.column_names:
+            raise ValueError(f"Column {column!r} not found; the dataset has {dataset.column_names}.")
+
+    def convert(example: dict[str, Any]) -> dict[str, Any]:
+        problem = example[args.problem_column]
+        if isinstance(problem, str):
+            messages = [{"role": "system", "content": args.system_prompt}] if args.system_prompt else []
+            problem = [*messages, {"role": "user", "content": problem}]
+        return {"prompt": problem, "solution": str(example[args.solution_column])}
+
+    keep = {"prompt", "solution"}
+    return dataset.map(convert, remove_columns=[c for c in dataset.column_names if c not in keep])
+
+
+def main(script_args: LpRegScriptArguments, training_args: LpRegConfig, model_args: ModelConfig) -> LpRegGRPOTrainer:
+    model_init_kwargs = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+        attn_implementation=model_args.attn_implementation,
+        dtype=model_args.dtype,
+    )
+    quantization_config = get_quantization_config(model_args)
+    if quantization_config is not None:
+        model_init_kwargs["quantization_config"] = quantization_config
+    training_args.model_init_kwargs = {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
+
+    dataset = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
+    train = to_prompt_solution(dataset[script_args.dataset_train_split], script_args)
+    evaluation = None
+    if training_args.eval_strategy != "no":
+        evaluation = to_prompt_solution(dataset[script_args.dataset_test_split], script_args)
+
+    trainer = LpRegGRPOTrainer(
+        model=model_args.model_name_or_path,
+        reward_funcs=[math_accuracy_reward],
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    logger.info("Model saved to %s", training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    return trainer
+
+
+if __name__ == "__main__":
+    parser = TrlParser((LpRegScriptArguments, LpRegConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config()
+    main(script_args, training_args, model_args)

@@ -1,0 +1,35 @@
+"""`LpRegGRPOTrainer`: the `ExploreGRPOTrainer` with Lp-Reg on (arXiv 2510.03222)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .explore_grpo_trainer import ExploreGRPOTrainer
+from .lp_reg_config import LpRegConfig
+
+logger = logging.getLogger(__name__)
+
+
+class LpRegGRPOTrainer(ExploreGRPOTrainer):
+    """Lp-Reg GRPO: `ExploreGRPOTrainer` whose ``args`` default to `LpRegConfig` (Lp-Reg on, recipe defaults).
+
+    Example:
+        ```python
+        from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
+
+        trainer = LpRegGRPOTrainer(model="Qwen/Qwen2.5-0.5B", reward_funcs=reward, args=LpRegConfig(output_dir="out"),
+                                   train_dataset=dataset)
+        ```
+    """
+
+    _tag_names = ["trl", "grpo", "trl_explore", "lp_reg"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("args") is None and len(args) <= 2:
+            model = kwargs.get("model", args[0] if args else None)
+            name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "")
+            kwargs["args"] = LpRegConfig(f"{str(name).split('/')[-1] or 'model'}-LpReg")
+        super().__init__(*args, **kwargs)
+        if not self.args.lp_reg:
+            logger.warning("LpRegGRPOTrainer was given `lp_reg=False`: it runs as a plain ExploreGRPOTrainer.")
