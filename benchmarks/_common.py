@@ -94,8 +94,10 @@ def time_fn(fn: Callable[[], Any], *, warmup: int = 1, repeats: int = 3, sync: C
 def peak_memory_bytes(fn: Callable[[], Any]) -> int:
     """Peak memory that ``fn()`` allocates above what was live before it.
 
-    On CUDA this is ``torch.cuda.max_memory_allocated``; on CPU torch's allocator is the system one, so the peak is
-    read from the profiler's memory accounting (``profile_memory=True``), which tracks every tensor allocation.
+    On CUDA this is ``torch.cuda.max_memory_allocated``. On CPU torch's allocator is the system one, so the peak is
+    replayed from the profiler's raw allocation records (``[memory]`` events: one per allocation or free, with its
+    timestamp) in time order. (Per-op *self* memory would book the frees made inside a custom ``autograd.Function`` at
+    the start of its event and under-report fused kernels.)
     """
     import torch
 
@@ -111,12 +113,11 @@ def peak_memory_bytes(fn: Callable[[], Any]) -> int:
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    # Replay the allocator's accounting in time order: each op's *self* allocations (children excluded, so nothing is
-    # counted twice) are placed at the op's end, its self frees at its start. The running maximum is the peak.
-    events = [e for e in prof.events() if e.self_cpu_memory_usage != 0]
-    events.sort(key=lambda e: e.time_range.end if e.self_cpu_memory_usage > 0 else e.time_range.start)
+    records = sorted(
+        (e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
+    )
     current = peak = 0
-    for e in events:
-        current += e.self_cpu_memory_usage
+    for _, nbytes in records:
+        current += nbytes
         peak = max(peak, current)
     return peak

@@ -45,34 +45,6 @@ from trl_explore.kernels.token_stats import token_stats  # noqa: E402
 NAIVE_MAX_LOGIT_BYTES = 3 * 2**30  # skip the naive path above ~3 GiB of logits
 
 
-def peak_bytes(fn, device: str) -> int:
-    """Peak memory of ``fn()`` above what was live before it.
-
-    CUDA: ``_common.peak_memory_bytes`` (allocator statistics). CPU: the profiler's raw allocation records
-    (``[memory]`` events, one per allocation / free with its timestamp) replayed in time order. ``_common``'s CPU path
-    replays per-op *self* memory instead, which books the frees made inside a custom ``autograd.Function`` at the
-    start of the function's event and so reports a few MiB for TRL's fused head; the raw records do not have that
-    problem.
-    """
-    if device != "cpu":
-        return peak_memory_bytes(fn)
-    import gc
-
-    from torch.profiler import ProfilerActivity, profile
-
-    gc.collect()
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    records = sorted(
-        (e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
-    )
-    current = peak = 0
-    for _, nbytes in records:
-        current += nbytes
-        peak = max(peak, current)
-    return peak
-
-
 def _surrogate(logps: torch.Tensor, adv: torch.Tensor, eps_low: float = 1.0, eps_high: float = 9.0) -> torch.Tensor:
     coef_1 = torch.exp(logps - logps.detach())
     coef_2 = torch.clamp(coef_1, 1 - eps_low, 1 + eps_high)
@@ -219,7 +191,7 @@ def run_model_case(shape: str, batch: int, completion_len: int, device: str, dty
             step()
             seconds = time_fn(step, warmup=0, repeats=repeats, sync=sync)
             trainer.model.zero_grad(set_to_none=True)
-            peak = peak_bytes(step, device)
+            peak = peak_memory_bytes(step)
             results[name] = {"time": seconds, "peak": peak}
             print(f"  {name:6s} step {seconds:8.3f} s   peak {peak / 2**20:9.1f} MiB")
             del trainer, model
@@ -281,7 +253,7 @@ def run_case(n_tokens: int, vocab: int, hidden_size: int, device: str, dtype: to
             cpu[name].append(time.process_time() - c0)
     results: dict[str, dict[str, float]] = {}
     for name, step in steps.items():
-        peak = peak_bytes(step, device)
+        peak = peak_memory_bytes(step)
         results[name] = {"time": statistics.median(wall[name]), "cpu": statistics.median(cpu[name]), "peak": peak}
         res = results[name]
         print(f"  {name:6s} wall {res['time']:8.3f} s   cpu {res['cpu']:8.3f} s   peak {peak / 2**20:9.1f} MiB")
