@@ -35,6 +35,11 @@ _LAZY: dict[str, str] = {
     "evaluate_pass_rate": "toy.evaluation",
     # modules
     "FourierHead": "modules.fourier_head",
+    "ExploreGRPOConfig": "trainers.explore_grpo_config",
+    "ExploreGRPOTrainer": "trainers.explore_grpo_trainer",
+    "LpRegConfig": "trainers.lp_reg_config",
+    "LpRegGRPOTrainer": "trainers.lp_reg_trainer",
+    "lp_reg_proxy_logps": "functional.lp_reg",
     "FourierNumericHead": "modules.numeric_head",
     "attach_numeric_head": "modules.numeric_head",
     "load_numeric_head_model": "modules.numeric_head",

@@ -10,6 +10,12 @@ from typing import Any
 
 _LAZY: dict[str, str] = {
     "pass_at_k": "pass_at_k",
+    "lp_reg_proxy_logps": "lp_reg",
+    "lp_reg_select": "lp_reg",
+    "lp_reg_per_token_loss": "lp_reg",
+    "lp_reg_forward_full_kl": "lp_reg",
+    "lp_reg_percentile_threshold": "lp_reg",
+    "lp_reg_keep_mask": "lp_reg",
     "fourier_bin_log_probs": "fourier",
     "fourier_autocorrelation": "fourier",
     "fourier_cdf": "fourier",
