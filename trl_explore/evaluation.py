@@ -14,7 +14,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ def load_math_dataset(
     prompt_column: str | None = None,
     answer_column: str | None = None,
     limit: int | None = None,
-):
+) -> datasets.Dataset:
     """Load a math benchmark and normalise it to ``prompt`` + ``solution`` columns.
 
     Args:
@@ -86,7 +89,7 @@ def load_math_dataset(
             Keep only the first `limit` problems.
 
     Returns:
-        datasets.Dataset: the dataset with columns ``prompt``, ``solution`` and the original columns.
+        The dataset with columns ``prompt``, ``solution`` and the original columns.
     """
     import datasets
 
@@ -125,7 +128,8 @@ class SamplingConfig:
         batch_size (`int`, *optional*, defaults to `8`): prompts per `generate` call (transformers backend).
         system_prompt (`str`, *optional*): system message for chat models.
         use_chat_template (`bool`, *optional*): apply the tokenizer's chat template (default: when it has one).
-        seed (`int`, *optional*, defaults to `0`).
+        seed (`int`, *optional*, defaults to `0`): seed of the sampler.
+        extra (`dict`, *optional*): further keyword arguments for `model.generate`.
     """
 
     num_samples: int = 8
