@@ -1,0 +1,99 @@
+"""Configuration of [`RankAwareSFTTrainer`] (rank-aware next-token prediction, arXiv 2512.22955)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from trl import SFTConfig
+
+__all__ = ["RANK_AWARE_PRESETS", "RankAwareSFTConfig"]
+
+# The settings the paper tests (spec "Settings tested in the paper"); each is a dict of `RankAwareSFTConfig` fields
+RANK_AWARE_PRESETS: dict[str, dict[str, float | int]] = {
+    "cross_entropy": {"rank_aware_beta": 0.0, "rank_aware_lambda_high": 0.0, "rank_aware_lambda_low": 0.0},
+    "precision": {"rank_aware_beta": -0.25},
+    "tail_suppression": {"rank_aware_lambda_low": -0.1, "rank_aware_top_k": 100},
+    "head_preservation": {"rank_aware_lambda_high": 0.1, "rank_aware_top_k": 100},
+    "diversity": {"rank_aware_beta": 0.5},
+}
+
+
+@dataclass
+class RankAwareSFTConfig(SFTConfig):
+    r"""
+    Configuration class for [`RankAwareSFTTrainer`].
+
+    [`RankAwareSFTConfig`] inherits every parameter of [`~trl.SFTConfig`] and adds the rank-aware reward shaping of
+    "Diversity or Precision? A Deep Dive into Next Token Prediction" (arXiv 2512.22955). The per-token loss is
+
+        L = − sg(w) · log p_x − λ_high · P(K \ {x}) − λ_low · P(tail),   w = p_x^(1 − (1 − p_x)^β),
+
+    with K the top-k tokens of the detached distribution. The defaults `(β, λ_high, λ_low) = (0, 0, 0)` are exactly
+    cross-entropy (the loss of [`~trl.SFTTrainer`]).
+
+    Presets (the paper's settings, also in `RANK_AWARE_PRESETS`):
+
+    - precision (paper's best): `rank_aware_beta=-0.25`
+    - tail suppression: `rank_aware_lambda_low=-0.1`, `rank_aware_top_k=100`
+    - head preservation: `rank_aware_lambda_high=0.1`, `rank_aware_top_k=100`
+    - diversity: `rank_aware_beta=0.5`
+
+    Parameters:
+        rank_aware_beta (`float`, *optional*, defaults to `0.0`):
+            β of the ground-truth reward `(1/π(x))^((1 − π(x))^β)`. `0.0` is cross-entropy; negative values concentrate
+            probability mass (precision), positive values flatten the distribution (diversity). Must lie in
+            `[-10, 10]`.
+        rank_aware_top_k (`int`, *optional*, defaults to `100`):
+            Size of the head set K (top-k of the detached next-token distribution) that separates the λ_high and
+            λ_low negatives. Clipped to the vocabulary size. Must be `>= 1`.
+        rank_aware_lambda_high (`float`, *optional*, defaults to `0.0`):
+            Reward of the negatives inside the head set, K \ {x}. Positive values keep probability on plausible
+            alternatives (head preservation). Must lie in `[-1, 1]`.
+        rank_aware_lambda_low (`float`, *optional*, defaults to `0.0`):
+            Reward of the tail negatives, V \ (K ∪ {x}). Negative values push probability out of the tail (tail
+            suppression). Must lie in `[-1, 1]`.
+    """
+
+    rank_aware_beta: float = field(
+        default=0.0,
+        metadata={
+            "help": "β of the ground-truth reward. 0 is cross-entropy, < 0 precision (paper's best: -0.25), > 0 "
+            "diversity (0.5)."
+        },
+    )
+    rank_aware_top_k: int = field(
+        default=100,
+        metadata={"help": "Size of the head set K (top-k of the detached next-token distribution)."},
+    )
+    rank_aware_lambda_high: float = field(
+        default=0.0,
+        metadata={"help": "Reward of the negatives inside the top-k head set (head preservation: 0.1)."},
+    )
+    rank_aware_lambda_low: float = field(
+        default=0.0,
+        metadata={"help": "Reward of the tail negatives outside the top-k head set (tail suppression: -0.1)."},
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        beta = self.rank_aware_beta
+        if not (isinstance(beta, (int, float)) and math.isfinite(beta) and -10.0 <= beta <= 10.0):
+            raise ValueError(f"`rank_aware_beta` must be a finite number in [-10, 10], got {beta!r}.")
+        top_k = self.rank_aware_top_k
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"`rank_aware_top_k` must be an integer >= 1, got {top_k!r}.")
+        for name in ("rank_aware_lambda_high", "rank_aware_lambda_low"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and -1.0 <= value <= 1.0):
+                raise ValueError(f"`{name}` must be a finite number in [-1, 1], got {value!r}.")
+        if self.loss_type != "nll":
+            raise ValueError(
+                f"`loss_type` must be 'nll' with `RankAwareSFTConfig` (the rank-aware loss replaces it), got "
+                f"{self.loss_type!r}."
+            )
+        if self.label_smoothing_factor != 0.0:
+            raise ValueError(
+                "`label_smoothing_factor` must be 0.0 with `RankAwareSFTConfig` (the rank-aware loss replaces it), "
+                f"got {self.label_smoothing_factor!r}."
+            )
