@@ -45,7 +45,7 @@ def _demo(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         model=args.model,
         task=args.task,
-        eval_every=args.eval_every or max(1, args.steps // 3),
+        eval_every=args.eval_every or max(1, args.steps // 4),
         eval_prompts=args.eval_prompts,
         k=args.k,
         learning_rate=args.learning_rate,
@@ -65,17 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="offline exploration lab: train GRPO and every RL method from one warm start, write a report + plots",
     )
     demo.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="methods to run (default: all)")
-    demo.add_argument("--steps", type=int, default=30, help="optimizer steps per method (default: 30)")
+    demo.add_argument("--steps", type=int, default=100, help="optimizer steps per method (default: 100)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--output-dir", default="trl_explore_demo", help="report directory (default: trl_explore_demo)")
     demo.add_argument("--model", default=None, help="Hub name or local path (default: the toy warm start)")
     demo.add_argument(
         "--task", default="countdown", help="countdown | arithmetic | a math dataset (Hub name or local file)"
     )
-    demo.add_argument("--eval-every", type=int, default=None, help="pass@k interval in steps (default: steps // 3)")
-    demo.add_argument("--eval-prompts", type=int, default=48, help="held-out prompts for pass@k (default: 48)")
+    demo.add_argument("--eval-every", type=int, default=None, help="pass@k interval in steps (default: steps // 4)")
+    demo.add_argument("--eval-prompts", type=int, default=64, help="held-out prompts for pass@k (default: 64)")
     demo.add_argument("--k", type=int, default=8, help="samples per held-out prompt (default: 8)")
-    demo.add_argument("--learning-rate", type=float, default=5e-4, help="shared learning rate (default: 5e-4)")
+    demo.add_argument("--learning-rate", type=float, default=1e-4, help="shared learning rate (default: 1e-4)")
     demo.set_defaults(func=_demo)
     sub.add_parser("info", help="versions of trl_explore and its dependencies").set_defaults(func=_info)
     ws = sub.add_parser("warm-start", help="build (or reuse) the cached warm-started toy model and print its path")

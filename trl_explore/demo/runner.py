@@ -24,7 +24,7 @@ class DemoSettings:
 
     Args:
         methods (`list[str]`): methods to train (default: all of `METHODS`); GRPO is the baseline.
-        steps (`int`, defaults to `30`): optimizer steps per method.
+        steps (`int`, defaults to `100`): optimizer steps per method.
         seed (`int`, defaults to `0`): seed of the warm start, the data and every run.
         output_dir (`str`, defaults to `"trl_explore_demo"`): where the report, plots and per-method logs go.
         model (`str`, *optional*): Hub name or local path of the model to train; default: the toy kit's warm start.
@@ -33,14 +33,14 @@ class DemoSettings:
             `math_accuracy_reward`.
         prompts_per_step (`int`, defaults to `8`) and num_generations (`int`, defaults to `8`): batch per step.
         max_completion_length (`int`, defaults to `40`): completion budget in tokens.
-        learning_rate (`float`, defaults to `5e-4`): shared constant learning rate (the toy model is tiny; real models
+        learning_rate (`float`, defaults to `1e-4`): shared constant learning rate (the toy model is tiny; real models
             want ~1e-6).
-        eval_every (`int`, defaults to `10`): pass@k evaluation interval in steps.
-        eval_prompts (`int`, defaults to `48`) and k (`int`, defaults to `8`): held-out prompts and samples per prompt.
+        eval_every (`int`, defaults to `25`): pass@k evaluation interval in steps.
+        eval_prompts (`int`, defaults to `64`) and k (`int`, defaults to `8`): held-out prompts and samples per prompt.
     """
 
     methods: list[str] = field(default_factory=list)
-    steps: int = 30
+    steps: int = 100
     seed: int = 0
     output_dir: str = "trl_explore_demo"
     model: str | None = None
@@ -48,9 +48,9 @@ class DemoSettings:
     prompts_per_step: int = 8
     num_generations: int = 8
     max_completion_length: int = 40
-    learning_rate: float = 5e-4
-    eval_every: int = 10
-    eval_prompts: int = 48
+    learning_rate: float = 1e-4
+    eval_every: int = 25
+    eval_prompts: int = 64
     k: int = 8
     train_prompts: int = 2000
 
