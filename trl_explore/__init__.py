@@ -35,6 +35,10 @@ _LAZY: dict[str, str] = {
     "evaluate_pass_rate": "toy.evaluation",
     # modules
     "FourierHead": "modules.fourier_head",
+    "RankAwareSFTConfig": "trainers.rank_aware_config",
+    "RankAwareSFTTrainer": "trainers.rank_aware_trainer",
+    "rank_aware_token_loss": "functional.rank_aware",
+    "fused_rank_aware_loss": "kernels.rank_aware",
     "ExploreGRPOConfig": "trainers.explore_grpo_config",
     "ExploreGRPOTrainer": "trainers.explore_grpo_trainer",
     "LpRegConfig": "trainers.lp_reg_config",
