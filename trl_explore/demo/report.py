@@ -218,7 +218,7 @@ def write_report(
         "",
         *compare_with_baseline(results, settings),
         "",
-        "A toy model and a few dozen steps are a smoke-scale experiment: differences within noise are expected and a "
+        "A toy model and a short run are a smoke-scale experiment: differences within noise are expected and a "
         "method that helps a 14B model need not help here. Use `--steps`, `--model` and `--task` for a real run.",
         "",
         "## Methods",
