@@ -6,8 +6,9 @@ until a name that needs them is used).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0.dev0"
 
@@ -58,19 +59,9 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trl_explore' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
 
 
 def _check_trl_version() -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     "token_stats": "token_stats",
@@ -15,12 +14,5 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trl_explore.kernels' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value

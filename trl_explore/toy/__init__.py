@@ -6,8 +6,9 @@ Names are imported lazily, so ``import trl_explore.toy`` stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     "make_tokenizer": "tokenizer",
@@ -29,19 +30,7 @@ _LAZY: dict[str, str] = {
 from .warm_start import default_cache_dir, warm_start, warm_start_path  # noqa: E402
 
 __all__ = sorted([*_LAZY, "default_cache_dir", "warm_start", "warm_start_path"])
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trl_explore.toy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 if TYPE_CHECKING:  # pragma: no cover
