@@ -36,6 +36,9 @@ _LAZY: dict[str, str] = {
     "evaluate_pass_rate": "toy.evaluation",
     # modules
     "FourierHead": "modules.fourier_head",
+    "RelativeNegativeConfig": "trainers.relative_negative_config",
+    "RelativeNegativeGRPOTrainer": "trainers.relative_negative_trainer",
+    "relative_negative_advantages": "functional.relative_negative",
     "RankAwareSFTConfig": "trainers.rank_aware_config",
     "RankAwareSFTTrainer": "trainers.rank_aware_trainer",
     "rank_aware_token_loss": "functional.rank_aware",

@@ -57,6 +57,31 @@ METHODS: dict[str, DemoMethod] = {
             summary="Lp-Reg (arXiv 2510.03222): shields low-probability tokens of negative samples with a KL to a "
             "min-p-filtered proxy; clip range [0, 10].",
         ),
+        DemoMethod(
+            name="grpo_n",
+            label="GRPO-N",
+            trainer="trl_explore.trainers:RelativeNegativeGRPOTrainer",
+            config="trl_explore.trainers:RelativeNegativeConfig",
+            overrides={"advantage_mode": "grpo_n"},
+            summary="GRPO-N (arXiv 2510.04028): keeps only the relative-negative part min(A_grpo, 0) of GRPO's "
+            "advantages.",
+        ),
+        DemoMethod(
+            name="nsr",
+            label="NSR",
+            trainer="trl_explore.trainers:RelativeNegativeGRPOTrainer",
+            config="trl_explore.trainers:RelativeNegativeConfig",
+            overrides={"advantage_mode": "nsr", "negative_normalization": "selected_tokens"},
+            summary="NSR (arXiv 2506.01347): -1 for incorrect samples, correct ones dropped; no baseline, no std.",
+        ),
+        DemoMethod(
+            name="w_reinforce",
+            label="W-REINFORCE",
+            trainer="trl_explore.trainers:RelativeNegativeGRPOTrainer",
+            config="trl_explore.trainers:RelativeNegativeConfig",
+            overrides={"advantage_mode": "w_reinforce", "positive_weight": 0.1},
+            summary="W-REINFORCE (arXiv 2506.01347): +0.1 for correct, -1 for incorrect samples.",
+        ),
     ]
 }
 

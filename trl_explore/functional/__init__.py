@@ -5,11 +5,13 @@ Names are resolved lazily from their modules so importing this package stays che
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     "pass_at_k": "pass_at_k",
+    "rank_aware_token_loss": "rank_aware",
+    "rank_aware_token_stats": "rank_aware",
+    "rank_aware_log_weight": "rank_aware",
     "lp_reg_proxy_logps": "lp_reg",
     "lp_reg_select": "lp_reg",
     "lp_reg_per_token_loss": "lp_reg",
@@ -21,16 +23,11 @@ _LAZY: dict[str, str] = {
     "fourier_cdf": "fourier",
     "fourier_regularization": "fourier",
     "quantize": "fourier",
+    "relative_negative_advantages": "relative_negative",
+    "relative_negative_group_stats": "relative_negative",
     "dequantize": "fourier",
 }
 
 __all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trl_explore.functional' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value

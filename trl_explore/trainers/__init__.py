@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     "ExploreGRPOConfig": "explore_grpo_config",
@@ -13,15 +12,14 @@ _LAZY: dict[str, str] = {
     "LpRegComponent": "lp_reg_component",
     "LpRegConfig": "lp_reg_config",
     "LpRegGRPOTrainer": "lp_reg_trainer",
+    "RankAwareSFTConfig": "rank_aware_config",
+    "RankAwareSFTTrainer": "rank_aware_trainer",
+    "add_rank_aware_lm_head": "rank_aware_trainer",
+    "RelativeNegativeComponent": "relative_negative_component",
+    "RelativeNegativeConfig": "relative_negative_config",
+    "RelativeNegativeGRPOTrainer": "relative_negative_trainer",
 }
 
 __all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trl_explore.trainers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value

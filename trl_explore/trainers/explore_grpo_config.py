@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
 from ..functional.lp_reg import APPLY_TO, KL_ESTIMATORS, PERCENTILE_SCOPES, THRESHOLD_KINDS
+from ..functional.relative_negative import ADVANTAGE_MODES
+
+logger = logging.getLogger(__name__)
+
+NEGATIVE_NORMALIZATIONS = ("all_tokens", "selected_tokens")
 
 # Loss types whose per-token surrogate the explore loss path reproduces (the others keep TRL's own loss only)
 OWN_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
@@ -44,6 +51,31 @@ class ExploreGRPOConfig(GRPOConfig):
             Whether a selected token must also satisfy `log π_θ(o) < log π_proxy(o)` (released code).
         lp_reg_apply_to (`str`, *optional*, defaults to `"negative"`):
             `"negative"`: only negative-advantage tokens; `"both"`: any advantage sign (paper ablation).
+
+    > Parameters of the relative-negative advantage component (GRPO-N / GSPO-N, arXiv 2510.04028; NSR / PSR /
+    > W-REINFORCE, arXiv 2506.01347). "The" reward of a completion is TRL's weighted sum of the reward functions
+    > (`reward_weights`); formulas in `trl_explore.functional.relative_negative`.
+
+        advantage_mode (`str`, *optional*, defaults to `"grpo"`):
+            `"grpo"`: TRL's own advantages, untouched (the component is off unless `rng_metrics=True`); `"grpo_n"`:
+            `min(A_grpo, 0)`, only relative-negative gradients (positive-advantage samples dropped); `"gspo_n"`: as
+            `"grpo_n"` with sequence-level importance sampling (sets `importance_sampling_level="sequence"`);
+            `"nsr"`: `-1` for incorrect samples, correct ones dropped; `"psr"`: `+1` for correct samples, incorrect
+            ones dropped; `"w_reinforce"`: `+positive_weight` for correct, `-1` for incorrect samples.
+        positive_weight (`float`, *optional*, defaults to `0.1`):
+            λ >= 0 of W-REINFORCE, the advantage of correct samples (`0` gives NSR's advantages, `1` REINFORCE).
+        correct_threshold (`float`, *optional*, defaults to `1.0`):
+            A completion is "correct" when its reward is `>= correct_threshold` (NSR / PSR / W-REINFORCE, and the
+            `rng/frac_mixed_groups` metric). With graded rewards this is the mapping to the correct / incorrect split.
+        negative_normalization (`str`, *optional*, defaults to `"all_tokens"`):
+            Whether dropped samples still count in the loss denominator: `"all_tokens"` (they do, with advantage 0;
+            GRPO-N paper default) or `"selected_tokens"` (their tokens leave the loss mask: the `dapo` denominator
+            becomes the kept samples' tokens over all processes, `bnpo` the kept tokens of the micro-batch; NSR's
+            released code). With `grpo` and `dr_grpo` the denominators do not depend on which samples are kept, so
+            the two options differ only in whether dropped samples still receive the reference-KL term (`beta > 0`).
+        rng_metrics (`bool`, *optional*, defaults to `False`):
+            Log the `rng/*` metrics also with `advantage_mode="grpo"` (the component then runs with TRL's advantages
+            untouched, through the explore loss path). Always on for the other modes.
     """
 
     lp_reg: bool = field(default=False, metadata={"help": "Enable the Lp-Reg component."})
@@ -71,9 +103,66 @@ class ExploreGRPOConfig(GRPOConfig):
         default="negative", metadata={"help": "Advantage signs Lp-Reg applies to.", "choices": list(APPLY_TO)}
     )
 
+    advantage_mode: str = field(
+        default="grpo",
+        metadata={"help": "Advantage mode of the relative-negative component.", "choices": list(ADVANTAGE_MODES)},
+    )
+    positive_weight: float = field(default=0.1, metadata={"help": "λ >= 0 of W-REINFORCE (weight of correct samples)."})
+    correct_threshold: float = field(
+        default=1.0, metadata={"help": "Reward at or above which a completion counts as correct."}
+    )
+    negative_normalization: str = field(
+        default="all_tokens",
+        metadata={
+            "help": "Whether dropped samples count in the loss denominator.",
+            "choices": list(NEGATIVE_NORMALIZATIONS),
+        },
+    )
+    rng_metrics: bool = field(default=False, metadata={"help": "Log the rng/* metrics with advantage_mode='grpo' too."})
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self._validate_lp_reg()
+        self._validate_relative_negative()
+
+    @property
+    def relative_negative_enabled(self) -> bool:
+        """Whether the relative-negative component runs (any mode but `"grpo"`, or `rng_metrics=True`)."""
+        return self.advantage_mode != "grpo" or self.rng_metrics
+
+    def _validate_relative_negative(self) -> None:
+        if self.advantage_mode not in ADVANTAGE_MODES:
+            raise ValueError(f"`advantage_mode` must be one of {list(ADVANTAGE_MODES)}, got {self.advantage_mode!r}.")
+        if self.negative_normalization not in NEGATIVE_NORMALIZATIONS:
+            raise ValueError(
+                f"`negative_normalization` must be one of {list(NEGATIVE_NORMALIZATIONS)}, "
+                f"got {self.negative_normalization!r}."
+            )
+        if not (math.isfinite(self.positive_weight) and self.positive_weight >= 0.0):
+            raise ValueError(f"`positive_weight` must be a finite value >= 0, got {self.positive_weight}.")
+        if not math.isfinite(self.correct_threshold):
+            raise ValueError(f"`correct_threshold` must be a finite value, got {self.correct_threshold}.")
+        if self.advantage_mode == "gspo_n" and self.importance_sampling_level != "sequence":
+            # GSPO-N *is* GRPO-N with sequence-level ratios; token level would be grpo_n, so the field is set, not refused
+            logger.info("advantage_mode='gspo_n' sets importance_sampling_level='sequence'.")
+            self.importance_sampling_level = "sequence"
+        if not self.relative_negative_enabled:
+            return
+        if self.loss_type not in OWN_LOSS_TYPES:
+            raise ValueError(
+                f"`loss_type` must be one of {list(OWN_LOSS_TYPES)} with advantage_mode={self.advantage_mode!r}, "
+                f"got {self.loss_type!r}."
+            )
+        if self.use_adaptive_entropy:
+            raise ValueError(
+                f"`use_adaptive_entropy` must be False with advantage_mode={self.advantage_mode!r} (a static "
+                "`entropy_coef` is supported), got True."
+            )
+        if self.entropy_coef != 0.0 and self.top_entropy_quantile < 1.0:
+            raise ValueError(
+                "`top_entropy_quantile` must be 1.0 when `entropy_coef` != 0 with the relative-negative component, "
+                f"got {self.top_entropy_quantile}."
+            )
 
     def _validate_lp_reg(self) -> None:
         def choice(name: str, options: tuple[str, ...]) -> None:

@@ -154,6 +154,10 @@ class ExploreGRPOTrainer(GRPOTrainer):
     def _build_components(self) -> list[ExploreComponent]:
         """The enabled components, in application order. Subclasses / later components extend this list."""
         components: list[ExploreComponent] = []
+        if self.args.relative_negative_enabled:  # first: its mask edits apply before the loss components read them
+            from .relative_negative_component import RelativeNegativeComponent
+
+            components.append(RelativeNegativeComponent(self))
         if self.args.lp_reg:
             from .lp_reg_component import LpRegComponent
 
