@@ -53,32 +53,20 @@ def _seed(seed: int) -> None:
 
 
 def _config_values(args: argparse.Namespace, out: str, seed: int) -> dict[str, Any]:
-    return {
-        "output_dir": out,
-        "max_steps": args.steps,
-        "per_device_train_batch_size": args.prompts_per_step * args.num_generations,
-        "num_generations": args.num_generations,
-        "max_completion_length": args.max_completion_length,
-        "learning_rate": args.learning_rate,
-        "lr_scheduler_type": "constant",
-        "warmup_steps": 0,
-        "weight_decay": 0.0,
-        "max_grad_norm": 1.0,
-        "beta": 0.0,
-        "epsilon": 0.2,
-        "epsilon_high": 0.2,
-        "loss_type": "dapo",
-        "temperature": 1.0,
-        "top_p": 1.0,
-        "logging_steps": 1,
-        "save_strategy": "no",
-        "report_to": "none",
-        "seed": seed,
-        "data_seed": seed,
-        "use_cpu": True,
-        "bf16": False,
-        "disable_tqdm": True,
-    }
+    from trl_explore.demo.runner import shared_grpo_values
+
+    values = shared_grpo_values(
+        output_dir=out,
+        steps=args.steps,
+        prompts_per_step=args.prompts_per_step,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
+        learning_rate=args.learning_rate,
+        seed=seed,
+    )
+    # The NSR / W-REINFORCE recipe's symmetric clip; CPU so that the numbers compare across machines.
+    values.update(epsilon=0.2, epsilon_high=0.2, use_cpu=True, bf16=False, disable_tqdm=True)
+    return values
 
 
 def _evaluate(model: Any, tokenizer: Any, held_out: Any, reward: Any, args: argparse.Namespace, seed: int) -> dict:

@@ -129,16 +129,27 @@ def prepare_model(settings: DemoSettings) -> str:
     return str(warm_start(task=settings.task, seed=settings.seed))
 
 
-def _build_config(method: DemoMethod, config_cls: type, settings: DemoSettings, output_dir: Path) -> Any:
+def shared_grpo_values(
+    *,
+    output_dir: str,
+    steps: int,
+    prompts_per_step: int,
+    num_generations: int,
+    max_completion_length: int,
+    learning_rate: float,
+    seed: int,
+) -> dict[str, Any]:
+    """`GRPOConfig` fields shared by every method of a same-budget comparison (the demo, `benchmarks/rng_toy.py`):
+    constant learning rate, no KL, token-mean loss, temperature 1, one log per step, nothing saved."""
     import torch
 
-    values: dict[str, Any] = {
-        "output_dir": str(output_dir),
-        "max_steps": settings.steps,
-        "per_device_train_batch_size": settings.prompts_per_step * settings.num_generations,
-        "num_generations": settings.num_generations,
-        "max_completion_length": settings.max_completion_length,
-        "learning_rate": settings.learning_rate,
+    return {
+        "output_dir": output_dir,
+        "max_steps": steps,
+        "per_device_train_batch_size": prompts_per_step * num_generations,
+        "num_generations": num_generations,
+        "max_completion_length": max_completion_length,
+        "learning_rate": learning_rate,
         "lr_scheduler_type": "constant",
         "warmup_steps": 0,
         "weight_decay": 0.0,
@@ -150,11 +161,23 @@ def _build_config(method: DemoMethod, config_cls: type, settings: DemoSettings, 
         "logging_steps": 1,
         "save_strategy": "no",
         "report_to": "none",
-        "seed": settings.seed,
-        "data_seed": settings.seed,
+        "seed": seed,
+        "data_seed": seed,
         "use_cpu": not torch.cuda.is_available(),
         "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
     }
+
+
+def _build_config(method: DemoMethod, config_cls: type, settings: DemoSettings, output_dir: Path) -> Any:
+    values = shared_grpo_values(
+        output_dir=str(output_dir),
+        steps=settings.steps,
+        prompts_per_step=settings.prompts_per_step,
+        num_generations=settings.num_generations,
+        max_completion_length=settings.max_completion_length,
+        learning_rate=settings.learning_rate,
+        seed=settings.seed,
+    )
     values.update(method.overrides)
     return config_cls(**values)
 
