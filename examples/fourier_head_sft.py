@@ -36,14 +36,14 @@ accelerate launch examples/fourier_head_sft.py \
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 import torch
-from datasets import Dataset, load_dataset
+from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, TrlParser, get_peft_config
 
+from trl_explore.data import load_any_dataset
 from trl_explore.functional.fourier import quantize
 from trl_explore.modules.numeric_head import attach_numeric_head, numeric_head_modules_to_save
 from trl_explore.trainers.fourier_integration import add_fourier_regularization
@@ -108,17 +108,6 @@ def toy_dataset(n: int, number_tokens: list[str], seed: int = 0) -> Dataset:
     return Dataset.from_list(rows)
 
 
-def load_any_dataset(script_args: ScriptArguments) -> Dataset:
-    name = script_args.dataset_name
-    if name and os.path.isfile(name):
-        ext = name.rsplit(".", 1)[-1].lower()
-        builder = {"json": "json", "jsonl": "json", "csv": "csv", "parquet": "parquet"}.get(ext)
-        if builder is None:
-            raise ValueError(f"dataset file must be .json/.jsonl/.csv/.parquet, got {name}")
-        return load_dataset(builder, data_files=name, split="train")
-    return load_dataset(name, script_args.dataset_config, split=script_args.dataset_train_split)
-
-
 def to_prompt_completion(dataset: Dataset, head_args: NumericHeadArguments) -> Dataset:
     if "completion" in dataset.column_names:
         return dataset
@@ -167,7 +156,10 @@ def main(
             dtype=dtype,
             attn_implementation=model_args.attn_implementation,
         )
-        dataset = to_prompt_completion(load_any_dataset(script_args), head_args)
+        dataset = to_prompt_completion(
+            load_any_dataset(script_args.dataset_name, script_args.dataset_config)[script_args.dataset_train_split],
+            head_args,
+        )
 
     ids = number_token_ids(tokenizer, head_args.number_tokens)
     attach_numeric_head(

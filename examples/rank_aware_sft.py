@@ -49,19 +49,15 @@ A local dataset file works the same way: `--dataset_name data/train.jsonl` (`.js
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
-from datasets import DatasetDict, load_dataset, load_from_disk
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
+from trl_explore.data import load_any_dataset
 from trl_explore.trainers.rank_aware_config import RANK_AWARE_PRESETS, RankAwareSFTConfig
 from trl_explore.trainers.rank_aware_trainer import RankAwareSFTTrainer
 
 logger = logging.getLogger(__name__)
-
-_FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
-
 
 @dataclass
 class RankAwareScriptArguments(ScriptArguments):
@@ -77,20 +73,6 @@ class RankAwareScriptArguments(ScriptArguments):
         default=None,
         metadata={"help": "Paper setting to apply.", "choices": sorted(RANK_AWARE_PRESETS)},
     )
-
-
-def load_any_dataset(name: str, config: str | None = None) -> DatasetDict:
-    """A Hub dataset by name, a local data file (by extension), a `save_to_disk` directory or a data directory."""
-    if os.path.isfile(name):
-        extension = os.path.splitext(name)[1].lower()
-        if extension not in _FILE_BUILDERS:
-            raise ValueError(f"Unsupported dataset file {name!r}: use one of {sorted(_FILE_BUILDERS)}.")
-        return load_dataset(_FILE_BUILDERS[extension], data_files=name)
-    if os.path.isdir(name) and os.path.exists(os.path.join(name, "dataset_dict.json")):
-        return load_from_disk(name)
-    if os.path.isdir(name) and os.path.exists(os.path.join(name, "dataset_info.json")):
-        return DatasetDict({"train": load_from_disk(name)})
-    return load_dataset(name, name=config)
 
 
 def apply_preset(training_args: RankAwareSFTConfig, preset: str | None) -> None:

@@ -47,20 +47,16 @@ A local file works as well: `--dataset_name data/train.jsonl` (json, jsonl, csv 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
 from trl_explore.callbacks.pass_at_k import PassAtKCallback
+from trl_explore.data import load_any_dataset, to_prompt_solution
 from trl_explore.rewards import math_accuracy_reward
 from trl_explore.trainers import RelativeNegativeConfig, RelativeNegativeGRPOTrainer
 
 logger = logging.getLogger(__name__)
-
-_EXTENSIONS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
-
 
 @dataclass
 class RngScriptArguments(ScriptArguments):
@@ -93,37 +89,8 @@ class RngScriptArguments(ScriptArguments):
     pass_at_k_prompts: int = field(default=64, metadata={"help": "Held-out problems for pass@k."})
 
 
-def load_any_dataset(name: str, config: str | None = None) -> Any:
-    """A dataset by Hub name, from a local data file (json/jsonl/csv/parquet) or from a `save_to_disk` folder."""
-    from datasets import DatasetDict, load_dataset, load_from_disk
-
-    if os.path.isfile(name):
-        ext = os.path.splitext(name)[1].lower()
-        if ext not in _EXTENSIONS:
-            raise ValueError(f"Unsupported data file extension {ext!r}; use one of {sorted(_EXTENSIONS)}.")
-        return load_dataset(_EXTENSIONS[ext], data_files=name)
-    if os.path.isdir(name) and os.path.exists(os.path.join(name, "dataset_dict.json")):
-        return load_from_disk(name)
-    if os.path.isdir(name) and os.path.exists(os.path.join(name, "dataset_info.json")):
-        return DatasetDict({"train": load_from_disk(name)})
-    return load_dataset(name, name=config)
-
-
-def to_prompt_solution(dataset: Any, args: RngScriptArguments) -> Any:
-    """Map the dataset to TRL's `prompt` column plus the `solution` column the math reward reads."""
-    for column in (args.problem_column, args.solution_column):
-        if column not in dataset.column_names:
-            raise ValueError(f"Column {column!r} not found; the dataset has {dataset.column_names}.")
-
-    def convert(example: dict[str, Any]) -> dict[str, Any]:
-        problem = example[args.problem_column]
-        if isinstance(problem, str):
-            messages = [{"role": "system", "content": args.system_prompt}] if args.system_prompt else []
-            problem = [*messages, {"role": "user", "content": problem}]
-        return {"prompt": problem, "solution": str(example[args.solution_column])}
-
-    keep = {"prompt", "solution"}
-    return dataset.map(convert, remove_columns=[c for c in dataset.column_names if c not in keep])
+def _columns(args: RngScriptArguments) -> tuple[str, str, str | None]:
+    return args.problem_column, args.solution_column, args.system_prompt
 
 
 def main(
@@ -141,15 +108,15 @@ def main(
     training_args.model_init_kwargs = {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
 
     dataset = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
-    train = to_prompt_solution(dataset[script_args.dataset_train_split], script_args)
+    train = to_prompt_solution(dataset[script_args.dataset_train_split], *_columns(script_args))
     evaluation = None
     has_test = script_args.dataset_test_split in dataset
     if training_args.eval_strategy != "no":
-        evaluation = to_prompt_solution(dataset[script_args.dataset_test_split], script_args)
+        evaluation = to_prompt_solution(dataset[script_args.dataset_test_split], *_columns(script_args))
     callbacks = []
     if script_args.pass_at_k > 0:
         if has_test:
-            held_out = to_prompt_solution(dataset[script_args.dataset_test_split], script_args)
+            held_out = to_prompt_solution(dataset[script_args.dataset_test_split], *_columns(script_args))
             held_out = held_out.select(range(min(script_args.pass_at_k_prompts, len(held_out))))
         else:
             n = min(script_args.pass_at_k_prompts, len(train) // 2)

@@ -59,7 +59,7 @@ def test_load_errors(tmp_path):
         load_math_dataset(str(f))
     with pytest.raises(ValueError, match="not in the dataset"):
         load_math_dataset(str(f), prompt_column="nope")
-    other = tmp_path / "data.txt"
+    other = tmp_path / "data.xlsx"
     other.write_text("x")
     with pytest.raises(ValueError, match="Unsupported"):
         load_math_dataset(str(other))

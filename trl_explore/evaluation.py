@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 PROMPT_COLUMNS = ("prompt", "problem", "question", "Problem", "Question", "input")
 ANSWER_COLUMNS = ("answer", "final_answer", "Answer", "solution", "target", "expected_answer")
 
-_LOCAL_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 _GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
 
 
@@ -91,20 +90,11 @@ def load_math_dataset(
     Returns:
         The dataset with columns ``prompt``, ``solution`` and the original columns.
     """
-    import datasets
+    from .data import load_any_dataset
 
-    path = Path(name_or_path)
-    if path.is_file():
-        builder = _LOCAL_BUILDERS.get(path.suffix.lower())
-        if builder is None:
-            raise ValueError(f"Unsupported local dataset file {path} (supported: {sorted(_LOCAL_BUILDERS)}).")
-        ds = datasets.load_dataset(builder, data_files=str(path), split="train")
-    elif path.is_dir() and (path / "dataset_info.json").exists():
-        ds = datasets.load_from_disk(str(path))
-        if isinstance(ds, datasets.DatasetDict):
-            ds = ds[split]
-    else:
-        ds = datasets.load_dataset(name_or_path, subset, split=split)
+    data = load_any_dataset(name_or_path, subset, split=None if Path(name_or_path).exists() else split)
+    # local single files have one ("train") split whatever `split` says
+    ds = data[split] if split in data else data["train"] if len(data) == 1 else data[split]
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     p_col = _pick(ds.column_names, prompt_column, PROMPT_COLUMNS, "prompt")
