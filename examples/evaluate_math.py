@@ -24,7 +24,7 @@ With vLLM installed (`pip install 'trl_explore[vllm]'`), add `--backend vllm`. O
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from trl import TrlParser
 
@@ -117,10 +117,12 @@ def main(args: EvalArguments) -> dict:
     for name in args.datasets:
         ds = _load_dataset(name, args)
         logger.info("%s: %d problems x %d samples", name, len(ds), config.num_samples)
+        # the toy model was trained on plain-text prompts, not on its chat template
+        ds_config = replace(config, use_chat_template=False, system_prompt=None) if name.startswith("toy-") else config
         if args.backend == "vllm":
-            samples = sample_completions_vllm(path, tokenizer, ds["prompt"], config)
+            samples = sample_completions_vllm(path, tokenizer, ds["prompt"], ds_config)
         else:
-            samples = sample_completions_transformers(model, tokenizer, ds["prompt"], config)
+            samples = sample_completions_transformers(model, tokenizer, ds["prompt"], ds_config)
         results[name] = grade_samples(samples, ds["solution"])
     summary_path = write_results(results, args.output_dir)
     print(summary_path.read_text())  # noqa: T201 - the script's report
