@@ -299,7 +299,9 @@ def write_results(results: dict[str, EvaluationResult], output_dir: str | os.Pat
     summary = {name: r.as_dict() for name, r in results.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     for name, r in results.items():
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        # a local data file is named by its stem, a Hub dataset by its full name
+        stem = Path(name).stem if Path(name).suffix.lower() in (".jsonl", ".json", ".parquet", ".csv", ".txt") else name
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
         with (out / f"samples_{safe}.jsonl").open("w") as f:
             for i, (row, sc) in enumerate(zip(r.samples, r.scores)):
                 f.write(json.dumps({"problem": i, "completions": row, "scores": sc}) + "\n")
