@@ -42,58 +42,24 @@ A local file works as well: `--dataset_name data/train.jsonl` (json, jsonl, csv 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
-from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
+from trl import ModelConfig, TrlParser, get_peft_config
 
-from trl_explore.data import load_any_dataset, to_prompt_solution
+from trl_explore.data import load_any_dataset
 from trl_explore.rewards import math_accuracy_reward
+from trl_explore.scripts import MathScriptArguments, set_model_init_kwargs
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
 
 logger = logging.getLogger(__name__)
 
-@dataclass
-class LpRegScriptArguments(ScriptArguments):
-    """Script arguments of the Lp-Reg example.
 
-    Args:
-        problem_column (`str`, *optional*, defaults to `"problem"`):
-            Column with the problem: a string (wrapped into a user message) or a conversational prompt.
-        solution_column (`str`, *optional*, defaults to `"solution"`):
-            Column with the gold answer, passed to the reward as `solution`.
-        system_prompt (`str`, *optional*):
-            System message prepended to string problems.
-    """
-
-    problem_column: str = field(default="problem", metadata={"help": "Column holding the problem / prompt."})
-    solution_column: str = field(default="solution", metadata={"help": "Column holding the gold answer."})
-    system_prompt: str | None = field(
-        default="Solve the problem step by step and put the final answer in \\boxed{}.",
-        metadata={"help": "System message prepended to string problems (empty string: none)."},
-    )
-
-
-def _columns(args: LpRegScriptArguments) -> tuple[str, str, str | None]:
-    return args.problem_column, args.solution_column, args.system_prompt
-
-
-def main(script_args: LpRegScriptArguments, training_args: LpRegConfig, model_args: ModelConfig) -> LpRegGRPOTrainer:
-    model_init_kwargs = dict(
-        revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
-        attn_implementation=model_args.attn_implementation,
-        dtype=model_args.dtype,
-    )
-    quantization_config = get_quantization_config(model_args)
-    if quantization_config is not None:
-        model_init_kwargs["quantization_config"] = quantization_config
-    training_args.model_init_kwargs = {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
-
-    dataset = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
-    train = to_prompt_solution(dataset[script_args.dataset_train_split], *_columns(script_args))
+def main(script_args: MathScriptArguments, training_args: LpRegConfig, model_args: ModelConfig) -> LpRegGRPOTrainer:
+    set_model_init_kwargs(training_args, model_args)
+    data = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
+    train = script_args.load_split(script_args.dataset_train_split, data)
     evaluation = None
     if training_args.eval_strategy != "no":
-        evaluation = to_prompt_solution(dataset[script_args.dataset_test_split], *_columns(script_args))
+        evaluation = script_args.load_split(script_args.dataset_test_split, data)
 
     trainer = LpRegGRPOTrainer(
         model=model_args.model_name_or_path,
@@ -112,6 +78,6 @@ def main(script_args: LpRegScriptArguments, training_args: LpRegConfig, model_ar
 
 
 if __name__ == "__main__":
-    parser = TrlParser((LpRegScriptArguments, LpRegConfig, ModelConfig))
+    parser = TrlParser((MathScriptArguments, LpRegConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config()
     main(script_args, training_args, model_args)

@@ -54,10 +54,12 @@ from dataclasses import dataclass, field
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
 from trl_explore.data import load_any_dataset
+from trl_explore.scripts import set_model_init_kwargs
 from trl_explore.trainers.rank_aware_config import RANK_AWARE_PRESETS, RankAwareSFTConfig
 from trl_explore.trainers.rank_aware_trainer import RankAwareSFTTrainer
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass
 class RankAwareScriptArguments(ScriptArguments):
@@ -89,13 +91,8 @@ def apply_preset(training_args: RankAwareSFTConfig, preset: str | None) -> None:
 
 def main(script_args: RankAwareScriptArguments, training_args: RankAwareSFTConfig, model_args: ModelConfig) -> None:
     apply_preset(training_args, script_args.rank_aware_preset)
-    model_init_kwargs = {
-        "revision": model_args.model_revision,
-        "trust_remote_code": training_args.trust_remote_code,
-        "attn_implementation": model_args.attn_implementation,
-        "dtype": model_args.dtype,
-    }
-    training_args.model_init_kwargs = {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
+    # the quantization config goes to the trainer below (SFTTrainer builds the model with it)
+    set_model_init_kwargs(training_args, model_args, quantization=False)
 
     dataset = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
     eval_dataset = None

@@ -49,26 +49,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
+from trl import ModelConfig, TrlParser, get_peft_config
 
 from trl_explore.callbacks.pass_at_k import PassAtKCallback
-from trl_explore.data import load_any_dataset, to_prompt_solution
+from trl_explore.data import load_any_dataset
 from trl_explore.rewards import math_accuracy_reward
+from trl_explore.scripts import MathScriptArguments, set_model_init_kwargs
 from trl_explore.trainers import RelativeNegativeConfig, RelativeNegativeGRPOTrainer
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
-class RngScriptArguments(ScriptArguments):
-    """Script arguments of the relative-negative example.
+class RngScriptArguments(MathScriptArguments):
+    """Script arguments of the relative-negative example: `MathScriptArguments` plus pass@k tracking.
 
     Args:
-        problem_column (`str`, *optional*, defaults to `"problem"`):
-            Column with the problem: a string (wrapped into a user message) or a conversational prompt.
-        solution_column (`str`, *optional*, defaults to `"solution"`):
-            Column with the gold answer, passed to the reward as `solution`.
-        system_prompt (`str`, *optional*):
-            System message prepended to string problems.
         pass_at_k (`int`, *optional*, defaults to `0`):
             Largest k of the pass@k curve tracked by `PassAtKCallback` (`0`: off).
         pass_at_k_steps (`int`, *optional*, defaults to `50`):
@@ -78,45 +74,25 @@ class RngScriptArguments(ScriptArguments):
             the training split.
     """
 
-    problem_column: str = field(default="problem", metadata={"help": "Column holding the problem / prompt."})
-    solution_column: str = field(default="solution", metadata={"help": "Column holding the gold answer."})
-    system_prompt: str | None = field(
-        default="Solve the problem step by step and put the final answer in \\boxed{}.",
-        metadata={"help": "System message prepended to string problems (empty string: none)."},
-    )
     pass_at_k: int = field(default=0, metadata={"help": "Largest k of the tracked pass@k curve (0: off)."})
     pass_at_k_steps: int = field(default=50, metadata={"help": "Evaluate pass@k every this many steps."})
     pass_at_k_prompts: int = field(default=64, metadata={"help": "Held-out problems for pass@k."})
 
 
-def _columns(args: RngScriptArguments) -> tuple[str, str, str | None]:
-    return args.problem_column, args.solution_column, args.system_prompt
-
-
 def main(
     script_args: RngScriptArguments, training_args: RelativeNegativeConfig, model_args: ModelConfig
 ) -> RelativeNegativeGRPOTrainer:
-    model_init_kwargs = dict(
-        revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
-        attn_implementation=model_args.attn_implementation,
-        dtype=model_args.dtype,
-    )
-    quantization_config = get_quantization_config(model_args)
-    if quantization_config is not None:
-        model_init_kwargs["quantization_config"] = quantization_config
-    training_args.model_init_kwargs = {**model_init_kwargs, **(training_args.model_init_kwargs or {})}
-
-    dataset = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
-    train = to_prompt_solution(dataset[script_args.dataset_train_split], *_columns(script_args))
+    set_model_init_kwargs(training_args, model_args)
+    data = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
+    train = script_args.load_split(script_args.dataset_train_split, data)
     evaluation = None
-    has_test = script_args.dataset_test_split in dataset
+    has_test = script_args.dataset_test_split in data
     if training_args.eval_strategy != "no":
-        evaluation = to_prompt_solution(dataset[script_args.dataset_test_split], *_columns(script_args))
+        evaluation = script_args.load_split(script_args.dataset_test_split, data)
     callbacks = []
     if script_args.pass_at_k > 0:
         if has_test:
-            held_out = to_prompt_solution(dataset[script_args.dataset_test_split], *_columns(script_args))
+            held_out = script_args.load_split(script_args.dataset_test_split, data)
             held_out = held_out.select(range(min(script_args.pass_at_k_prompts, len(held_out))))
         else:
             n = min(script_args.pass_at_k_prompts, len(train) // 2)

@@ -1,25 +1,13 @@
 """`examples/evaluate_math.py` end to end on a local JSONL benchmark and on the toy task, with a local toy model."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "evaluate_math.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("evaluate_math", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
-    spec.loader.exec_module(module)
-    return module
+from example_utils import load_example
 
 
 def test_local_jsonl_and_toy_task(quick_warm_start, tmp_path):
-    script = _load_script()
+    script = load_example("evaluate_math")
     data = tmp_path / "gsm8k_like.jsonl"
     data.write_text("".join(json.dumps({"question": f"{a} + {a} = ?", "answer": f"so\n#### {2 * a}"}) + "\n"
                             for a in range(1, 4)))
@@ -41,6 +29,6 @@ def test_local_jsonl_and_toy_task(quick_warm_start, tmp_path):
 
 
 def test_rejects_unknown_backend(tmp_path):
-    script = _load_script()
+    script = load_example("evaluate_math")
     with pytest.raises(ValueError, match="backend"):
         script.main(script.EvalArguments(model_name_or_path="x", backend="tgi", output_dir=str(tmp_path)))
