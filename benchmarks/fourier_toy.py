@@ -17,6 +17,8 @@ exactly G independent trainings, just without G times the Python overhead.
 
 Full setting (paper):  python benchmarks/fourier_toy.py --epochs 500
 Quick check:           python benchmarks/fourier_toy.py --epochs 20 --seeds 1
+Many seeds (the per-run spread, paired differences and a plot of each run):
+    python benchmarks/fourier_toy.py --seeds 1 2 3 42 $(seq 4 43) --results-json /tmp/toy44.json --plot toy44.png
 One head per process, then one table:
     python benchmarks/fourier_toy.py --heads linear --results-json /tmp/lin.json
     python benchmarks/fourier_toy.py --heads fourier --results-json /tmp/fou.json
@@ -58,7 +60,13 @@ PAPER = {
 
 # ---------------------------------------------------------------------------------------------------------- data
 def make_dataset(name: str, n: int, seed: int) -> np.ndarray:
-    """``[n, 3]`` samples ``(x, y, z)`` of the named dataset."""
+    """``[n, 3]`` samples ``(x, y, z)`` of the named dataset.
+
+    The random draws follow the official data scripts call for call on ``np.random.default_rng(seed)``, so a seed
+    gives the same samples as the paper's runs with that seed: gaussian and beta draw whole arrays in the order
+    x, y, (sign,) z; gmm2 draws x and y as arrays, then per sample one uniform (which component) followed by that
+    component's normal draw.
+    """
     rng = np.random.default_rng(seed)
     sd = math.sqrt(VAR)
     x = rng.uniform(-0.8, 0.8, n)
@@ -67,8 +75,9 @@ def make_dataset(name: str, n: int, seed: int) -> np.ndarray:
         z = rng.normal(y, sd)
     elif name == "gmm2":
         y = rng.uniform(-0.8, 0.8, n)
-        pick_x = rng.uniform(0.0, 1.0, n) < 0.5
-        z = rng.normal(np.where(pick_x, x, y), sd)
+        z = np.empty(n)
+        for i in range(n):  # interleaved draws: numpy's normal sampler uses a variable number of raw draws
+            z[i] = rng.normal(x[i] if rng.uniform(0.0, 1.0) < 0.5 else y[i], sd)
     elif name == "beta":
         y = rng.normal(x, sd)
         sign = rng.choice(np.array([1.0, -1.0]), size=n)
@@ -76,6 +85,15 @@ def make_dataset(name: str, n: int, seed: int) -> np.ndarray:
     else:
         raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
     return np.stack([x, y, z], axis=1)
+
+
+def split_indices(n: int, test_fraction: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices of the paper's split: ``RandomState(seed).permutation(n)``, the first
+    ``ceil(test_fraction * n)`` rows for test and the rest for training (what scikit-learn's ``train_test_split``
+    with ``random_state=42`` computes, reproduced without the dependency)."""
+    perm = np.random.RandomState(seed).permutation(n)
+    n_test = math.ceil(test_fraction * n)
+    return perm[n_test:], perm[:n_test]
 
 
 def true_pmf(name: str, xy: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -105,9 +123,8 @@ class Split:
 
 def make_split(name: str, seed: int, num_samples: int, num_bins: int) -> Split:
     data = make_dataset(name, num_samples, seed)
-    perm = np.random.default_rng(42).permutation(num_samples)
-    n_test = int(round(0.2 * num_samples))
-    test, train = data[perm[:n_test]], data[perm[n_test:]]
+    train_idx, test_idx = split_indices(num_samples)
+    train, test = data[train_idx], data[test_idx]
     q = lambda v: F.quantize(torch.from_numpy(v), num_bins)  # noqa: E731
     centers = F.bin_centers(num_bins, dtype=torch.float64).numpy()
     return Split(
@@ -197,7 +214,7 @@ def train_head(
     return kl, smooth
 
 
-def run_toy(
+def run_toy_runs(
     *,
     epochs: int = 500,
     seeds: tuple[int, ...] = (1, 2, 3, 42),
@@ -207,11 +224,11 @@ def run_toy(
     num_bins: int = 50,
     num_frequencies: int = 12,
     gamma: float = 1e-6,
-) -> dict[str, dict[str, tuple[float, float]]]:
-    """Mean KL and smoothness per dataset and head: ``{dataset: {head: (kl, smoothness)}}``."""
+) -> dict[str, dict[str, dict[str, list]]]:
+    """Per-run results: ``{dataset: {head: {"seeds": [...], "kl": [...], "smoothness": [...]}}}``."""
     runs = [(d, s) for d in datasets for s in seeds]
     splits = [make_split(d, s, num_samples, num_bins) for d, s in runs]
-    results: dict[str, dict[str, tuple[float, float]]] = {d: {} for d in datasets}
+    results: dict[str, dict[str, dict[str, list]]] = {d: {} for d in datasets}
     for head in heads:
         kl, smooth = train_head(
             head,
@@ -224,10 +241,77 @@ def run_toy(
         )
         for i, (d, s) in enumerate(runs):
             logger.info("head %s dataset %s seed %d: KL %.4f smoothness %.4f", head, d, s, kl[i], smooth[i])
-        for d in datasets:
-            sel = torch.tensor([i for i, (dd, _) in enumerate(runs) if dd == d])
-            results[d][head] = (kl[sel].mean().item(), smooth[sel].mean().item())
+            entry = results[d].setdefault(head, {"seeds": [], "kl": [], "smoothness": []})
+            entry["seeds"].append(s)
+            entry["kl"].append(kl[i].item())
+            entry["smoothness"].append(smooth[i].item())
     return results
+
+
+def summarize(runs: dict[str, dict[str, dict[str, list]]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Mean KL and smoothness per dataset and head: ``{dataset: {head: (kl, smoothness)}}``."""
+    return {
+        d: {h: (float(np.mean(r["kl"])), float(np.mean(r["smoothness"]))) for h, r in per_head.items()}
+        for d, per_head in runs.items()
+    }
+
+
+def paired_comparison(
+    head_runs: dict[str, list], linear_runs: dict[str, list], metric: str
+) -> tuple[float, float, int, int]:
+    """Head minus linear on the seeds both have: (mean difference, its standard error, runs where the head is
+    lower, number of paired runs). The standard error is ``nan`` for a single pair."""
+    lin = dict(zip(linear_runs["seeds"], linear_runs[metric]))
+    diffs = np.array([v - lin[s] for s, v in zip(head_runs["seeds"], head_runs[metric]) if s in lin])
+    if diffs.size == 0:
+        return math.nan, math.nan, 0, 0
+    se = float(diffs.std(ddof=1) / math.sqrt(diffs.size)) if diffs.size > 1 else math.nan
+    return float(diffs.mean()), se, int((diffs < 0).sum()), int(diffs.size)
+
+
+def plot_runs(runs: dict[str, dict[str, dict[str, list]]], path: str) -> None:
+    """One panel per dataset: each run's Fourier-head KL against the linear head's KL on the same seed (points below
+    the diagonal are runs where the Fourier head is closer to the true distribution), means marked with crosses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = [d for d in runs if "linear" in runs[d]]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 4.2), squeeze=False)
+    colors = {"fourier": "tab:blue", "fourier_reg": "tab:orange"}
+    for ax, d in zip(axes[0], datasets):
+        lin = dict(zip(runs[d]["linear"]["seeds"], runs[d]["linear"]["kl"]))
+        values = list(lin.values())
+        for head, r in runs[d].items():
+            if head == "linear":
+                continue
+            pairs = np.array([(lin[s], v) for s, v in zip(r["seeds"], r["kl"]) if s in lin])
+            if pairs.size == 0:
+                continue
+            wins = int((pairs[:, 1] < pairs[:, 0]).sum())
+            label = f"{head} (lower in {wins}/{len(pairs)})"
+            ax.scatter(pairs[:, 0], pairs[:, 1], s=14, alpha=0.7, color=colors.get(head), label=label)
+            ax.scatter(*pairs.mean(0), marker="X", s=120, color=colors.get(head), edgecolor="black")
+            values += pairs[:, 1].tolist()
+        lo, hi = min(values), max(values)
+        pad = 0.05 * (hi - lo + 1e-9)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="gray", lw=1, ls="--")
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_title(f"{d}: KL per run")
+        ax.set_xlabel("linear head KL")
+        ax.set_ylabel("Fourier head KL")
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_toy(**kwargs) -> dict[str, dict[str, tuple[float, float]]]:
+    """Mean KL and smoothness per dataset and head (:func:`run_toy_runs` arguments): ``{dataset: {head: (kl,
+    smoothness)}}``."""
+    return summarize(run_toy_runs(**kwargs))
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, tuple[float, float]]]:
@@ -242,7 +326,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, tuple[float, floa
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--csv", default=None, help="CSV file for tidy rows (default benchmarks/results.csv)")
     parser.add_argument("--no-csv", action="store_true")
-    parser.add_argument("--results-json", default=None, help="also write the results to this JSON file")
+    parser.add_argument("--results-json", default=None, help="also write the per-run results to this JSON file")
+    parser.add_argument("--plot", default=None, help="PNG of each run's Fourier KL against the linear KL")
     parser.add_argument(
         "--from-json",
         nargs="+",
@@ -255,13 +340,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, tuple[float, floa
 
     start = time.perf_counter()
     if args.from_json:
-        results: dict[str, dict[str, tuple[float, float]]] = {}
+        runs: dict[str, dict[str, dict[str, list]]] = {}
         for path in args.from_json:
             with open(path) as f:
                 for d, per_head in json.load(f).items():
-                    results.setdefault(d, {}).update({h: tuple(v) for h, v in per_head.items()})
+                    runs.setdefault(d, {}).update(per_head)
     else:
-        results = run_toy(
+        runs = run_toy_runs(
             epochs=args.epochs,
             seeds=tuple(args.seeds),
             datasets=tuple(args.datasets),
@@ -273,7 +358,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, tuple[float, floa
     elapsed = time.perf_counter() - start
     if args.results_json:
         with open(args.results_json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump(runs, f, indent=2)
+    results = summarize(runs)
+    if args.plot:
+        plot_runs(runs, args.plot)
     config = {
         "epochs": args.epochs,
         "seeds": args.seeds,
@@ -283,29 +371,40 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, tuple[float, floa
         "gamma": args.gamma,
     }
     print(f"# Fourier head toy: {config}, {elapsed:.0f} s" + (f" (from {args.from_json})" if args.from_json else ""))
-    header = "| dataset | head | KL (ours) | KL (paper) | smoothness (ours) | smoothness (paper) |"
+    header = "| dataset | head | runs | KL (ours) | KL sd | KL (paper) | smoothness (ours) | smoothness sd | smoothness (paper) |"
     print(header)
-    print("|" + "---|" * 6)
+    print("|" + "---|" * 9)
     rows = []
     for d, per_head in results.items():
         for head, (kl, smooth) in per_head.items():
             kind = "linear" if head == "linear" else "fourier"
             paper = PAPER[d]
+            r = runs[d][head]
+            kl_sd = float(np.std(r["kl"], ddof=1)) if len(r["kl"]) > 1 else math.nan
+            sm_sd = float(np.std(r["smoothness"], ddof=1)) if len(r["kl"]) > 1 else math.nan
             print(
-                f"| {d} | {head} | {kl:.3f} | {paper['kl_' + kind]:.3f} | {smooth:.3f} | "
-                f"{paper['smooth_' + kind]:.3f} |"
+                f"| {d} | {head} | {len(r['kl'])} | {kl:.3f} | {kl_sd:.3f} | {paper['kl_' + kind]:.3f} | {smooth:.3f} | "
+                f"{sm_sd:.3f} | {paper['smooth_' + kind]:.3f} |"
             )
             base = per_head.get("linear")
             cfg = {**config, "dataset": d, "head": head}
             rows.append(make_row("fourier_toy", "kl", "nats", kl, base[0] if base else None, cfg))
             rows.append(make_row("fourier_toy", "smoothness", "", smooth, base[1] if base else None, cfg))
     for d, per_head in results.items():
-        if "linear" in per_head:
-            for head in per_head:
-                if head != "linear":
-                    kl_ok = per_head[head][0] < per_head["linear"][0]
-                    sm_ok = per_head[head][1] < per_head["linear"][1]
-                    print(f"{d}: {head} KL below linear: {kl_ok}; smoother than linear: {sm_ok}")
+        if "linear" not in per_head:
+            continue
+        for head in per_head:
+            if head == "linear":
+                continue
+            kl_ok = per_head[head][0] < per_head["linear"][0]
+            sm_ok = per_head[head][1] < per_head["linear"][1]
+            kl_diff, kl_se, kl_wins, n = paired_comparison(runs[d][head], runs[d]["linear"], "kl")
+            sm_diff, sm_se, sm_wins, _ = paired_comparison(runs[d][head], runs[d]["linear"], "smoothness")
+            print(
+                f"{d}: {head} KL below linear: {kl_ok} (paired difference {kl_diff:+.3f} ± {kl_se:.3f} se, lower in "
+                f"{kl_wins}/{n} runs); smoother than linear: {sm_ok} ({sm_diff:+.3f} ± {sm_se:.3f} se, "
+                f"{sm_wins}/{n} runs)"
+            )
     if not args.no_csv:
         append_rows(rows, args.csv)
     return results

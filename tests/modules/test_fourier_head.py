@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import sys
@@ -379,6 +380,73 @@ def test_toy_batched_training_equals_independent_runs():
     plain_loss.backward()
     torch.testing.assert_close(model.weights[2].grad[1], plain[4].linear.weight.grad.t(), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(model.weights[0].grad[1], plain[0].weight.grad.t(), atol=1e-5, rtol=1e-4)
+
+
+def test_toy_split_matches_scikit_learn_train_test_split():
+    """The toy split equals scikit-learn's ``train_test_split(test_size=0.2, random_state=42)`` as the paper used it
+    (index values below were produced by scikit-learn 1.x), including the rounding up of the test size."""
+    toy = _load_benchmark("fourier_toy")
+    train, test = toy.split_indices(5000)
+    assert test[:5].tolist() == [1501, 2586, 2653, 1055, 705]
+    assert train[:5].tolist() == [4227, 4676, 800, 3671, 4193]
+    assert len(test) == 1000 and len(train) == 4000
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(5000))
+    train, test = toy.split_indices(1001)
+    assert (len(test), len(train)) == (201, 800) and test[:3].tolist() == [521, 941, 741]
+
+
+def test_toy_datasets_follow_the_official_draw_order():
+    """A seed gives the same samples as the official data scripts: drawn call for call on ``default_rng(seed)``."""
+    toy = _load_benchmark("fourier_toy")
+    n, sd = 40, 0.1
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(-0.8, 0.8, n), rng.uniform(-0.8, 0.8, n)
+    z = []
+    for i in range(n):
+        first = rng.uniform(0, 1) < 0.5
+        z.append(rng.normal(loc=x[i] if first else y[i], scale=sd))
+    np.testing.assert_array_equal(toy.make_dataset("gmm2", n, 7), np.stack([x, y, np.array(z)], 1))
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-0.8, 0.8, n)
+    y = np.array([rng.normal(loc=v, scale=sd) for v in x])  # scalar calls: same stream as the vectorised draw
+    sign = rng.choice([1, -1], size=n)
+    z = np.array([sign[i] * rng.beta(abs(100 * x[i]), abs(100 * y[i])) for i in range(n)])
+    np.testing.assert_array_equal(toy.make_dataset("beta", n, 7), np.stack([x, y, z], 1))
+
+
+def test_toy_paired_comparison_by_hand():
+    toy = _load_benchmark("fourier_toy")
+    head = {"seeds": [1, 2, 3], "kl": [0.1, 0.3, 0.2]}
+    linear = {"seeds": [3, 1, 2, 9], "kl": [0.4, 0.2, 0.2, 5.0]}
+    diff, se, wins, n = toy.paired_comparison(head, linear, "kl")
+    # differences: seed 1 -0.1, seed 2 +0.1, seed 3 -0.2 -> mean -1/15, sd sqrt(7/300), se sd / sqrt(3)
+    assert n == 3 and wins == 2
+    assert diff == pytest.approx(-1 / 15)
+    assert se == pytest.approx(math.sqrt(7 / 300) / math.sqrt(3))
+    assert math.isnan(toy.paired_comparison({"seeds": [1], "kl": [0.0]}, linear, "kl")[1])
+
+
+def test_toy_json_round_trip_table_and_plot(tmp_path, capsys):
+    """Per-run JSON from one head per process recombines into one table with paired statistics, and the plot is a
+    real PNG."""
+    toy = _load_benchmark("fourier_toy")
+    common = ["--epochs", "2", "--seeds", "1", "2", "--num-samples", "400", "--datasets", "gmm2", "--no-csv"]
+    toy.main([*common, "--heads", "linear", "--results-json", str(tmp_path / "lin.json")])
+    toy.main([*common, "--heads", "fourier", "--results-json", str(tmp_path / "fou.json")])
+    runs = json.loads((tmp_path / "fou.json").read_text())
+    assert runs["gmm2"]["fourier"]["seeds"] == [1, 2] and len(runs["gmm2"]["fourier"]["kl"]) == 2
+    capsys.readouterr()
+    png = tmp_path / "toy.png"
+    results = toy.main(
+        ["--from-json", str(tmp_path / "lin.json"), str(tmp_path / "fou.json"), "--no-csv", "--plot", str(png)]
+    )
+    out = capsys.readouterr().out
+    lin = json.loads((tmp_path / "lin.json").read_text())["gmm2"]["linear"]["kl"]
+    fou = runs["gmm2"]["fourier"]["kl"]
+    assert results["gmm2"]["fourier"][0] == pytest.approx(sum(fou) / 2)
+    wins = sum(f < v for f, v in zip(fou, lin))
+    assert f"lower in {wins}/2 runs" in out, (out, lin, fou)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
 def test_toy_reproduction_short_setting():
