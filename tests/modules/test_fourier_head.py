@@ -460,12 +460,19 @@ def test_toy_reproduction_short_setting():
         assert sm_f < sm_lin, (d, results[d])
 
 
-if os.environ.get("TRL_EXPLORE_FULL_TOY"):  # opt-in full-setting reproduction (about 35 minutes on one core)
+if os.environ.get("TRL_EXPLORE_FULL_TOY"):  # opt-in full-setting study (about 20 minutes on one core)
 
     @pytest.mark.slow
-    def test_toy_reproduction_full_setting():
+    def test_toy_reproduction_full_setting_44_seeds():
+        """The paper's claim at a sample size that can show it: over 44 seeds (500 epochs, the paper's setting) the
+        Fourier head's KL is lower than the linear head's on average, paired by seed, and it is smoother on every
+        dataset. (With the spec's four seeds a faithful run shows the lower KL only 81-93% of the time per dataset;
+        see docs/methods/fourier_head.md.)"""
         toy = _load_benchmark("fourier_toy")
-        results = toy.run_toy(epochs=500, heads=("linear", "fourier"))
+        seeds = (1, 2, 3, 42, *range(4, 44))
+        runs = toy.run_toy_runs(epochs=500, seeds=seeds, heads=("linear", "fourier"))
         for d in toy.DATASETS:
-            assert results[d]["fourier"][0] < results[d]["linear"][0]
-            assert results[d]["fourier"][1] < results[d]["linear"][1]
+            kl_diff, kl_se, _, n = toy.paired_comparison(runs[d]["fourier"], runs[d]["linear"], "kl")
+            _, _, smoother, _ = toy.paired_comparison(runs[d]["fourier"], runs[d]["linear"], "smoothness")
+            assert n == 44 and kl_diff + kl_se < 0, (d, kl_diff, kl_se)
+            assert smoother == 44, d
