@@ -163,3 +163,65 @@ def test_token_stats_autocast_casts_head_in_chunks(monkeypatch):
     ref_grads = torch.autograd.grad(label.sum() + 0.5 * entropy.sum(), [hid, w, b])
     for c, r in zip(chunked_grads, ref_grads):
         torch.testing.assert_close(c.double(), r.double(), rtol=5e-2, atol=1e-1)
+
+
+class _Zero3Partitioned:
+    """Stand-in for DeepSpeed ZeRO-3 on a CPU machine: outside the gather context the parameters hold empty
+    storage (``numel 0``, as ZeRO-3 partitions them), inside it their full data."""
+
+    def __init__(self, *params):
+        self.params = [p for p in params if p is not None]
+        self.full = {id(p): p.data for p in self.params}
+        self.entries = 0
+        self.release()
+
+    def release(self):
+        for p in self.params:
+            self.full[id(p)] = p.data if p.numel() else self.full[id(p)]
+            p.data = torch.empty(0, dtype=p.dtype)
+
+    def __call__(self, *params):
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            mine = [p for p in params if p is not None and id(p) in self.full]
+            for p in mine:
+                p.data = self.full[id(p)]
+            self.entries += 1
+            try:
+                yield
+            finally:
+                self.release()
+
+        return ctx()
+
+
+def test_token_stats_backward_regathers_a_zero3_partitioned_head(monkeypatch):
+    """Under ZeRO-3 the head is gathered only for the fused forward; the backward recomputes the logits, so it must
+    gather the head again (like TRL's own kernel). Gradients then equal those of an ordinary head."""
+    import trl.trainer.utils as trl_utils
+
+    torch.manual_seed(3)
+    hid = torch.randn(9, 8, requires_grad=True)
+    w_full, b_full = torch.randn(21, 8), torch.randn(21)
+    t = torch.randint(0, 21, (9,))
+    w, b = torch.nn.Parameter(w_full.clone()), torch.nn.Parameter(b_full.clone())
+    zero3 = _Zero3Partitioned(w, b)
+    monkeypatch.setattr(trl_utils, "maybe_gather_lm_head_ctx", zero3)
+    assert w.numel() == 0
+    with zero3(w, b):  # TRL's fused forward gathers the head around the kernel call
+        s = token_stats(hid, w, t, b, min_p=0.05, tile_rows=4)
+    assert w.numel() == 0 and zero3.entries == 1
+    # `autograd.grad` hands the gradients back instead of accumulating them into the (empty) parameters, which
+    # DeepSpeed's own hooks would do
+    grads = torch.autograd.grad(s.logprobs.sum() + 0.5 * s.entropy.sum(), [hid, w, b])
+    assert zero3.entries == 2 and w.numel() == 0
+
+    hid_ref = hid.detach().clone().requires_grad_()
+    w_ref, b_ref = w_full.clone().requires_grad_(), b_full.clone().requires_grad_()
+    ref = token_stats(hid_ref, w_ref, t, b_ref, min_p=0.05, tile_rows=4)
+    (ref.logprobs.sum() + 0.5 * ref.entropy.sum()).backward()
+    torch.testing.assert_close(s.logprobs, ref.logprobs)
+    for got, want in zip(grads, (hid_ref.grad, w_ref.grad, b_ref.grad)):
+        torch.testing.assert_close(got, want)

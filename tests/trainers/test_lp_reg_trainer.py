@@ -223,3 +223,25 @@ def test_config_validation():
         1.0,
     )
     assert not ExploreGRPOConfig(output_dir="x", **CPU).lp_reg
+
+
+def test_forward_full_estimator_refused_under_zero3(monkeypatch):
+    """The full-vocabulary KL projects through `lm_head.weight` in the loss, outside the forward; under ZeRO-3 that
+    weight is partitioned, so the combination is refused with a clear message instead of failing mid-training."""
+    from types import SimpleNamespace
+
+    import transformers.integrations.deepspeed as ds
+
+    from trl_explore.trainers.lp_reg_component import LpRegComponent
+
+    args = LpRegConfig(
+        output_dir="/tmp/unused", lp_reg_kl_estimator="forward_full", report_to=[], use_cpu=True, bf16=False
+    )
+    monkeypatch.setattr(ds, "is_deepspeed_zero3_enabled", lambda: True)
+    with pytest.raises(ValueError, match="not supported with DeepSpeed ZeRO-3"):
+        LpRegComponent(SimpleNamespace(args=args))
+    args.lp_reg_kl_estimator = "k3_sampled"
+    assert LpRegComponent(SimpleNamespace(args=args)).kl_estimator == "k3_sampled"
+    monkeypatch.setattr(ds, "is_deepspeed_zero3_enabled", lambda: False)
+    args.lp_reg_kl_estimator = "forward_full"
+    assert LpRegComponent(SimpleNamespace(args=args)).kl_estimator == "forward_full"

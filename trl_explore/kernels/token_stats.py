@@ -167,62 +167,94 @@ class TokenStatsFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_logprobs: torch.Tensor | None, grad_entropy: torch.Tensor | None, *_: Any):  # type: ignore[override]
         hidden, weight, bias, targets, log_z, entropy = ctx.saved_tensors
-        compute_dtype, rows, inv_t, softcap, logit_scale = ctx.cfg
-        need_h, need_w, need_b = ctx.needs_input_grad[:3]
         if grad_logprobs is None and grad_entropy is None:
             return (None,) * 10
-        n_tokens, vocab = hidden.shape[0], weight.shape[0]
-        grad_hidden = torch.zeros(hidden.shape, device=hidden.device, dtype=torch.float32) if need_h else None
-        grad_weight = torch.zeros(weight.shape, device=weight.device, dtype=torch.float32) if need_w else None
-        grad_bias = torch.zeros(bias.shape, device=bias.device, dtype=torch.float32) if need_b else None
-        buf = torch.empty((min(n_tokens, rows), vocab), device=hidden.device, dtype=compute_dtype)
-        for start in range(0, n_tokens, rows):
-            end = min(start + rows, n_tokens)
-            h = hidden[start:end].to(compute_dtype)
-            tile = buf[: end - start]
-            _project(h, weight, bias, tile)
-            y = tile if tile.dtype == torch.float32 else tile.float()
-            if logit_scale != 1.0:
-                y.mul_(logit_scale)
-            t = None
-            if softcap is not None:
-                t = torch.tanh(y / softcap)
-                y.copy_(t).mul_(softcap)
-            # y ← log p = z·inv_t - log_z
-            y.mul_(inv_t).sub_(log_z[start:end].unsqueeze(-1))
-            p = torch.exp(y)
-            if grad_entropy is not None:
-                # d(entropy)/dz_j = -p_j (log p_j + H)
-                y.add_(entropy[start:end].unsqueeze(-1)).mul_(p).mul_(-grad_entropy[start:end].float().unsqueeze(-1))
-            else:
-                y.zero_()
-            if grad_logprobs is not None:
-                # d(log p_target)/dz_j = 1[j = target] - p_j
-                g = grad_logprobs[start:end].float().unsqueeze(-1)
-                y.sub_(p.mul_(g))
-                y.scatter_add_(-1, targets[start:end].unsqueeze(-1), g)
-            del p
-            if inv_t != 1.0:
-                y.mul_(inv_t)
-            if t is not None:
-                y.mul_(1 - t * t)
-            if logit_scale != 1.0:
-                y.mul_(logit_scale)
-            gz = y if y.dtype == compute_dtype else y.to(compute_dtype)
-            for v0 in range(0, vocab, vocab if weight.dtype == compute_dtype else _CAST_CHUNK):
-                v1 = min(v0 + (vocab if weight.dtype == compute_dtype else _CAST_CHUNK), vocab)
-                if grad_hidden is not None:
-                    _addmm_fp32(grad_hidden[start:end], gz[:, v0:v1], weight[v0:v1].to(compute_dtype))
-                if grad_weight is not None:
-                    _addmm_fp32(grad_weight[v0:v1], gz[:, v0:v1].t(), h)
-            if grad_bias is not None:
-                grad_bias += gz.sum(0, dtype=torch.float32)
-        return (
-            grad_hidden.to(hidden.dtype) if grad_hidden is not None else None,
-            grad_weight.to(weight.dtype) if grad_weight is not None else None,
-            grad_bias.to(bias.dtype) if grad_bias is not None else None,
-            *([None] * 7),
-        )
+        # ZeRO-3 releases the head after the forward's gather; the recomputation needs it again (as in TRL's kernel)
+        from trl.trainer.utils import maybe_gather_lm_head_ctx
+
+        with maybe_gather_lm_head_ctx(weight, bias):
+            grads = _token_stats_backward(
+                hidden,
+                weight,
+                bias,
+                targets,
+                log_z,
+                entropy,
+                grad_logprobs,
+                grad_entropy,
+                ctx.cfg,
+                ctx.needs_input_grad[:3],
+            )
+        return (*grads, *([None] * 7))
+
+
+def _token_stats_backward(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    targets: torch.Tensor,
+    log_z: torch.Tensor,
+    entropy: torch.Tensor,
+    grad_logprobs: torch.Tensor | None,
+    grad_entropy: torch.Tensor | None,
+    cfg: tuple,
+    needs: tuple[bool, bool, bool],
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients of `TokenStatsFunction` w.r.t. (hidden, weight, bias): each tile recomputed, turned into the logits
+    gradient in place and folded into the GEMMs (float32 accumulation)."""
+    compute_dtype, rows, inv_t, softcap, logit_scale = cfg
+    need_h, need_w, need_b = needs
+    n_tokens, vocab = hidden.shape[0], weight.shape[0]
+    grad_hidden = torch.zeros(hidden.shape, device=hidden.device, dtype=torch.float32) if need_h else None
+    grad_weight = torch.zeros(weight.shape, device=weight.device, dtype=torch.float32) if need_w else None
+    grad_bias = torch.zeros(bias.shape, device=bias.device, dtype=torch.float32) if need_b else None
+    buf = torch.empty((min(n_tokens, rows), vocab), device=hidden.device, dtype=compute_dtype)
+    for start in range(0, n_tokens, rows):
+        end = min(start + rows, n_tokens)
+        h = hidden[start:end].to(compute_dtype)
+        tile = buf[: end - start]
+        _project(h, weight, bias, tile)
+        y = tile if tile.dtype == torch.float32 else tile.float()
+        if logit_scale != 1.0:
+            y.mul_(logit_scale)
+        t = None
+        if softcap is not None:
+            t = torch.tanh(y / softcap)
+            y.copy_(t).mul_(softcap)
+        # y ← log p = z·inv_t - log_z
+        y.mul_(inv_t).sub_(log_z[start:end].unsqueeze(-1))
+        p = torch.exp(y)
+        if grad_entropy is not None:
+            # d(entropy)/dz_j = -p_j (log p_j + H)
+            y.add_(entropy[start:end].unsqueeze(-1)).mul_(p).mul_(-grad_entropy[start:end].float().unsqueeze(-1))
+        else:
+            y.zero_()
+        if grad_logprobs is not None:
+            # d(log p_target)/dz_j = 1[j = target] - p_j
+            g = grad_logprobs[start:end].float().unsqueeze(-1)
+            y.sub_(p.mul_(g))
+            y.scatter_add_(-1, targets[start:end].unsqueeze(-1), g)
+        del p
+        if inv_t != 1.0:
+            y.mul_(inv_t)
+        if t is not None:
+            y.mul_(1 - t * t)
+        if logit_scale != 1.0:
+            y.mul_(logit_scale)
+        gz = y if y.dtype == compute_dtype else y.to(compute_dtype)
+        for v0 in range(0, vocab, vocab if weight.dtype == compute_dtype else _CAST_CHUNK):
+            v1 = min(v0 + (vocab if weight.dtype == compute_dtype else _CAST_CHUNK), vocab)
+            if grad_hidden is not None:
+                _addmm_fp32(grad_hidden[start:end], gz[:, v0:v1], weight[v0:v1].to(compute_dtype))
+            if grad_weight is not None:
+                _addmm_fp32(grad_weight[v0:v1], gz[:, v0:v1].t(), h)
+        if grad_bias is not None:
+            grad_bias += gz.sum(0, dtype=torch.float32)
+    return (
+        grad_hidden.to(hidden.dtype) if grad_hidden is not None else None,
+        grad_weight.to(weight.dtype) if grad_weight is not None else None,
+        grad_bias.to(bias.dtype) if grad_bias is not None else None,
+    )
 
 
 @dataclass

@@ -44,6 +44,16 @@ class LpRegComponent(ExploreComponent):
         self.threshold = args.lp_reg_threshold
         self.scope = args.lp_reg_percentile_scope
         self.kl_estimator = args.lp_reg_kl_estimator
+        if self.kl_estimator == "forward_full":
+            from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+            if is_deepspeed_zero3_enabled():
+                # The full rows are projected through `lm_head.weight` in the loss, outside the model's forward, where
+                # ZeRO-3 neither gathers the head nor reduces its gradient
+                raise ValueError(
+                    "`lp_reg_kl_estimator='forward_full'` is not supported with DeepSpeed ZeRO-3; use the default "
+                    "`'k3_sampled'`, ZeRO-2 or FSDP."
+                )
         self.require_below_proxy = args.lp_reg_require_below_proxy
         self.apply_to = args.lp_reg_apply_to
         self.last_threshold_logp: float = math.nan  # percentile of the latest micro-batch (diagnostics, tests)
