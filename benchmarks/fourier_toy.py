@@ -18,7 +18,7 @@ exactly G independent trainings, just without G times the Python overhead.
 Full setting (paper):  python benchmarks/fourier_toy.py --epochs 500
 Quick check:           python benchmarks/fourier_toy.py --epochs 20 --seeds 1
 Many seeds (the per-run spread, paired differences and a plot of each run):
-    python benchmarks/fourier_toy.py --seeds 1 2 3 42 $(seq 4 43) --results-json /tmp/toy44.json --plot toy44.png
+    python benchmarks/fourier_toy.py --seeds $(seq 1 44) --results-json /tmp/toy44.json --plot toy44.png
 One head per process, then one table:
     python benchmarks/fourier_toy.py --heads linear --results-json /tmp/lin.json
     python benchmarks/fourier_toy.py --heads fourier --results-json /tmp/fou.json
@@ -226,6 +226,8 @@ def run_toy_runs(
     gamma: float = 1e-6,
 ) -> dict[str, dict[str, dict[str, list]]]:
     """Per-run results: ``{dataset: {head: {"seeds": [...], "kl": [...], "smoothness": [...]}}}``."""
+    if len(set(seeds)) != len(seeds):  # a repeated seed is the same run again and would be counted twice
+        raise ValueError(f"seeds must be distinct, got {list(seeds)}")
     runs = [(d, s) for d in datasets for s in seeds]
     splits = [make_split(d, s, num_samples, num_bins) for d, s in runs]
     results: dict[str, dict[str, dict[str, list]]] = {d: {} for d in datasets}
@@ -256,13 +258,20 @@ def summarize(runs: dict[str, dict[str, dict[str, list]]]) -> dict[str, dict[str
     }
 
 
+def paired_values(head_runs: dict[str, list], linear_runs: dict[str, list], metric: str) -> np.ndarray:
+    """``[P, 2]`` (linear, head) values of ``metric`` on the P seeds both heads ran."""
+    lin = dict(zip(linear_runs["seeds"], linear_runs[metric]))
+    pairs = [(lin[s], v) for s, v in zip(head_runs["seeds"], head_runs[metric]) if s in lin]
+    return np.array(pairs, dtype=np.float64).reshape(-1, 2)
+
+
 def paired_comparison(
     head_runs: dict[str, list], linear_runs: dict[str, list], metric: str
 ) -> tuple[float, float, int, int]:
     """Head minus linear on the seeds both have: (mean difference, its standard error, runs where the head is
     lower, number of paired runs). The standard error is ``nan`` for a single pair."""
-    lin = dict(zip(linear_runs["seeds"], linear_runs[metric]))
-    diffs = np.array([v - lin[s] for s, v in zip(head_runs["seeds"], head_runs[metric]) if s in lin])
+    pairs = paired_values(head_runs, linear_runs, metric)
+    diffs = pairs[:, 1] - pairs[:, 0]
     if diffs.size == 0:
         return math.nan, math.nan, 0, 0
     se = float(diffs.std(ddof=1) / math.sqrt(diffs.size)) if diffs.size > 1 else math.nan
@@ -281,12 +290,11 @@ def plot_runs(runs: dict[str, dict[str, dict[str, list]]], path: str) -> None:
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 4.2), squeeze=False)
     colors = {"fourier": "tab:blue", "fourier_reg": "tab:orange"}
     for ax, d in zip(axes[0], datasets):
-        lin = dict(zip(runs[d]["linear"]["seeds"], runs[d]["linear"]["kl"]))
-        values = list(lin.values())
+        values = list(runs[d]["linear"]["kl"])
         for head, r in runs[d].items():
             if head == "linear":
                 continue
-            pairs = np.array([(lin[s], v) for s, v in zip(r["seeds"], r["kl"]) if s in lin])
+            pairs = paired_values(r, runs[d]["linear"], "kl")
             if pairs.size == 0:
                 continue
             wins = int((pairs[:, 1] < pairs[:, 0]).sum())
@@ -362,9 +370,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, tuple[float, floa
     results = summarize(runs)
     if args.plot:
         plot_runs(runs, args.plot)
+    seeds = sorted({s for per_head in runs.values() for r in per_head.values() for s in r["seeds"]})
     config = {
         "epochs": args.epochs,
-        "seeds": args.seeds,
+        "seeds": seeds,
         "num_samples": args.num_samples,
         "num_bins": 50,
         "num_frequencies": args.num_frequencies,
