@@ -462,9 +462,10 @@ def test_toy_reproduction_short_setting():
         assert sm_f < sm_lin, (d, results[d])
 
 
-if os.environ.get("TRL_EXPLORE_FULL_TOY"):  # opt-in full-setting study (about 20 minutes on one core)
+if os.environ.get("TRL_EXPLORE_FULL_TOY"):  # opt-in full-setting study (about 30 minutes on one core)
 
     @pytest.mark.slow
+    @pytest.mark.timeout(7200)
     def test_toy_reproduction_full_setting_44_seeds():
         """The paper's claim at a sample size that can show it: over 44 seeds (500 epochs, the paper's setting) the
         Fourier head's KL is lower than the linear head's on average, paired by seed, and it is smoother on every
