@@ -462,7 +462,7 @@ def test_toy_reproduction_short_setting():
         assert sm_f < sm_lin, (d, results[d])
 
 
-if os.environ.get("TRL_EXPLORE_FULL_TOY"):  # opt-in full-setting study (about 30 minutes on one core)
+if os.environ.get("TRL_EXPLORE_FULL_TOY"):  # opt-in full-setting study (16 minutes on one core here)
 
     @pytest.mark.slow
     @pytest.mark.timeout(7200)
