@@ -99,3 +99,19 @@ def test_logs_with_trl_grpo_trainer(tmp_path):
 def test_invalid_threshold():
     with pytest.raises(ValueError, match="thresholds"):
         ExplorationDiagnosticsCallback(thresholds=(0.0,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_label_log_probs_in_tiles_equal_log_softmax(monkeypatch, dtype):
+    """Scoring labels from plain logits works in whole-row float32 tiles (here 3 rows per tile, ragged last tile)
+    and equals ``log_softmax(logits.float()).gather`` exactly."""
+    import trl_explore.callbacks.exploration as exploration
+
+    monkeypatch.setattr(exploration, "_TILE_FLOATS", 3 * 11)
+    torch.manual_seed(0)
+    logits = (4 * torch.randn(2, 5, 11)).to(dtype)
+    targets = torch.randint(0, 11, (2, 5))
+    got = exploration._label_log_probs(logits, targets)
+    want = torch.log_softmax(logits.float(), -1).gather(-1, targets[..., None]).squeeze(-1)
+    assert got.shape == (2, 5) and got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)

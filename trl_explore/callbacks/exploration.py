@@ -25,6 +25,23 @@ logger = logging.getLogger(__name__)
 DEFAULT_SPARK_WORDS = ("wait", "however", "perhaps", "alternatively", "but")
 
 
+_TILE_FLOATS = 1 << 24  # float32 logits per tile (64 MiB) when scoring labels from plain logits
+
+
+@torch.no_grad()
+def _label_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log softmax(logits)[target]`` per position, in float32 tiles of whole rows (never a float32 copy of the
+    whole ``[B, T, V]`` logits). Shapes: ``logits [..., V]``, ``targets [...]`` -> ``[...]`` float32."""
+    vocab = logits.shape[-1]
+    flat, flat_targets = logits.reshape(-1, vocab), targets.reshape(-1, 1)
+    out = torch.empty(flat.shape[0], device=logits.device, dtype=torch.float32)
+    rows = max(1, _TILE_FLOATS // vocab)
+    for start in range(0, flat.shape[0], rows):
+        z = flat[start : start + rows].float()
+        out[start : start + rows] = z.gather(1, flat_targets[start : start + rows]).squeeze(1) - torch.logsumexp(z, -1)
+    return out.view(targets.shape)
+
+
 def _word_variants(word: str) -> list[str]:
     variants = {word, word.capitalize(), " " + word, " " + word.capitalize()}
     return sorted(variants)
@@ -126,11 +143,9 @@ class ExplorationDiagnosticsCallback(TrainerCallback):
             logits = getattr(output, "logits", None)
             if logits is None:
                 return
-            with torch.no_grad():
-                targets = labels[:, 1:]
-                mask = targets != -100
-                logp_all = torch.log_softmax(logits[:, :-1].detach().float(), dim=-1)
-                log_probs = logp_all.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            targets = labels[:, 1:]
+            mask = targets != -100
+            log_probs = _label_log_probs(logits[:, :-1].detach(), targets.clamp(min=0))
         self.observe(log_probs.detach(), targets, mask)
 
     @torch.no_grad()
