@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -170,31 +171,24 @@ class _Zero3Partitioned:
     storage (``numel 0``, as ZeRO-3 partitions them), inside it their full data."""
 
     def __init__(self, *params):
-        self.params = [p for p in params if p is not None]
-        self.full = {id(p): p.data for p in self.params}
+        self.full = {id(p): (p, p.data) for p in params if p is not None}
         self.entries = 0
         self.release()
 
     def release(self):
-        for p in self.params:
-            self.full[id(p)] = p.data if p.numel() else self.full[id(p)]
-            p.data = torch.empty(0, dtype=p.dtype)
+        for p, data in self.full.values():
+            p.data = torch.empty(0, dtype=data.dtype)
 
+    @contextlib.contextmanager
     def __call__(self, *params):
-        import contextlib
-
-        @contextlib.contextmanager
-        def ctx():
-            mine = [p for p in params if p is not None and id(p) in self.full]
-            for p in mine:
-                p.data = self.full[id(p)]
-            self.entries += 1
-            try:
-                yield
-            finally:
-                self.release()
-
-        return ctx()
+        for p in params:
+            if p is not None and id(p) in self.full:
+                p.data = self.full[id(p)][1]
+        self.entries += 1
+        try:
+            yield
+        finally:
+            self.release()
 
 
 def test_token_stats_backward_regathers_a_zero3_partitioned_head(monkeypatch):
