@@ -86,9 +86,11 @@ def _settings(
     }
 
 
-def _key(settings: dict[str, Any]) -> str:
+def _checkpoint_dir(settings: dict[str, Any], cache_dir: str | Path | None) -> Path:
+    """``<cache root>/<task>-<arch>-<hash of the settings>``."""
     blob = json.dumps(settings, sort_keys=True, default=str).encode()
-    return f"{settings['task']}-{settings['arch']}-{hashlib.sha256(blob).hexdigest()[:16]}"
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / f"{settings['task']}-{settings['arch']}-{hashlib.sha256(blob).hexdigest()[:16]}"
 
 
 def _make_dataset(task: str, num_samples: int, seed: int, conversational: bool, task_kwargs: dict[str, Any]):
@@ -139,8 +141,7 @@ def warm_start_path(
         conversational,
         task_kwargs,
     )
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return root / _key(settings)
+    return _checkpoint_dir(settings, cache_dir)
 
 
 def warm_start(
@@ -226,12 +227,12 @@ def warm_start(
         conversational,
         task_kwargs,
     )
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    final = root / _key(settings)
+    final = _checkpoint_dir(settings, cache_dir)
     if _is_complete(final) and not force:
         logger.info("warm_start: reusing cached checkpoint %s", final)
         return final
 
+    root = final.parent
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     try:
