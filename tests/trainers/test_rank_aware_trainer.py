@@ -335,7 +335,7 @@ def test_rejects_compute_loss_func_and_wrong_args(tokenizer, dataset, tmp_path):
 
 
 def test_generation_and_plain_forward_unchanged(tokenizer, dataset, tmp_path):
-    """Without `rank_aware_lm_head=True` the patched model behaves like the original (logits, generate)."""
+    """The trainer patches nothing on the model: its plain forward and `generate` are the original ones."""
     ours = _trainer(RankAwareSFTTrainer, RankAwareSFTConfig, tokenizer, dataset, tmp_path)
     plain = make_tiny_model(tokenizer, seed=0)
     ids = torch.tensor([tokenizer("Compute 1+2\n")["input_ids"]])

@@ -528,7 +528,9 @@ def tiled_apply(
         scored = hidden if row_index is None else hidden[row_index]
         group_logp = head.group.log_probs(scored)  # [S, m]
         if row_index is not None:  # laid out over all N rows (zeros elsewhere), differentiable
-            group_logp = group_logp.new_zeros((hidden.shape[0], group_logp.shape[1])).index_copy(0, row_index, group_logp)
+            group_logp = group_logp.new_zeros((hidden.shape[0], group_logp.shape[1])).index_copy(
+                0, row_index, group_logp
+            )
     plan = _Plan(head, formula, rows, row_index, precompute, torch.is_grad_enabled())
     *differentiable, detached = _TiledHeadFunction.apply(hidden, head.weight, head.bias, group_logp, plan)
     return differentiable, detached

@@ -231,7 +231,8 @@ class RankAwareRequest:
         unsupported = set(outputs) - {"log_probs", "entropy", "is_top1"}
         if unsupported:
             raise ValueError(f"the rank-aware kernel cannot produce the fused-head outputs {sorted(unsupported)}.")
-        row_index = label_row_index(hidden.shape[0], self.label_mask)
+        mask = None if self.label_mask is None else self.label_mask.to(hidden.device)
+        row_index = label_row_index(hidden.shape[0], mask)
         loss, stats = rank_aware_of_head(
             hidden,
             head,

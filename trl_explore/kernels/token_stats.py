@@ -119,7 +119,9 @@ class TokenStatsFormula(TileFormula):
         out[:, _COL["max_logp"]] = m - lz
         out[:, _COL["log_z"]] = lz
         if "log_sum_sq_probs" in self.extra:
-            out[:, _COL["log_sum_sq_probs"]] = torch.log(torch.bmm(e.unsqueeze(1), e.unsqueeze(2)).view(-1)) - 2 * s.log()
+            out[:, _COL["log_sum_sq_probs"]] = (
+                torch.log(torch.bmm(e.unsqueeze(1), e.unsqueeze(2)).view(-1)) - 2 * s.log()
+            )
         if keep is not None:
             kept = e.masked_fill_(~keep, 0.0).sum(-1) / s  # [n], Z = Σ_kept π_T
             out[:, _COL["kept_mass"]] = kept
