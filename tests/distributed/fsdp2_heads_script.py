@@ -32,10 +32,8 @@ from trl_explore.toy import make_tiny_model, make_tokenizer
 
 def _loss(model, case: str, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if case == "rank_aware":
-        request = RankAwareRequest(
-            beta=0.3, top_k=5, lambda_high=0.1, lambda_low=-0.05, label_mask=labels[:, 1:] != -100
-        )
-        with fused_head(request):
+        request = RankAwareRequest(beta=0.3, top_k=5, lambda_high=0.1, lambda_low=-0.05)
+        with fused_head(request, label_mask=labels[:, 1:] != -100):
             return model(input_ids=input_ids, labels=labels, fused_lm_head=True).loss
     request = TokenStatsRequest(min_p=0.05, threshold="min_p", keep_hidden=True)
     with fused_token_stats(request):

@@ -40,16 +40,24 @@ __all__ = [
     "fused_head",
     "label_row_index",
     "project_rows",
+    "shifted_label_mask",
 ]
 
 
 class FusedHeadKernel(Protocol):
-    """A kernel behind the seam: ``(hidden [N, H], head, targets [N], temperature, outputs) -> (log_probs, entropy,
-    log_sum_sq_probs, mean_logits, is_top1)``, each ``[N]`` or ``None`` (TRL's fused-head contract; ``outputs`` names
-    the requested ones)."""
+    """A kernel behind the seam: ``(hidden [N, H], head, targets [N], temperature, outputs, row_index) -> (log_probs,
+    entropy, log_sum_sq_probs, mean_logits, is_top1)``, each ``[N]`` or ``None`` (TRL's fused-head contract;
+    ``outputs`` names the requested ones). ``row_index`` (``[S]`` long or ``None`` for all) are the rows to score: the
+    others are ignored by TRL and may output 0."""
 
     def __call__(
-        self, hidden: Tensor, head: TiledHead, targets: Tensor, temperature: float, outputs: tuple[str, ...]
+        self,
+        hidden: Tensor,
+        head: TiledHead,
+        targets: Tensor,
+        temperature: float,
+        outputs: tuple[str, ...],
+        row_index: Tensor | None = None,
     ) -> tuple[Tensor | None, ...]: ...
 
 
@@ -61,6 +69,7 @@ HeadProjection = Callable[[Tensor, "Tensor | None", float, "float | None"], Tile
 class _Route:
     kernel: FusedHeadKernel | None
     projection: HeadProjection | None
+    label_mask: Tensor | None
 
 
 _ACTIVE: contextvars.ContextVar[_Route | None] = contextvars.ContextVar("trl_explore_fused_head", default=None)
@@ -72,7 +81,12 @@ def _plain_projection(weight: Tensor, bias: Tensor | None, logit_scale: float, s
 
 
 def _trl_outputs_kernel(
-    hidden: Tensor, head: TiledHead, targets: Tensor, temperature: float, outputs: tuple[str, ...]
+    hidden: Tensor,
+    head: TiledHead,
+    targets: Tensor,
+    temperature: float,
+    outputs: tuple[str, ...],
+    row_index: Tensor | None = None,
 ) -> tuple[Tensor | None, ...]:
     """TRL's own fused-head outputs computed on the tiling core (used when only the projection is replaced)."""
     from .token_stats import EXTRA_OUTPUTS, token_stats_of_head, trl_outputs
@@ -84,6 +98,7 @@ def _trl_outputs_kernel(
         temperature=temperature,
         min_p=None,
         extra_outputs=[name for name in outputs if name in EXTRA_OUTPUTS],
+        row_index=row_index,
     )
     return trl_outputs(stats, outputs)
 
@@ -111,7 +126,9 @@ class _Dispatch:
         projection = route.projection or _plain_projection
         head = projection(weight, bias, logit_scale, final_logit_softcapping)
         kernel = route.kernel or _trl_outputs_kernel
-        return kernel(hidden, head, targets, float(temperature), tuple(outputs))
+        mask = route.label_mask
+        row_index = None if mask is None else label_row_index(hidden.shape[0], mask.to(hidden.device))
+        return kernel(hidden, head, targets, float(temperature), tuple(outputs), row_index)
 
 
 def _install() -> None:
@@ -128,7 +145,12 @@ def _install() -> None:
 
 
 @contextlib.contextmanager
-def fused_head(kernel: FusedHeadKernel | None = None, *, projection: HeadProjection | None = None) -> Iterator[None]:
+def fused_head(
+    kernel: FusedHeadKernel | None = None,
+    *,
+    projection: HeadProjection | None = None,
+    label_mask: Tensor | None = None,
+) -> Iterator[None]:
     """Route every fused LM-head call (``model(..., fused_lm_head=True)`` on a model with TRL's fused head) in the
     block through ``kernel``, projected through ``projection``.
 
@@ -139,18 +161,30 @@ def fused_head(kernel: FusedHeadKernel | None = None, *, projection: HeadProject
         projection: maps TRL's ``(weight, bias, logit_scale, softcap)`` to the `TiledHead` to project through (e.g.
             `trl_explore.modules.numeric_head.numeric_head_projection`); ``None`` keeps the enclosing block's, or the
             plain head.
+        label_mask: the shifted mask of labelled positions of the one batch the block scores (`shifted_label_mask`),
+            so that only those rows are projected whichever layout TRL uses (`label_row_index`); ``None`` keeps the
+            enclosing block's, or scores every row TRL passes.
     """
     _install()
     outer = _ACTIVE.get()
-    route = _Route(
-        kernel if kernel is not None else (outer.kernel if outer else None),
-        projection if projection is not None else (outer.projection if outer else None),
-    )
+
+    def pick(value: Any, name: str) -> Any:
+        return value if value is not None else (getattr(outer, name) if outer is not None else None)
+
+    route = _Route(pick(kernel, "kernel"), pick(projection, "projection"), pick(label_mask, "label_mask"))
     token = _ACTIVE.set(route)
     try:
         yield
     finally:
         _ACTIVE.reset(token)
+
+
+def shifted_label_mask(inputs: dict[str, Any]) -> Tensor:
+    """``[B, T − 1]`` (``[B, T]`` for pre-shifted ``shift_labels``) mask of the positions TRL's fused LM head scores in
+    a batch: its labels shifted as ``add_fused_lm_head`` shifts them, not ``-100``."""
+    if inputs.get("shift_labels") is not None:
+        return inputs["shift_labels"] != -100
+    return inputs["labels"][:, 1:] != -100
 
 
 def label_row_index(n_rows: int, label_mask: Tensor | None) -> Tensor | None:

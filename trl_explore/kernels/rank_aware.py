@@ -33,7 +33,6 @@ from torch import Tensor
 
 from ..functional.rank_aware import rank_aware_log_weight
 from ._tiled_head import Tile, TiledHead, TileFormula, tiled_apply
-from .fused_head import label_row_index
 
 __all__ = ["STAT_NAMES", "RankAwareFormula", "RankAwareRequest", "fused_rank_aware_loss", "rank_aware_of_head"]
 
@@ -207,12 +206,11 @@ class RankAwareRequest:
 
     Each fused LM-head call returns, as TRL's ``log_probs``, the negated per-token rank-aware loss ``−L`` (so TRL's
     ``−Σ log_probs / num_items`` is the rank-aware loss; with ``β = λ_high = λ_low = 0`` it is the log-probability),
-    with TRL's ``entropy`` and ``is_top1``, and appends the call's statistics to `calls`.
+    with TRL's ``entropy`` and ``is_top1``, and appends the call's statistics to `calls`. Give the block the batch's
+    ``label_mask`` (`trl_explore.kernels.fused_head.fused_head`) so that only the labelled rows are projected.
 
     Attributes:
         beta, top_k, lambda_high, lambda_low: the loss's knobs (`fused_rank_aware_loss`).
-        label_mask: shifted ``[B, T − 1]`` mask of the labelled positions of the batch the block scores, so that only
-            those rows are projected (`trl_explore.kernels.fused_head.label_row_index`); ``None`` scores every row.
         calls: per call, ``{"stats": {name: [N]}, "mask": [N] bool}`` (statistics 0 on unscored rows).
     """
 
@@ -220,19 +218,22 @@ class RankAwareRequest:
     top_k: int = 100
     lambda_high: float = 0.0
     lambda_low: float = 0.0
-    label_mask: Tensor | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(
-        self, hidden: Tensor, head: TiledHead, targets: Tensor, temperature: float, outputs: tuple[str, ...]
+        self,
+        hidden: Tensor,
+        head: TiledHead,
+        targets: Tensor,
+        temperature: float,
+        outputs: tuple[str, ...],
+        row_index: Tensor | None = None,
     ) -> tuple[Tensor | None, ...]:
         if temperature != 1.0:
             raise ValueError(f"the rank-aware loss is defined at temperature 1, got {temperature}.")
         unsupported = set(outputs) - {"log_probs", "entropy", "is_top1"}
         if unsupported:
             raise ValueError(f"the rank-aware kernel cannot produce the fused-head outputs {sorted(unsupported)}.")
-        mask = None if self.label_mask is None else self.label_mask.to(hidden.device)
-        row_index = label_row_index(hidden.shape[0], mask)
         loss, stats = rank_aware_of_head(
             hidden,
             head,

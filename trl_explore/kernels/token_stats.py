@@ -252,7 +252,13 @@ class TokenStatsRequest:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(
-        self, hidden: Tensor, head: TiledHead, targets: Tensor, temperature: float, outputs: tuple[str, ...]
+        self,
+        hidden: Tensor,
+        head: TiledHead,
+        targets: Tensor,
+        temperature: float,
+        outputs: tuple[str, ...],
+        row_index: Tensor | None = None,
     ) -> tuple[Tensor | None, ...]:
         """The fused-head kernel of this request (`trl_explore.kernels.fused_head.FusedHeadKernel`)."""
         stats = token_stats_of_head(
@@ -263,6 +269,7 @@ class TokenStatsRequest:
             min_p=self.min_p,
             threshold=self.threshold,
             extra_outputs=[name for name in outputs if name in EXTRA_OUTPUTS],
+            row_index=row_index,
         )
         call: dict[str, Any] = {"stats": stats, "n": hidden.shape[0]}
         if self.keep_hidden:

@@ -10,28 +10,18 @@ MoE auxiliary loss, PEFT, FSDP2 and ZeRO-3 handling and the optimizer are all `S
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from trl import SFTTrainer
 
 from .. import _check_trl_version
-from ..kernels.fused_head import fused_head
+from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..kernels.rank_aware import RankAwareRequest
 from .rank_aware_config import RankAwareSFTConfig
 
-__all__ = ["RankAwareSFTTrainer", "shifted_label_mask"]
+__all__ = ["RankAwareSFTTrainer"]
 
 # Per-token statistics summed for the metrics, in the order they are gathered
 _SUMMED = ("entropy", "p_tail", "p_topk_neg", "w")
-
-
-def shifted_label_mask(inputs: dict[str, Any]) -> torch.Tensor:
-    """``[B, T − 1]`` (``[B, T]`` with pre-shifted ``shift_labels``) mask of the positions TRL's fused LM head scores:
-    the labels shifted like ``add_fused_lm_head`` shifts them, not ``-100``."""
-    if inputs.get("shift_labels") is not None:
-        return inputs["shift_labels"] != -100
-    return inputs["labels"][:, 1:] != -100
 
 
 class RankAwareSFTTrainer(SFTTrainer):
@@ -82,9 +72,8 @@ class RankAwareSFTTrainer(SFTTrainer):
             top_k=self.args.rank_aware_top_k,
             lambda_high=self.args.rank_aware_lambda_high,
             lambda_low=self.args.rank_aware_lambda_low,
-            label_mask=shifted_label_mask(inputs),
         )
-        with fused_head(request):
+        with fused_head(request, label_mask=shifted_label_mask(inputs)):
             result = super().compute_loss(
                 model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )
