@@ -19,8 +19,8 @@ import torch
 
 from trl_explore.kernels._tiled_head import NumberGroup, TiledHead
 from trl_explore.kernels.detection_stats import detection_stats
-from trl_explore.kernels.rank_aware import rank_aware_of_head
-from trl_explore.kernels.token_stats import token_stats_of_head
+from trl_explore.kernels.rank_aware import RankAwareRequest
+from trl_explore.kernels.token_stats import TokenStatsRequest
 
 DEVICE = torch.device("cuda")
 RESULTS: dict[str, float] = {}
@@ -78,12 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     h, w, b, labels = inputs(n, hidden, vocab, 0)
     m = min(n, 500)
     hc, wc, bc = on_cuda(h, w, b)
-    stats = token_stats_of_head(hc, TiledHead(wc, bc, 0.8, 30.0), labels.to(DEVICE), temperature=0.9, min_p=0.05)
+    stats = TokenStatsRequest(min_p=0.05).stats(hc, TiledHead(wc, bc, 0.8, 30.0), labels.to(DEVICE), temperature=0.9)
     g1, g2 = torch.randn(n), torch.randn(n)
     loss = (stats.logprobs * g1.to(DEVICE)).sum() + (stats.entropy * g2.to(DEVICE)).sum()
     grads = torch.autograd.grad(loss, [hc, wc, bc])
     h64, w64, b64 = on_cpu64(h, w, b)
-    ref = token_stats_of_head(h64, TiledHead(w64, b64, 0.8, 30.0), labels, temperature=0.9, min_p=0.05)
+    ref = TokenStatsRequest(min_p=0.05).stats(h64, TiledHead(w64, b64, 0.8, 30.0), labels, temperature=0.9)
     ref_grads = torch.autograd.grad(
         (ref.logprobs * g1.double()).sum() + (ref.entropy * g2.double()).sum(), [h64, w64, b64]
     )
@@ -96,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     knobs = {"beta": -0.25, "top_k": 100, "lambda_high": 0.1, "lambda_low": -0.1}
     for weighting in ("sum", "weighted"):
         hc, wc = on_cuda(h, w)
-        per_token, _ = rank_aware_of_head(hc, TiledHead(wc), labels.to(DEVICE), **knobs)
+        per_token, _ = RankAwareRequest(**knobs).loss(hc, TiledHead(wc), labels.to(DEVICE))
         weights = torch.ones(n) if weighting == "sum" else torch.rand(n, generator=torch.Generator().manual_seed(1))
         grads = torch.autograd.grad((per_token * weights.to(DEVICE)).sum(), [hc, wc])
         h64, w64 = on_cpu64(h, w)
-        ref_loss, _ = rank_aware_of_head(h64, TiledHead(w64), labels, **knobs)
+        ref_loss, _ = RankAwareRequest(**knobs).loss(h64, TiledHead(w64), labels)
         ref_grads = torch.autograd.grad((ref_loss * weights.double()).sum(), [h64, w64])
         check(f"rank_aware/{weighting}/loss", per_token, ref_loss, 2e-2)
         for name, a, r in zip(("hidden", "weight"), grads, ref_grads):
@@ -114,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     labels[:m] = ids[labels[:m] % 10]
     hc, wc = on_cuda(h[:m], w)
     group = NumberGroup(ids.to(DEVICE), "hybrid", lambda rows: torch.log_softmax(part(rows.float()), -1))
-    stats = token_stats_of_head(hc, TiledHead(wc, group=group), labels[:m].to(DEVICE), min_p=None)
+    stats = TokenStatsRequest(min_p=None).stats(hc, TiledHead(wc, group=group), labels[:m].to(DEVICE))
     (gp,) = torch.autograd.grad(stats.logprobs.sum(), [part.weight])
     part64 = torch.nn.Linear(hidden, 10).double()
     part64.load_state_dict({k: v.double().cpu() for k, v in part.state_dict().items()})
     h64, w64 = on_cpu64(h[:m], w)
     group64 = NumberGroup(ids, "hybrid", lambda rows: torch.log_softmax(part64(rows), -1))
-    ref = token_stats_of_head(h64, TiledHead(w64, group=group64), labels[:m], min_p=None)
+    ref = TokenStatsRequest(min_p=None).stats(h64, TiledHead(w64, group=group64), labels[:m])
     (rp,) = torch.autograd.grad(ref.logprobs.sum(), [part64.weight])
     check("number_group/logprobs", stats.logprobs, ref.logprobs, 2e-2)
     check("number_group/grad_fourier_part", gp, rp, 3e-2)

@@ -7,8 +7,8 @@ import torch
 from reference.rank_aware_reference import reference_loss
 
 from trl_explore.kernels._tiled_head import NumberGroup, TiledHead, rows_per_tile
-from trl_explore.kernels.rank_aware import rank_aware_of_head
-from trl_explore.kernels.token_stats import token_stats_of_head
+from trl_explore.kernels.rank_aware import RankAwareRequest
+from trl_explore.kernels.token_stats import TokenStatsRequest
 
 
 def _group_head(mode, n=13, hidden=6, vocab=29, seed=0, scale=0.8, softcap=5.0):
@@ -33,7 +33,7 @@ def test_number_group_projection_equals_full_logits(mode):
     targets[::3] = head.group.token_ids[1]  # labels inside the group too
     if mode == "full":
         targets = head.group.token_ids[torch.arange(13) % 5]
-    stats = token_stats_of_head(h, head, targets, temperature=0.9, min_p=None, tile_rows=4)
+    stats = TokenStatsRequest(min_p=None).stats(h, head, targets, temperature=0.9, tile_rows=4)
     logp = torch.log_softmax(head.logits(h) / 0.9, -1)
     ref_lp = logp.gather(1, targets[:, None]).squeeze(1)
     ref_h = -(logp.exp() * logp).sum(-1)
@@ -57,8 +57,8 @@ def test_scored_rows_only_and_zero_elsewhere():
     head = TiledHead(torch.randn(15, 4, dtype=torch.float64, requires_grad=True))
     targets = torch.randint(0, 15, (10,))
     rows = torch.tensor([1, 2, 5, 9])
-    part = token_stats_of_head(h, head, targets, min_p=0.1, row_index=rows, tile_rows=3)
-    full = token_stats_of_head(h, head, targets, min_p=0.1, tile_rows=3)
+    part = TokenStatsRequest(min_p=0.1).stats(h, head, targets, row_index=rows, tile_rows=3)
+    full = TokenStatsRequest(min_p=0.1).stats(h, head, targets, tile_rows=3)
     unscored = torch.ones(10, dtype=torch.bool)
     unscored[rows] = False
     for name in ("logprobs", "entropy", "kept_mass", "proxy_logps"):
@@ -78,7 +78,7 @@ def test_precompute_schedule_exact_for_any_upstream(weighting):
     labels = torch.randint(0, 23, (17,), generator=g)
     weights = torch.ones(17, dtype=torch.float64) if weighting == "uniform" else torch.rand(17, generator=g).double()
     knobs = {"beta": -0.25, "top_k": 4, "lambda_high": 0.2, "lambda_low": -0.1}
-    loss, _ = rank_aware_of_head(h, TiledHead(w, logit_scale=1.3, softcap=3.0), labels, tile_rows=5, **knobs)
+    loss, _ = RankAwareRequest(**knobs).loss(h, TiledHead(w, logit_scale=1.3, softcap=3.0), labels, tile_rows=5)
     ours = torch.autograd.grad((loss * weights).sum(), [h, w])
     z = 3.0 * torch.tanh(1.3 * (h @ w.t()) / 3.0)
     ref, _ = reference_loss(z, labels, **knobs)
@@ -97,5 +97,5 @@ def test_head_validation_and_tile_size():
     with pytest.raises(ValueError, match="mode"):
         NumberGroup(torch.tensor([0, 1]), "bins", lambda rows: rows)
     with pytest.raises(ValueError, match="hidden"):
-        token_stats_of_head(torch.randn(4, 2), TiledHead(w), torch.zeros(4, dtype=torch.long))
+        TokenStatsRequest().stats(torch.randn(4, 2), TiledHead(w), torch.zeros(4, dtype=torch.long))
     assert rows_per_tile(151936) == 883 and rows_per_tile(10**9) == 1

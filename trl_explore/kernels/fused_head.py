@@ -35,6 +35,7 @@ from torch import Tensor
 from ._tiled_head import TiledHead
 
 __all__ = [
+    "FusedHeadCall",
     "FusedHeadKernel",
     "HeadProjection",
     "fused_head",
@@ -44,21 +45,33 @@ __all__ = [
 ]
 
 
-class FusedHeadKernel(Protocol):
-    """A kernel behind the seam: ``(hidden [N, H], head, targets [N], temperature, outputs, row_index) -> (log_probs,
-    entropy, log_sum_sq_probs, mean_logits, is_top1)``, each ``[N]`` or ``None`` (TRL's fused-head contract;
-    ``outputs`` names the requested ones). ``row_index`` (``[S]`` long or ``None`` for all) are the rows to score: the
-    others are ignored by TRL and may output 0."""
+@dataclass(frozen=True)
+class FusedHeadCall:
+    """One call of TRL's fused LM-head kernel, as a kernel behind the seam receives it.
 
-    def __call__(
-        self,
-        hidden: Tensor,
-        head: TiledHead,
-        targets: Tensor,
-        temperature: float,
-        outputs: tuple[str, ...],
-        row_index: Tensor | None = None,
-    ) -> tuple[Tensor | None, ...]: ...
+    Attributes:
+        hidden: ``[N, H]`` hidden rows (graph-connected).
+        head: the `TiledHead` to project through (the block's projection of TRL's weight, bias, scale, softcap).
+        targets: ``[N]`` label ids (TRL clamps ignored labels to 0 when it scores every position).
+        temperature: the logits are divided by it.
+        outputs: TRL's requested outputs, among ``log_probs``, ``entropy``, ``log_sum_sq_probs``, ``mean_logits``,
+            ``is_top1``.
+        row_index: ``[S]`` long, the rows to score (``None``: all); TRL ignores the others, which may output 0.
+    """
+
+    hidden: Tensor
+    head: TiledHead
+    targets: Tensor
+    temperature: float
+    outputs: tuple[str, ...]
+    row_index: Tensor | None = None
+
+
+class FusedHeadKernel(Protocol):
+    """A kernel behind the seam: ``kernel(call) -> (log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1)``,
+    each ``[N]`` or ``None`` (TRL's fused-head contract: ``None`` unless ``call.outputs`` requests it)."""
+
+    def __call__(self, call: FusedHeadCall) -> tuple[Tensor | None, ...]: ...
 
 
 # (weight, bias, logit_scale, softcap) as TRL passes them -> the head the kernel projects through
@@ -78,29 +91,6 @@ _TRL_KERNEL: dict[str, Any] = {}
 
 def _plain_projection(weight: Tensor, bias: Tensor | None, logit_scale: float, softcap: float | None) -> TiledHead:
     return TiledHead(weight, bias, float(logit_scale), None if softcap is None else float(softcap))
-
-
-def _trl_outputs_kernel(
-    hidden: Tensor,
-    head: TiledHead,
-    targets: Tensor,
-    temperature: float,
-    outputs: tuple[str, ...],
-    row_index: Tensor | None = None,
-) -> tuple[Tensor | None, ...]:
-    """TRL's own fused-head outputs computed on the tiling core (used when only the projection is replaced)."""
-    from .token_stats import EXTRA_OUTPUTS, token_stats_of_head, trl_outputs
-
-    stats = token_stats_of_head(
-        hidden,
-        head,
-        targets,
-        temperature=temperature,
-        min_p=None,
-        extra_outputs=[name for name in outputs if name in EXTRA_OUTPUTS],
-        row_index=row_index,
-    )
-    return trl_outputs(stats, outputs)
 
 
 class _Dispatch:
@@ -125,10 +115,15 @@ class _Dispatch:
             )
         projection = route.projection or _plain_projection
         head = projection(weight, bias, logit_scale, final_logit_softcapping)
-        kernel = route.kernel or _trl_outputs_kernel
+        if route.kernel is None:  # only the projection is replaced: TRL's outputs, computed on the tiling core
+            from .token_stats import TokenStatsRequest
+
+            kernel = TokenStatsRequest(min_p=None)
+        else:
+            kernel = route.kernel
         mask = route.label_mask
         row_index = None if mask is None else label_row_index(hidden.shape[0], mask.to(hidden.device))
-        return kernel(hidden, head, targets, float(temperature), tuple(outputs), row_index)
+        return kernel(FusedHeadCall(hidden, head, targets, float(temperature), tuple(outputs), row_index))
 
 
 def _install() -> None:

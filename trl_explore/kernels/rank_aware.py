@@ -33,8 +33,9 @@ from torch import Tensor
 
 from ..functional.rank_aware import rank_aware_log_weight
 from ._tiled_head import Tile, TiledHead, TileFormula, tiled_apply
+from .fused_head import FusedHeadCall
 
-__all__ = ["STAT_NAMES", "RankAwareFormula", "RankAwareRequest", "fused_rank_aware_loss", "rank_aware_of_head"]
+__all__ = ["STAT_NAMES", "RankAwareFormula", "RankAwareRequest", "fused_rank_aware_loss"]
 
 # Per-token statistics returned next to the loss (0 at unscored positions)
 STAT_NAMES = ("loss", "entropy", "p_tail", "p_topk_neg", "w", "is_top1")
@@ -104,42 +105,6 @@ class RankAwareFormula(TileFormula):
         return p  # [n, V]
 
 
-def _validate(beta: float, top_k: int, lambda_high: float, lambda_low: float) -> None:
-    if not (isinstance(beta, (int, float)) and math.isfinite(beta)):
-        raise ValueError(f"`beta` must be a finite number, got {beta!r}.")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"`top_k` must be an integer >= 1, got {top_k!r}.")
-    for name, value in (("lambda_high", lambda_high), ("lambda_low", lambda_low)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value)):
-            raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
-
-
-def rank_aware_of_head(
-    hidden: Tensor,
-    head: TiledHead,
-    labels: Tensor,
-    *,
-    beta: float = 0.0,
-    top_k: int = 100,
-    lambda_high: float = 0.0,
-    lambda_low: float = 0.0,
-    row_index: Tensor | None = None,
-    tile_rows: int | None = None,
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Per-token rank-aware loss ``[N]`` (differentiable, 0 on unscored rows) and detached statistics ``[N]`` of
-    ``hidden [N, H]`` through ``head``; ``labels [N]`` must be valid ids on the scored rows (``row_index``, default
-    all). Precompute schedule: cheapest when the loss is summed with one weight per scored row."""
-    _validate(beta, top_k, lambda_high, lambda_low)
-    formula = RankAwareFormula(labels, beta, top_k, lambda_high, lambda_low)
-    (loss,), rest = tiled_apply(formula, hidden, head, tile_rows=tile_rows, row_index=row_index, precompute=True)
-    stats = {name: rest[:, _COL[name] - 1] for name in STAT_NAMES[1:]}
-    stats["loss"] = loss.detach()
-    stats["p_tail"] = stats["p_tail"].clamp(min=0.0)
-    stats["p_topk_neg"] = stats["p_topk_neg"].clamp(min=0.0)
-    stats["is_top1"] = stats["is_top1"] > 0.5
-    return loss, stats
-
-
 def fused_rank_aware_loss(
     hidden: Tensor,
     weight: Tensor,
@@ -184,14 +149,10 @@ def fused_rank_aware_loss(
         raise ValueError(f"`hidden` {tuple(hidden.shape)} must be `labels` {tuple(shape)} plus a hidden dim.")
     flat_labels = labels.reshape(-1)
     mask = flat_labels != ignore_index
-    loss, stats = rank_aware_of_head(
+    loss, stats = RankAwareRequest(beta, top_k, lambda_high, lambda_low).loss(
         hidden.reshape(-1, hidden.shape[-1]),
         TiledHead(weight, bias, logit_scale, softcap),
         flat_labels.masked_fill(~mask, 0),
-        beta=beta,
-        top_k=top_k,
-        lambda_high=lambda_high,
-        lambda_low=lambda_low,
         row_index=None if bool(mask.all()) else mask.nonzero().squeeze(-1),
         tile_rows=tile_rows,
     )
@@ -220,38 +181,52 @@ class RankAwareRequest:
     lambda_low: float = 0.0
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def __call__(
+    def __post_init__(self) -> None:
+        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta)):
+            raise ValueError(f"`beta` must be a finite number, got {self.beta!r}.")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise ValueError(f"`top_k` must be an integer >= 1, got {self.top_k!r}.")
+        for name in ("lambda_high", "lambda_low"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+
+    def loss(
         self,
         hidden: Tensor,
         head: TiledHead,
-        targets: Tensor,
-        temperature: float,
-        outputs: tuple[str, ...],
+        labels: Tensor,
+        *,
         row_index: Tensor | None = None,
-    ) -> tuple[Tensor | None, ...]:
-        if temperature != 1.0:
-            raise ValueError(f"the rank-aware loss is defined at temperature 1, got {temperature}.")
-        unsupported = set(outputs) - {"log_probs", "entropy", "is_top1"}
+        tile_rows: int | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Per-token rank-aware loss ``[N]`` (differentiable, 0 on unscored rows) and detached statistics ``[N]`` of
+        ``hidden [N, H]`` through ``head``; ``labels [N]`` must be valid ids on the scored rows (``row_index``,
+        default all). Precompute schedule: cheapest when the loss is summed with one weight per scored row."""
+        formula = RankAwareFormula(labels, self.beta, self.top_k, self.lambda_high, self.lambda_low)
+        (loss,), rest = tiled_apply(formula, hidden, head, tile_rows=tile_rows, row_index=row_index, precompute=True)
+        stats = {name: rest[:, _COL[name] - 1] for name in STAT_NAMES[1:]}
+        stats["loss"] = loss.detach()
+        stats["p_tail"] = stats["p_tail"].clamp(min=0.0)
+        stats["p_topk_neg"] = stats["p_topk_neg"].clamp(min=0.0)
+        stats["is_top1"] = stats["is_top1"] > 0.5
+        return loss, stats
+
+    def __call__(self, call: FusedHeadCall) -> tuple[Tensor | None, ...]:
+        if call.temperature != 1.0:
+            raise ValueError(f"the rank-aware loss is defined at temperature 1, got {call.temperature}.")
+        unsupported = set(call.outputs) - {"log_probs", "entropy", "is_top1"}
         if unsupported:
             raise ValueError(f"the rank-aware kernel cannot produce the fused-head outputs {sorted(unsupported)}.")
-        loss, stats = rank_aware_of_head(
-            hidden,
-            head,
-            targets,
-            beta=self.beta,
-            top_k=self.top_k,
-            lambda_high=self.lambda_high,
-            lambda_low=self.lambda_low,
-            row_index=row_index,
-        )
-        mask = torch.ones(hidden.shape[0], dtype=torch.bool, device=hidden.device)
-        if row_index is not None:
-            mask = torch.zeros_like(mask).index_fill_(0, row_index, True)
+        loss, stats = self.loss(call.hidden, call.head, call.targets, row_index=call.row_index)
+        mask = torch.ones(call.hidden.shape[0], dtype=torch.bool, device=call.hidden.device)
+        if call.row_index is not None:
+            mask = torch.zeros_like(mask).index_fill_(0, call.row_index, True)
         self.calls.append({"stats": stats, "mask": mask})
         return (
             -loss,
-            stats["entropy"] if "entropy" in outputs else None,
+            stats["entropy"] if "entropy" in call.outputs else None,
             None,
             None,
-            stats["is_top1"] if "is_top1" in outputs else None,
+            stats["is_top1"] if "is_top1" in call.outputs else None,
         )

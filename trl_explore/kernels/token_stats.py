@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from ._tiled_head import TILE_FLOATS, Tile, TiledHead, TileFormula, rows_per_tile, tiled_apply
+from .fused_head import FusedHeadCall
 
 # TRL 1.16's tile: 4096 tokens x 32768 vocabulary entries (the name the GRPO code and tests use)
 TRL_TILE_FLOATS = TILE_FLOATS
@@ -152,37 +153,6 @@ class TokenStatsFormula(TileFormula):
         return y
 
 
-def _validate(temperature: float, min_p: float | None, threshold: str, extra_outputs: Sequence[str]) -> None:
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"`temperature` must be a finite number > 0, got {temperature!r}.")
-    if min_p is not None and not (isinstance(min_p, (int, float)) and 0.0 < min_p <= 1.0):
-        raise ValueError(f"`min_p` must be in (0, 1] or None, got {min_p!r}.")
-    if threshold not in THRESHOLDS:
-        raise ValueError(f"`threshold` must be one of {THRESHOLDS}, got {threshold!r}.")
-    unknown = set(extra_outputs) - set(EXTRA_OUTPUTS)
-    if unknown:
-        raise ValueError(f"`extra_outputs` must be among {EXTRA_OUTPUTS}, got {sorted(unknown)}.")
-
-
-def token_stats_of_head(
-    hidden: Tensor,
-    head: TiledHead,
-    targets: Tensor,
-    *,
-    temperature: float = 1.0,
-    min_p: float | None = 0.02,
-    threshold: str = "min_p",
-    extra_outputs: Sequence[str] = (),
-    tile_rows: int | None = None,
-    row_index: Tensor | None = None,
-) -> TokenStats:
-    """`token_stats` for a `TiledHead` (any projection: a plain head, a numeric head); see `token_stats`."""
-    _validate(temperature, min_p, threshold, extra_outputs)
-    formula = TokenStatsFormula(targets, temperature, min_p, threshold, extra_outputs)
-    (logprobs, entropy), rest = tiled_apply(formula, hidden, head, tile_rows=tile_rows, row_index=row_index)
-    return TokenStats(logprobs, entropy, *rest.unbind(-1))
-
-
 def token_stats(
     hidden: Tensor,
     weight: Tensor,
@@ -215,14 +185,11 @@ def token_stats(
     Returns:
         `TokenStats`; ``logprobs`` and ``entropy`` carry gradients w.r.t. ``hidden``, ``weight`` and ``bias``.
     """
-    head = TiledHead(weight, bias, logit_scale, softcap)
-    return token_stats_of_head(
+    return TokenStatsRequest(min_p, threshold).stats(
         hidden,
-        head,
+        TiledHead(weight, bias, logit_scale, softcap),
         targets,
         temperature=temperature,
-        min_p=min_p,
-        threshold=threshold,
         extra_outputs=extra_outputs,
         tile_rows=tile_rows,
     )
@@ -251,39 +218,60 @@ class TokenStatsRequest:
     keep_hidden: bool = False
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def __call__(
+    def __post_init__(self) -> None:
+        if self.min_p is not None and not (
+            isinstance(self.min_p, (int, float)) and not isinstance(self.min_p, bool) and 0.0 < self.min_p <= 1.0
+        ):
+            raise ValueError(f"`min_p` must be in (0, 1] or None, got {self.min_p!r}.")
+        if self.threshold not in THRESHOLDS:
+            raise ValueError(f"`threshold` must be one of {THRESHOLDS}, got {self.threshold!r}.")
+
+    def stats(
         self,
         hidden: Tensor,
         head: TiledHead,
         targets: Tensor,
-        temperature: float,
-        outputs: tuple[str, ...],
+        *,
+        temperature: float = 1.0,
+        extra_outputs: Sequence[str] = (),
         row_index: Tensor | None = None,
-    ) -> tuple[Tensor | None, ...]:
+        tile_rows: int | None = None,
+    ) -> TokenStats:
+        """`TokenStats` of ``hidden [N, H]`` through any `TiledHead` (a plain or a numeric head), with this request's
+        proxy; only the rows in ``row_index`` (default all) are scored, the others are 0. See `token_stats`."""
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"`temperature` must be a finite number > 0, got {temperature!r}.")
+        unknown = set(extra_outputs) - set(EXTRA_OUTPUTS)
+        if unknown:
+            raise ValueError(f"`extra_outputs` must be among {EXTRA_OUTPUTS}, got {sorted(unknown)}.")
+        formula = TokenStatsFormula(targets, temperature, self.min_p, self.threshold, extra_outputs)
+        (logprobs, entropy), rest = tiled_apply(formula, hidden, head, tile_rows=tile_rows, row_index=row_index)
+        return TokenStats(logprobs, entropy, *rest.unbind(-1))
+
+    def __call__(self, call: FusedHeadCall) -> tuple[Tensor | None, ...]:
         """The fused-head kernel of this request (`trl_explore.kernels.fused_head.FusedHeadKernel`)."""
-        stats = token_stats_of_head(
-            hidden,
+        head = call.head
+        stats = self.stats(
+            call.hidden,
             head,
-            targets,
-            temperature=temperature,
-            min_p=self.min_p,
-            threshold=self.threshold,
-            extra_outputs=[name for name in outputs if name in EXTRA_OUTPUTS],
-            row_index=row_index,
+            call.targets,
+            temperature=call.temperature,
+            extra_outputs=[name for name in call.outputs if name in EXTRA_OUTPUTS],
+            row_index=call.row_index,
         )
-        call: dict[str, Any] = {"stats": stats, "n": hidden.shape[0]}
+        record: dict[str, Any] = {"stats": stats, "n": call.hidden.shape[0]}
         if self.keep_hidden:
-            call.update(
-                hidden=hidden,
+            record.update(
+                hidden=call.hidden,
                 weight=head.weight,
                 bias=head.bias,
-                temperature=temperature,
+                temperature=call.temperature,
                 softcap=head.softcap,
                 logit_scale=head.logit_scale,
                 head=head,
             )
-        self.calls.append(call)
-        return trl_outputs(stats, outputs)
+        self.calls.append(record)
+        return trl_outputs(stats, call.outputs)
 
 
 def trl_outputs(stats: TokenStats, outputs: tuple[str, ...]) -> tuple[Tensor | None, ...]:
