@@ -4,6 +4,7 @@
 # against float64 CPU references; writes $OUT/kernels_check.json when $OUT is set. Exits 1 when a check fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-python -c "import trl_explore" 2>/dev/null || pip install -q -e .
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+python -c "import trl, trl_explore" 2>/dev/null || pip install -q -e .
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 timeout 300 python benchmarks/gpu/kernels_check.py
