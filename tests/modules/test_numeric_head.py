@@ -401,3 +401,32 @@ def test_example_script_help_and_toy_run(tmp_path):
     assert "fourier_head/regularization" in run.stdout + run.stderr
     loaded = load_numeric_head_model(tmp_path)
     assert isinstance(loaded.lm_head, FourierNumericHead)
+
+
+def test_token_statistics_compose_with_the_numeric_head(tokenizer):
+    """A GRPO component's token-statistics block nested in a numeric-head block: the statistics (and the rows kept
+    for full-vocabulary terms, `project_rows`) are those of the numeric head's distribution."""
+    from trl.trainer.utils import add_fused_lm_head
+
+    from trl_explore.kernels.fused_head import project_rows
+    from trl_explore.kernels.token_stats import TokenStatsRequest, fused_token_stats
+
+    model = _model(tokenizer)
+    _randomise_fourier(attach_numeric_head(model, _digit_ids(tokenizer), 4))
+    add_fused_lm_head(model, temperature=0.8, outputs=("log_probs", "entropy"))
+    batch, labels = _fused_batch(tokenizer)
+    request = TokenStatsRequest(min_p=0.05, keep_hidden=True)
+    with fused_head(projection=numeric_head_projection(model)), fused_token_stats(request):
+        out = model(**batch, labels=labels, fused_lm_head=True)
+    (call,) = request.calls
+    logits = model(**batch).logits[:, :-1].float()
+    mask = labels[:, 1:] != -100
+    logp = torch.log_softmax(logits / 0.8, -1)
+    want = logp.gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
+    torch.testing.assert_close(out.log_probs, want.masked_fill(~mask, 0), atol=1e-5, rtol=1e-5)
+    # CPU: every position is scored, in row-major order
+    torch.testing.assert_close(call["stats"].logprobs.view(mask.shape)[mask], want[mask], atol=1e-5, rtol=1e-5)
+    kept = call["stats"].max_logp.view(mask.shape)
+    torch.testing.assert_close(kept, logp.max(-1).values, atol=1e-5, rtol=1e-5)
+    rows = project_rows(call, call["hidden"][:4])
+    torch.testing.assert_close(rows, logits.reshape(-1, logits.shape[-1])[:4], atol=1e-5, rtol=1e-5)
