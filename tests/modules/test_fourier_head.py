@@ -450,6 +450,15 @@ def test_toy_json_round_trip_table_and_plot(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
+def test_toy_table_paper_column_only_where_the_spec_gives_numbers():
+    """The spec's table has linear and Fourier numbers and none for γ = 1e-6: the `fourier_reg` row shows measured
+    numbers only (its paper columns are "—"), the `linear` / `fourier` rows the spec's (gaussian: 0.170 / 0.116)."""
+    toy = _load_benchmark("fourier_toy")
+    assert toy._paper(toy.PAPER["gaussian"], "kl", "linear") == "0.170"
+    assert toy._paper(toy.PAPER["gaussian"], "smooth", "fourier") == "0.057"
+    assert toy._paper(toy.PAPER["gaussian"], "kl", None) == "—"
+
+
 def test_toy_reproduction_short_setting():
     """Shortened toy setting (3 epochs, 1 seed, 1000 samples): the Fourier head is smoother than the linear head on
     all three datasets and every metric is finite. The full setting's table is in docs/methods/fourier_head.md."""
