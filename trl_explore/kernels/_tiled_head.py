@@ -195,6 +195,8 @@ class Tile:
         workspace: buffers reused across tiles (`Tile.buffer`).
         cache: per-tile values a ``forward`` leaves for an immediately following ``backward`` (precompute schedule);
             empty when the backward recomputes the tile.
+        out: ``[n, C]`` destination of the tile's outputs (a view into the call's outputs where possible; contents
+            undefined): a ``forward`` fills and returns it, so no per-tile copy is made.
     """
 
     rows: slice | Tensor
@@ -202,6 +204,7 @@ class Tile:
     others: tuple[Tensor, ...] = ()
     workspace: _Workspace | None = None
     cache: dict[str, Any] = field(default_factory=dict)
+    out: Tensor | None = None
 
     @property
     def n(self) -> int:
@@ -227,8 +230,9 @@ class TileFormula:
     num_differentiable: int = 0
 
     def forward(self, tile: Tile) -> Tensor:
-        """``[n, num_outputs]`` outputs of the tile (float32/float64). May overwrite ``tile.logits`` only when no
-        gradient follows (``tile.cache`` is what a following `backward` may use)."""
+        """``[n, num_outputs]`` outputs of the tile (float32/float64), written into ``tile.out`` and returned. May
+        overwrite ``tile.logits`` only when no gradient follows (``tile.cache`` is what a following `backward` may
+        use)."""
         raise NotImplementedError
 
     def backward(self, tile: Tile, saved: Tensor, grads: Sequence[Tensor | None]) -> Tensor:
@@ -429,14 +433,17 @@ class _TiledHeadFunction(torch.autograd.Function):
         precompute = plan.precompute and any(needs)
         with torch.autocast(device.type, enabled=False):
             proj = _Projector(_head_with(plan.head, weight, bias), hidden, group_logp, compute, plan.workspace(hidden))
-            outputs = torch.zeros((n_tokens, formula.num_outputs), device=device, dtype=proj.acc)  # [N, C]
+            # [C, N]: each output a contiguous row, returned as views (no copies)
+            outputs = torch.zeros((formula.num_outputs, n_tokens), device=device, dtype=proj.acc)
             grads = _Gradients(proj, needs) if precompute else None
             for rows, n in _tiles(n_tokens, plan.row_index, plan.tile_rows):
                 z, h, y_group = proj.project(rows, n)  # [n, V], [n, H], [n, m] | None
                 factor = proj.softcap_factor(z) if precompute else None
-                tile = Tile(rows, z, workspace=proj.workspace)
+                dest = outputs[:, rows].t() if isinstance(rows, slice) else z.new_empty((n, formula.num_outputs))
+                tile = Tile(rows, z, workspace=proj.workspace, out=dest)
                 out = formula.forward(tile)  # [n, C]
-                outputs[rows] = out
+                if out is not dest or not isinstance(rows, slice):  # index rows: scatter the temporary
+                    outputs[:, rows] = out.t()
                 if precompute:  # the gradient of Σ out[:, 0], folded while the tile is at hand
                     unit = torch.ones(n, device=device, dtype=proj.acc)
                     grads.add(formula.backward(tile, out, [unit]), factor, rows, h, y_group)
@@ -445,9 +452,9 @@ class _TiledHeadFunction(torch.autograd.Function):
         ctx.plan, ctx.compute, ctx.precomputed = plan, compute, grads
         ctx.save_for_backward(hidden, weight, bias, group_logp, outputs)
         d = formula.num_differentiable
-        detached = outputs[:, d:]
+        detached = outputs[d:]  # [C - D, N]
         ctx.mark_non_differentiable(detached)
-        return (*(outputs[:, i].clone() for i in range(d)), detached)
+        return (*outputs[:d], detached)
 
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Tensor | None):  # type: ignore[override]
@@ -473,7 +480,8 @@ class _TiledHeadFunction(torch.autograd.Function):
                 z, h, y_group = proj.project(rows, n)
                 factor = proj.softcap_factor(z)
                 tile = Tile(rows, z, workspace=proj.workspace)
-                dz = plan.formula.backward(tile, outputs[rows], [None if g is None else g[rows] for g in upstream])
+                saved = outputs[:, rows].t()  # [n, C]
+                dz = plan.formula.backward(tile, saved, [None if g is None else g[rows] for g in upstream])
                 acc.add(dz, factor, rows, h, y_group)
         return (*acc.results(), None)
 
@@ -533,7 +541,7 @@ def tiled_apply(
             )
     plan = _Plan(head, formula, rows, row_index, precompute, torch.is_grad_enabled())
     *differentiable, detached = _TiledHeadFunction.apply(hidden, head.weight, head.bias, group_logp, plan)
-    return differentiable, detached
+    return differentiable, detached.t()
 
 
 @torch.no_grad()
@@ -568,6 +576,8 @@ def tiled_forward(
     with torch.autocast(device.type, enabled=False):
         for sl, n in _tiles(n_tokens, None, rows):
             logits = [p.project(sl, n)[0] for p in projectors]
-            tile = Tile(sl, logits[0], tuple(logits[1:]), workspace)
-            outputs[sl] = formula.forward(tile)
+            tile = Tile(sl, logits[0], tuple(logits[1:]), workspace, out=outputs[sl])
+            out = formula.forward(tile)
+            if out is not tile.out:
+                outputs[sl] = out
     return outputs

@@ -80,7 +80,10 @@ class RankAwareFormula(TileFormula):
         loss = -w * log_p_x - self.a * p_topk_neg - self.b * p_tail
         is_top1 = (argmax == y.squeeze(1)).to(z.dtype)
         tile.cache.update(e=e, sum_exp=sum_exp, top_idx=top_idx, p_k=p_k)
-        return torch.stack((loss, entropy, p_tail, p_topk_neg, w, is_top1, log_z, log_p_x, x_in_k.to(z.dtype)), 1)
+        out = tile.out  # [n, C], columns in `_COLUMNS` order
+        for i, value in enumerate((loss, entropy, p_tail, p_topk_neg, w, is_top1, log_z, log_p_x, x_in_k)):
+            out[:, i] = value
+        return out
 
     def backward(self, tile: Tile, saved: Tensor, grads: Sequence[Tensor | None]) -> Tensor:
         (g,) = grads  # [n]

@@ -68,13 +68,13 @@ class TokenStats:
 
 
 _NAMES = tuple(f.name for f in fields(TokenStats))
-_COL = {name: i for i, name in enumerate(_NAMES)}
+# Always computed (the first two differentiable); the `EXTRA_OUTPUTS` get a column only when requested
+_BASE = _NAMES[: len(_NAMES) - len(EXTRA_OUTPUTS)]
 
 
 class TokenStatsFormula(TileFormula):
-    """Per-tile formula of `token_stats` (columns in `TokenStats` order; the first two differentiable)."""
+    """Per-tile formula of `token_stats`: columns `_BASE`, then the requested `EXTRA_OUTPUTS` (`columns`)."""
 
-    num_outputs = len(_NAMES)
     num_differentiable = 2
 
     def __init__(
@@ -91,10 +91,14 @@ class TokenStatsFormula(TileFormula):
         self.log_kappa = math.log(min_p) if min_p is not None else 0.0
         self.threshold = threshold
         self.extra = frozenset(extra_outputs)
+        names = _BASE + tuple(name for name in EXTRA_OUTPUTS if name in self.extra)
+        self.columns = {name: i for i, name in enumerate(names)}
+        self.num_outputs = len(names)
 
     def forward(self, tile: Tile) -> Tensor:
         z = tile.logits  # [n, V], temperature-1 logits
-        out = torch.full((tile.n, self.num_outputs), math.nan, device=z.device, dtype=z.dtype)  # [n, C]
+        col = self.columns
+        out = tile.out.fill_(math.nan)  # [n, C]
         tgt = tile.take(self.targets).unsqueeze(-1)  # [n, 1]
         m1 = z.amax(-1)  # [n]
         keep = None
@@ -104,9 +108,9 @@ class TokenStatsFormula(TileFormula):
             else:  # "fixed": π₁(v) >= τ  <=>  z_v >= log τ + logsumexp(z)
                 keep = z >= (torch.logsumexp(z, dim=-1) + self.log_kappa).unsqueeze(-1)
         if "is_top1" in self.extra:  # argmax returns the first maximum, like TRL's `is_top1`
-            out[:, _COL["is_top1"]] = (z.argmax(-1, keepdim=True) == tgt).squeeze(-1).to(z.dtype)
+            out[:, col["is_top1"]] = (z.argmax(-1, keepdim=True) == tgt).squeeze(-1).to(z.dtype)
         if "mean_logits" in self.extra:
-            out[:, _COL["mean_logits"]] = z.mean(-1) * self.inv_t
+            out[:, col["mean_logits"]] = z.mean(-1) * self.inv_t
         if self.inv_t != 1.0:
             z.mul_(self.inv_t)
         m = m1 * self.inv_t  # the max commutes with a positive scale
@@ -115,32 +119,33 @@ class TokenStatsFormula(TileFormula):
         xs = torch.bmm(e.unsqueeze(1), z.unsqueeze(2)).view(-1)  # [n], Σ e·z without an [n, V] temporary
         lz = m + torch.log(s)  # [n]
         target_z = z.gather(-1, tgt).squeeze(-1)  # [n]
-        out[:, _COL["logprobs"]] = target_z - lz
-        out[:, _COL["entropy"]] = lz - xs / s
-        out[:, _COL["max_logp"]] = m - lz
-        out[:, _COL["log_z"]] = lz
+        out[:, col["logprobs"]] = target_z - lz
+        out[:, col["entropy"]] = lz - xs / s
+        out[:, col["max_logp"]] = m - lz
+        out[:, col["log_z"]] = lz
         if "log_sum_sq_probs" in self.extra:
-            out[:, _COL["log_sum_sq_probs"]] = (
+            out[:, col["log_sum_sq_probs"]] = (
                 torch.log(torch.bmm(e.unsqueeze(1), e.unsqueeze(2)).view(-1)) - 2 * s.log()
             )
         if keep is not None:
             kept = e.masked_fill_(~keep, 0.0).sum(-1) / s  # [n], Z = Σ_kept π_T
-            out[:, _COL["kept_mass"]] = kept
+            out[:, col["kept_mass"]] = kept
             label_kept = keep.gather(-1, tgt).squeeze(-1)
-            out[:, _COL["proxy_logps"]] = torch.where(
+            out[:, col["proxy_logps"]] = torch.where(
                 label_kept, target_z - lz - torch.log(kept), torch.full_like(kept, -math.inf)
             )
         return out
 
     def backward(self, tile: Tile, saved: Tensor, grads: Sequence[Tensor | None]) -> Tensor:
         grad_logprobs, grad_entropy = grads
+        col = self.columns
         y = tile.logits  # [n, V] temperature-1 logits, overwritten by the gradient
         # y ← log p = z / T − log_z
-        y.mul_(self.inv_t).sub_(saved[:, _COL["log_z"]].unsqueeze(-1))
+        y.mul_(self.inv_t).sub_(saved[:, col["log_z"]].unsqueeze(-1))
         p = torch.exp(y, out=tile.buffer("e"))  # [n, V]
         if grad_entropy is not None:
             # d(entropy)/dz_j = −p_j (log p_j + H)
-            y.add_(saved[:, _COL["entropy"]].unsqueeze(-1)).mul_(p).mul_(-grad_entropy.unsqueeze(-1))
+            y.add_(saved[:, col["entropy"]].unsqueeze(-1)).mul_(p).mul_(-grad_entropy.unsqueeze(-1))
         else:
             y.zero_()
         if grad_logprobs is not None:
@@ -246,7 +251,9 @@ class TokenStatsRequest:
             raise ValueError(f"`extra_outputs` must be among {EXTRA_OUTPUTS}, got {sorted(unknown)}.")
         formula = TokenStatsFormula(targets, temperature, self.min_p, self.threshold, extra_outputs)
         (logprobs, entropy), rest = tiled_apply(formula, hidden, head, tile_rows=tile_rows, row_index=row_index)
-        return TokenStats(logprobs, entropy, *rest.unbind(-1))
+        nan = rest.new_full((), math.nan).expand(rest.shape[0])  # unrequested outputs: NaN, no memory
+        values = {name: rest[:, i - 2] for name, i in formula.columns.items() if i >= 2}
+        return TokenStats(logprobs, entropy, *(values.get(name, nan) for name in _NAMES[2:]))
 
     def __call__(self, call: FusedHeadCall) -> tuple[Tensor | None, ...]:
         """The fused-head kernel of this request (`trl_explore.kernels.fused_head.FusedHeadKernel`)."""
