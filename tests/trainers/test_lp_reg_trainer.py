@@ -170,8 +170,7 @@ def test_beta_zero_equals_base_trainer(tmp_path, loss_type):
     for name in grads_a:
         torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-4, atol=1e-6, msg=name)
     # and with β > 0 the loss differs (the knob is live)
-    lp.lp_beta_check = True
-    lp.components[0].beta = 1.0
+    lp.args.lp_reg_beta = 1.0
     loss_c, _ = loss_and_grads(lp, inputs)
     assert not math.isclose(loss_c.item(), loss_a.item(), rel_tol=1e-6)
 
@@ -211,8 +210,13 @@ def test_config_validation():
         ExploreGRPOConfig(output_dir="x", lp_reg_percentile_scope="global", **CPU)
     with pytest.raises(ValueError, match="loss_type"):
         LpRegConfig(output_dir="x", loss_type="cispo", **CPU)
-    with pytest.raises(ValueError, match="entropy_coef"):
-        LpRegConfig(output_dir="x", entropy_coef=0.01, **CPU)
+    with pytest.raises(ValueError, match="lp_reg_rho"):
+        ExploreGRPOConfig(output_dir="x", lp_reg_rho=math.nan, **CPU)
+    with pytest.raises(ValueError, match="lp_reg_beta"):
+        ExploreGRPOConfig(output_dir="x", lp_reg_beta=math.inf, **CPU)
+    with pytest.raises(ValueError, match="lp_reg_min_p"):
+        ExploreGRPOConfig(output_dir="x", lp_reg_min_p="0.5", **CPU)
+    assert LpRegConfig(output_dir="x", entropy_coef=0.01, **CPU).entropy_coef == 0.01  # the base carries the bonus
     cfg = LpRegConfig(output_dir="x", **CPU)
     assert (cfg.lp_reg, cfg.epsilon, cfg.epsilon_high, cfg.beta, cfg.loss_type) == (True, 1.0, 9.0, 0.0, "dapo")
     assert (cfg.temperature, cfg.top_p, cfg.lp_reg_min_p, cfg.lp_reg_rho, cfg.lp_reg_beta) == (
@@ -232,7 +236,7 @@ def test_forward_full_estimator_refused_under_zero3(monkeypatch):
 
     import transformers.integrations.deepspeed as ds
 
-    from trl_explore.trainers.lp_reg_component import LpRegComponent
+    from trl_explore.trainers.components import LpRegComponent
 
     args = LpRegConfig(
         output_dir="/tmp/unused", lp_reg_kl_estimator="forward_full", report_to=[], use_cpu=True, bf16=False
@@ -241,7 +245,7 @@ def test_forward_full_estimator_refused_under_zero3(monkeypatch):
     with pytest.raises(ValueError, match="not supported with DeepSpeed ZeRO-3"):
         LpRegComponent(SimpleNamespace(args=args))
     args.lp_reg_kl_estimator = "k3_sampled"
-    assert LpRegComponent(SimpleNamespace(args=args)).kl_estimator == "k3_sampled"
+    assert LpRegComponent(SimpleNamespace(args=args)).args.lp_reg_kl_estimator == "k3_sampled"
     monkeypatch.setattr(ds, "is_deepspeed_zero3_enabled", lambda: False)
     args.lp_reg_kl_estimator = "forward_full"
-    assert LpRegComponent(SimpleNamespace(args=args)).kl_estimator == "forward_full"
+    assert LpRegComponent(SimpleNamespace(args=args)).args.lp_reg_kl_estimator == "forward_full"
