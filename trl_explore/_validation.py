@@ -63,9 +63,7 @@ def check_optional_number(obj: Any, name: str, *, value: Any = _MISSING, **bound
     return None if value is None else check_number(obj, name, value=value, **bounds)
 
 
-def check_int(
-    obj: Any, name: str, *, value: Any = _MISSING, low: int | None = None, high: int | None = None
-) -> int:
+def check_int(obj: Any, name: str, *, value: Any = _MISSING, low: int | None = None, high: int | None = None) -> int:
     """An integer (``bool`` refused) within ``[low, high]``; returns it."""
     value = _read(obj, name, value)
     if low is not None and high is not None:

@@ -2,61 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
 import torch
-from lp_reg_helpers import build_trainer, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
+from grpo_helpers import (
+    build_trainer,
+    completion_logits,
+    dapo_normalizer,
+    loss_and_grads,
+    peaky_model,
+    sampled_batch,
+    tiny_tokenizer,
+)
 from reference.lp_reg_reference import lp_reg_reference_loss
 
 from trl_explore.functional.lp_reg import lp_reg_proxy_logps
 from trl_explore.trainers import ExploreGRPOConfig, ExploreGRPOTrainer, LpRegConfig, LpRegGRPOTrainer
-
-
-def peaky_model(tok, seed: int = 0, scale: float = 6.0):
-    """Tiny model with sharper next-token distributions (LM head x 6), so min-p filtering bites."""
-    model = tiny_model(tok, seed=seed)
-    with torch.no_grad():
-        model.lm_head.weight.mul_(scale)
-    return model
-
-
-@torch.no_grad()
-def sampled_batch(model, vocab: int, seed: int = 0, **kwargs) -> dict[str, torch.Tensor]:
-    """`fixed_batch` whose completion tokens are sampled from the model, left to right (realistic probabilities)."""
-    inputs = fixed_batch(vocab, batch=4, completion_len=7, seed=seed, **kwargs)
-    g = torch.Generator().manual_seed(seed)
-    ids = inputs["completion_ids"]
-    for t in range(ids.size(1)):
-        full = torch.cat([inputs["prompt_ids"], ids], 1)
-        att = torch.cat([inputs["prompt_mask"], torch.ones_like(ids)], 1)
-        logits = model(input_ids=full, attention_mask=att, fused_lm_head=False).logits
-        probs = torch.softmax(logits[:, inputs["prompt_ids"].size(1) + t - 1].float(), -1)
-        ids[:, t] = torch.multinomial(probs, 1, generator=g).squeeze(-1)
-    return inputs
-
-
-def completion_logits(model, inputs) -> torch.Tensor:
-    """``[B, T, V]`` float64 full logits of the completion positions (slow path, no fused head)."""
-    # a fresh instance: a deep copy would keep TRL's fused-head closure bound to the original model
-    m64 = type(model)(copy.deepcopy(model.config))
-    m64.load_state_dict(model.state_dict())
-    m64 = m64.double()
-    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
-    att = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
-    logits = m64(input_ids=ids, attention_mask=att).logits
-    T = inputs["completion_ids"].size(1)
-    return m64, logits[:, -T - 1 : -1]
-
-
-def dapo_normalizer(trainer, inputs) -> float:
-    return (
-        float(inputs["num_items_in_batch"])
-        * trainer.current_gradient_accumulation_steps
-        / (trainer.args.steps_per_generation)
-    )
-
 
 CONFIGS = [
     (threshold, scope, est)

@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from lp_reg_helpers import build_trainer, const_reward, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
+from grpo_helpers import build_trainer, const_reward, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_explore.trainers import (
@@ -349,7 +349,7 @@ def test_nsr_recipe_trains_off_policy(tmp_path):
         save_strategy="no",
         gradient_checkpointing=False,
     )
-    from lp_reg_helpers import tiny_dataset
+    from grpo_helpers import tiny_dataset
 
     trainer = RelativeNegativeGRPOTrainer(
         model=tiny_model(tok),

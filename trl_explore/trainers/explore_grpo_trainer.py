@@ -374,7 +374,9 @@ class ExploreGRPOTrainer(GRPOTrainer):
         self._metrics[mode]["policy_loss"].append(self.accelerator.gather(policy_loss).nanmean().item())
         if self.use_adaptive_entropy and mode == "train":
             stats = torch.stack([(entropies * effective_mask).sum(), effective_mask.sum()]).detach()
-            self._entropy_window_stats = stats if self._entropy_window_stats is None else self._entropy_window_stats + stats
+            self._entropy_window_stats = (
+                stats if self._entropy_window_stats is None else self._entropy_window_stats + stats
+            )
             if self.accelerator.sync_gradients:
                 window = self.accelerator.reduce(self._entropy_window_stats, reduction="sum")
                 world_entropy = (window[0] / window[1].clamp(min=1.0)).item()
@@ -409,15 +411,19 @@ class ExploreGRPOTrainer(GRPOTrainer):
         low, high = ctx.clip_bounds()
         is_low = (coef_1 < low) & (advantages < 0)
         is_high = (coef_1 > high) & (advantages > 0)
-        metrics["clip_ratio/low_mean"].append(self._global_masked_mean(is_low.float(), mask))
-        metrics["clip_ratio/high_mean"].append(self._global_masked_mean(is_high.float(), mask))
-        metrics["clip_ratio/region_mean"].append(self._global_masked_mean((is_low | is_high).float(), mask))
+        is_low, is_high, is_region = is_low.float(), is_high.float(), (is_low | is_high).float()
 
         def seq_mean(x: torch.Tensor) -> torch.Tensor:
             return x.squeeze(1) if x.shape[1] == 1 else (x * mask).sum(-1) / mask.sum(-1)
 
-        metrics["clip_ratio/low_min"].append(nanmin(self.accelerator.gather(seq_mean(is_low.float()))).item())
-        metrics["clip_ratio/high_max"].append(nanmax(self.accelerator.gather(seq_mean(is_high.float()))).item())
+        if coef_1.shape[1] == 1 and is_low.shape[1] != 1:
+            # sequence-level ratios with per-token bounds or advantages: one value per sequence, as TRL counts them
+            is_low, is_high, is_region = (seq_mean(x).unsqueeze(1) for x in (is_low, is_high, is_region))
+        metrics["clip_ratio/low_mean"].append(self._global_masked_mean(is_low, mask))
+        metrics["clip_ratio/high_mean"].append(self._global_masked_mean(is_high, mask))
+        metrics["clip_ratio/region_mean"].append(self._global_masked_mean(is_region, mask))
+        metrics["clip_ratio/low_min"].append(nanmin(self.accelerator.gather(seq_mean(is_low))).item())
+        metrics["clip_ratio/high_max"].append(nanmax(self.accelerator.gather(seq_mean(is_high))).item())
 
     def _explore_compute_loss(self, model, inputs) -> torch.Tensor:
         """The own loss path: TRL's GRPO loss, built from small steps, with the components' phases in between."""
@@ -444,9 +450,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
             eps_high=self.epsilon_high,
             token_stats=stats,
             old_token_stats={
-                k[len(compat.OLD_STATS_PREFIX) :]: v
-                for k, v in inputs.items()
-                if k.startswith(compat.OLD_STATS_PREFIX)
+                k[len(compat.OLD_STATS_PREFIX) :]: v for k, v in inputs.items() if k.startswith(compat.OLD_STATS_PREFIX)
             },
             forward_calls=calls,
             row_index=row_index,

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..._validation import check_bool, check_choice, check_number
 from ...functional.lp_reg import (
     APPLY_TO,
     KL_ESTIMATORS,
@@ -20,7 +21,6 @@ from ...functional.lp_reg import (
 )
 from ...kernels.token_stats import TokenStatsRequest
 from .base import OWN_LOSS_TYPES, ComponentArguments, ExploreComponent, LossContext, Metric, register_component
-from ..._validation import check_bool, check_choice, check_number
 
 __all__ = ["LpRegArguments", "LpRegComponent"]
 

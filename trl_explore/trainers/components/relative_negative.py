@@ -194,4 +194,3 @@ class RelativeNegativeComponent(ExploreComponent):
             "frac_mixed_groups": Metric(group["frac_mixed_groups"], reduce="global"),
             "frac_kept_samples": Metric(ctx.keep.float().sum(), float(ctx.keep.numel())),
         }
-
