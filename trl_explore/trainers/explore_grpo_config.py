@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from trl import GRPOConfig
 
 from .components.base import NEGATIVE_NORMALIZATIONS, OWN_LOSS_TYPES, ComponentArguments
+from .components.hapo import HAPOArguments
 from .components.lp_reg import LpRegArguments
 from .components.relative_negative import RelativeNegativeArguments
 
@@ -18,7 +19,7 @@ __all__ = ["NEGATIVE_NORMALIZATIONS", "OWN_LOSS_TYPES", "ExploreGRPOConfig"]
 
 
 @dataclass
-class ExploreGRPOConfig(RelativeNegativeArguments, LpRegArguments, GRPOConfig):
+class ExploreGRPOConfig(HAPOArguments, RelativeNegativeArguments, LpRegArguments, GRPOConfig):
     r"""
     Configuration class for [`ExploreGRPOTrainer`]: every parameter of [`~trl.GRPOConfig`] plus the fields of the
     built-in exploration components. Every component is off by default; with all of them off the trainer is TRL's
@@ -31,6 +32,9 @@ class ExploreGRPOConfig(RelativeNegativeArguments, LpRegArguments, GRPOConfig):
       `lp_reg_apply_to`.
     - [`~trl_explore.trainers.components.RelativeNegativeArguments`]: `advantage_mode`, `positive_weight`,
       `correct_threshold`, `negative_normalization`, `rng_metrics`.
+    - [`~trl_explore.trainers.components.HAPOArguments`]: `hapo_tlga`, `hapo_dar`, `hapo_adaptive_clip`,
+      `hapo_adaptive_temperature`, `hapo_entropy_pivot`, `hapo_clip_alpha`, `hapo_adv_beta`, `hapo_temperature_tau`,
+      `hapo_sign`, `hapo_stats_scope`, `hapo_tlga_fallback`, `hapo_dual_clip`.
 
     A component of your own adds its fields by composing its `ComponentArguments` mixin in front of this class
     (``@dataclass class MyConfig(MyArguments, ExploreGRPOConfig)``); its `validate` runs in ``__post_init__``.

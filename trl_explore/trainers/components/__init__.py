@@ -1,6 +1,7 @@
 """Exploration components of `ExploreGRPOTrainer` and their protocol (`base`).
 
-Importing this package registers the built-in components (Lp-Reg, relative-negative advantages). A component of your
+Importing this package registers the built-in components (Lp-Reg, relative-negative advantages, HAPO's four
+parts). A component of your
 own is registered with `register_component` from any module (see the docs page "Writing a component").
 """
 
@@ -24,6 +25,7 @@ from .base import (
     registered_components,
     unregister_component,
 )
+from .hapo import HAPOArguments, HapoClipComponent, HapoDARComponent, HapoTemperatureComponent, HapoTLGAComponent
 from .lp_reg import LpRegArguments, LpRegComponent
 from .relative_negative import RelativeNegativeArguments, RelativeNegativeComponent
 
@@ -36,6 +38,11 @@ __all__ = [
     "ComponentArguments",
     "ExploreComponent",
     "GenerationContext",
+    "HAPOArguments",
+    "HapoClipComponent",
+    "HapoDARComponent",
+    "HapoTLGAComponent",
+    "HapoTemperatureComponent",
     "LossContext",
     "LpRegArguments",
     "LpRegComponent",
