@@ -225,7 +225,8 @@ def hapo_clip_bounds(
 
     Args:
         scores: ``[B, T]`` scores h̃ (0 where masked gives the scalar bounds there).
-        epsilon_low, epsilon_high: TRL's ε_L, ε_R (>= 0).
+        epsilon_low: TRL's ε_L (>= 0).
+        epsilon_high: TRL's ε_R (>= 0).
         alpha: α >= 0.
 
     Returns:
@@ -259,7 +260,8 @@ def hapo_redistribute_advantages(
         advantages: ``[B, 1]`` or ``[B, T]``.
         scores: ``[B, T]`` h̃.
         ratio: ``[B, T]`` or ``[B, 1]`` importance ratio (detached).
-        eps_low, eps_high: floats or tensors broadcastable to ``[B, T]``.
+        eps_low: ε_L, a float or a tensor broadcastable to ``[B, T]``.
+        eps_high: ε_R, a float or a tensor broadcastable to ``[B, T]``.
         beta: β >= 0.
 
     Returns:
