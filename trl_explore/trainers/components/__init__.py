@@ -1,8 +1,8 @@
 """Exploration components of `ExploreGRPOTrainer` and their protocol (`base`).
 
-Importing this package registers the built-in components (Lp-Reg, relative-negative advantages, HAPO's four
-parts). A component of your
-own is registered with `register_component` from any module (see the docs page "Writing a component").
+Importing this package registers the built-in components, in this order (the order of `ExploreGRPOTrainer.components`
+and the tie-break within a phase): Lp-Reg, relative-negative advantages, HAPO's four parts. A component of your own is
+registered with `register_component` from any module (see the docs page "Writing a component").
 """
 
 from __future__ import annotations
@@ -25,9 +25,14 @@ from .base import (
     registered_components,
     unregister_component,
 )
-from .hapo import HAPOArguments, HapoClipComponent, HapoDARComponent, HapoTemperatureComponent, HapoTLGAComponent
+
+# isort: off
+# registration order of the built-in components (kept by hand: the import order is the registration order)
 from .lp_reg import LpRegArguments, LpRegComponent
 from .relative_negative import RelativeNegativeArguments, RelativeNegativeComponent
+from .hapo import HAPOArguments, HapoClipComponent, HapoDARComponent, HapoTemperatureComponent, HapoTLGAComponent
+
+# isort: on
 
 __all__ = [
     "DEFAULT_ORDER",
