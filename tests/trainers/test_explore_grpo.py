@@ -77,11 +77,6 @@ def test_own_loss_path_equals_trl(tmp_path, loss_type, is_level, beta, off_polic
         assert ours._metrics["train"][key][-1] == pytest.approx(trl._metrics["train"][key][-1], rel=1e-5, abs=1e-7)
 
 
-def test_rejects_plain_grpo_config(tmp_path):
-    with pytest.raises(TypeError, match="ExploreGRPOConfig"):
-        build_trainer(ExploreGRPOTrainer, GRPOConfig, tmp_path)
-
-
 class _CounterComponent(ExploreComponent):
     """A stateful component: counts generation batches (stands in for replay buffers, schedules, ...)."""
 

@@ -180,3 +180,26 @@ def _turn_two(out) -> Counter:
         last_tool = int(torch.nonzero(tool == 0).max())
         tokens.update(ids[last_tool + 1 :][mask[last_tool + 1 :].bool()].tolist())
     return tokens
+
+
+def test_vllm_extra_args_bound_for_the_rollout_only():
+    """vLLM: colocate merges into ``SamplingParams.extra_args``, server into the request's ``vllm_xargs``; both are
+    restored afterwards. Transformers processors cannot reach vLLM, and continuous batching takes none: clear errors."""
+    from types import SimpleNamespace
+
+    from trl_explore.trainers import _trl_compat as compat
+
+    generation = SimpleNamespace(mode="colocate", generation_kwargs={"seed": 1})
+    trainer = SimpleNamespace(use_vllm=True, vllm_generation=generation, use_transformers_continuous_batching=False)
+    with compat.bound_sampling(trainer, [], {"tau": 0.5}):
+        assert generation.generation_kwargs == {"seed": 1, "extra_args": {"tau": 0.5}}
+    assert generation.generation_kwargs == {"seed": 1}
+    generation.mode, generation.generation_kwargs = "server", {"vllm_xargs": {"a": 1}}
+    with compat.bound_sampling(trainer, [], {"b": 2}):
+        assert generation.generation_kwargs == {"vllm_xargs": {"a": 1, "b": 2}}
+    assert generation.generation_kwargs == {"vllm_xargs": {"a": 1}}
+    with pytest.raises(ValueError, match="vllm_extra_args"), compat.bound_sampling(trainer, [Forbid(0)], {}):
+        pass
+    paged = SimpleNamespace(use_vllm=False, use_transformers_continuous_batching=True)
+    with pytest.raises(ValueError, match="continuous batching"), compat.bound_sampling(paged, [Forbid(0)], {}):
+        pass
