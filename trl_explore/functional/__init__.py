@@ -26,6 +26,9 @@ _LAZY: dict[str, str] = {
     "relative_negative_advantages": "relative_negative",
     "relative_negative_group_stats": "relative_negative",
     "dequantize": "fourier",
+    "unique_token_mass": "answer_choice",
+    "sfc_certificate": "answer_choice",
+    "pmi_log_scores": "answer_choice",
 }
 
 __all__ = sorted(_LAZY)

@@ -22,6 +22,7 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,17 +36,21 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 FORMATS = ("enumerated", "string", "cloze")
+#: folder of the `evaluate` metric module: ``evaluate.load(ANSWER_CHOICE_MASS_EVALUATE_PATH)`` (works offline)
+ANSWER_CHOICE_MASS_EVALUATE_PATH = str(Path(__file__).resolve().parent / "evaluate_modules" / "answer_choice_mass")
 SYMBOLS = string.ascii_uppercase
 #: the question-free premise of PMI_DC for the cloze format
 CLOZE_PREMISE = "?"
 
 __all__ = [
+    "ANSWER_CHOICE_MASS_EVALUATE_PATH",
     "FORMATS",
     "AnswerChoiceMassResult",
     "answer_choice_mass",
     "build_prompt",
     "draw_demos",
     "load_multiple_choice_dataset",
+    "parse_generation",
     "unconditional_premise",
 ]
 
@@ -953,8 +958,6 @@ def load_multiple_choice_dataset(
     Returns:
         `datasets.Dataset` with exactly the columns ``question``, ``choices``, ``answer``.
     """
-    from pathlib import Path
-
     from ..data import load_any_dataset
     from ..evaluation import _pick
 
@@ -978,4 +981,11 @@ def load_multiple_choice_dataset(
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{name_or_path}, row {index}: {err}") from err
 
-    return ds.map(normalise, with_indices=True, remove_columns=columns, desc="normalising multiple-choice columns")
+    from datasets import Features, Value
+    from datasets import Sequence as ListOf
+
+    features = Features({"question": Value("string"), "choices": ListOf(Value("string")), "answer": Value("int64")})
+    return ds.map(
+        normalise, with_indices=True, remove_columns=columns, features=features,
+        desc="normalising multiple-choice columns",
+    )
