@@ -206,6 +206,39 @@ def _check_demo(name: str, demo: Any, format: str) -> None:
                 demo["choices"], demo["answer"], format)
 
 
+def _check_options(
+    format: str,
+    num_shots: Any,
+    surface_forms: Any,
+    pmi: Any,
+    batch_size: Any,
+    seed: Any,
+    use_chat_template: Any,
+    greedy_max_new_tokens: Any,
+    show_progress: Any,
+) -> list[str]:
+    """Validate the scalar options of `answer_choice_mass`; returns the surface-form templates (default filled in)."""
+    _check_format(format)
+    _check_int("num_shots", num_shots, 0)
+    _check_int("batch_size", batch_size, 1)
+    _check_int("seed", seed, None)
+    _check_int("greedy_max_new_tokens", greedy_max_new_tokens, 0)
+    _check_bool("pmi", pmi)
+    _check_bool("use_chat_template", use_chat_template)
+    _check_bool("show_progress", show_progress)
+    if surface_forms is None:
+        return _default_surface_forms(format, use_chat_template)
+    if not _is_sequence(surface_forms) or len(surface_forms) == 0:
+        raise ValueError(f"surface_forms must be a non-empty sequence of templates, got {surface_forms!r}.")
+    for t in surface_forms:
+        if not isinstance(t, str) or _placeholder(format) not in t:
+            raise ValueError(
+                f"surface_forms: every template must be a string containing {_placeholder(format)} for the {format} "
+                f"format, got {t!r}."
+            )
+    return list(surface_forms)
+
+
 def _placeholder(format: str) -> str:
     return "{symbol}" if format == "enumerated" else "{choice}"
 
@@ -792,24 +825,11 @@ def answer_choice_mass(
     for i, (q, c) in enumerate(zip(questions, choices)):
         _check_item((f"questions[{i}]", f"choices[{i}]", f"answers[{i}]"), q, c,
                     None if answers is None else answers[i], format)
-    _check_int("num_shots", num_shots, 0)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, None)
-    _check_int("greedy_max_new_tokens", greedy_max_new_tokens, 0)
-    _check_bool("pmi", pmi)
-    _check_bool("use_chat_template", use_chat_template)
-    _check_bool("show_progress", show_progress)
+    surface_forms = _check_options(
+        format, num_shots, surface_forms, pmi, batch_size, seed, use_chat_template, greedy_max_new_tokens, show_progress
+    )
     if use_chat_template and not getattr(tokenizer, "chat_template", None):
         raise ValueError("use_chat_template=True needs a tokenizer with a chat template.")
-    if surface_forms is None:
-        surface_forms = _default_surface_forms(format, use_chat_template)
-    if not _is_sequence(surface_forms) or len(surface_forms) == 0:
-        raise ValueError(f"surface_forms must be a non-empty sequence of templates, got {surface_forms!r}.")
-    for t in surface_forms:
-        if not isinstance(t, str) or _placeholder(format) not in t:
-            raise ValueError(f"surface_forms: every template must be a string containing {_placeholder(format)} "
-                             f"for the {format} format, got {t!r}.")
-    surface_forms = list(surface_forms)
     demo_lists = _resolve_demos(demos, questions, choices, answers, num_shots, seed, format)
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
