@@ -47,7 +47,12 @@ from typing import Any
 
 from trl import TrlParser
 
-from trl_explore.metrics.answer_choice import FORMATS, answer_choice_mass, load_multiple_choice_dataset
+from trl_explore.metrics.answer_choice import (
+    FORMATS,
+    answer_choice_mass,
+    load_multiple_choice_dataset,
+    plot_answer_choice_mass,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,46 +169,6 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_mass_vs_accuracy(rows: list[dict[str, Any]], path: Path) -> Path:
-    """One row of panels per dataset: PM by k, accuracy by k (solid: sequence scoring, dotted: PMI), accuracy vs PM."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    formats = list(dict.fromkeys(r["format"] for r in rows))
-    colors = dict(zip(formats, ("tab:blue", "tab:orange", "tab:green")))
-    fig, axes = plt.subplots(len(datasets), 3, figsize=(15, 4 * len(datasets)), squeeze=False)
-    for d, name in enumerate(datasets):
-        ax_mass, ax_acc, ax_scatter = axes[d]
-        for fmt in formats:
-            sel = sorted((r for r in rows if r["dataset"] == name and r["format"] == fmt), key=lambda r: r["k"])
-            ks = [r["k"] for r in sel]
-            mass = [r["mass"] for r in sel]
-            acc = [r["accuracy"] for r in sel]
-            ax_mass.plot(ks, mass, "o-", color=colors[fmt], label=fmt)
-            ax_acc.plot(ks, acc, "o-", color=colors[fmt], label=f"{fmt} (sequence)")
-            if all(r["pmi_accuracy"] is not None for r in sel):
-                ax_acc.plot(ks, [r["pmi_accuracy"] for r in sel], "o:", color=colors[fmt], label=f"{fmt} (PMI)")
-            ax_scatter.plot(mass, acc, "o-", color=colors[fmt], label=fmt, alpha=0.8)
-            for k, m, a in zip(ks, mass, acc):
-                ax_scatter.annotate(f"k={k}", (m, a), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        short = Path(name).name
-        ax_mass.set(title=f"{short}: probability mass on answer choices", xlabel="in-context examples k",
-                    ylabel="PM", ylim=(-0.02, 1.02))
-        ax_acc.set(title=f"{short}: accuracy", xlabel="in-context examples k", ylabel="accuracy", ylim=(-0.02, 1.02))
-        ax_scatter.set(title=f"{short}: accuracy vs PM", xlabel="PM", ylabel="accuracy (sequence)",
-                       xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
-        for ax in (ax_mass, ax_acc, ax_scatter):
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
     """Evaluate every dataset × format × k; write the table, CSV, JSON and plot; return the table's rows."""
     from tqdm.auto import tqdm
@@ -248,7 +213,7 @@ def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
         writer.writeheader()
         writer.writerows(rows)
     (out / "results.json").write_text(json.dumps(details, indent=1))
-    plot_mass_vs_accuracy(rows, out / "mass_vs_accuracy.png")
+    plot_answer_choice_mass(rows, out / "mass_vs_accuracy.png")
     print(table)  # noqa: T201 - the script's report
     print(f"wrote {out / 'results.md'}, results.csv, results.json and mass_vs_accuracy.png")  # noqa: T201
     return rows

@@ -21,6 +21,7 @@ _LAZY: dict[str, str] = {
     "draw_demos": "answer_choice",
     "parse_generation": "answer_choice",
     "load_multiple_choice_dataset": "answer_choice",
+    "plot_answer_choice_mass": "answer_choice",
 }
 
 __all__ = sorted(_LAZY)
