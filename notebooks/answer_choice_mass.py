@@ -88,7 +88,7 @@ def autocast():
 if SMOKE:
     MODEL_NAME = None  # the toy kit's tiny Qwen2, built in code
     NUM_EVAL, SHOTS, BATCH_SIZE = 12, [0, 1, 2], 8
-    TRAIN_STEPS, EVAL_EVERY, TRAIN_BATCH, LEARNING_RATE = 30, 10, 16, 1e-2
+    TRAIN_STEPS, EVAL_EVERY, TRAIN_BATCH, LEARNING_RATE = 40, 10, 16, 1e-2
     GREEDY_TOKENS = 3
 else:
     MODEL_NAME = "Qwen/Qwen2.5-0.5B"  # a base model: PMI helps these most (Wiegreffe et al.)

@@ -82,7 +82,7 @@ def test_smoke_run(tmp_path):
     for row in summary["sweep"]:
         assert 0.0 <= row["mass"] <= 1.0 and row["num_questions"] == 12 and row["pmi_accuracy"] is not None
     steps = [row["step"] for row in summary["training"]]
-    assert steps == [0, 10, 20, 30]
+    assert steps == [0, 10, 20, 30, 40]
     # SFT on the symbols teaches the toy model to answer with a choice: the mass rises far above its start
     assert summary["training"][-1]["mass"] > 0.5 and summary["training"][0]["mass"] < 0.1
     for name in ("answer_choice_mass_by_k.png", "answer_choice_mass_training.png"):

@@ -8,10 +8,10 @@ log-probabilities, and the `evaluate` module in ``trl_explore/metrics/evaluate_m
 
 Formulas (per question x with answer choices c_1 … c_m)::
 
-    PM(x)           = Σ_{u ∈ U} P(u | x)          U = the unique first tokens of the valid surface forms (Sec. 3)
+    PM(x)           = Σ_{u ∈ U} P(u | x)          U = the unique first tokens of the valid surface forms
     all-token mass  = Σ_i P(c_i | x)              full-sequence probabilities
-    SFC-resolved(x) = (1 − s) < g                 s = Σ_i P(c_i | x), g = P(top) − P(second)   (Sec. 3, "SFC bound")
-    PMI_DC(c_i)     = P(c_i | x) / P(c_i | x_unc) x_unc = a question-free premise               (Holtzman et al., Eq. 3)
+    SFC-resolved(x) = max(0, 1 − s) < g           s = Σ_i P(c_i | x), g = P(top) − P(second)   (the "SFC bound")
+    PMI_DC(c_i)     = P(c_i | x) / P(c_i | x_unc) x_unc = a question-free premise            (Holtzman et al.)
 
 The certificate: the mass ``1 − s`` outside the listed choices is the most any surface-form competitor could move
 to a choice; when it is smaller than the gap between the top two choices, no reallocation flips the prediction.
@@ -93,7 +93,7 @@ def unique_token_mass(
 def sfc_certificate(
     choice_probs: torch.Tensor, mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The SFC bound of Wiegreffe et al. (Sec. 3): is the prediction safe from surface-form competition?
+    """The SFC bound of Wiegreffe et al.: is the prediction safe from surface-form competition?
 
     ``resolved = max(0, 1 − s) < g`` with ``s = Σ_i P(c_i | x)`` and ``g = P(top) − P(second)`` (``g = P(top)`` for a
     single choice). The strict inequality leaves ties unresolved. ``s`` can exceed 1 when one choice's tokens are a

@@ -57,7 +57,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Prompt formats (Wiegreffe et al., Sec. 4 and App. A)
+# Prompt formats (Wiegreffe et al.)
 # --------------------------------------------------------------------------------------------------------------------
 
 
@@ -374,8 +374,9 @@ class AnswerChoiceMassResult:
                 single-token choices such as the enumerated symbols).
             first_token_ids: ``[N][m_i]`` first-token ids, to count shared first tokens once (default: all distinct).
             unconditional_logprobs: ``[N][m_i]`` log P(c_j | x_unc) for PMI_DC.
-            mass_token_logprobs, mass_token_ids: the tokens PM sums over when they are more than the choices' first
-                tokens (surface-form variants); default: the first tokens.
+            mass_token_logprobs: ``[N][K_i]`` log-probabilities of the tokens PM sums over when they are more than the
+                choices' first tokens (surface-form variants); default: the first tokens.
+            mass_token_ids: ``[N][K_i]`` their token ids (duplicates count once); given with `mass_token_logprobs`.
         """
         choice_logprobs = [[float(v) for v in row] for row in choice_logprobs]
         first = choice_logprobs if first_token_logprobs is None else [[float(v) for v in r] for r in first_token_logprobs]
@@ -1032,7 +1033,9 @@ def load_multiple_choice_dataset(
         split (`str`, *optional*, defaults to `"test"`): split to load (local single files ignore it).
         subset (`str`, *optional*): Hub configuration name.
         limit (`int`, *optional*): keep the first `limit` questions.
-        question_column, choices_column, answer_column (`str`, *optional*): override the detected columns.
+        question_column (`str`, *optional*): override the detected question column.
+        choices_column (`str`, *optional*): override the detected choices column.
+        answer_column (`str`, *optional*): override the detected answer column.
 
     Returns:
         `datasets.Dataset` with exactly the columns ``question``, ``choices``, ``answer``.
