@@ -99,6 +99,25 @@ def test_logs_inside_sft_training(tiny, tmp_path):
     assert len((tmp_path / "answer_choice_mass.csv").read_text().splitlines()) == 4
 
 
+def test_sharded_parameters_score_everything_on_every_rank(tiny, monkeypatch):
+    """As rank 1 of 2 with ZeRO-3-style parameters (``ds_id``), the callback scores all questions and gathers nothing:
+    every forward runs on every rank, so none waits for a peer that has no batch left."""
+    model, tok = tiny
+    ds = make_multiple_choice_dataset(5, seed=7)
+    cb = AnswerChoiceMassCallback(ds, show_progress=False)
+    alone = cb.measure(model, tok, None)
+    assert not AnswerChoiceMassCallback.parameters_sharded(model)
+    monkeypatch.setattr(AnswerChoiceMassCallback, "rank_and_world", staticmethod(lambda: (1, 2)))
+    monkeypatch.setattr(AnswerChoiceMassCallback, "gather", classmethod(lambda cls, local: pytest.fail("gathered")))
+    param = next(model.parameters())
+    param.ds_id = 0
+    try:
+        assert AnswerChoiceMassCallback.parameters_sharded(model)
+        assert cb.measure(model, tok, None) == pytest.approx(alone)
+    finally:
+        del param.ds_id
+
+
 def test_validation():
     ds = make_multiple_choice_dataset(3)
     with pytest.raises(ValueError, match="columns"):

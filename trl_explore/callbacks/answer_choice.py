@@ -23,7 +23,9 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
     ``mc/first_token_accuracy``, ``mc/sfc_resolved`` (share of SFC-resolved questions) and, with `pmi=True`,
     ``mc/pmi_accuracy``. Each process scores a disjoint shard of the questions (demonstrations are drawn on the whole
     set first, so the numbers do not depend on the number of processes); per-question results are gathered, so every
-    rank logs the same values. Rows go to ``<output_dir>/<csv_name>``.
+    rank logs the same values. When the parameters are sharded (DeepSpeed ZeRO-3, FSDP), every forward needs every
+    rank, so each rank scores the whole set instead (same forwards everywhere, no gather). Rows go to
+    ``<output_dir>/<csv_name>``.
 
     Args:
         eval_dataset (`datasets.Dataset` or `Sequence[Mapping]`):
@@ -100,10 +102,23 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
         # drawn once for the whole set: every process and every evaluation uses the same prompts
         self.demos = draw_demos(pool, len(self.rows), num_shots, seed, exclude_self=demos is None)
 
+    @staticmethod
+    def parameters_sharded(model: Any) -> bool:
+        """Whether `model`'s parameters are sharded across ranks (ZeRO-3 parameters carry ``ds_id``; FSDP2 parameters
+        are DTensors; FSDP1 wraps modules), so that a forward on one rank needs the others."""
+        from torch.distributed.fsdp import FullyShardedDataParallel
+        from torch.distributed.tensor import DTensor
+
+        first = next(model.parameters(), None)
+        if first is not None and (hasattr(first, "ds_id") or isinstance(first, DTensor)):
+            return True
+        return any(isinstance(m, FullyShardedDataParallel) for m in model.modules())
+
     def measure(self, model: Any, tokenizer: Any, args: Any) -> dict[str, float]:
         from ..metrics.answer_choice import answer_choice_mass
 
-        shard = list(self.shard_indices(len(self.rows)))
+        replicated = self.parameters_sharded(model)
+        shard = list(range(len(self.rows))) if replicated else list(self.shard_indices(len(self.rows)))
         local: list[tuple[float, ...]] = []
         if shard:
             result = answer_choice_mass(
@@ -129,7 +144,7 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
                     result.sfc_resolved, pmi_pred, result.answers,
                 )
             ]
-        rows = self.gather(local)
+        rows = local if replicated else self.gather(local)
         names = ["mass", "all_token_mass", "accuracy", "first_token_accuracy", "sfc_resolved", "pmi_accuracy"]
         metrics = {name: sum(r[j] for r in rows) / len(rows) for j, name in enumerate(names)}
         if not self.pmi:

@@ -642,7 +642,7 @@ def _score(
     long_rows = [(b, j) for b, conts in enumerate(continuations) for j, c in enumerate(conts) if len(c) > 1]
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, use_cache=bool(long_rows))
     answer_logp = torch.log_softmax(_upcast(out.logits[:, -1]), dim=-1)  # [B, V]: the softmax at the answer position
-    first = [[float(answer_logp[b, c[0]]) for c in conts] for b, conts in enumerate(continuations)]
+    first = [answer_logp[b, [c[0] for c in conts]].tolist() for b, conts in enumerate(continuations)]
     extra = [answer_logp[b, list(u)].tolist() if len(u) else [] for b, u in enumerate(extra_first_ids)]
     total = [list(row) for row in first]
     if long_rows:
@@ -665,9 +665,9 @@ def _score(
         logits = model(
             input_ids=feed, attention_mask=attention, position_ids=cont_positions, use_cache=True, **{cache_name: cache}
         ).logits  # [N, L, V]: the continuations' own positions only
-        rest = (_label_logprobs(logits, targets) * feed_mask).sum(dim=1)  # [N]
+        rest = (_label_logprobs(logits, targets) * feed_mask).sum(dim=1).tolist()  # [N]
         for r, (b, j) in enumerate(long_rows):
-            total[b][j] += float(rest[r])
+            total[b][j] += rest[r]
     return first, total, extra
 
 
