@@ -47,7 +47,8 @@ __all__ = [
 def swireasoning_entropy(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Next-token distribution and its entropy from raw logits (paper Sec. 3).
 
-    ``p = softmax(z)`` in float32 (whatever the logits' dtype), ``H = -Σ_v p(v) log p(v)`` with ``0 log 0 = 0``.
+    ``p = softmax(z)`` in float32 (whatever the logits' dtype), ``H = -Σ_v p(v) log p(v)`` with ``0 log 0 = 0``
+    (a ``-inf`` logit contributes nothing).
 
     Args:
         logits: ``[B, V]`` raw next-token logits (before any temperature or truncation).
@@ -55,8 +56,10 @@ def swireasoning_entropy(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     Returns:
         ``(entropy [B], probs [B, V])``, both float32.
     """
-    probs = torch.softmax(logits.float(), dim=-1)  # [B, V]
-    return torch.special.entr(probs).sum(-1), probs  # [B], [B, V]
+    logp = torch.log_softmax(logits.float(), dim=-1)  # [B, V]
+    probs = logp.exp()  # [B, V]
+    logp = logp.clamp_min_(torch.finfo(logp.dtype).min)  # -inf -> finite: p · log p = 0 there
+    return -(probs * logp).sum(-1), probs  # [B], [B, V]
 
 
 def soft_embeddings(

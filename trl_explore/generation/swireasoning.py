@@ -245,8 +245,9 @@ def _left_align(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_id: i
 class _RowState:
     """Per-row decoding state of the active rows (all tensors ``[b]`` or ``[b, ...]``), pruned together."""
 
-    NAMES = ("row_ids", "explicit", "reference", "dwell", "locked", "count", "next_pos", "ids", "modes", "entropies",
-             "events", "forced_kind", "forced_pos", "remaining", "terminating", "mask")
+    NAMES = ("row_ids", "explicit", "reference", "dwell", "locked", "count", "next_pos", "mask", "ids", "explicit_trace",
+             "override_trace", "entropies", "lock_trace", "cap_trace", "forced_kind", "forced_pos", "remaining",
+             "terminating")
 
     def __init__(self, **tensors: torch.Tensor | None) -> None:
         for name in self.NAMES:
@@ -257,6 +258,10 @@ class _RowState:
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, value.index_select(0, index))
+
+
+_TRACES = ("ids", "explicit_trace", "override_trace", "entropies", "lock_trace", "cap_trace")
+_CONVERGENCE, _TERMINATION = 1, 2  # codes of the cap trace (and rows of the forced-string table)
 
 
 @torch.no_grad()
@@ -277,7 +282,12 @@ def _decode(
     stopping_criteria: Any = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """The SwiReasoning loop over left-padded ``input_ids [B, P]``; returns raw buffers (see `_build_output`)."""
+    """The SwiReasoning loop over left-padded ``input_ids [B, P]``; returns per-row buffers (see `_build_output`).
+
+    Per step it records, for each active row, the token, the mode after the switch rule (explicit or not), whether
+    the math override fired, the entropy, whether explicit became locked and any cap injection; switches are the
+    mode changes of that trace (`_build_output` turns it into events).
+    """
     from tqdm.auto import tqdm
 
     device = input_ids.device
@@ -311,22 +321,28 @@ def _decode(
         )
     weight = weight[:vocab]
 
-    # ---- per-row state
+    # ---- per-row state and traces
     cap = config.max_switch_count
     window = math.inf if config.window_size is None else float(config.window_size)
+    is_math = math_mask(tokens.math_ids, vocab, device) if tokens.math_ids else None
+    steps = max_new_tokens
+
+    def zeros(dtype: torch.dtype, *shape: int) -> torch.Tensor:
+        return torch.zeros(batch, *shape, dtype=dtype, device=device)
+
     state = _RowState(
         row_ids=torch.arange(batch, device=device),
         explicit=torch.full((batch,), config.start_mode == "explicit", dtype=torch.bool, device=device),
-        reference=torch.zeros(batch, device=device),
-        dwell=torch.zeros(batch, dtype=torch.long, device=device),
-        locked=torch.zeros(batch, dtype=torch.bool, device=device),
-        count=torch.zeros(batch, dtype=torch.long, device=device),
+        reference=zeros(torch.float32),
+        dwell=zeros(torch.long),
+        locked=zeros(torch.bool),
         next_pos=position_ids[:, -1:] + 1,  # [B, 1]
-        ids=torch.cat([input_ids, input_ids.new_full((batch, max_new_tokens), pad_id)], dim=1),  # [B, P + T]
-        modes=torch.zeros(batch, max_new_tokens, dtype=torch.int8, device=device),
-        entropies=torch.zeros(batch, max_new_tokens, dtype=torch.float32, device=device),
-        events=torch.zeros(batch, max_new_tokens, dtype=torch.int8, device=device),
         mask=attention_mask if padded else None,
+        ids=torch.cat([input_ids, input_ids.new_full((batch, steps), pad_id)], dim=1),  # [B, P + T]
+        explicit_trace=zeros(torch.bool, steps),
+        override_trace=zeros(torch.bool, steps) if is_math is not None else None,
+        entropies=zeros(torch.float32, steps),
+        lock_trace=zeros(torch.bool, steps),
     )
     if cap is not None:
         forced = [[], tokens.convergence_ids, tokens.termination_ids]
@@ -334,37 +350,36 @@ def _decode(
         forced_table = torch.tensor([f + [pad_id] * (width - len(f)) for f in forced], dtype=torch.long,
                                     device=device)  # [3, L]
         forced_len = torch.tensor([len(f) for f in forced], dtype=torch.long, device=device)  # [3]
-        state.forced_kind = torch.zeros(batch, dtype=torch.long, device=device)
-        state.forced_pos = torch.zeros(batch, dtype=torch.long, device=device)
+        state.count = zeros(torch.long)
+        state.cap_trace = zeros(torch.int8, steps)
+        state.forced_kind = zeros(torch.long)
+        state.forced_pos = zeros(torch.long)
         state.remaining = torch.full((batch,), -1, dtype=torch.long, device=device)
-        state.terminating = torch.zeros(batch, dtype=torch.bool, device=device)
+        state.terminating = zeros(torch.bool)
     eos = torch.tensor(eos_ids, dtype=torch.long, device=device) if eos_ids else None
-    is_math = math_mask(tokens.math_ids, vocab, device) if tokens.math_ids else None
-    latent_start = config.start_mode == "latent"
+    mix_id = tokens.initial_mix_id if config.start_mode == "latent" else None
 
-    # finished rows, in original order
-    done_ids = input_ids.new_full((batch, prompt_len + max_new_tokens), pad_id)
-    done_modes = torch.zeros(batch, max_new_tokens, dtype=torch.int8, device=device)
-    done_entropies = torch.zeros(batch, max_new_tokens, dtype=torch.float32, device=device)
-    done_events = torch.zeros(batch, max_new_tokens, dtype=torch.int8, device=device)
-    done_steps = torch.zeros(batch, dtype=torch.long, device=device)
-    done_reason = torch.zeros(batch, dtype=torch.long, device=device)
+    # finished rows land here, in the original order
+    done = {name: torch.zeros_like(getattr(state, name)) for name in _TRACES if getattr(state, name) is not None}
+    done["ids"].fill_(pad_id)
+    done_steps = zeros(torch.long)
+    done_reason = zeros(torch.long)
 
-    def flush(local: torch.Tensor | slice, steps: int, reason: torch.Tensor | int) -> None:
+    def flush(local: torch.Tensor | slice, n_steps: int, reason: torch.Tensor) -> None:
         rows = state.row_ids[local]
-        done_ids[rows] = state.ids[local]
-        done_modes[rows] = state.modes[local]
-        done_entropies[rows] = state.entropies[local]
-        done_events[rows] = state.events[local]
-        done_steps[rows] = steps
-        done_reason[rows] = reason if isinstance(reason, int) else reason[local]
+        for name, buffer in done.items():
+            buffer[rows] = getattr(state, name)[local]
+        done_steps[rows] = n_steps
+        done_reason[rows] = reason[local]
 
-    bar = tqdm(total=max_new_tokens, desc="swireasoning", unit="step", disable=not progress, leave=False)
-    for step in range(max_new_tokens):
-        entropy, probs = swireasoning_entropy(logits)  # [b], [b, V]
+    bar = tqdm(total=steps, desc="swireasoning", unit="step", disable=not progress, leave=False)
+    for step in range(steps):
+        entropy, probs = swireasoning_entropy(logits)  # [b], [b, V] (raw distribution)
         if step == 0:
-            state.reference = entropy.clone()
-        scores = processors(state.ids[:, : prompt_len + step], logits.float()) if processors else logits.float()
+            state.reference = entropy
+        scores = logits.float()
+        if processors:
+            scores = processors(state.ids[:, : prompt_len + step], scores)
         if do_sample:
             sampled = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator).squeeze(1)
         else:
@@ -377,90 +392,88 @@ def _decode(
             forcing = state.forced_pos < forced_len[state.forced_kind]
             frozen = forcing | state.terminating
             end_think = end_think & ~forcing
-        newly_locked = end_think & ~state.locked
-        switch = swireasoning_switch(state.explicit, entropy, state.reference, state.dwell, state.locked, end_think,
+        was_locked = state.locked
+        switch = swireasoning_switch(state.explicit, entropy, state.reference, state.dwell, was_locked, end_think,
                                      window, frozen)
         state.explicit, state.reference, state.dwell, state.locked = (
             switch.explicit, switch.reference, switch.dwell, switch.locked)
-        state.count = state.count + switch.to_explicit.long()
-        events = (switch.to_explicit.to(torch.int8) * EVENT_BITS["to_explicit"]
-                  + switch.to_latent.to(torch.int8) * EVENT_BITS["to_latent"]
-                  + newly_locked.to(torch.int8) * EVENT_BITS["end_think"])
+        blended = switch.entropy_drop  # latent -> explicit switch steps: β·e_soft + (1 - β)·E[</think>]
 
         # switch cap: force-feed the convergence / termination string from this step on
         token = sampled
-        blended_switch = switch.entropy_drop  # latent -> explicit steps that mix in </think>
         budget_done = None
         if cap is not None:
+            state.count = state.count + switch.to_explicit.long()
             inject_convergence = switch.entropy_drop & (state.count >= cap) & (state.count <= 2 * cap)
             inject_termination = switch.entropy_drop & (state.count > 2 * cap)
             inject = inject_convergence | inject_termination
-            state.forced_kind = torch.where(inject_convergence, 1, torch.where(inject_termination, 2, state.forced_kind))
+            state.forced_kind = torch.where(inject_convergence, _CONVERGENCE,
+                                            torch.where(inject_termination, _TERMINATION, state.forced_kind))
             state.forced_pos = torch.where(inject, 0, state.forced_pos)
             state.terminating = state.terminating | inject_termination
             forcing = state.forced_pos < forced_len[state.forced_kind]
             position = state.forced_pos.clamp(max=forced_table.shape[1] - 1)
             token = torch.where(forcing, forced_table[state.forced_kind, position], sampled)
             state.forced_pos = state.forced_pos + forcing.long()
-            termination_done = forcing & (state.forced_kind == 2) & (state.forced_pos == forced_len[2])
+            termination_done = forcing & (state.forced_kind == _TERMINATION) & (state.forced_pos == forced_len[2])
             answering = (state.remaining > 0) & ~forcing
             state.remaining = torch.where(termination_done, config.answer_budget, state.remaining - answering.long())
             budget_done = state.remaining == 0
-            blended_switch = blended_switch & ~inject
-            events = (events + inject_convergence.to(torch.int8) * EVENT_BITS["convergence"]
-                      + inject_termination.to(torch.int8) * EVENT_BITS["termination"])
+            blended = blended & ~inject
+            state.cap_trace[:, step] = inject_convergence.to(torch.int8) + inject_termination.to(torch.int8) * 2
 
-        # next input: c · e_soft + (1 - c) · E[anchor]
-        latent = ~state.explicit
+        # math override: a latent row whose sampled token is a math token feeds that token this step
+        fed_latent = ~state.explicit
         if is_math is not None:
-            override = latent & is_math[sampled]
-            fed_latent = latent & ~override
-            modes = torch.where(latent, torch.where(override, MATH_OVERRIDE, LATENT), EXPLICIT).to(torch.int8)
-        else:
-            fed_latent = latent
-            modes = state.explicit.to(torch.int8)  # EXPLICIT = 1, LATENT = 0
-        coef = fed_latent.to(torch.float32)
-        anchor = token
-        if step == 0 and latent_start and tokens.initial_mix_id is not None:
-            coef = torch.where(fed_latent, config.initial_soft_weight, coef)
-            anchor = torch.where(fed_latent, tokens.initial_mix_id, anchor)
-        if config.window_size is not None:
-            to_latent = switch.to_latent & fed_latent
-            coef = torch.where(to_latent, mix_weight(config.alpha0, step, max_new_tokens), coef)
-            anchor = torch.where(to_latent, tokens.think_id, anchor)
-        coef = torch.where(blended_switch, mix_weight(config.beta0, step, max_new_tokens), coef)
-        anchor = torch.where(blended_switch, tokens.end_think_id, anchor)
+            override = fed_latent & is_math[sampled]
+            fed_latent = fed_latent & ~override
+            state.override_trace[:, step] = override
 
         state.ids[:, prompt_len + step] = token
-        state.modes[:, step] = modes
+        state.explicit_trace[:, step] = state.explicit
         state.entropies[:, step] = entropy
-        state.events[:, step] = events
+        state.lock_trace[:, step] = state.locked ^ was_locked
         bar.update(1)
 
         # finished rows leave the batch and the cache
-        finished = torch.isin(token, eos) if eos is not None else torch.zeros_like(token, dtype=torch.bool)
-        reason = torch.where(finished, _FINISH_REASONS.index("eos"), 0)
+        finished = torch.isin(token, eos) if eos is not None else None
         if budget_done is not None:
-            reason = torch.where(~finished & budget_done, _FINISH_REASONS.index("answer_budget"), reason)
-            finished = finished | budget_done
+            finished = budget_done if finished is None else finished | budget_done
         if stopping_criteria:
             stop = stopping_criteria(state.ids[:, : prompt_len + step + 1], None).to(device)
-            reason = torch.where(~finished & stop, _FINISH_REASONS.index("stopping_criteria"), reason)
-            finished = finished | stop
-        if step == max_new_tokens - 1:
-            flush(slice(None), step + 1, reason)  # reason 0 = "length" for the unfinished
-            break
-        if bool(finished.any()):
-            flush(finished, step + 1, reason)
+            finished = stop if finished is None else finished | stop
+        last = step == steps - 1
+        if last or (finished is not None and bool(finished.any())):
+            reason = _finish_reasons(token, eos, budget_done, finished, last)
+            flush(slice(None) if last else finished, step + 1, reason)
+            if last:
+                break
             keep = (~finished).nonzero().squeeze(1)
             if keep.numel() == 0:
                 break
             state.select(keep)
             cache.batch_select_indices(keep)
-            coef, anchor, probs = coef[keep], anchor[keep], probs[keep]
+            token, probs, fed_latent, blended = token[keep], probs[keep], fed_latent[keep], blended[keep]
+            to_latent = switch.to_latent[keep]
+        else:
+            to_latent = switch.to_latent
 
-        soft = soft_embeddings(probs, weight, embed_scale) if bool((coef > 0).any()) else None
-        inputs_embeds = mix_embeddings(soft, embedding(anchor), coef)  # [b, D]
+        # next input: c · e_soft + (1 - c) · E[anchor]  (c = 0 for explicit rows: the token's own embedding)
+        if bool((fed_latent | blended).any()):
+            coef = fed_latent.to(torch.float32)
+            anchor = token
+            if step == 0 and mix_id is not None:
+                coef = torch.where(fed_latent, config.initial_soft_weight, coef)
+                anchor = torch.where(fed_latent, mix_id, anchor)
+            to_latent = to_latent & fed_latent
+            coef = torch.where(to_latent, mix_weight(config.alpha0, step, steps), coef)
+            anchor = torch.where(to_latent, tokens.think_id, anchor)
+            coef = torch.where(blended, mix_weight(config.beta0, step, steps), coef)
+            anchor = torch.where(blended, tokens.end_think_id, anchor)
+            soft = soft_embeddings(probs, weight, embed_scale) if bool((coef > 0).any()) else None
+            inputs_embeds = mix_embeddings(soft, embedding(anchor), coef)  # [b, D]
+        else:
+            inputs_embeds = embedding(token)  # [b, D]
         if state.mask is not None:
             state.mask = torch.cat([state.mask, state.mask.new_ones(state.mask.shape[0], 1)], dim=1)
         output = model(
@@ -471,30 +484,55 @@ def _decode(
         logits = output.logits[:, -1]
         del output
     bar.close()
-    return {
-        "ids": done_ids, "modes": done_modes, "entropies": done_entropies, "events": done_events,
-        "steps": done_steps, "reason": done_reason, "prompt_length": prompt_len,
-    }
+    return {"steps": done_steps, "reason": done_reason, "prompt_length": prompt_len,
+            "start_explicit": config.start_mode == "explicit", **done}
+
+
+def _finish_reasons(
+    token: torch.Tensor, eos: torch.Tensor | None, budget_done: torch.Tensor | None, finished: torch.Tensor | None,
+    last: bool,
+) -> torch.Tensor:
+    """Index into `_FINISH_REASONS` per active row: eos, else answer budget, else stopping criteria, else length."""
+    reason = torch.zeros_like(token)
+    if finished is not None:
+        reason = torch.where(finished, _FINISH_REASONS.index("stopping_criteria"), reason)
+    if budget_done is not None:
+        reason = torch.where(budget_done, _FINISH_REASONS.index("answer_budget"), reason)
+    if eos is not None:
+        reason = torch.where(torch.isin(token, eos), _FINISH_REASONS.index("eos"), reason)
+    return reason
 
 
 def _build_output(raw: dict[str, Any], tokenizer: Any, config: SwiReasoningConfig) -> SwiReasoningOutput:
+    """Traces, events and texts per sequence from the buffers of `_decode`."""
     steps = raw["steps"].tolist()
     prompt_len = raw["prompt_length"]
     longest = max(steps) if steps else 0
     sequences = raw["ids"][:, : prompt_len + longest]
-    modes = raw["modes"].cpu()
+    explicit = raw["explicit_trace"].cpu()
+    override = raw["override_trace"].cpu() if "override_trace" in raw else torch.zeros_like(explicit)
+    modes = torch.where(explicit, EXPLICIT, torch.where(override, MATH_OVERRIDE, LATENT))
+    previous = torch.cat([torch.full_like(explicit[:, :1], raw["start_explicit"]), explicit[:, :-1]], dim=1)
+    codes = ((explicit & ~previous).long() * EVENT_BITS["to_explicit"]
+             + (~explicit & previous).long() * EVENT_BITS["to_latent"]
+             + raw["lock_trace"].cpu().long() * EVENT_BITS["end_think"])
+    if "cap_trace" in raw:
+        cap = raw["cap_trace"].cpu().long()
+        codes += (cap == _CONVERGENCE).long() * EVENT_BITS["convergence"]
+        codes += (cap == _TERMINATION).long() * EVENT_BITS["termination"]
     entropies = raw["entropies"].cpu()
-    events = raw["events"].cpu()
     mode_trace, entropy_trace, trigger_events, latent_share, switch_count = [], [], [], [], []
     for row, n in enumerate(steps):
         trace = modes[row, :n].tolist()
         mode_trace.append(trace)
         entropy_trace.append(entropies[row, :n].tolist())
-        row_events = []
-        codes = events[row, :n]
-        for step in codes.nonzero().flatten().tolist():
-            code = int(codes[step])
-            row_events.extend(SwiReasoningEvent(step, kind) for kind, bit in EVENT_BITS.items() if code & bit)
+        row_codes = codes[row, :n]
+        row_events = [
+            SwiReasoningEvent(step, kind)
+            for step in row_codes.nonzero().flatten().tolist()
+            for kind, bit in EVENT_BITS.items()
+            if int(row_codes[step]) & bit
+        ]
         trigger_events.append(row_events)
         switch_count.append(sum(1 for e in row_events if e.kind == "to_explicit"))
         latent_share.append(trace.count(LATENT) / n if n else 0.0)
@@ -596,7 +634,7 @@ def swi_generate(
         add_special_tokens (`bool`, *optional*, defaults to `True`):
             Passed to the tokenizer for text prompts (use `False` for prompts rendered with a chat template).
         eos_token_id (`int` or `list[int]`, *optional*):
-            Stop ids; default: the model's generation config, else the tokenizer's eos.
+            Stop ids; default: the model's generation config, else the tokenizer's eos. `[]`: no stop id.
         progress (`bool`, *optional*, defaults to `False`):
             Show a progress bar over the decoding steps.
 
@@ -610,7 +648,7 @@ def swi_generate(
     tokens = resolve_tokens(tokenizer, config)
     generation_config = getattr(model, "generation_config", None)
     eos_ids = _to_list(eos_token_id)
-    if not eos_ids:
+    if eos_token_id is None:
         eos_ids = _to_list(getattr(generation_config, "eos_token_id", None)) or _to_list(tokenizer.eos_token_id)
     pad_id = getattr(generation_config, "pad_token_id", None)
     if pad_id is None:
