@@ -213,19 +213,15 @@ def math_token_ids(tokenizer: Any) -> list[int]:
     Decodes the whole vocabulary once per tokenizer (cached while the tokenizer lives).
     """
     size = len(tokenizer)
-    try:
-        cached = _MATH_IDS_CACHE.get(tokenizer)
-    except TypeError:  # an object that cannot be weakly referenced: no caching
-        cached = None
+    cacheable = hasattr(type(tokenizer), "__weakref__")
+    cached = _MATH_IDS_CACHE.get(tokenizer) if cacheable else None
     if cached is not None and cached[0] == size:
         return cached[1]
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
     texts = tokenizer.batch_decode([[i] for i in range(size)], skip_special_tokens=False)
     ids = [i for i, text in enumerate(texts) if i not in special and is_math_text(text)]
-    try:
+    if cacheable:
         _MATH_IDS_CACHE[tokenizer] = (size, ids)
-    except TypeError:
-        pass
     return ids
 
 
