@@ -253,7 +253,7 @@ def plot_traces(output: SwiReasoningOutput, path: str | Path, rows: Sequence[int
         share = output.latent_share[row]
         ax.set_ylabel("entropy\n(nats)")
         ax.set_title(f"sequence {row}: {len(modes)} steps, latent share {share:.2f}, "
-                     f"{output.switch_count[row]} switches to explicit", fontsize=9, loc="left")
+                     f"switches to explicit: {output.switch_count[row]}", fontsize=9, loc="left")
     axes[-1, 0].set_xlabel("decoding step")
     handles = [Patch(color=colours[LATENT], alpha=0.6, label="latent step"),
                Patch(color=colours[MATH_OVERRIDE], alpha=0.6, label="math override (latent mode, token fed)"),
@@ -265,7 +265,7 @@ def plot_traces(output: SwiReasoningOutput, path: str | Path, rows: Sequence[int
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.08 + 0.02 * (4 - min(len(rows), 4)), 1, 1))
+    fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
