@@ -2,9 +2,10 @@
 
 Both decode a left-padded batch of mixed-length prompts for exactly ``--max-new-tokens`` steps (stop ids disabled,
 so every row runs the whole budget and tokens/s = batch × steps / seconds), sampling with the same settings
-(temperature 0.6, top-k 20, top-p 0.95 through transformers' warpers). Timings alternate between the two (median of
-``--repeats``), so that a shared machine slows both alike; the ratio ``swi / generate`` is printed and appended as
-tidy rows to ``benchmarks/results.csv`` (or ``--csv``).
+(temperature 0.6, top-k 20, top-p 0.95 through transformers' warpers). Timings alternate between the decoders (in
+alternating order, median of ``--repeats``), so that a shared machine slows all alike; the ratio ``swi / generate``
+of the medians (and the median of the paired per-repeat ratios) is printed and appended as tidy rows to
+``benchmarks/results.csv`` (or ``--csv``).
 
 Two SwiReasoning settings are measured:
 
@@ -118,8 +119,9 @@ def main() -> None:
     latent = {name: run().summary() for name, run in runners.items()}  # warm-up, and what the rows did
     run_generate()
     times: dict[str, list[float]] = {"generate": [], **{name: [] for name in runners}}
-    for _ in range(args.repeats):
-        for name, fn in [("generate", run_generate), *runners.items()]:
+    order = [("generate", run_generate), *runners.items()]
+    for repeat in range(args.repeats):
+        for name, fn in order if repeat % 2 == 0 else order[::-1]:  # alternate the order against drifting load
             _sync(args.device)
             start = time.perf_counter()
             fn()
@@ -136,7 +138,8 @@ def main() -> None:
         summary = latent[name]
         print(f"{'swi_generate/' + name:<22} {tokens / median:>10.0f} {base / median:>7.3f}  "
               f"{summary['latent_step_share']:>12.3f}  {summary['mean_switch_count']:>12.1f}   "
-              f"(per-repeat ratios {min(ratios):.3f}-{max(ratios):.3f})")
+              f"(paired per-repeat ratios: median {statistics.median(ratios):.3f}, "
+              f"range {min(ratios):.3f}-{max(ratios):.3f})")
         config = {**shape, "setting": name, "repeats": args.repeats,
                   "latent_step_share": round(summary["latent_step_share"], 4)}
         rows.append(make_row(f"swireasoning/{name}", "decode_tokens_per_s", "tokens/s", tokens / median,

@@ -116,21 +116,36 @@ def compare_decoding(
     first, e.g. with `trl_explore.evaluation.render_prompts`).
 
     Args:
-        model, tokenizer: the causal LM and its tokenizer (with the think tokens of the configs).
-        prompts (`list[str]`): prompt texts.
-        reward_fn (`Callable`): a TRL-contract reward, called as ``reward_fn(prompts=, completions=, **columns)``.
-        reward_columns (`dict[str, list]`, *optional*): per-prompt columns the reward needs (``solution``, ...).
-        swi_configs (`dict[str, SwiReasoningConfig]`, *optional*): named configs (default ``{"swireasoning":
-            SwiReasoningConfig()}``).
-        budgets (`list[int]`, *optional*, defaults to `(256,)`): `max_new_tokens` values (a budget sweep).
-        num_samples (`int`, *optional*, defaults to `1`): samples per prompt.
-        temperature (`float`, *optional*, defaults to `0.6`): sampling temperature (0: greedy, one sample).
-        top_p (`float`, *optional*, defaults to `0.95`): nucleus sampling.
-        batch_size (`int`, *optional*, defaults to `8`): prompts per batch (× `num_samples` rows).
-        seed (`int`, *optional*, defaults to `0`): seed of every decoder (batch `i` uses `seed + i`).
-        add_special_tokens (`bool`, *optional*, defaults to `False`): passed to the tokenizer.
-        include_plain (`bool`, *optional*, defaults to `True`): also run plain sampling (`model.generate`).
-        progress (`bool`, *optional*, defaults to `True`): progress bar over batches.
+        model (`PreTrainedModel`):
+            The causal LM.
+        tokenizer (`PreTrainedTokenizerBase`):
+            Its tokenizer (with the think tokens of the configs).
+        prompts (`list[str]`):
+            Prompt texts.
+        reward_fn (`Callable`):
+            A TRL-contract reward, called as ``reward_fn(prompts=, completions=, **columns)``.
+        reward_columns (`dict[str, list]`, *optional*):
+            Per-prompt columns the reward needs (``solution``, ``target``, ...).
+        swi_configs (`dict[str, SwiReasoningConfig]`, *optional*):
+            Named configs (default ``{"swireasoning": SwiReasoningConfig()}``).
+        budgets (`list[int]`, *optional*, defaults to `(256,)`):
+            `max_new_tokens` values (a budget sweep).
+        num_samples (`int`, *optional*, defaults to `1`):
+            Samples per prompt.
+        temperature (`float`, *optional*, defaults to `0.6`):
+            Sampling temperature (0: greedy, one sample).
+        top_p (`float`, *optional*, defaults to `0.95`):
+            Nucleus sampling.
+        batch_size (`int`, *optional*, defaults to `8`):
+            Prompts per batch (× `num_samples` rows).
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of every decoder (batch `i` uses `seed + i`).
+        add_special_tokens (`bool`, *optional*, defaults to `False`):
+            Passed to the tokenizer.
+        include_plain (`bool`, *optional*, defaults to `True`):
+            Also run plain sampling (`model.generate`).
+        progress (`bool`, *optional*, defaults to `True`):
+            Progress bar over batches.
 
     Returns:
         `DecodingComparison`.
