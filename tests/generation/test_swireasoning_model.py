@@ -142,6 +142,18 @@ def test_custom_generate_route_equals_swi_generate(sampled, prompts):
     assert full.texts == ours.texts
 
 
+def test_custom_generate_with_functools_partial():
+    """Binding the config and tokenizer with functools.partial (the way that also works on transformers 4.x, which
+    rejects unknown `generate` keyword arguments) gives the same output."""
+    import functools
+
+    model = tiny(seed=4)
+    config = SwiReasoningConfig(do_sample=False, window_size=3, alpha0=0.5)
+    decoding = functools.partial(swireasoning_decoding, swi_tokenizer=TOK, swi_config=config)
+    routed = model.generate(**encode(), custom_generate=decoding, do_sample=False, max_new_tokens=30)
+    assert torch.equal(routed, swi_generate(model, TOK, PROMPTS, config, 30).sequences)
+
+
 def test_custom_generate_needs_the_tokenizer():
     model = tiny()
     with pytest.raises(ValueError, match="swi_tokenizer"):

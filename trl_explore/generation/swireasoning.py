@@ -15,8 +15,9 @@ The math of a step lives in `trl_explore.functional.swireasoning`; the public en
 `swireasoning_decoding` (for ``model.generate(custom_generate=swireasoning_decoding, ...)``).
 
 transformers: tested with 5.24, whose models take the cache as ``cache=``; older versions (down to the package floor,
-4.56) name it ``past_key_values=``, and the loop picks whichever name the model's ``forward`` declares. The
-``custom_generate`` route needs a transformers version that accepts a callable there (5.x).
+4.56.2, checked by ``tests/generation/transformers_floor_check.py``) name it ``past_key_values=``, and the loop picks
+whichever name the model's ``forward`` declares. On transformers 4.x pass the config and tokenizer of the
+``custom_generate`` route with ``functools.partial`` (4.x rejects unknown ``generate`` keyword arguments).
 """
 
 from __future__ import annotations
@@ -689,6 +690,8 @@ def swireasoning_decoding(
     (max length and EOS; other criteria, e.g. stop strings, are applied each step). `swi_tokenizer` is required
     (`generate` keeps its own `tokenizer` argument for itself). Returns the sequences, or the full
     `SwiReasoningOutput` with ``return_dict_in_generate=True``. `synced_gpus` and `streamer` are not supported.
+    On transformers 4.x, which rejects unknown `generate` keyword arguments, bind them:
+    ``custom_generate=functools.partial(swireasoning_decoding, swi_tokenizer=tokenizer, swi_config=config)``.
     """
     from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria
 
