@@ -206,6 +206,10 @@ print(json.dumps(SUMMARY["rows"], indent=2))
 #   (+1.5–2.8 % pass@1, +56–79 % token efficiency under budgets) come mostly from the entropy-gated nudges (the
 #   `</think>` / `<think>` blends on switch steps) and the switch cap, not from long latent stretches. The traces
 #   above show this directly: count the shaded steps.
+# - **The reference entropy.** `H_0` is the entropy of the first generated token. Qwen3's chat template leaves
+#   `<think>` to the model, which predicts it almost surely: the first reference is near zero, and the decoder stays in
+#   latent mode until an even more certain token. Ending the prompts with `"<think>\n"` makes step 0 a real thinking
+#   token; try both and compare the traces.
 # - **Math override.** A sampled digit, operator, single letter or LaTeX command forces its step explicit. With a
 #   character-level tokenizer (the toy kit's) almost every latent step is such a token; with Qwen3's tokenizer far
 #   fewer are.
