@@ -168,3 +168,9 @@ def test_switch_rule_is_row_independent():
                                       ends[t, row : row + 1], 2)
             single = (out.explicit, out.reference, out.dwell, out.locked)
             assert out.explicit.item() == batched[t][row]
+
+
+def test_switch_rule_rejects_a_non_positive_window():
+    t = torch.tensor([True])
+    with pytest.raises(ValueError, match="window_size"):
+        swireasoning_switch(t, torch.ones(1), torch.ones(1), torch.zeros(1, dtype=torch.long), ~t, ~t, 0)

@@ -81,6 +81,11 @@ def test_column_length_and_prompts_are_checked():
         compare_decoding(tiny(), TOK, "one prompt", aligned_reward, progress=False)
 
 
+def test_reward_with_the_wrong_number_of_scores():
+    with pytest.raises(ValueError, match="scores"):
+        compare_decoding(tiny(), TOK, PROMPTS, lambda completions, **kw: [1.0], budgets=[3], progress=False)
+
+
 def test_markdown_table():
     result = compare_decoding(tiny(), TOK, PROMPTS[:2], aligned_reward, {"tag": [0, 1]}, budgets=[5],
                               progress=False)

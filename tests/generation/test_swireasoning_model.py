@@ -247,6 +247,9 @@ def test_bad_inputs_raise_clear_errors():
         swi_generate(model, TOK, ["a", [1, 2]], SwiReasoningConfig(), 4)
     with pytest.raises(ValueError, match="end_think_token"):
         swi_generate(model, TOK, PROMPTS, SwiReasoningConfig(end_think_token="</reason>"), 4)
+    for bad in ("1", [1, "x"], -2, [True]):
+        with pytest.raises(ValueError, match="eos_token_id"):
+            swi_generate(model, TOK, PROMPTS, SwiReasoningConfig(), 4, eos_token_id=bad)
 
 
 def test_output_is_consistent_and_json_ready():

@@ -155,6 +155,8 @@ def swireasoning_switch(
     Returns:
         `SwitchStep` with the new state and the switch masks.
     """
+    if not window_size > 0:
+        raise ValueError(f"window_size must be > 0 (math.inf: never switch back), got {window_size!r}.")
     dwell = dwell + explicit.long()
     now_locked = locked | sampled_end_think
     latent = ~explicit

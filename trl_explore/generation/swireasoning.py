@@ -646,6 +646,12 @@ def swi_generate(
     if not isinstance(config, SwiReasoningConfig):
         raise ValueError(f"`config` must be a SwiReasoningConfig, got {type(config).__name__}.")
     max_new_tokens = _check_max_new_tokens(max_new_tokens)
+    if eos_token_id is not None:
+        values = [eos_token_id] if isinstance(eos_token_id, int) else eos_token_id
+        if isinstance(values, (str, bytes)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values
+        ):
+            raise ValueError(f"`eos_token_id` must be an int >= 0 or a list of them, got {eos_token_id!r}.")
     tokens = resolve_tokens(tokenizer, config)
     generation_config = getattr(model, "generation_config", None)
     eos_ids = _to_list(eos_token_id)

@@ -205,7 +205,9 @@ def compare_decoding(
                     counts.extend(n)
                     truncated.extend(cut)
                 flat_columns = {k: [v for v in values for _ in range(num_samples)] for k, values in columns.items()}
-                scores = reward_fn(prompts=rows_text, completions=completions, **flat_columns)
+                scores = list(reward_fn(prompts=rows_text, completions=completions, **flat_columns))
+                if len(scores) != len(completions):
+                    raise ValueError(f"reward_fn returned {len(scores)} scores for {len(completions)} completions.")
                 graded = [float(s) for s in scores if s is not None]
                 row: dict[str, Any] = {
                     "decoder": decoder,
