@@ -167,8 +167,8 @@ def _forward_parameters(model: Any) -> Any:
 
 
 def _cache_argument(parameters: Any) -> str:
-    """Name of the KV-cache argument of the model's forward: ``cache`` (transformers >= 5.2x) or
-    ``past_key_values`` (older releases)."""
+    """Name of the KV-cache argument of the model's forward: ``cache`` (recent transformers 5 releases) or
+    ``past_key_values`` (older releases, e.g. the 4.56 floor)."""
     if "cache" in parameters:
         return "cache"
     if "past_key_values" in parameters:
@@ -312,7 +312,7 @@ def _decode(
         prefill_kwargs[cache_name] = cache
     output = model(input_ids=input_ids, **prefill_kwargs)
     cache = _output_cache(output)
-    logits = output.logits[:, -1]  # [B, V]
+    logits = output.logits[:, -1].to(device)  # [B, V] (a model split over devices may return it elsewhere)
     del output
     vocab = logits.shape[-1]
     if vocab > weight.shape[0]:
@@ -482,7 +482,7 @@ def _decode(
             use_cache=True, **{cache_name: cache}, **keep_logits,
         )
         state.next_pos = state.next_pos + 1
-        logits = output.logits[:, -1]
+        logits = output.logits[:, -1].to(device)
         del output
     bar.close()
     return {"steps": done_steps, "reason": done_reason, "prompt_length": prompt_len,
