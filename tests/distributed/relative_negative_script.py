@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "trainers"))
 
-from lp_reg_helpers import build_trainer, tiny_model, tiny_tokenizer  # noqa: E402
+from grpo_helpers import build_trainer, tiny_model, tiny_tokenizer  # noqa: E402
 
 from trl_explore.trainers import RelativeNegativeConfig, RelativeNegativeGRPOTrainer  # noqa: E402
 

@@ -31,6 +31,9 @@ _LAZY: dict[str, str] = {
     "soft_embeddings": "swireasoning",
     "mix_embeddings": "swireasoning",
     "mix_weight": "swireasoning",
+    "unique_token_mass": "answer_choice",
+    "sfc_certificate": "answer_choice",
+    "pmi_log_scores": "answer_choice",
 }
 
 __all__ = sorted(_LAZY)

@@ -7,19 +7,28 @@ from .._lazy import lazy_exports
 _LAZY: dict[str, str] = {
     "ExploreGRPOConfig": "explore_grpo_config",
     "ExploreGRPOTrainer": "explore_grpo_trainer",
-    "ExploreComponent": "explore_grpo_trainer",
-    "LossContext": "explore_grpo_trainer",
-    "LpRegComponent": "lp_reg_component",
+    "ComponentArguments": "components",
+    "ExploreComponent": "components",
+    "GenerationContext": "components",
+    "LossContext": "components",
+    "Metric": "components",
+    "SamplingContext": "components",
+    "SamplingRequest": "components",
+    "register_component": "components",
+    "registered_components": "components",
+    "unregister_component": "components",
+    "LpRegArguments": "components",
+    "LpRegComponent": "components",
     "LpRegConfig": "lp_reg_config",
     "LpRegGRPOTrainer": "lp_reg_trainer",
     "RankAwareSFTConfig": "rank_aware_config",
     "RankAwareSFTTrainer": "rank_aware_trainer",
     "add_rank_aware_lm_head": "rank_aware_trainer",
-    "RelativeNegativeComponent": "relative_negative_component",
+    "RelativeNegativeArguments": "components",
+    "RelativeNegativeComponent": "components",
     "RelativeNegativeConfig": "relative_negative_config",
     "RelativeNegativeGRPOTrainer": "relative_negative_trainer",
 }
 
 __all__ = sorted(_LAZY)
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
-

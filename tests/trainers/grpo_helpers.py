@@ -1,4 +1,5 @@
-"""Shared builders for the ExploreGRPO / Lp-Reg trainer tests: a tiny model, trainers and a fixed batch."""
+"""Shared builders for the GRPO trainer tests (`ExploreGRPOTrainer` and its components): a tiny model, trainers
+and a fixed batch."""
 
 from __future__ import annotations
 
@@ -22,6 +23,15 @@ def tiny_model(tokenizer=None, seed: int = 0, hidden_size: int = 32):
     from trl_explore.toy import make_tiny_model
 
     return make_tiny_model(tokenizer or tiny_tokenizer(), hidden_size=hidden_size, num_hidden_layers=1, seed=seed)
+
+
+def peaky_model(tok, seed: int = 0, scale: float = 6.0):
+    """Tiny model with sharper next-token distributions (LM head x `scale`), so min-p filtering bites and sampling
+    repeats tokens."""
+    model = tiny_model(tok, seed=seed)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(scale)
+    return model
 
 
 def const_reward(completions: list[Any], **kwargs: Any) -> list[float]:
@@ -114,3 +124,39 @@ def loss_and_grads(trainer, inputs: dict[str, torch.Tensor], mode: str = "train"
     loss.backward()
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
     return loss.detach(), grads
+
+
+@torch.no_grad()
+def sampled_batch(model, vocab: int, seed: int = 0, **kwargs) -> dict[str, torch.Tensor]:
+    """`fixed_batch` whose completion tokens are sampled from the model, left to right (realistic probabilities)."""
+    inputs = fixed_batch(vocab, batch=4, completion_len=7, seed=seed, **kwargs)
+    g = torch.Generator().manual_seed(seed)
+    ids = inputs["completion_ids"]
+    for t in range(ids.size(1)):
+        full = torch.cat([inputs["prompt_ids"], ids], 1)
+        att = torch.cat([inputs["prompt_mask"], torch.ones_like(ids)], 1)
+        logits = model(input_ids=full, attention_mask=att, fused_lm_head=False).logits
+        probs = torch.softmax(logits[:, inputs["prompt_ids"].size(1) + t - 1].float(), -1)
+        ids[:, t] = torch.multinomial(probs, 1, generator=g).squeeze(-1)
+    return inputs
+
+
+def completion_logits(model, inputs) -> torch.Tensor:
+    """``[B, T, V]`` float64 full logits of the completion positions (slow path, no fused head)."""
+    # a fresh instance: a deep copy would keep TRL's fused-head closure bound to the original model
+    m64 = type(model)(copy.deepcopy(model.config))
+    m64.load_state_dict(model.state_dict())
+    m64 = m64.double()
+    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
+    att = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
+    logits = m64(input_ids=ids, attention_mask=att).logits
+    T = inputs["completion_ids"].size(1)
+    return m64, logits[:, -T - 1 : -1]
+
+
+def dapo_normalizer(trainer, inputs) -> float:
+    return (
+        float(inputs["num_items_in_batch"])
+        * trainer.current_gradient_accumulation_steps
+        / (trainer.args.steps_per_generation)
+    )
