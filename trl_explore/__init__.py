@@ -59,6 +59,11 @@ _LAZY: dict[str, str] = {
     "kl_to_target": "metrics.smoothness",
     "PassAtKCallback": "callbacks.pass_at_k",
     "ExplorationDiagnosticsCallback": "callbacks.exploration",
+    # decoding
+    "SwiReasoningConfig": "generation.swireasoning_config",
+    "SwiReasoningOutput": "generation.swireasoning",
+    "swi_generate": "generation.swireasoning",
+    "swireasoning_decoding": "generation.swireasoning",
     "answer_choice_mass": "metrics.answer_choice",
     "AnswerChoiceMassResult": "metrics.answer_choice",
     "AnswerChoiceMassCallback": "callbacks.answer_choice",
@@ -95,6 +100,8 @@ _check_trl_version()
 if TYPE_CHECKING:  # pragma: no cover
     from .callbacks.answer_choice import AnswerChoiceMassCallback
     from .functional.pass_at_k import pass_at_k
+    from .generation.swireasoning import SwiReasoningOutput, swi_generate, swireasoning_decoding
+    from .generation.swireasoning_config import SwiReasoningConfig
     from .metrics.answer_choice import AnswerChoiceMassResult, answer_choice_mass
     from .metrics.sampling import avg_at_k, maj_at_k
     from .modules.fourier_head import FourierHead
