@@ -26,6 +26,14 @@ _LAZY: dict[str, str] = {
     "relative_negative_advantages": "relative_negative",
     "relative_negative_group_stats": "relative_negative",
     "dequantize": "fourier",
+    "swireasoning_entropy": "swireasoning",
+    "swireasoning_switch": "swireasoning",
+    "soft_embeddings": "swireasoning",
+    "mix_embeddings": "swireasoning",
+    "mix_weight": "swireasoning",
+    "unique_token_mass": "answer_choice",
+    "sfc_certificate": "answer_choice",
+    "pmi_log_scores": "answer_choice",
 }
 
 __all__ = sorted(_LAZY)
