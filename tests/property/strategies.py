@@ -15,7 +15,12 @@ float_dtypes = st.sampled_from(LOW_PRECISION)
 
 def floats32(low: float, high: float) -> st.SearchStrategy[float]:
     """Finite float32-representable values in ``[low, high]`` (0, the ends and repeats included by hypothesis)."""
-    return st.floats(low, high, allow_nan=False, allow_infinity=False, width=32)
+    lo, hi = np.float32(low), np.float32(high)
+    if float(lo) < low:  # round the bounds inwards to float32
+        lo = np.nextafter(lo, np.float32(np.inf))
+    if float(hi) > high:
+        hi = np.nextafter(hi, np.float32(-np.inf))
+    return st.floats(float(lo), float(hi), allow_nan=False, allow_infinity=False, width=32)
 
 
 def tensors(shape, low: float = -30.0, high: float = 30.0, unique: bool = False) -> st.SearchStrategy[torch.Tensor]:
