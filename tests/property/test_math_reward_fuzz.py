@@ -13,8 +13,9 @@ boxes, conversational and oddly-typed completions, and injection payloads aimed 
   never called in this process while grading in-process.
 
 The default suite runs a few dozen examples (a few seconds); the ``slow`` variants run hundreds, with longer inputs.
-Regression tests pin the in-process hang that fuzzing found in the answer screen (polynomial regex backtracking on a
-2000-character answer: 4.6 s for 400 digits + 1590 spaces, ~30 s for ``1^`` + 2000 spaces).
+Regression tests pin the in-process stall found while building this fuzzer in the answer screen (polynomial regex
+backtracking on a 2000-character answer: 4.6 s for 400 digits + 1590 spaces; cubic for ``1^`` + spaces, 3.5 s at 1200
+spaces, about 16 s at 1990); the long-runs property reproduces it against the old patterns on every run.
 """
 
 from __future__ import annotations
@@ -374,7 +375,7 @@ SCREEN_BUDGET = 0.5  # seconds; a linear scan of 2000 characters takes well unde
     "answer",
     [
         pytest.param("1" * 400 + " " * 1590 + "x", id="digits-then-spaces"),  # _INT_POWER / _FACTORIAL_ARG: 4.6 s
-        pytest.param("1^" + " " * 1990 + "x", id="power-then-spaces"),  # three adjacent \s*: cubic, ~30 s
+        pytest.param("1^" + " " * 1990 + "x", id="power-then-spaces"),  # three adjacent \s*: cubic, about 16 s
         pytest.param("!" + " " * 1990 + "x", id="factorial-then-spaces"),
         pytest.param(("1" * 399 + " ") * 5, id="digit-runs"),
         pytest.param(("9 ) ^ { ( " * 200)[:2000], id="mixed-gaps"),
@@ -412,9 +413,39 @@ def test_screen_still_refuses_what_it_refused():
         assert screen(text, limits) is None, text
 
 
-@settings(max_examples=40)
-@given(st.text(alphabet="19 ^{}()[]!.\\x", min_size=1500, max_size=2000))
-def test_screen_time_is_bounded_on_adversarial_alphabets(answer):
+_SEGMENTS = {
+    "digits": lambda n: ("1234567890" * 40)[: min(n, 400)],  # up to the 400-digit number limit
+    "decimal": lambda n: "1." + "5" * min(n, 398),
+    "spaces": lambda n: " " * n,
+    "tabs": lambda n: "\t \n" * (n // 3 + 1),
+    "closers": lambda n: ") } ]" * (n // 5 + 1),
+    "power": lambda n: "^" * min(n, 3),
+    "factorial": lambda n: "!" * min(n, 3),
+    "openers": lambda n: "{ (" * min(n, 15),  # deeper than 50 is refused before any pattern runs
+    "junk": lambda n: "x" * min(n, 5),
+}
+
+
+@st.composite
+def _runs(draw, max_run: int) -> str:
+    """Answers made of segments (digit runs, long runs of spaces / closing brackets, ``^``, ``!``, a few openers):
+    the shape on which backtracking patterns blow up, within the 2000-character answer limit."""
+    kinds = draw(st.lists(st.sampled_from(sorted(_SEGMENTS)), min_size=2, max_size=6))
+    return "".join(_SEGMENTS[k](draw(st.integers(1, max_run))) for k in kinds)[:2000]
+
+
+@settings(max_examples=60)
+@given(_runs(1900))
+def test_screen_time_is_bounded_on_long_runs(answer):
+    start = time.monotonic()
+    screen(answer, Limits())
+    assert time.monotonic() - start < SCREEN_BUDGET
+
+
+@pytest.mark.slow
+@settings(max_examples=2000)
+@given(st.one_of(_runs(1900), st.text(alphabet="19 ^{}()[]!.\\x", min_size=1500, max_size=2000)))
+def test_screen_time_is_bounded_on_long_runs_slow(answer):
     start = time.monotonic()
     screen(answer, Limits())
     assert time.monotonic() - start < SCREEN_BUDGET
