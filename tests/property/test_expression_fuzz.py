@@ -286,7 +286,10 @@ def test_countdown_and_arithmetic_rewards_survive(case):
     scores = countdown_reward([completion], [target], [numbers])
     assert scores in ([0.0], [1.0])
     assert time.monotonic() - start < TIME_BOUND
-    text = completion if isinstance(completion, str) else ""
+    if isinstance(completion, list):  # a conversation: the assistant contents, joined
+        text = "".join(m["content"] for m in completion if isinstance(m.get("content"), str))
+    else:
+        text = completion if isinstance(completion, str) else ""
     boxed = last_boxed_content(text)
     if scores == [1.0]:
         assert boxed is not None and verify_countdown(boxed, target, numbers)
