@@ -7,12 +7,15 @@ time bound; the same with caller-chosen limits (long texts, deep nesting, many d
 from the grammar evaluate to the exact `Fraction` of their tree (a reference evaluator over the tree, standard
 precedence, left-associative) with the literals in order, unchanged by whitespace; `last_boxed_content` returns the
 content of the last balanced ``\\boxed{}`` or `None` within its search limits; `verify_countdown`, `countdown_reward` and
-`arithmetic_reward` return their documented values on fuzzed completions.
+`arithmetic_reward` return their documented values on fuzzed completions; the calculator tool
+(`trl_explore.toy.tools.calculator`, on main with SPEAR; skipped where absent) returns an exact number as text or raises
+`ExpressionError` for any argument.
 """
 
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import os
 import time
 from fractions import Fraction
@@ -299,6 +302,49 @@ def test_countdown_and_arithmetic_rewards_survive(case):
         out = arithmetic_reward([completion], [gold])
         assert len(out) == 1 and out[0] in (None, 0.0, 1.0)
     assert countdown_reward([completion], [None], [numbers]) == [None]
+
+
+# The calculator tool (`trl_explore.toy.tools`, added with SPEAR on main) reuses the parser with tighter limits.
+_HAS_CALCULATOR = importlib.util.find_spec("trl_explore.toy.tools") is not None
+needs_calculator = pytest.mark.skipif(not _HAS_CALCULATOR, reason="trl_explore.toy.tools (the calculator) not present")
+
+
+def _calculate(expression):
+    from trl_explore.toy.tools import MAX_RESULT_DIGITS, calculator
+
+    start = time.monotonic()
+    try:
+        result = calculator(expression)
+    except ExpressionError:
+        result = None
+    assert time.monotonic() - start < TIME_BOUND
+    if result is not None:
+        assert isinstance(result, str) and sum(ch.isdigit() for ch in result) <= MAX_RESULT_DIGITS
+    return result
+
+
+@needs_calculator
+@settings(max_examples=150)
+@given(st.one_of(texts(400), deep_texts(), st.sampled_from([None, 12, 1.5, b"1+1", ["1"], {"e": "1"}])))
+def test_calculator_tool_returns_text_or_raises_expression_error(expression):
+    """Whatever the model writes as the tool's argument: a number as text, or `ExpressionError` (which TRL's tool loop
+    reports to the model), never another exception."""
+    _calculate(expression)
+
+
+@needs_calculator
+@settings(max_examples=100)
+@given(trees(max_leaves=8))
+def test_calculator_tool_is_exact(tree):
+    from trl_explore.toy.tools import format_number
+
+    text = render(tree)
+    result = _calculate(text)
+    expected = evaluate(tree)
+    if expected is None:  # a division by zero
+        assert result is None
+    elif result is not None:  # within the tool's size limits: the exact value
+        assert result == format_number(expected)
 
 
 @pytest.mark.parametrize("text", ["١٢+٣", "𝟙+1", "①", "1⁄2", "½", "1\u00a0+1", "1\x0b+1", "1_000", "0x10", "2^3", "4//2"])
