@@ -7,11 +7,13 @@ own is registered with `register_component` from any module (see the docs page "
 from __future__ import annotations
 
 from .base import (
+    ADDED_KEY,
     DEFAULT_ORDER,
     IN_MASK_KEY,
     KEEP_KEY,
     OWN_LOSS_TYPES,
     PHASES,
+    ROW_WEIGHT_KEY,
     ComponentArguments,
     ExploreComponent,
     GenerationContext,
@@ -28,11 +30,13 @@ from .lp_reg import LpRegArguments, LpRegComponent
 from .relative_negative import RelativeNegativeArguments, RelativeNegativeComponent
 
 __all__ = [
+    "ADDED_KEY",
     "DEFAULT_ORDER",
     "IN_MASK_KEY",
     "KEEP_KEY",
     "OWN_LOSS_TYPES",
     "PHASES",
+    "ROW_WEIGHT_KEY",
     "ComponentArguments",
     "ExploreComponent",
     "GenerationContext",
