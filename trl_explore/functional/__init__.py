@@ -26,6 +26,16 @@ _LAZY: dict[str, str] = {
     "relative_negative_advantages": "relative_negative",
     "relative_negative_group_stats": "relative_negative",
     "dequantize": "fourier",
+    "clip_cov_mask": "covariance",
+    "kl_cov_penalty": "covariance",
+    "token_covariance": "covariance",
+    "repeated_ngram_mask": "dr_bot",
+    "top_std_group_mask": "dr_bot",
+    "sil_weight": "spear",
+    "toolcall_weight": "spear",
+    "recalibrated_advantages": "spear",
+    "replay_allocation": "spear",
+    "power_of_two_floor": "spear",
 }
 
 __all__ = sorted(_LAZY)

@@ -112,7 +112,9 @@ def clip_cov_mask(
     eligible = valid & ~clipped.bool() & (cov > lb) & (cov < ub)
     candidates = torch.nonzero(eligible.flatten(), as_tuple=False).squeeze(-1)
     k = covariance_k(ratio, num_valid)
-    if candidates.numel() > k:
+    if k == 0:
+        candidates = candidates[:0]
+    elif candidates.numel() > k:
         order = torch.randperm(candidates.numel(), generator=generator, device="cpu").to(candidates.device)
         candidates = candidates[order[:k]]
     selected = torch.zeros(logps.numel(), dtype=torch.bool, device=logps.device)
