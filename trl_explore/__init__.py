@@ -59,6 +59,11 @@ _LAZY: dict[str, str] = {
     "kl_to_target": "metrics.smoothness",
     "PassAtKCallback": "callbacks.pass_at_k",
     "ExplorationDiagnosticsCallback": "callbacks.exploration",
+    "SPEARConfig": "trainers.spear_config",
+    "SPEARGRPOTrainer": "trainers.spear_trainer",
+    "toolcall_reward": "rewards.toolcall",
+    "clip_cov_mask": "functional.covariance",
+    "kl_cov_penalty": "functional.covariance",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -89,12 +94,16 @@ def _check_trl_version() -> None:
 _check_trl_version()
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .functional.covariance import clip_cov_mask, kl_cov_penalty
     from .functional.pass_at_k import pass_at_k
     from .metrics.sampling import avg_at_k, maj_at_k
     from .modules.fourier_head import FourierHead
     from .rewards.math import MathReward, make_math_reward, math_accuracy_reward
+    from .rewards.toolcall import toolcall_reward
     from .toy.evaluation import evaluate_pass_rate
     from .toy.models import make_tiny_model
     from .toy.tasks import countdown_reward, make_arithmetic_dataset, make_countdown_dataset
     from .toy.tokenizer import make_tokenizer
     from .toy.warm_start import warm_start
+    from .trainers.spear_config import SPEARConfig
+    from .trainers.spear_trainer import SPEARGRPOTrainer

@@ -5,7 +5,7 @@
   ``tokenizer.parse_response`` — transformers >= 5.13 — reads tool calls back). A call is written
   ``<call>calculator expression=37*48+19</call>``; turns are not separated by newlines, so a completion that ends
   with ``<|im_end|>`` is followed directly by the tool turn TRL appends.
-* `make_tool_dataset`: two-operation arithmetic on numbers up to 99 (`make_arithmetic_dataset`), conversational, with a
+* `make_tool_dataset`: two-operation arithmetic on numbers up to 30 (`make_arithmetic_dataset`), conversational, with a
   target conversation (call the calculator with the expression, read the result, answer ``\\boxed{result}``).
 * `warm_start_tool_task`: a short cached SFT on those conversations (tool results masked from the loss), so RL starts
   from a model that calls the tool.
@@ -138,7 +138,7 @@ def tool_conversation(expression: str, result: str, name: str = "calculator") ->
 
 
 def make_tool_dataset(
-    num_samples: int, seed: int = 0, num_steps: int = 2, max_operand: int = 99, operations: str = "+-*"
+    num_samples: int, seed: int = 0, num_steps: int = 2, max_operand: int = 30, operations: str = "+-*"
 ) -> Dataset:
     """Arithmetic problems whose answers a tiny model cannot compute but can look up with the calculator.
 
@@ -150,7 +150,8 @@ def make_tool_dataset(
         num_samples (`int`): rows.
         seed (`int`, *optional*, defaults to `0`): generator seed.
         num_steps (`int`, *optional*, defaults to `2`): operations per problem.
-        max_operand (`int`, *optional*, defaults to `99`): largest operand.
+        max_operand (`int`, *optional*, defaults to `30`): largest operand (results reach 27 000: no mental
+            arithmetic for a tiny model, while copying two-digit numbers stays learnable).
         operations (`str`, *optional*, defaults to `"+-*"`): operators drawn from.
     """
     data = make_arithmetic_dataset(
@@ -324,14 +325,14 @@ def _default_cache_root() -> Path:
 def warm_start_tool_task(
     *,
     seed: int = 0,
-    max_steps: int = 400,
+    max_steps: int = 800,
     learning_rate: float = 3e-3,
     per_device_train_batch_size: int = 32,
     hidden_size: int = 64,
     num_hidden_layers: int = 2,
     num_attention_heads: int = 4,
     num_steps: int = 2,
-    max_operand: int = 99,
+    max_operand: int = 30,
     cache_dir: str | os.PathLike | None = None,
     force: bool = False,
     num_eval_prompts: int = 32,
@@ -339,10 +340,12 @@ def warm_start_tool_task(
     """SFT a tiny model on tool conversations of `make_tool_dataset` (cached on disk) and return its directory.
 
     The model (`make_tiny_model`, seeded) is trained with TRL's `SFTTrainer` on ``max_steps ·
-    per_device_train_batch_size`` rows tokenized by `tokenize_tool_conversations` (tool results masked), AdamW, cosine
-    schedule, CPU. Its pass rate and tool-call rate with the calculator (`evaluate_tool_pass_rate`, held-out prompts,
-    temperature 1) are written to ``warm_start.json`` with the settings. The folder is built in a temporary directory
-    and renamed into place; the same settings reuse the cache.
+    per_device_train_batch_size`` rows of `make_tool_dataset` (``num_steps``, ``max_operand``) tokenized by
+    `tokenize_tool_conversations` (tool results masked), AdamW, cosine schedule, CPU. Its pass rate and tool-call rate
+    with the calculator (`evaluate_tool_pass_rate`, held-out prompts, temperature 1) are written to ``warm_start.json``
+    with the settings. The folder is built in a temporary directory and renamed into place; the same settings reuse
+    the cache. On the defaults (800 steps, about 2 CPU-minutes) the model calls the tool in every conversation and
+    passes about 60% of held-out problems (it sometimes miscopies a number): room for RL.
 
     Returns:
         `pathlib.Path` loadable with `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained` (the
