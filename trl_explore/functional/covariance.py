@@ -93,7 +93,8 @@ def clip_cov_mask(
         mask: ``[B, T]`` valid tokens.
         clipped: ``[B, T]`` bool, tokens where PPO's clipped term is active (``-A·clip(r) > -A·r``).
         ratio: fraction in ``[0, 1)`` of the valid tokens to cut.
-        lb, ub: open covariance band ``(lb, ub)``, ``lb < ub``.
+        lb: lower end of the open covariance band ``(lb, ub)``.
+        ub: upper end of the band, ``lb < ub``.
         generator: torch RNG of the random draw (seed it per process).
 
     Returns:

@@ -426,14 +426,15 @@ def _train_tool_model(settings: dict[str, Any], out_dir: Path, num_eval_prompts:
 
 
 def spear_toy_config(output_dir: str, **overrides: Any):
-    """A `SPEARConfig` for the toy tool task on a CPU: 8 completions per prompt, 64 tokens, one tool round, a replay
-    buffer of 16 rows that triggers within a few steps (`sil_trigger_factor=1.0`), a 10-step warm-up of γ(t).
+    """A `SPEARConfig` for the toy tool task on a CPU: 8 completions per prompt, 128 tokens (a call, the tool turn and
+    the answer take about 90), one tool round, a replay buffer of 16 rows that triggers within a few steps
+    (`sil_trigger_factor=1.0`), a 10-step warm-up of γ(t).
     Keyword arguments override any field (e.g. ``max_steps``)."""
     from ..trainers.spear_config import SPEARConfig
 
     kwargs: dict[str, Any] = dict(
         output_dir=output_dir, use_cpu=True, bf16=False, report_to="none", save_strategy="no", logging_steps=1,
-        per_device_train_batch_size=16, num_generations=8, max_completion_length=64, max_tool_calling_iterations=1,
+        per_device_train_batch_size=16, num_generations=8, max_completion_length=128, max_tool_calling_iterations=1,
         temperature=1.0, learning_rate=5e-4, max_steps=20, beta=0.0, loss_type="dr_grpo", scale_rewards="none",
         epsilon=0.2, epsilon_high=0.28, sil_buffer_size=16, sil_trigger_factor=1.0, sil_warmup_steps=10,
         sil_tolerate_steps=5, seed=0,
