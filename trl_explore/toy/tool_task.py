@@ -200,27 +200,37 @@ def sample_tool_conversations(
     max_turns: int = 2,
     temperature: float = 1.0,
     seed: int = 0,
+    chat_template_kwargs: dict[str, Any] | None = None,
 ) -> list[list[dict[str, Any]]]:
     """Sample a tool-using conversation per prompt, turn by turn, as TRL's tool loop lays it out.
 
-    Each turn generates until ``<|im_end|>`` (at most `max_new_tokens`), parses the turn with
-    ``tokenizer.parse_response``, runs the requested tools (an exception becomes ``{"error": ...}``, as in TRL) and
-    appends the tool turns; rows stop when a turn has no tool call or after `max_turns` tool rounds.
+    Each turn generates until ``<|im_end|>`` or eos (at most `max_new_tokens`), parses the turn with
+    ``tokenizer.parse_response`` (the tokenizer needs a ``response_template``: the toy tool tokenizer has one, TRL's
+    ``add_response_schema`` adds it for known templates such as Qwen3's), runs the requested tools (an exception
+    becomes ``{"error": ...}``, as in TRL) and appends the tool turns; rows stop when a turn has no tool call or after
+    `max_turns` tool rounds. Prompts are rendered with the tools' schemas (``apply_chat_template(tools=...)``) and
+    `chat_template_kwargs` (e.g. ``{"enable_thinking": False}``).
 
     Returns:
         One completion (a list of messages) per prompt, as TRL passes it to reward functions.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}.")
-    tool_map = {t.__name__: t for t in tools or [calculator]}
+    tool_list = list(tools or [calculator])
+    tool_map = {t.__name__: t for t in tool_list}
+    template_kwargs = {"tools": tool_list, **(chat_template_kwargs or {})}
     end_id = tokenizer.convert_tokens_to_ids(IM_END_TOKEN)
-    stop_ids = sorted({end_id, tokenizer.eos_token_id})
+    stop_ids = sorted({i for i in (end_id, tokenizer.eos_token_id) if isinstance(i, int) and i >= 0})
     pad_id = tokenizer.pad_token_id
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     ids = [
-        list(tokenizer.apply_chat_template(p, tokenize=True, add_generation_prompt=True, return_dict=False))
+        list(
+            tokenizer.apply_chat_template(
+                p, tokenize=True, add_generation_prompt=True, return_dict=False, **template_kwargs
+            )
+        )
         for p in prompts
     ]
     completions: list[list[dict[str, Any]]] = [[] for _ in prompts]
@@ -243,7 +253,7 @@ def sample_tool_conversations(
                 generated = out[row, width:].tolist()
                 cut = next((j for j, tok in enumerate(generated) if tok in stop_ids), None)
                 generated = generated if cut is None else generated[: cut + 1]
-                message = _parse_turn(tokenizer, generated, ids[i])
+                message = _parse_turn(tokenizer, generated, ids[i], tool_list)
                 completions[i].append(message)
                 ids[i] = ids[i] + generated
                 calls = message.get("tool_calls") or []
@@ -261,8 +271,8 @@ def sample_tool_conversations(
                         result = {"error": str(error)}
                     tool_messages.append({"role": "tool", "name": name, "content": str(result)})
                 completions[i].extend(tool_messages)
-                ids[i] = ids[i] + _tool_suffix_ids(tokenizer, prompts[i] + completions[i][:-len(tool_messages)],
-                                                   tool_messages)  # fmt: skip
+                history = prompts[i] + completions[i][: -len(tool_messages)]
+                ids[i] = ids[i] + _tool_suffix_ids(tokenizer, history, tool_messages, template_kwargs)
                 still.append(i)
             active = still
     if was_training:
@@ -270,9 +280,11 @@ def sample_tool_conversations(
     return completions
 
 
-def _parse_turn(tokenizer: PreTrainedTokenizerBase, generated: list[int], prefix: list[int]) -> dict[str, Any]:
+def _parse_turn(
+    tokenizer: PreTrainedTokenizerBase, generated: list[int], prefix: list[int], tools: list[Callable[..., Any]]
+) -> dict[str, Any]:
     try:
-        message = tokenizer.parse_response(generated, prefix=prefix)
+        message = tokenizer.parse_response(generated, prefix=prefix, tools=tools)
     except (ValueError, TypeError):
         message = None
     if not isinstance(message, dict):
@@ -281,12 +293,21 @@ def _parse_turn(tokenizer: PreTrainedTokenizerBase, generated: list[int], prefix
     return message
 
 
-def _tool_suffix_ids(tokenizer: PreTrainedTokenizerBase, history: list[dict], tool_messages: list[dict]) -> list[int]:
-    before = tokenizer.apply_chat_template(history, tokenize=True, return_dict=False)
-    after = tokenizer.apply_chat_template(
-        history + tool_messages, tokenize=True, add_generation_prompt=True, return_dict=False
+def _tool_suffix_ids(
+    tokenizer: PreTrainedTokenizerBase, history: list[dict], tool_messages: list[dict], template_kwargs: dict
+) -> list[int]:
+    """The tool turns and the next assistant header, as TRL's `_get_tool_suffix_ids` computes them: the rendering of
+    history + tool messages past the rendering of the history (cut after its last eos, where templates add a newline)."""
+    before = list(tokenizer.apply_chat_template(history, tokenize=True, return_dict=False, **template_kwargs))
+    after = list(
+        tokenizer.apply_chat_template(
+            history + tool_messages, tokenize=True, add_generation_prompt=True, return_dict=False, **template_kwargs
+        )
     )
-    return list(after[len(before) :])
+    eos = [k for k, tok in enumerate(before) if tok == tokenizer.eos_token_id]
+    if eos:
+        before = before[: eos[-1] + 1]
+    return after[len(before) :]
 
 
 def evaluate_tool_pass_rate(
@@ -294,9 +315,18 @@ def evaluate_tool_pass_rate(
     tokenizer: PreTrainedTokenizerBase,
     dataset: Dataset,
     num_samples_per_prompt: int = 1,
+    reward_fn: Callable[..., list[float | None]] = arithmetic_reward,
     **sample_kwargs: Any,
 ) -> dict[str, float]:
-    """Pass rate (`arithmetic_reward` = 1) and tool-call rate of `sample_tool_conversations` on `dataset`'s prompts.
+    """Pass rate (reward = 1) and tool-call rate of `sample_tool_conversations` on `dataset`'s prompts.
+
+    Args:
+        model: the policy.
+        tokenizer: its tokenizer (a chat template for tools and a response template).
+        dataset: rows with `prompt` and `solution` (and whatever else `reward_fn` reads).
+        num_samples_per_prompt: conversations sampled per prompt.
+        reward_fn: a TRL-contract reward (default `arithmetic_reward`; e.g. `math_accuracy_reward` for real data).
+        **sample_kwargs: arguments of `sample_tool_conversations` (`tools`, `max_new_tokens`, `seed`, ...).
 
     Returns:
         ``{"pass_rate": ..., "tool_call_rate": ...}`` (fractions of the sampled conversations; the tool-call rate
@@ -308,7 +338,8 @@ def evaluate_tool_pass_rate(
     if not rows:
         return {"pass_rate": 0.0, "tool_call_rate": 0.0}
     completions = sample_tool_conversations(model, tokenizer, [r["prompt"] for r in rows], **sample_kwargs)
-    rewards = arithmetic_reward(completions, [r["solution"] for r in rows])
+    columns = {k: [r[k] for r in rows] for k in rows[0] if k not in ("prompt", "completion")}
+    rewards = reward_fn(prompts=[r["prompt"] for r in rows], completions=completions, **columns)
     calls = [any(m.get("tool_calls") for m in c if m.get("role") == "assistant") for c in completions]
     return {
         "pass_rate": sum(r == 1.0 for r in rewards) / len(rows),
