@@ -216,6 +216,25 @@ def test_power_of_two_share_respects_steps_per_generation(tmp_path):
         assert out["completion_ids"].size(0) == 4 + rows
 
 
+def test_replay_combines_with_relative_negative_and_lp_reg(tmp_path):
+    """GRPO-N (with its metrics over the generated rows) and Lp-Reg run on a batch with replayed rows mixed in."""
+    trainer = _trainer(
+        tmp_path, sil_buffer_size=2, sil_trigger_factor=1.0, advantage_mode="grpo_n", lp_reg=True, lp_reg_rho=0.3,
+        lp_reg_require_below_proxy=False, clip_cov_replay_ratio=0.2, clip_cov_replay_lb=-1e9, clip_cov_replay_ub=1e9,
+    )  # fmt: skip
+    assert [c.name for c in trainer.components] == ["lp_reg", "relative_negative", "clip_cov", "spear"]
+    _preload(trainer, [1.0, 1.0, 0.5, 0.2, 2.0], [0.0, 0.5, 1.0])
+    out = _generate(trainer, [1.0, 0.0, 0.0, 0.0], [1.0, -0.3, -0.3, -0.4])
+    assert out["completion_ids"].size(0) == 6
+    torch.testing.assert_close(out["advantages"][:4], torch.tensor([0.0, -0.3, -0.3, -0.4]))
+    assert out[KEEP_KEY].tolist() == [False, True, True, True, True, True]  # GRPO-N drops row 0, replay rows kept
+    loss, grads = loss_and_grads(trainer, out)
+    assert torch.isfinite(loss) and any(g.abs().sum() > 0 for g in grads.values())
+    metrics = trainer._metrics["train"]
+    assert metrics["rng/frac_kept_samples"] == [0.75] and len(metrics["lp_reg/frac_selected"]) == 1
+    assert metrics["clip_cov/frac_selected_replay"][0] > 0
+
+
 def test_component_state_round_trip_gives_the_same_next_replay(tmp_path):
     """The component's state (buffer, captured pending rows, baseline, generation) restores into a fresh trainer,
     which then replays exactly the same rows with the same advantages."""

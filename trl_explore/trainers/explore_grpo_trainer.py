@@ -237,7 +237,6 @@ class ExploreGRPOTrainer(GRPOTrainer):
             total = self.accelerator.reduce(mask.sum(), reduction="sum")
             reference = output["num_items_in_batch"]
             output["num_items_in_batch"] = total.to(device=reference.device, dtype=reference.dtype)
-            ctx.output = output
         self._log_component_metrics(ctx, mode)
         for component in self._ordered("post_generation"):
             output = component.post_generation(output)
