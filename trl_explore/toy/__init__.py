@@ -23,6 +23,7 @@ _LAZY: dict[str, str] = {
     "parse_expression": "expression",
     "ExpressionError": "expression",
     "evaluate_pass_rate": "evaluation",
+    "make_multiple_choice_dataset": "multiple_choice",
     # tool-calling task (SPEAR)
     "calculator": "tools",
     "make_tool_tokenizer": "tool_task",
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .evaluation import evaluate_pass_rate
     from .expression import ExpressionError, parse_expression
     from .models import make_tiny_model
+    from .multiple_choice import make_multiple_choice_dataset
     from .tasks import (
         arithmetic_reward,
         countdown_reward,

@@ -11,6 +11,7 @@ from trl import GRPOConfig
 from .components.base import NEGATIVE_NORMALIZATIONS, OWN_LOSS_TYPES, ComponentArguments
 from .components.covariance import CovarianceArguments
 from .components.dr_bot import DrBoTArguments
+from .components.hapo import HAPOArguments
 from .components.lp_reg import LpRegArguments
 from .components.relative_negative import RelativeNegativeArguments
 from .components.spear import SPEARArguments
@@ -22,7 +23,13 @@ __all__ = ["NEGATIVE_NORMALIZATIONS", "OWN_LOSS_TYPES", "ExploreGRPOConfig"]
 
 @dataclass
 class ExploreGRPOConfig(
-    SPEARArguments, DrBoTArguments, CovarianceArguments, RelativeNegativeArguments, LpRegArguments, GRPOConfig
+    SPEARArguments,
+    DrBoTArguments,
+    CovarianceArguments,
+    HAPOArguments,
+    RelativeNegativeArguments,
+    LpRegArguments,
+    GRPOConfig,
 ):
     r"""
     Configuration class for [`ExploreGRPOTrainer`]: every parameter of [`~trl.GRPOConfig`] plus the fields of the
@@ -36,6 +43,9 @@ class ExploreGRPOConfig(
       `lp_reg_apply_to`.
     - [`~trl_explore.trainers.components.RelativeNegativeArguments`]: `advantage_mode`, `positive_weight`,
       `correct_threshold`, `negative_normalization`, `rng_metrics`.
+    - [`~trl_explore.trainers.components.HAPOArguments`]: `hapo_tlga`, `hapo_dar`, `hapo_adaptive_clip`,
+      `hapo_adaptive_temperature`, `hapo_entropy_pivot`, `hapo_clip_alpha`, `hapo_adv_beta`, `hapo_temperature_tau`,
+      `hapo_sign`, `hapo_stats_scope`, `hapo_tlga_fallback`, `hapo_dual_clip`.
     - [`~trl_explore.trainers.components.CovarianceArguments`] (Clip-Cov / KL-Cov): `clip_cov_ratio`, `clip_cov_lb`,
       `clip_cov_ub`, `clip_cov_replay_ratio`, `clip_cov_replay_lb`, `clip_cov_replay_ub`, `kl_cov_ratio`,
       `kl_cov_coef`, `kl_cov_replay_ratio`, `kl_cov_replay_coef`.

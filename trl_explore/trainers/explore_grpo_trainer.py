@@ -127,8 +127,11 @@ class ExploreGRPOTrainer(GRPOTrainer):
     def _uses_own_loss(self) -> bool:
         return any(c.edits_loss for c in self.components)
 
-    def _merged_token_stats_request(self) -> TokenStatsRequest | None:
-        return merge_token_stats_requests([c.token_stats() for c in self.components])
+    def _merged_token_stats_request(self, old_policy: bool = False) -> TokenStatsRequest | None:
+        """The fused LM head's request of the training forward (``old_policy``: of TRL's old-policy pass during
+        generation, only for the components that read `LossContext.old_token_stats`)."""
+        components = [c for c in self.components if c.uses_old_token_stats or not old_policy]
+        return merge_token_stats_requests([c.token_stats() for c in components])
 
     def _log_component_metrics(self, ctx: GenerationContext | LossContext, mode: str) -> None:
         """The components' ``metrics`` phase: one cross-process reduction for the means, one gather for extremes."""
@@ -195,7 +198,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
         return compat.computes_old_logps(self)
 
     def _generate_and_score_completions(self, inputs):
-        request = self._merged_token_stats_request()
+        request = self._merged_token_stats_request(old_policy=True)
         self._old_stats_request = request if (request is not None and self._computes_old_logps()) else None
         self._old_stats_captured = None
         try:

@@ -1,12 +1,12 @@
 """Exploration components of `ExploreGRPOTrainer` and their protocol (`base`).
 
-Importing this package registers the built-in components (Lp-Reg, relative-negative advantages, Clip-Cov / KL-Cov,
-Dr.BoT filters, SPEAR's self-imitation replay). A component of your
-own is registered with `register_component` from any module (see the docs page "Writing a component").
+Importing this package registers the built-in components, in this order (the order of `ExploreGRPOTrainer.components`
+and the tie-break within a phase): Lp-Reg, relative-negative advantages, HAPO's four parts, Clip-Cov / KL-Cov, the
+Dr.BoT filters, SPEAR's self-imitation replay. A component of your own is registered with `register_component` from
+any module (see the docs page "Writing a component").
 """
 
-# The import order is the registration order (it breaks ties within a phase), hence not alphabetical
-from __future__ import annotations  # noqa: I001
+from __future__ import annotations
 
 from .base import (
     ADDED_KEY,
@@ -28,11 +28,17 @@ from .base import (
     registered_components,
     unregister_component,
 )
+
+# isort: off
+# registration order of the built-in components (kept by hand: the import order is the registration order)
 from .lp_reg import LpRegArguments, LpRegComponent
 from .relative_negative import RelativeNegativeArguments, RelativeNegativeComponent
+from .hapo import HAPOArguments, HapoClipComponent, HapoDARComponent, HapoTemperatureComponent, HapoTLGAComponent
 from .covariance import ClipCovComponent, CovarianceArguments, KLCovComponent
 from .dr_bot import DrBoTArguments, DrBoTComponent
 from .spear import SelfImitationComponent, SPEARArguments
+
+# isort: on
 
 __all__ = [
     "ADDED_KEY",
@@ -49,6 +55,11 @@ __all__ = [
     "ComponentArguments",
     "ExploreComponent",
     "GenerationContext",
+    "HAPOArguments",
+    "HapoClipComponent",
+    "HapoDARComponent",
+    "HapoTLGAComponent",
+    "HapoTemperatureComponent",
     "KLCovComponent",
     "LossContext",
     "LpRegArguments",

@@ -410,6 +410,8 @@ class ExploreComponent:
             order. E.g. an advantage normalisation (``{"advantages": 10}``) runs before a sample selection (``50``).
         edits_loss: whether it changes the loss (then the trainer uses its own loss path; else TRL's ``_compute_loss``
             runs unchanged and the component only sees the ``metrics`` phase of the loss).
+        uses_old_token_stats: whether it reads `LossContext.old_token_stats` (its `token_stats` of TRL's old-policy
+            pass during generation, captured when TRL computes old log-probs).
         state_per_process: whether each process carries its own state (e.g. a buffer of its own rows): then every
             process saves and restores its `state_dict` (one file per process rank in the checkpoint); else the main
             process's state is saved and every process restores it.
@@ -420,6 +422,7 @@ class ExploreComponent:
     arguments: ClassVar[type[ComponentArguments] | None] = None
     order: ClassVar[Mapping[str, int]] = {}
     edits_loss: ClassVar[bool] = False
+    uses_old_token_stats: ClassVar[bool] = False
     state_per_process: ClassVar[bool] = False
 
     def __init__(self, trainer: Any) -> None:

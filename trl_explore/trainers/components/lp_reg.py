@@ -115,6 +115,7 @@ class LpRegComponent(ExploreComponent):
     arguments = LpRegArguments
     order = {"adjust_loss": 50}
     edits_loss = True
+    uses_old_token_stats = True  # the proxy of the data-generating policy
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
