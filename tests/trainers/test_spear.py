@@ -235,6 +235,22 @@ def test_replay_combines_with_relative_negative_and_lp_reg(tmp_path):
     assert metrics["clip_cov/frac_selected_replay"][0] > 0
 
 
+def test_replay_combines_with_hapo(tmp_path):
+    """HAPO's token-level group average (advantages phase, before the replay), adaptive clip and advantage
+    redistribution (prepare_loss, after the capture of behaviour log-probs) run on a batch with replayed rows."""
+    trainer = _trainer(
+        tmp_path, sil_buffer_size=2, sil_trigger_factor=1.0, hapo_tlga=True, hapo_adaptive_clip=True, hapo_dar=True,
+    )  # fmt: skip
+    names = [c.name for c in trainer.components]
+    assert names[-1] == "spear" and {"hapo_tlga", "hapo_adaptive_clip", "hapo_dar"} <= set(names)
+    _preload(trainer, [1.0, 1.0, 0.5, 0.2, 2.0], [0.0, 0.5, 1.0])
+    out = _generate(trainer, [1.0, 0.0, 0.0, 0.0], [1.0, -0.3, -0.3, -0.4])
+    assert out["completion_ids"].size(0) == 6
+    loss, grads = loss_and_grads(trainer, out)
+    assert torch.isfinite(loss) and any(g.abs().sum() > 0 for g in grads.values())
+    assert len(trainer._metrics["train"]["hapo/eps_low_mean"]) == 1
+
+
 def test_component_state_round_trip_gives_the_same_next_replay(tmp_path):
     """The component's state (buffer, captured pending rows, baseline, generation) restores into a fresh trainer,
     which then replays exactly the same rows with the same advantages."""
