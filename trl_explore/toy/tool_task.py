@@ -206,8 +206,9 @@ def sample_tool_conversations(
 
     Each turn generates until ``<|im_end|>`` or eos (at most `max_new_tokens`), parses the turn with
     ``tokenizer.parse_response`` (the tokenizer needs a ``response_template``: the toy tool tokenizer has one, TRL's
-    ``add_response_schema`` adds it for known templates such as Qwen3's), runs the requested tools (an exception
-    becomes ``{"error": ...}``, as in TRL) and appends the tool turns; rows stop when a turn has no tool call or after
+    ``add_response_schema`` adds it for known templates such as Qwen3's), runs the requested tools (a `ValueError` or
+    `TypeError`, e.g. a bad expression or wrong arguments, becomes ``{"error": ...}`` as in TRL; anything else
+    propagates) and appends the tool turns; rows stop when a turn has no tool call or after
     `max_turns` tool rounds. Prompts are rendered with the tools' schemas (``apply_chat_template(tools=...)``) and
     `chat_template_kwargs` (e.g. ``{"enable_thinking": False}``).
 
