@@ -73,6 +73,11 @@ _LAZY: dict[str, str] = {
     "AnswerChoiceMassResult": "metrics.answer_choice",
     "AnswerChoiceMassCallback": "callbacks.answer_choice",
     "make_multiple_choice_dataset": "toy.multiple_choice",
+    "SPEARConfig": "trainers.spear_config",
+    "SPEARGRPOTrainer": "trainers.spear_trainer",
+    "toolcall_reward": "rewards.toolcall",
+    "clip_cov_mask": "functional.covariance",
+    "kl_cov_penalty": "functional.covariance",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -104,6 +109,7 @@ _check_trl_version()
 
 if TYPE_CHECKING:  # pragma: no cover
     from .callbacks.answer_choice import AnswerChoiceMassCallback
+    from .functional.covariance import clip_cov_mask, kl_cov_penalty
     from .functional.pass_at_k import pass_at_k
     from .generation.swireasoning import SwiReasoningOutput, swi_generate, swireasoning_decoding
     from .generation.swireasoning_config import SwiReasoningConfig
@@ -111,9 +117,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .metrics.sampling import avg_at_k, maj_at_k
     from .modules.fourier_head import FourierHead
     from .rewards.math import MathReward, make_math_reward, math_accuracy_reward
+    from .rewards.toolcall import toolcall_reward
     from .toy.evaluation import evaluate_pass_rate
     from .toy.models import make_tiny_model
     from .toy.multiple_choice import make_multiple_choice_dataset
     from .toy.tasks import countdown_reward, make_arithmetic_dataset, make_countdown_dataset
     from .toy.tokenizer import make_tokenizer
     from .toy.warm_start import warm_start
+    from .trainers.spear_config import SPEARConfig
+    from .trainers.spear_trainer import SPEARGRPOTrainer

@@ -45,7 +45,7 @@ def main(out_dir: str) -> None:
     original = component.adjust_loss
 
     def recording(ctx):
-        local, _ = lp_reg_percentile_threshold(ctx.per_token_logps.detach()[ctx.mask.bool()], component.rho)
+        local, _ = lp_reg_percentile_threshold(ctx.per_token_logps.detach()[ctx.mask.bool()], component.args.lp_reg_rho)
         original(ctx)
         records.append(
             {"global": component.last_threshold_logp, "local": float("nan") if local is None else float(local)}

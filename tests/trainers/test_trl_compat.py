@@ -97,3 +97,29 @@ def test_fused_head_kernel_hook_unchanged():
     )
     src = inspect.getsource(trl_utils.add_fused_lm_head)
     assert "_ChunkedLogProbFunction.apply(" in src
+
+
+def test_row_appending_matches_trl_batches():
+    """Rows appended to a generation batch (`GenerationContext.add_rows`, SPEAR's replay) follow TRL's layout: the pad
+    id is the tokenizer's (`pad_token_id`), prompts are left-padded and completions right-padded, ``tool_mask`` pads with
+    1, and `_prepare_inputs` shuffles the local batch and splits it into ``steps_per_generation`` equal chunks (a
+    remainder would be dropped: the trainer keeps the row count divisible)."""
+    src = " ".join(_source("_generate_and_score_completions").split())
+    assert "padding_value=self._tokenizer.pad_token_id, padding_side=\"left\"" in src
+    assert "padding_value=self._tokenizer.pad_token_id, padding_side=\"right\"" in src
+    assert "tool_mask, padding_value=1, padding_side=\"right\"" in src
+    prepare = " ".join(_source("_prepare_inputs").split())
+    assert "generation_batch = shuffle_sequence_dict(generation_batch)" in prepare
+    assert "split_tensor_dict(generation_batch, self.args.steps_per_generation)" in prepare
+    from trl.trainer.utils import split_tensor_dict
+
+    assert "chunk_size = first_tensor.shape[0] // num_chunks" in inspect.getsource(split_tensor_dict)
+
+
+def test_reward_functions_receive_trainer_state_and_log_metric():
+    """`toolcall_reward` reads ``trainer_state`` (μ(t)) and logs through ``log_metric``; the Dr.BoT filter reads the
+    decoded ``completions`` stashed from `_calculate_rewards`."""
+    src = _source("_calculate_rewards")
+    assert 'reward_kwargs["trainer_state"] = self.state' in src
+    assert 'reward_kwargs["log_metric"] = self._log_metric' in src
+    assert "prompts=prompts, completions=completions, completion_ids=completion_ids_list, **reward_kwargs" in src

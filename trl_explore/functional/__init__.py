@@ -34,6 +34,16 @@ _LAZY: dict[str, str] = {
     "unique_token_mass": "answer_choice",
     "sfc_certificate": "answer_choice",
     "pmi_log_scores": "answer_choice",
+    "clip_cov_mask": "covariance",
+    "kl_cov_penalty": "covariance",
+    "token_covariance": "covariance",
+    "repeated_ngram_mask": "dr_bot",
+    "top_std_group_mask": "dr_bot",
+    "sil_weight": "spear",
+    "toolcall_weight": "spear",
+    "recalibrated_advantages": "spear",
+    "replay_allocation": "spear",
+    "power_of_two_floor": "spear",
 }
 
 __all__ = sorted(_LAZY)

@@ -31,6 +31,15 @@ _LAZY: dict[str, str] = {
     "RelativeNegativeComponent": "components",
     "RelativeNegativeConfig": "relative_negative_config",
     "RelativeNegativeGRPOTrainer": "relative_negative_trainer",
+    "ClipCovComponent": "components",
+    "CovarianceArguments": "components",
+    "DrBoTArguments": "components",
+    "DrBoTComponent": "components",
+    "KLCovComponent": "components",
+    "SelfImitationComponent": "components",
+    "SPEARArguments": "components",
+    "SPEARConfig": "spear_config",
+    "SPEARGRPOTrainer": "spear_trainer",
 }
 
 __all__ = sorted(_LAZY)

@@ -10,7 +10,9 @@ code changes.
   ``old_per_token_logps`` (the old-policy pass whose statistics the trainer captures).
 * `unflatten_token_stats` — the label layout of TRL's fused LM head (``add_fused_lm_head``): which flat rows the
   chunked log-prob kernel scores.
-* `checkpoint_folder` — the checkpoint folder ``Trainer._save_checkpoint`` writes.
+* `checkpoint_folder` / `process_state_file` — the checkpoint folder ``Trainer._save_checkpoint`` writes, and the
+  per-process component-state file in it (named like transformers' per-process ``rng_state_<i>.pth``).
+* `pad_token_id` — the padding id of TRL's generation batches (rows appended by components are padded with it).
 * `generation_backend` / `bound_sampling` — where ``_generate_single_turn`` (also called by the multi-turn tool
   loop) samples, and how extra logits processors / vLLM arguments reach it without copying it.
 * `upgrade_config` — a plain `GRPOConfig` (already post-processed by TRL) turned into a component config.
@@ -38,12 +40,20 @@ __all__ = [
     "checkpoint_folder",
     "computes_old_logps",
     "generation_backend",
+    "pad_token_id",
+    "process_state_file",
     "unflatten_token_stats",
     "upgrade_config",
 ]
 
 # File (in each checkpoint folder) holding the components' state_dicts
 COMPONENT_STATE_FILE = "explore_components.pt"
+
+
+def process_state_file(process_index: int) -> str:
+    """File (in each checkpoint folder) of the per-process component states of process ``process_index``."""
+    return f"explore_components_rank{process_index}.pt"
+
 # Prefix of input keys carrying per-token statistics of the old policy, computed during generation
 OLD_STATS_PREFIX = "explore_old_"
 
@@ -121,6 +131,12 @@ def checkpoint_folder(trainer: Any, trial: Any) -> str:
     """The folder ``Trainer._save_checkpoint`` just wrote for the current step."""
     run_dir = trainer._get_output_dir(trial=trial)
     return os.path.join(run_dir, f"{PREFIX_CHECKPOINT_DIR}-{trainer.state.global_step}")
+
+
+def pad_token_id(trainer: Any) -> int:
+    """The id TRL pads prompts and completions with (``_generate_and_score_completions``: the tokenizer's, also
+    inside a multimodal processor)."""
+    return trainer._tokenizer.pad_token_id
 
 
 def generation_backend(trainer: Any) -> str:

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from trl import GRPOConfig
 
 from .components.base import NEGATIVE_NORMALIZATIONS, OWN_LOSS_TYPES, ComponentArguments
+from .components.covariance import CovarianceArguments
+from .components.dr_bot import DrBoTArguments
 from .components.hapo import HAPOArguments
 from .components.lp_reg import LpRegArguments
 from .components.relative_negative import RelativeNegativeArguments
+from .components.spear import SPEARArguments
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +22,15 @@ __all__ = ["NEGATIVE_NORMALIZATIONS", "OWN_LOSS_TYPES", "ExploreGRPOConfig"]
 
 
 @dataclass
-class ExploreGRPOConfig(HAPOArguments, RelativeNegativeArguments, LpRegArguments, GRPOConfig):
+class ExploreGRPOConfig(
+    SPEARArguments,
+    DrBoTArguments,
+    CovarianceArguments,
+    HAPOArguments,
+    RelativeNegativeArguments,
+    LpRegArguments,
+    GRPOConfig,
+):
     r"""
     Configuration class for [`ExploreGRPOTrainer`]: every parameter of [`~trl.GRPOConfig`] plus the fields of the
     built-in exploration components. Every component is off by default; with all of them off the trainer is TRL's
@@ -35,6 +46,15 @@ class ExploreGRPOConfig(HAPOArguments, RelativeNegativeArguments, LpRegArguments
     - [`~trl_explore.trainers.components.HAPOArguments`]: `hapo_tlga`, `hapo_dar`, `hapo_adaptive_clip`,
       `hapo_adaptive_temperature`, `hapo_entropy_pivot`, `hapo_clip_alpha`, `hapo_adv_beta`, `hapo_temperature_tau`,
       `hapo_sign`, `hapo_stats_scope`, `hapo_tlga_fallback`, `hapo_dual_clip`.
+    - [`~trl_explore.trainers.components.CovarianceArguments`] (Clip-Cov / KL-Cov): `clip_cov_ratio`, `clip_cov_lb`,
+      `clip_cov_ub`, `clip_cov_replay_ratio`, `clip_cov_replay_lb`, `clip_cov_replay_ub`, `kl_cov_ratio`,
+      `kl_cov_coef`, `kl_cov_replay_ratio`, `kl_cov_replay_coef`.
+    - [`~trl_explore.trainers.components.DrBoTArguments`] (Dr.BoT filters): `mask_incomplete_completions`,
+      `mask_repetitive_completions`, `repetition_ngram_size`, `repetition_min_count`, `group_std_keep_ratio`,
+      `dr_bot_normalization`.
+    - [`~trl_explore.trainers.components.SPEARArguments`] (SPEAR's self-imitation replay): `sil`, `sil_buffer_size`,
+      `sil_trigger_factor`, `sil_tolerate_steps`, `sil_recalibration`, `sil_decay`, `sil_baseline_size`,
+      `sil_loss_coef`, `sil_warmup_steps`.
 
     A component of your own adds its fields by composing its `ComponentArguments` mixin in front of this class
     (``@dataclass class MyConfig(MyArguments, ExploreGRPOConfig)``); its `validate` runs in ``__post_init__``.

@@ -33,9 +33,11 @@ from trl import GRPOConfig, GRPOTrainer
 from ..kernels.token_stats import TokenStatsRequest, fused_token_stats
 from . import _trl_compat as compat
 from .components import (
+    ADDED_KEY,
     IN_MASK_KEY,
     KEEP_KEY,
     OWN_LOSS_TYPES,
+    ROW_WEIGHT_KEY,
     ExploreComponent,
     GenerationContext,
     LossContext,
@@ -44,6 +46,7 @@ from .components import (
     merge_token_stats_requests,
     registered_components,
 )
+from .components.rows import append_rows
 from .explore_grpo_config import ExploreGRPOConfig
 
 logger = logging.getLogger(__name__)
@@ -74,6 +77,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
         args, kwargs = self._resolve_args(args, kwargs)
         super().__init__(*args, **kwargs)
         self._last_rewards_per_func: torch.Tensor | None = None
+        self._last_completions: list[Any] | None = None
         self._old_stats_request: TokenStatsRequest | None = None
         self._old_stats_captured: dict[str, torch.Tensor] | None = None
         self.components: list[ExploreComponent] = self._build_components()
@@ -187,6 +191,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._last_rewards_per_func = rewards_per_func  # gathered [N_global, n_funcs], for advantage components
+        self._last_completions = completions  # this process's decoded completions (messages with tool calls)
         return rewards_per_func
 
     def _computes_old_logps(self) -> bool:
@@ -214,20 +219,69 @@ class ExploreGRPOTrainer(GRPOTrainer):
             raise RuntimeError("No rewards were stashed from `_calculate_rewards` for this generation.")
         mode = "train" if self.model.training else "eval"
         num_generations = self.num_generations if mode == "train" else self.num_generations_eval
-        ctx = GenerationContext(self, mode, output, num_generations, self._last_rewards_per_func, self.reward_weights)
+        ctx = GenerationContext(
+            self,
+            mode,
+            output,
+            num_generations,
+            self._last_rewards_per_func,
+            self.reward_weights,
+            completions=self._last_completions,
+        )
         for component in self._ordered("advantages"):
             component.advantages(ctx)
         output["advantages"] = ctx.advantages
         output[KEEP_KEY] = ctx.keep
         output[IN_MASK_KEY] = ctx.in_mask
+        if ctx.recount_tokens and (ctx.added_advantages or ctx.added_rows):
+            output = self._append_rows(output, ctx, mode)
         if ctx.recount_tokens:
-            kept_tokens = (ctx.loss_mask() * ctx.in_mask.unsqueeze(1).float()).sum()
-            total = self.accelerator.reduce(kept_tokens, reduction="sum")
+            mask = self._loss_mask(output).float() * output[IN_MASK_KEY].unsqueeze(1).float()
+            total = self.accelerator.reduce(mask.sum(), reduction="sum")
             reference = output["num_items_in_batch"]
             output["num_items_in_batch"] = total.to(device=reference.device, dtype=reference.dtype)
         self._log_component_metrics(ctx, mode)
         for component in self._ordered("post_generation"):
             output = component.post_generation(output)
+        return output
+
+    def _append_rows(self, output: dict[str, Any], ctx: GenerationContext, mode: str) -> dict[str, Any]:
+        """Append the rows the components added (`GenerationContext.add_rows`): padded to common widths, kept in the
+        loss, marked in `ADDED_KEY`, with their loss weights in `ROW_WEIGHT_KEY`."""
+        size = output["completion_ids"].size(0)
+        device = output["completion_ids"].device
+        output[ADDED_KEY] = torch.zeros(size, dtype=torch.bool, device=device)
+        output[ROW_WEIGHT_KEY] = torch.ones(size, dtype=torch.float32, device=device)
+        if not ctx.added_rows:
+            return output
+        if not self._uses_own_loss:
+            raise ValueError("Rows added to a generation batch need a loss-editing component (the own loss path).")
+        advantages = torch.cat(ctx.added_advantages)
+        weights = torch.cat(ctx.added_weights)
+        rows = [
+            {
+                **row,
+                "advantages": advantages[i],
+                KEEP_KEY: torch.tensor(True),
+                IN_MASK_KEY: torch.tensor(True),
+                ADDED_KEY: torch.tensor(True),
+                ROW_WEIGHT_KEY: weights[i],
+            }
+            for i, row in enumerate(ctx.added_rows)
+        ]
+        output = append_rows(
+            output,
+            rows,
+            pad_token_id=compat.pad_token_id(self),
+            pad_to_multiple_of=self.pad_to_multiple_of,
+            fill_missing={"old_per_token_logps": math.nan},
+        )
+        total = output["completion_ids"].size(0)
+        if mode == "train" and total % self.args.steps_per_generation != 0:
+            raise ValueError(
+                f"Components added {len(rows)} rows to a generation batch of {size}: {total} rows cannot be split into "
+                f"steps_per_generation={self.args.steps_per_generation} equal micro-batches."
+            )
         return output
 
     def _get_per_token_logps_and_entropies(
@@ -439,6 +493,11 @@ class ExploreGRPOTrainer(GRPOTrainer):
         if advantages.dim() == 1:
             advantages = advantages.unsqueeze(1)
         old_per_token_logps = inputs.get("old_per_token_logps")
+        if old_per_token_logps is not None and ADDED_KEY in inputs:
+            # rows added without behaviour log-probs of their own (NaN) are on-policy: the current policy, as in TRL
+            old_per_token_logps = torch.where(
+                torch.isnan(old_per_token_logps), per_token_logps.detach(), old_per_token_logps
+            )
         ctx = LossContext(
             model,
             inputs,
@@ -458,6 +517,8 @@ class ExploreGRPOTrainer(GRPOTrainer):
             forward_calls=calls,
             row_index=row_index,
         )
+        if ROW_WEIGHT_KEY in inputs:
+            ctx.row_weights = inputs[ROW_WEIGHT_KEY].unsqueeze(1).to(per_token_logps.dtype)
         for component in self._ordered("prepare_loss"):
             component.prepare_loss(ctx)
         ctx.per_token_loss = self._clipped_surrogate(ctx)
@@ -465,6 +526,8 @@ class ExploreGRPOTrainer(GRPOTrainer):
             ctx.per_token_loss = ctx.per_token_loss * inputs[KEEP_KEY].unsqueeze(1).to(ctx.per_token_loss.dtype)
         for component in self._ordered("adjust_loss"):
             component.adjust_loss(ctx)
+        if ctx.row_weights is not None:  # per-row weight of the policy loss (e.g. replayed rows' γ(t))
+            ctx.per_token_loss = ctx.per_token_loss * ctx.row_weights
         per_token_loss, mask = ctx.per_token_loss, ctx.mask
 
         if self.off_policy_mask_threshold is not None:
@@ -501,9 +564,14 @@ class ExploreGRPOTrainer(GRPOTrainer):
     # ------------------------------------------------------------------------------------------------ state (P. 7)
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
-        states = {c.name: c.state_dict() for c in self.components}
+        folder = compat.checkpoint_folder(self, trial)
+        states = {c.name: c.state_dict() for c in self.components if not c.state_per_process}
         if any(states.values()) and self.args.should_save:
-            torch.save(states, os.path.join(compat.checkpoint_folder(self, trial), compat.COMPONENT_STATE_FILE))
+            torch.save(states, os.path.join(folder, compat.COMPONENT_STATE_FILE))
+        own = {c.name: c.state_dict() for c in self.components if c.state_per_process}
+        if own:  # every process writes its own (like transformers' per-process RNG states)
+            os.makedirs(folder, exist_ok=True)
+            torch.save(own, os.path.join(folder, compat.process_state_file(self.accelerator.process_index)))
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         # called on every resume (TRL restores its own entropy-controller state here too)
@@ -514,5 +582,14 @@ class ExploreGRPOTrainer(GRPOTrainer):
         if os.path.isfile(path):
             states = torch.load(path, weights_only=True)
             for component in self.components:
-                if component.name in states:
+                if component.name in states and not component.state_per_process:
+                    component.load_state_dict(states[component.name])
+        if any(c.state_per_process for c in self.components):
+            path = os.path.join(checkpoint, compat.process_state_file(self.accelerator.process_index))
+            if not os.path.isfile(path):
+                logger.warning("No per-process component state in %s for this process: starting it afresh.", path)
+                return
+            states = torch.load(path, weights_only=True)
+            for component in self.components:
+                if component.name in states and component.state_per_process:
                     component.load_state_dict(states[component.name])

@@ -10,13 +10,16 @@ phase               when, and what a component may do there
 ==================  ===============================================================================================
 ``sampling``        before each *training* rollout: return a `SamplingRequest` (logits processors for transformers
                     generation, per-request extra arguments for vLLM). Plain and tool-calling generation.
-``advantages``      after TRL scored a generation batch: rewrite `GenerationContext.advantages` and drop samples
-                    from the loss (`GenerationContext.drop_samples`); each component sees the previous one's output.
+``advantages``      after TRL scored a generation batch: rewrite `GenerationContext.advantages`, drop samples
+                    from the loss (`GenerationContext.drop_samples`), add rows to the batch
+                    (`GenerationContext.add_rows`, e.g. replayed samples with their own loss weight and behaviour
+                    log-probs); each component sees the previous one's output.
 ``post_generation`` after the trainer wrote advantages and keep masks into TRL's output dict: any other edit of it.
 ``prepare_loss``    before the clipped surrogate: per-token clip bounds, per-token advantages, a dual-clip constant,
-                    behaviour log-probs (`LossContext`).
+                    behaviour log-probs, per-row loss weights (`LossContext`).
 (surrogate)         TRL's ``-min(r·A, clip(r, 1-ε_low, 1+ε_high)·A)`` from the prepared context.
-``adjust_loss``     edit the per-token loss, the loss mask, add scalar terms (`LossContext.extra_loss`).
+``adjust_loss``     edit the per-token loss, the loss mask, add scalar terms (`LossContext.extra_loss`); then
+                    the per-row weights (`LossContext.row_weights`) scale each row's policy loss.
 (masks, KL, agg.)   TRL's off-policy and entropy masks, vLLM correction, reference KL, loss-type normalisation,
                     TRL's entropy bonus, aux loss.
 ``metrics``         after the generation phases and after each loss: local sums and counts (`Metric`); the trainer
@@ -24,7 +27,8 @@ phase               when, and what a component may do there
 ==================  ===============================================================================================
 
 State carried between steps lives in `ExploreComponent.state_dict` / `ExploreComponent.load_state_dict` and is saved
-with every checkpoint. Components never import the trainer: they receive it (duck-typed) at construction.
+with every checkpoint (one file per process for components with ``state_per_process = True``). Components never import
+the trainer: they receive it (duck-typed) at construction.
 """
 
 from __future__ import annotations
@@ -39,12 +43,14 @@ import torch
 from ...kernels.token_stats import TokenStatsRequest
 
 __all__ = [
+    "ADDED_KEY",
     "DEFAULT_ORDER",
     "IN_MASK_KEY",
     "KEEP_KEY",
     "NEGATIVE_NORMALIZATIONS",
     "OWN_LOSS_TYPES",
     "PHASES",
+    "ROW_WEIGHT_KEY",
     "ComponentArguments",
     "ExploreComponent",
     "GenerationContext",
@@ -68,6 +74,10 @@ NEGATIVE_NORMALIZATIONS = ("all_tokens", "selected_tokens")
 # Input keys of the per-sample masks ([B] bool) written by the generation phases; TRL shuffles and splits them
 KEEP_KEY = "explore_keep"  # False: the sample's policy-gradient term is zero
 IN_MASK_KEY = "explore_in_mask"  # False: the sample's tokens also leave the loss mask (denominator, KL)
+# Written only when a component added rows (`GenerationContext.add_rows`): [B] bool, True for the added rows, and
+# [B] float, the weight of each row's policy loss (1 for the generated rows)
+ADDED_KEY = "explore_added"
+ROW_WEIGHT_KEY = "explore_row_weight"
 
 
 class ComponentArguments:
@@ -141,6 +151,8 @@ class GenerationContext:
         rewards_per_func: ``[N, F]`` TRL's gathered rewards per reward function (NaN where a function skipped).
         rewards: ``[N]`` TRL's weighted sum of the reward functions (``reward_weights``, NaN ignored); NaN where every
             function skipped the completion.
+        completions: this process's completions as TRL decoded them for the reward functions (strings, or message
+            lists for conversational prompts: tool calls and tool results included), or ``None``.
         advantages: ``[B]`` (or ``[B, T]``) the current advantages of this process's rows (TRL's to start with).
         keep: ``[B]`` bool, rows whose policy-gradient term stays in the loss.
         in_mask: ``[B]`` bool, rows whose tokens stay in the loss mask (denominator, reference KL).
@@ -155,8 +167,10 @@ class GenerationContext:
         num_generations: int,
         rewards_per_func: torch.Tensor,
         reward_weights: torch.Tensor,
+        completions: list[Any] | None = None,
     ) -> None:
         self.trainer = trainer
+        self.completions = completions
         self.mode = mode
         self.output = output
         self.num_generations = num_generations
@@ -175,6 +189,9 @@ class GenerationContext:
         self.recount_tokens = False
         self.records: dict[str, Any] = {}
         self._global_lengths: torch.Tensor | None = None
+        self.added_rows: list[dict[str, torch.Tensor]] = []
+        self.added_advantages: list[torch.Tensor] = []
+        self.added_weights: list[torch.Tensor] = []
 
     @property
     def local_rewards(self) -> torch.Tensor:
@@ -216,6 +233,40 @@ class GenerationContext:
             self.in_mask &= ~drop
             self.recount_tokens = True
 
+    def add_rows(
+        self, rows: list[dict[str, torch.Tensor]], advantages: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> None:
+        """Append ``rows`` to this process's batch after the ``advantages`` phase (e.g. replayed samples).
+
+        Each row is a dict with exactly the batch's per-row keys (`trl_explore.trainers.components.rows.take_row`
+        of an earlier batch), ``advantages`` excepted; it may also carry ``old_per_token_logps`` (its behaviour
+        log-probs) when the batch has none: the generated rows then get NaN there, read by the loss as "the current
+        policy" (on-policy, what TRL assumes without old log-probs). The trainer pads the batch to the widest row,
+        marks the added rows (`ADDED_KEY`), weights their policy loss by ``weights`` (`ROW_WEIGHT_KEY`, 1 for the
+        generated rows), keeps them in the loss and recounts ``num_items_in_batch`` over all processes. Needs a
+        loss-editing component (the weights and the behaviour log-probs are read by the trainer's own loss path).
+
+        Call it on every process alike (with an empty list where a process adds nothing): the token recount is a
+        collective. The rows of a process must keep its batch divisible by ``steps_per_generation`` (TRL splits the
+        generation batch into that many equal micro-batches and would drop a remainder): the trainer refuses otherwise.
+
+        Args:
+            rows: the rows to add (CPU or device tensors).
+            advantages: ``[R]`` their advantages (broadcast along the completion when the batch has per-token ones).
+            weights: ``[R]`` weights of their policy loss (default 1).
+        """
+        advantages = torch.as_tensor(advantages, dtype=torch.float32).reshape(-1)
+        if advantages.numel() != len(rows):
+            raise ValueError(f"add_rows: {len(rows)} rows but {advantages.numel()} advantages.")
+        weights = torch.ones_like(advantages) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        weights = weights.reshape(-1)
+        if weights.numel() != len(rows) or not bool(torch.isfinite(weights).all()):
+            raise ValueError(f"add_rows: weights must be {len(rows)} finite values, got {weights.tolist()}.")
+        self.added_rows.extend(rows)
+        self.added_advantages.append(advantages)
+        self.added_weights.append(weights)
+        self.recount_tokens = True
+
 
 class LossContext:
     """Everything a component may read or edit while the per-token loss of a micro-batch is built.
@@ -235,6 +286,9 @@ class LossContext:
         eps_low, eps_high: clip half-widths, floats (TRL's) or tensors broadcastable to ``[B, T]``. Bounds given as
             float64 tensors equal to the floats give the scalar path's loss bit for bit.
         dual_clip: ``c > 1`` caps the loss of negative-advantage tokens at ``-c·A`` (dual-clip PPO), ``None``: off.
+        row_weights: ``[B, 1]`` weight of each row's policy loss (the surrogate after ``adjust_loss``; the reference KL
+            is not weighted), ``None``: 1. Set from the batch when rows were added (`GenerationContext.add_rows`);
+            ``prepare_loss`` / ``adjust_loss`` may change it.
         per_token_loss: the surrogate, set by the trainer after ``prepare_loss``; ``adjust_loss`` edits it.
         token_stats: extra statistics of the current forward (`ExploreComponent.token_stats`).
         old_token_stats: the same statistics of the old policy when TRL computed old log-probs, else empty.
@@ -274,6 +328,7 @@ class LossContext:
         self.eps_low = eps_low
         self.eps_high = eps_high
         self.dual_clip: float | None = None
+        self.row_weights: torch.Tensor | None = None
         self.per_token_loss: torch.Tensor | None = None
         self.token_stats = token_stats or {}
         self.old_token_stats = old_token_stats or {}
@@ -357,6 +412,9 @@ class ExploreComponent:
             runs unchanged and the component only sees the ``metrics`` phase of the loss).
         uses_old_token_stats: whether it reads `LossContext.old_token_stats` (its `token_stats` of TRL's old-policy
             pass during generation, captured when TRL computes old log-probs).
+        state_per_process: whether each process carries its own state (e.g. a buffer of its own rows): then every
+            process saves and restores its `state_dict` (one file per process rank in the checkpoint); else the main
+            process's state is saved and every process restores it.
     """
 
     name: ClassVar[str] = ""
@@ -365,6 +423,7 @@ class ExploreComponent:
     order: ClassVar[Mapping[str, int]] = {}
     edits_loss: ClassVar[bool] = False
     uses_old_token_stats: ClassVar[bool] = False
+    state_per_process: ClassVar[bool] = False
 
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
