@@ -254,5 +254,9 @@ def run_demo(settings: DemoSettings) -> Path:
     for method in tqdm(methods, desc="methods", unit="method"):
         logger.info("training %s for %d steps", method.label, settings.steps)
         results.append(run_method(method, model_path, settings, train, held_out, reward))
-    return write_report(results, settings, out, model_path=model_path, warm_seconds=warm_seconds,
-                        total_seconds=time.perf_counter() - start)
+    report = write_report(results, settings, out, model_path=model_path, warm_seconds=warm_seconds,
+                          total_seconds=time.perf_counter() - start)
+    from .decoding import append_decoding_section  # SwiReasoning vs plain sampling, appended to the report
+
+    append_decoding_section(report, model_path, settings, held_out, reward)
+    return report

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import torch
 
+from .._validation import check_int, check_number
+
 __all__ = ["rank_aware_log_weight", "rank_aware_token_loss", "rank_aware_token_stats"]
 
 # `1 − p_x` is clamped to at least this before `log1p`, so `β < 0` never raises 0 to a negative power
@@ -74,6 +76,13 @@ def _masses(
     return log_p_x, topk_mass, x_in_k, topk_idx
 
 
+def _check_knobs(beta: float, top_k: int, lambda_high: float = 0.0, lambda_low: float = 0.0) -> None:
+    check_int(None, "top_k", value=top_k, low=1)
+    check_number(None, "beta", value=beta)
+    check_number(None, "lambda_high", value=lambda_high)
+    check_number(None, "lambda_low", value=lambda_low)
+
+
 def rank_aware_token_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -106,8 +115,7 @@ def rank_aware_token_loss(
         positions. Reduce it like cross-entropy: sum over the batch divided by the number of non-ignored tokens (or
         `num_items_in_batch`).
     """
-    if top_k < 1:
-        raise ValueError(f"`top_k` must be >= 1, got {top_k}.")
+    _check_knobs(beta, top_k, lambda_high, lambda_low)
     shape = labels.shape
     if logits.shape[:-1] != shape:
         raise ValueError(f"`logits` {tuple(logits.shape)} must be `labels` {tuple(shape)} plus a vocabulary dim.")
@@ -149,6 +157,7 @@ def rank_aware_token_stats(
         `"entropy"` (−Σ p log p), `"p_tail"` (P(V \\ (K ∪ {x}))), `"p_topk_neg"` (P(K \\ {x})), `"w"` (the weight
         `p_x^(1 − (1 − p_x)^β)`), `"is_top1"` (label is the first argmax, bool), and `"mask"` (label not ignored, bool).
     """
+    _check_knobs(beta, top_k)
     shape = labels.shape
     z = logits.reshape(-1, logits.shape[-1]).to(_compute_dtype(logits.dtype))  # [N, V]
     flat_labels = labels.reshape(-1)
