@@ -63,14 +63,15 @@ def test_notebook_structure(name):
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code_cells), "commit notebooks without outputs"
     sources = "\n".join(c.source for c in code_cells)
-    install = "trl_explore[quantization] @ git+https://github.com/trl-explore/trl_explore"
+    install = "@ git+https://github.com/trl-explore/trl_explore"
     install_cell = next(c.source for c in code_cells if install in c.source)
     assert 'if not SMOKE and importlib.util.find_spec("trl_explore") is None:' in install_cell
     assert "pip" in install_cell and "install" in install_cell
     assert 'os.environ.get("TRL_EXPLORE_SMOKE", "0") == "1"' in sources
     # fp16 below compute capability 8 (a T4), bf16 from Ampere on; not `is_bf16_supported()` (True on a T4)
     assert "torch.cuda.get_device_capability()" in sources and "is_bf16_supported" not in sources
-    assert "fp16=USE_FP16" in sources
+    if "Trainer(" in sources:  # a notebook that trains passes the precision it decided to the trainer's config
+        assert "fp16=USE_FP16" in sources
     assert "PUSH_TO_HUB = False" in sources
     assert not re.search(r"^\s*(huggingface_hub\.)?(notebook_)?login\(", sources, re.MULTILINE), "no login needed"
     assert f"colab.research.google.com/github/trl-explore/trl_explore/blob/main/notebooks/{name}" in nb.cells[0].source

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import logging
 import math
 from typing import Any
@@ -32,6 +31,7 @@ from ..modules.numeric_head import (
     numeric_head_modules_to_save,
     numeric_head_projection,
 )
+from ._trl_compat import sft_config_from
 from .fourier_head_config import FourierSFTConfig
 
 __all__ = ["FourierSFTTrainer", "number_token_ids"]
@@ -137,15 +137,7 @@ class FourierSFTTrainer(SFTTrainer):
         if args is None:
             model_id = model if isinstance(model, str) else model.config._name_or_path
             return FourierSFTConfig(f"{str(model_id).split('/')[-1] or 'model'}-FourierSFT")
-        if isinstance(args, FourierSFTConfig):
-            return args
-        if isinstance(args, TrainingArguments):
-            values = {f.name: getattr(args, f.name) for f in dataclasses.fields(args) if f.init}
-            logger.info(
-                "Upgrading %s to FourierSFTConfig (Fourier head fields at their defaults).", type(args).__name__
-            )
-            return FourierSFTConfig(**values)
-        raise ValueError(f"`args` must be a `FourierSFTConfig` (or TRL's `SFTConfig`), got {type(args).__name__}.")
+        return sft_config_from(args, FourierSFTConfig, "FourierSFTTrainer")
 
     def _loss_scaled_for_accumulation(self, num_items_in_batch: Any) -> bool:
         """`transformers.Trainer.training_step`'s rule: the loss is already divided over the accumulation steps."""

@@ -11,11 +11,13 @@ MoE auxiliary loss, PEFT, FSDP2 and ZeRO-3 handling and the optimizer are all `S
 from __future__ import annotations
 
 import torch
+from transformers import TrainingArguments
 from trl import SFTTrainer
 
 from .. import _check_trl_version
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..kernels.rank_aware import RankAwareRequest
+from ._trl_compat import sft_config_from
 from .rank_aware_config import RankAwareSFTConfig
 
 __all__ = ["RankAwareSFTTrainer"]
@@ -41,18 +43,17 @@ class RankAwareSFTTrainer(SFTTrainer):
     _tag_names = ["trl", "sft", "trl_explore", "rank-aware"]
     _name = "RankAwareSFT"
 
-    def __init__(self, model, args: RankAwareSFTConfig | None = None, *trainer_args, **kwargs):
+    def __init__(self, model, args: RankAwareSFTConfig | TrainingArguments | None = None, *trainer_args, **kwargs):
         if args is None:
             model_id = model if isinstance(model, str) else model.config._name_or_path
             args = RankAwareSFTConfig(f"{model_id.split('/')[-1]}-RankAwareSFT")
-        elif not isinstance(args, RankAwareSFTConfig):
-            raise ValueError(
-                f"`args` must be a `RankAwareSFTConfig`, got {type(args).__name__}; build one with the same fields."
-            )
+        else:
+            args = sft_config_from(args, RankAwareSFTConfig, type(self).__name__)
         _check_trl_version()
-        if kwargs.get("compute_loss_func") is not None:
+        if kwargs.get("compute_loss_func") is not None and args.rank_aware_shaping:
             raise ValueError(
-                "`compute_loss_func` is not supported by `RankAwareSFTTrainer`: its loss is the rank-aware loss."
+                "`compute_loss_func` is not supported by `RankAwareSFTTrainer` while rank-aware shaping is on: it "
+                "would replace the rank-aware loss (with shaping off it works as in `SFTTrainer`)."
             )
         super().__init__(model, args, *trainer_args, **kwargs)
         parallelism_config = self.accelerator.parallelism_config
