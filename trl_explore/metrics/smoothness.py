@@ -60,9 +60,11 @@ def smoothness(pmf: Tensor, num_sigmas: int = 100, truncate: float = 4.0) -> Ten
         truncate: the Gaussian kernel is cut at ``truncate * sigma`` (scipy's default 4.0).
 
     Returns:
-        ``[...]`` smoothness per distribution (float64 math, returned in ``pmf``'s floating dtype).
+        ``[...]`` smoothness per distribution (float64 math, returned in ``pmf``'s floating dtype); empty for no rows.
     """
     m = pmf.shape[-1]
+    if pmf.numel() == 0:  # no rows (e.g. a micro-batch without a labelled number): MKL's FFT refuses empty input
+        return pmf.new_zeros(pmf.shape[:-1], dtype=pmf.dtype if pmf.is_floating_point() else torch.float64)
     sigmas = torch.arange(1, num_sigmas + 1, dtype=torch.float64)
     kernels = _folded_gaussian_kernels(sigmas, m, truncate).to(pmf.device)  # [S, m]
     response = (1.0 - torch.fft.rfft(kernels, dim=-1)).abs().square()  # [S, m//2+1]  |1 - K^|^2

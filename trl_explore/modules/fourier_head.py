@@ -222,10 +222,11 @@ class FourierTerms:
 
     def smoothness(self) -> float | None:
         """Smoothness ``s(P)`` of the recorded bin pmfs (up to 64 rows per forward): mean over rows, then over heads;
-        ``None`` when no head ran."""
+        ``None`` when no head ran on a row."""
         from ..metrics.smoothness import smoothness
 
-        values = [smoothness(torch.cat(p).float()).mean().item() for p in self._pmfs.values() if p]
+        rows = [torch.cat(p) for p in self._pmfs.values() if p]
+        values = [smoothness(r.float()).mean().item() for r in rows if r.shape[0] > 0]
         return sum(values) / len(values) if values else None
 
 

@@ -16,6 +16,8 @@ code changes.
 * `generation_backend` / `bound_sampling` — where ``_generate_single_turn`` (also called by the multi-turn tool
   loop) samples, and how extra logits processors / vLLM arguments reach it without copying it.
 * `upgrade_config` — a plain `GRPOConfig` (already post-processed by TRL) turned into a component config.
+* `guarded_reward_functions` — ``_calculate_rewards`` calls each entry of ``self.reward_funcs`` that is not an
+  ``nn.Module`` with keyword arguments and awaits it when ``is_async_callable``; the reward guards replace them there.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "checkpoint_folder",
     "computes_old_logps",
     "generation_backend",
+    "guarded_reward_functions",
     "pad_token_id",
     "process_state_file",
     "unflatten_token_stats",
@@ -219,6 +222,33 @@ def bound_sampling(trainer: Any, logits_processors: list[Any], vllm_extra_args: 
         return
     with _bound_generate(trainer.accelerator.unwrap_model(trainer.model_wrapped), logits_processors):
         yield
+
+
+@contextlib.contextmanager
+def guarded_reward_functions(trainer: Any) -> Iterator[None]:
+    """Inside the block, ``trainer.reward_funcs`` holds each reward *function* behind its guard
+    (`trl_explore.trainers._faults.guard_reward_function`: output checked, exceptions annotated); reward models
+    (``nn.Module``) are left as they are. The original list is restored afterwards."""
+    from torch import nn
+    from trl.trainer.utils import is_async_callable
+
+    from ._faults import guard_reward_function
+
+    original = trainer.reward_funcs
+
+    def step() -> int:
+        return int(trainer.state.global_step)
+
+    trainer.reward_funcs = [
+        func
+        if isinstance(func, nn.Module)
+        else guard_reward_function(func, name, step, is_async=is_async_callable(func))
+        for func, name in zip(original, trainer.reward_func_names)
+    ]
+    try:
+        yield
+    finally:
+        trainer.reward_funcs = original
 
 
 def upgrade_config(args: Any, config_cls: type) -> Any:

@@ -32,11 +32,13 @@ from trl import GRPOConfig, GRPOTrainer
 
 from ..kernels.fused_head import fused_token_stats
 from ..kernels.token_stats import TokenStatsRequest
+from . import _faults as faults
 from . import _trl_compat as compat
 from .components import (
     ADDED_KEY,
     IN_MASK_KEY,
     KEEP_KEY,
+    METRIC_REDUCTIONS,
     OWN_LOSS_TYPES,
     ROW_WEIGHT_KEY,
     ExploreComponent,
@@ -134,14 +136,18 @@ class ExploreGRPOTrainer(GRPOTrainer):
         components = [c for c in self.components if c.uses_old_token_stats or not old_policy]
         return merge_token_stats_requests([c.token_stats() for c in components])
 
-    def _log_component_metrics(self, ctx: GenerationContext | LossContext, mode: str) -> None:
-        """The components' ``metrics`` phase: one cross-process reduction for the means, one gather for extremes."""
-        entries: list[tuple[str, Metric]] = []
-        for component in self._ordered("metrics"):
+    def _log_component_metrics(
+        self, ctx: GenerationContext | LossContext | None, mode: str, extra: dict[str, Metric] | None = None
+    ) -> None:
+        """The components' ``metrics`` phase (and the trainer's own ``extra`` metrics, full names): one cross-process
+        reduction for the means and sums, one gather for the extremes."""
+        entries: list[tuple[str, Metric]] = list((extra or {}).items())
+        for component in self._ordered("metrics") if ctx is not None else ():
             for key, metric in component.metrics(ctx).items():
-                if metric.reduce not in ("mean", "max", "min", "global"):
-                    raise ValueError(f"Metric {component.namespace}/{key}: unknown reduce {metric.reduce!r}.")
                 entries.append((f"{component.namespace}/{key}", metric))
+        for name, metric in entries:
+            if metric.reduce not in METRIC_REDUCTIONS:
+                raise ValueError(f"Metric {name}: unknown reduce {metric.reduce!r}.")
         if not entries:
             return
         device = self.accelerator.device
@@ -150,14 +156,21 @@ class ExploreGRPOTrainer(GRPOTrainer):
             return torch.as_tensor(x, dtype=torch.float32, device=device).detach().reshape(())
 
         means = [(n, m) for n, m in entries if m.reduce == "mean"]
+        sums = [(n, m) for n, m in entries if m.reduce == "sum"]
         extremes = [(n, m) for n, m in entries if m.reduce in ("max", "min")]
         metrics = self._metrics[mode]
-        if means:
-            local = torch.stack([scalar(m.value) for _, m in means] + [scalar(m.count) for _, m in means])
+        if means or sums:
+            local = torch.stack(
+                [scalar(m.value) for _, m in means]
+                + [scalar(m.count) for _, m in means]
+                + [scalar(m.value) for _, m in sums]
+            )
             totals = self.accelerator.reduce(local, reduction="sum").tolist()
             for i, (name, _) in enumerate(means):
                 count = totals[len(means) + i]
                 metrics[name].append(totals[i] / count if count > 0 else math.nan)
+            for i, (name, _) in enumerate(sums):
+                metrics[name].append(totals[2 * len(means) + i])
         if extremes:
             gathered = self.accelerator.gather(torch.stack([scalar(m.value) for _, m in extremes]).unsqueeze(0))
             for i, (name, metric) in enumerate(extremes):
@@ -190,7 +203,15 @@ class ExploreGRPOTrainer(GRPOTrainer):
 
     # ------------------------------------------------------------------------------------ generation (post-process)
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        # reward functions behind their guards (checked output, annotated exceptions); +/-inf screened out as skips
+        with compat.guarded_reward_functions(self):
+            rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        rewards_per_func, screen = faults.screen_rewards(
+            rewards_per_func, self.reward_func_names, warn=self.accelerator.is_main_process
+        )
+        mode = "train" if self.model.training else "eval"
+        for name, value in screen.metrics().items():  # gathered rewards: the counts are global already
+            self._metrics[mode][name].append(value)
         self._last_rewards_per_func = rewards_per_func  # gathered [N_global, n_funcs], for advantage components
         self._last_completions = completions  # this process's decoded completions (messages with tool calls)
         return rewards_per_func
@@ -214,11 +235,14 @@ class ExploreGRPOTrainer(GRPOTrainer):
 
     def _run_generation_phases(self, output: dict[str, Any]) -> dict[str, Any]:
         """The ``advantages``, ``metrics`` and ``post_generation`` phases on TRL's output of one generation batch."""
+        mode = "train" if self.model.training else "eval"
+        # completions without a single loss token (e.g. truncated with `mask_truncated_completions`): nothing to learn
+        empty = {faults.EMPTY_COMPLETIONS: Metric((self._loss_mask(output).sum(-1) == 0).sum(), reduce="sum")}
         if not self.components:
+            self._log_component_metrics(None, mode, extra=empty)
             return output
         if self._last_rewards_per_func is None:
             raise RuntimeError("No rewards were stashed from `_calculate_rewards` for this generation.")
-        mode = "train" if self.model.training else "eval"
         num_generations = self.num_generations if mode == "train" else self.num_generations_eval
         ctx = GenerationContext(
             self,
@@ -241,7 +265,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
             total = self.accelerator.reduce(mask.sum(), reduction="sum")
             reference = output["num_items_in_batch"]
             output["num_items_in_batch"] = total.to(device=reference.device, dtype=reference.dtype)
-        self._log_component_metrics(ctx, mode)
+        self._log_component_metrics(ctx, mode, extra=empty)
         for component in self._ordered("post_generation"):
             output = component.post_generation(output)
         return output
@@ -337,11 +361,16 @@ class ExploreGRPOTrainer(GRPOTrainer):
             with fused_token_stats(request):
                 loss = super()._compute_loss(model, inputs)
             stats, _ = self._unflatten(request, inputs)
-        if self.components:
-            mode = "train" if self.model.training else "eval"
-            ctx = LossContext(model, inputs, mode, self._loss_mask(inputs), token_stats=stats)
-            self._log_component_metrics(ctx, mode)
+        mode = "train" if self.model.training else "eval"
+        mask = self._loss_mask(inputs)
+        ctx = LossContext(model, inputs, mode, mask, token_stats=stats) if self.components else None
+        self._log_component_metrics(ctx, mode, extra=self._empty_micro_batch(mask))
         return loss
+
+    @staticmethod
+    def _empty_micro_batch(mask: torch.Tensor) -> dict[str, Metric]:
+        """``faults/empty_micro_batches``: 1 on a process whose micro-batch has no loss token (its loss is 0)."""
+        return {faults.EMPTY_MICRO_BATCHES: Metric((mask.sum() == 0).float(), reduce="sum")}
 
     @staticmethod
     def _loss_mask(inputs: dict[str, Any]) -> torch.Tensor:
@@ -559,7 +588,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
             loss = loss + self.router_aux_loss_coef * aux_loss / accumulation
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
         self._log_standard_metrics(ctx, per_token_kl)
-        self._log_component_metrics(ctx, mode)
+        self._log_component_metrics(ctx, mode, extra=self._empty_micro_batch(self._loss_mask(inputs)))
         return loss
 
     # ------------------------------------------------------------------------------------------------ state (P. 7)

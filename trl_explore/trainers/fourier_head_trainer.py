@@ -31,6 +31,7 @@ from ..modules.numeric_head import (
     numeric_head_modules_to_save,
     numeric_head_projection,
 )
+from ._faults import EMPTY_MICRO_BATCHES
 from ._trl_compat import sft_config_from
 from .fourier_head_config import FourierSFTConfig
 
@@ -64,7 +65,7 @@ class FourierSFTTrainer(SFTTrainer):
 
     Logs `SFTTrainer`'s metrics plus `fourier_head/regularization` (the added term, before the accumulation scaling)
     and `fourier_head/smoothness` (smoothness `s(P)` of the heads' bin pmfs, up to 64 rows per forward), averaged over
-    processes.
+    processes, and `faults/empty_micro_batches` (processes whose micro-batch had no labelled token).
     """
 
     _tag_names = ["trl", "sft", "trl_explore", "fourier-head"]
@@ -155,7 +156,8 @@ class FourierSFTTrainer(SFTTrainer):
         with collect_fourier_terms(model, self.args.fourier_head_regularization_gamma) as terms, route:
             loss = super().compute_loss(model, inputs, return_outputs=False, num_items_in_batch=num_items_in_batch)
         reg = terms.regularization()
-        self._log_fourier_metrics(mode, reg, terms.smoothness())
+        empty = not bool(shifted_label_mask(inputs).any()) if inputs.get("labels") is not None else False
+        self._log_fourier_metrics(mode, reg, terms.smoothness(), empty)
         if reg is not None:
             if mode == "train" and self._loss_scaled_for_accumulation(num_items_in_batch):
                 reg = reg / self.current_gradient_accumulation_steps
@@ -166,12 +168,15 @@ class FourierSFTTrainer(SFTTrainer):
             return loss, outputs
         return loss
 
-    def _log_fourier_metrics(self, mode: str, reg: torch.Tensor | None, smooth: float | None) -> None:
+    def _log_fourier_metrics(self, mode: str, reg: torch.Tensor | None, smooth: float | None, empty: bool) -> None:
         values = torch.tensor(
-            [math.nan if reg is None else reg.detach().float().item(), math.nan if smooth is None else smooth],
+            [math.nan if reg is None else reg.detach().float().item(), math.nan if smooth is None else smooth, empty],
             device=self.accelerator.device,
         )
-        values = self.accelerator.gather(values.unsqueeze(0)).nanmean(0).tolist()
-        for name, value in zip(("fourier_head/regularization", "fourier_head/smoothness"), values):
+        gathered = self.accelerator.gather(values.unsqueeze(0)).view(-1, 3)
+        means = gathered[:, :2].nanmean(0).tolist()
+        for name, value in zip(("fourier_head/regularization", "fourier_head/smoothness"), means):
             if not math.isnan(value):  # some process measured it
                 self._metrics[mode][name].append(value)
+        # processes whose micro-batch had no labelled token (loss: the regulariser alone; TRL clamps the denominator)
+        self._metrics[mode][EMPTY_MICRO_BATCHES].append(gathered[:, 2].sum().item())

@@ -17,6 +17,7 @@ from trl import SFTTrainer
 from .. import _check_trl_version
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..kernels.rank_aware import RankAwareRequest
+from ._faults import EMPTY_MICRO_BATCHES
 from ._trl_compat import sft_config_from
 from .rank_aware_config import RankAwareSFTConfig
 
@@ -37,7 +38,7 @@ class RankAwareSFTTrainer(SFTTrainer):
 
     Logs `SFTTrainer`'s `entropy`, `mean_token_accuracy` and `num_tokens`, plus `rank_aware/entropy`,
     `rank_aware/p_tail`, `rank_aware/p_topk_neg` and `rank_aware/w_mean` (means over the non-ignored labels of all
-    processes).
+    processes), and `faults/empty_micro_batches` (processes whose micro-batch had no labelled token: loss 0).
     """
 
     _tag_names = ["trl", "sft", "trl_explore", "rank-aware"]
@@ -84,15 +85,17 @@ class RankAwareSFTTrainer(SFTTrainer):
     def _log_rank_aware_metrics(self, mode: str, request: RankAwareRequest) -> None:
         if not request.calls:
             raise RuntimeError("the rank-aware kernel was not called: the model has no fused LM head to route.")
-        # One collective: [num_scored, Σ entropy, Σ p_tail, Σ p_topk_neg, Σ w] summed over calls and processes
+        # One collective: [num_scored, Σ entropy, Σ p_tail, Σ p_topk_neg, Σ w] summed over calls and processes, and
+        # whether this process's micro-batch had no labelled token (its loss is 0: TRL clamps the denominator)
         local = torch.stack(
             [
                 torch.stack([call["mask"].sum().float()] + [call["stats"][name].float().sum() for name in _SUMMED])
                 for call in request.calls
             ]
         ).sum(0)
+        local = torch.cat([local, (local[:1] == 0).float()])
         totals = self.accelerator.gather(local.unsqueeze(0)).view(-1, local.numel()).sum(0).tolist()
-        num_scored, sums = totals[0], dict(zip(_SUMMED, totals[1:]))
+        num_scored, sums = totals[0], dict(zip(_SUMMED, totals[1:-1]))
 
         def mean(name: str) -> float:
             return sums[name] / num_scored if num_scored > 0 else 0.0
@@ -102,3 +105,4 @@ class RankAwareSFTTrainer(SFTTrainer):
         metrics["rank_aware/p_tail"].append(mean("p_tail"))
         metrics["rank_aware/p_topk_neg"].append(mean("p_topk_neg"))
         metrics["rank_aware/w_mean"].append(mean("w"))
+        metrics[EMPTY_MICRO_BATCHES].append(totals[-1])

@@ -55,6 +55,7 @@ __all__ = [
     "ExploreComponent",
     "GenerationContext",
     "LossContext",
+    "METRIC_REDUCTIONS",
     "Metric",
     "SamplingContext",
     "SamplingRequest",
@@ -69,6 +70,8 @@ PHASES = ("sampling", "advantages", "post_generation", "prepare_loss", "adjust_l
 DEFAULT_ORDER = 100
 # Loss types whose per-token surrogate the explore loss path reproduces (the others keep TRL's own loss only)
 OWN_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+# How a `Metric` is reduced across processes
+METRIC_REDUCTIONS = ("mean", "sum", "max", "min", "global")
 # How dropped samples count in the loss denominator (see `GenerationContext.drop_samples`)
 NEGATIVE_NORMALIZATIONS = ("all_tokens", "selected_tokens")
 # Input keys of the per-sample masks ([B] bool) written by the generation phases; TRL shuffles and splits them
@@ -95,11 +98,12 @@ class Metric:
     """A component metric before the cross-process reduction.
 
     Attributes:
-        value: the local sum (``reduce="mean"``), the local extreme (``"max"`` / ``"min"``), or a value that is already
-            identical on every process (``"global"``).
+        value: the local sum (``reduce="mean"`` or ``"sum"``), the local extreme (``"max"`` / ``"min"``), or a value
+            that is already identical on every process (``"global"``).
         count: the local count the sum is divided by, summed over processes (``"mean"`` only). A global count of 0
             logs NaN.
-        reduce: ``"mean"``, ``"max"``, ``"min"`` or ``"global"``.
+        reduce: ``"mean"`` (Σ value / Σ count), ``"sum"`` (Σ value, e.g. a count of events), ``"max"``, ``"min"`` or
+            ``"global"``.
     """
 
     value: float | torch.Tensor

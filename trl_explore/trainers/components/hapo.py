@@ -181,8 +181,12 @@ def _gathered_population(accelerator: Any, values: torch.Tensor) -> torch.Tensor
 
 
 def _entropy_stats(trainer: Any, args: Any, entropies: torch.Tensor, mask: torch.Tensor) -> HapoEntropyStats:
-    """Statistics of the valid log-entropies of the micro-batch (``micro_batch``) or of every process (``batch_all``)."""
+    """Statistics of the valid log-entropies of the micro-batch (``micro_batch``) or of every process (``batch_all``).
+
+    A non-finite entropy (from non-finite logits; that token's loss is not finite either) stays out of the population,
+    so it cannot turn every other token's score into NaN."""
     log_h = torch.log(torch.clamp(entropies.detach().float(), min=1e-8))[mask.bool()]
+    log_h = log_h[torch.isfinite(log_h)]
     if args.hapo_stats_scope == "batch_all":
         log_h = _gathered_population(trainer.accelerator, log_h)
     return hapo_entropy_stats(log_h, args.hapo_entropy_pivot)
@@ -224,12 +228,36 @@ def _warn_if_ratio_is_one(component: ExploreComponent, what: str) -> None:
         )
 
 
+def _scorable(
+    rewards: torch.Tensor, lengths: torch.Tensor, num_generations: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(rewards, lengths, unscorable)`` for `tlga_advantages` with the unscorable (NaN) completions out of TLGA's
+    statistics: length 0 (no weight in the token-level mean and variance), and as reward the length-weighted mean of
+    the group's scorable rewards (0 in a group with none), so that they deviate little in the GRPO fallback's plain
+    mean and std either. Their advantages are set to 0 by the caller."""
+    lengths = lengths.to(rewards.device, torch.float64)
+    unscorable = torch.isnan(rewards)
+    if not bool(unscorable.any()):
+        return rewards, lengths, unscorable
+    grouped = rewards.double().view(-1, num_generations)
+    missing = unscorable.view(-1, num_generations)
+    weights = torch.where(missing, torch.zeros_like(grouped), lengths.view(-1, num_generations))
+    filled = torch.where(missing, torch.zeros_like(grouped), grouped)
+    scorable = (~missing).double()
+    # length-weighted mean; the plain mean where the scorable completions hold no token
+    weighted = (weights * filled).sum(1) / weights.sum(1).clamp(min=1e-30)
+    plain = filled.sum(1) / scorable.sum(1).clamp(min=1.0)
+    mean = torch.where(weights.sum(1) > 0, weighted, plain).unsqueeze(1).expand_as(grouped)
+    rewards = torch.where(missing, mean, grouped).flatten().to(rewards.dtype)
+    return rewards, weights.flatten(), unscorable
+
+
 # ------------------------------------------------------------------------------------------------ components
 @register_component
 class HapoTLGAComponent(ExploreComponent):
     """Token-level group average advantages (`tlga_advantages`). Unscorable completions (every reward function
-    skipped them) count with reward 0, as in TRL. Metric: ``hapo/tlga_fallback_groups`` (groups that fell back, per
-    generation)."""
+    skipped them) stay out of their group's statistics and get advantage 0, as in TRL. Metric:
+    ``hapo/tlga_fallback_groups`` (groups that fell back, per generation)."""
 
     name = "hapo_tlga"
     metric_namespace = "hapo"
@@ -241,11 +269,11 @@ class HapoTLGAComponent(ExploreComponent):
         return bool(getattr(args, "hapo_tlga", False))
 
     def advantages(self, ctx: GenerationContext) -> None:
-        rewards = torch.nan_to_num(ctx.rewards, nan=0.0)
-        lengths = ctx.global_completion_lengths().to(rewards.device)
+        rewards, lengths, unscorable = _scorable(ctx.rewards, ctx.global_completion_lengths(), ctx.num_generations)
         advantages, stats = tlga_advantages(
             rewards, lengths, ctx.num_generations, self.args.hapo_tlga_fallback, return_stats=True
         )
+        advantages = advantages.masked_fill(unscorable, 0.0)
         ctx.advantages = advantages[ctx.process_slice].to(ctx.advantages.dtype)
         ctx.records[self.name] = stats
 
