@@ -44,6 +44,7 @@ __all__ = [
     "computes_old_logps",
     "generation_backend",
     "guarded_reward_functions",
+    "parameter_sharding",
     "pad_token_id",
     "process_state_file",
     "unflatten_token_stats",
@@ -222,6 +223,19 @@ def bound_sampling(trainer: Any, logits_processors: list[Any], vllm_extra_args: 
         return
     with _bound_generate(trainer.accelerator.unwrap_model(trainer.model_wrapped), logits_processors):
         yield
+
+
+def parameter_sharding(trainer: Any) -> str | None:
+    """How the model's parameters are sharded: ``"deepspeed_zero3"``, ``"fsdp1"``, ``"fsdp2"`` or ``None`` (read from
+    transformers' global ZeRO-3 flag and accelerate's FSDP plugin, as ``Trainer`` does)."""
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    if is_deepspeed_zero3_enabled():
+        return "deepspeed_zero3"
+    if getattr(trainer, "is_fsdp_enabled", False):
+        plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+        return f"fsdp{int(getattr(plugin, 'fsdp_version', 1) or 1)}"
+    return None
 
 
 @contextlib.contextmanager

@@ -84,11 +84,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
         self._old_stats_request: TokenStatsRequest | None = None
         self._old_stats_captured: dict[str, torch.Tensor] | None = None
         self.components: list[ExploreComponent] = self._build_components()
-        if self._uses_own_loss and self.loss_type not in OWN_LOSS_TYPES:
-            raise ValueError(
-                f"`loss_type` must be one of {list(OWN_LOSS_TYPES)} with the loss-editing components "
-                f"{[c.name for c in self.components if c.edits_loss]}, got {self.loss_type!r}."
-            )
+        self._check_compatibility()
 
     @classmethod
     def _resolve_args(cls, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -121,6 +117,36 @@ class ExploreGRPOTrainer(GRPOTrainer):
     def _build_components(self) -> list[ExploreComponent]:
         """Every registered component enabled by ``self.args``, in registration order."""
         return [cls(self) for cls in registered_components() if cls.enabled(self.args)]
+
+    def _check_compatibility(self) -> None:
+        """Refuse, at construction, settings the enabled components cannot honour (each error says why); the
+        components check what is theirs alone in their own ``__init__`` (docs/robustness.md lists every check)."""
+        editing = [c.name for c in self.components if c.edits_loss]
+        if editing and self.loss_type not in OWN_LOSS_TYPES:
+            raise ValueError(
+                f"`loss_type` must be one of {list(OWN_LOSS_TYPES)} with the loss-editing components {editing}, got "
+                f"{self.loss_type!r}: the explore loss path reproduces only those surrogates (TRL's cispo, sapo, luspo "
+                "and vespo weight the tokens differently, so the components' edits would not apply to them)."
+            )
+        adding = [c.name for c in self.components if c.adds_rows]
+        if adding and not editing:
+            raise ValueError(
+                f"The components {adding} add rows to the generation batch, which only the explore loss path reads "
+                "(their loss weights and behaviour log-probabilities); enable a loss-editing component."
+            )
+        sampling = [c.name for c in self.components if type(c).sampling is not ExploreComponent.sampling]
+        if sampling:
+            if compat.generation_backend(self) == "transformers_continuous_batching":
+                raise ValueError(
+                    f"The components {sampling} change how training rollouts are sampled, which transformers' "
+                    "continuous batching (`use_transformers_continuous_batching` / `use_transformers_paged`) does not "
+                    "support: it takes no logits processors. Turn it off, or use vLLM."
+                )
+            if getattr(self, "rollout_func", None) is not None:
+                raise ValueError(
+                    f"The components {sampling} change how training rollouts are sampled, but a custom `rollout_func` "
+                    "generates the completions itself and would ignore them. Remove `rollout_func`, or turn them off."
+                )
 
     def _ordered(self, phase: str) -> list[ExploreComponent]:
         """The components in their declared order for ``phase`` (stable: registration order breaks ties)."""

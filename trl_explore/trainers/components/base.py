@@ -419,6 +419,8 @@ class ExploreComponent:
         state_per_process: whether each process carries its own state (e.g. a buffer of its own rows): then every
             process saves and restores its `state_dict` (one file per process rank in the checkpoint); else the main
             process's state is saved and every process restores it.
+        adds_rows: whether it may add rows to a generation batch (`GenerationContext.add_rows`); the trainer then
+            requires a loss-editing component (the own loss path reads the added rows' weights and log-probs).
     """
 
     name: ClassVar[str] = ""
@@ -428,6 +430,7 @@ class ExploreComponent:
     edits_loss: ClassVar[bool] = False
     uses_old_token_stats: ClassVar[bool] = False
     state_per_process: ClassVar[bool] = False
+    adds_rows: ClassVar[bool] = False
 
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer

@@ -383,6 +383,13 @@ class HapoTemperatureComponent(ExploreComponent):
 
     def __init__(self, trainer: Any) -> None:
         super().__init__(trainer)
+        if trainer.use_vllm and trainer.vllm_importance_sampling_correction:
+            raise ValueError(
+                "`hapo_adaptive_temperature=True` does not support `vllm_importance_sampling_correction=True`: the "
+                "rollouts are sampled at T_base·(1 + τ·h̃) while TRL scores them at T_base, so the correction would "
+                "reweight (and clip) whole sequences for the temperature change itself. Set "
+                "`vllm_importance_sampling_correction=False` (`HAPOConfig`'s default, as released HAPO)."
+            )
         self.stats: HapoEntropyStats | None = None
         self._processors: list[Any] = []
 

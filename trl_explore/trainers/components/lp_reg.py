@@ -126,14 +126,19 @@ class LpRegComponent(ExploreComponent):
         super().__init__(trainer)
         args = self.args
         if args.lp_reg_kl_estimator == "forward_full":
-            from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+            from .. import _trl_compat
 
-            if is_deepspeed_zero3_enabled():
-                # The full rows are projected through `lm_head.weight` in the loss, outside the model's forward, where
-                # ZeRO-3 neither gathers the head nor reduces its gradient
+            sharding = {"deepspeed_zero3": "DeepSpeed ZeRO-3", "fsdp1": "FSDP1"}.get(
+                _trl_compat.parameter_sharding(trainer)
+            )
+            if sharding is not None:
+                # The full rows are projected through the LM-head weight in the loss, after the model's forward: ZeRO-3
+                # neither gathers the head there nor reduces its gradient, and FSDP1 has resharded (freed) the
+                # unsharded weight the forward saw. FSDP2 hands the fused head a gathered copy, which stays valid.
                 raise ValueError(
-                    "`lp_reg_kl_estimator='forward_full'` is not supported with DeepSpeed ZeRO-3; use the default "
-                    "`'k3_sampled'`, ZeRO-2 or FSDP."
+                    f"`lp_reg_kl_estimator='forward_full'` is not supported with {sharding}: the "
+                    "full-vocabulary KL projects hidden rows through the LM head after the forward, where the head is "
+                    "sharded. Use the default `'k3_sampled'`, ZeRO-2 or FSDP2 (`fsdp_version: 2`)."
                 )
         self.last_threshold_logp: float = math.nan  # percentile of the latest micro-batch (diagnostics, tests)
 

@@ -252,6 +252,7 @@ class SelfImitationComponent(ExploreComponent):
     order = {"advantages": 80, "prepare_loss": 0}
     edits_loss = True
     state_per_process = True
+    adds_rows = True
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
