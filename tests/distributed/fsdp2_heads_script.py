@@ -21,6 +21,7 @@ import sys
 
 import torch
 import torch.distributed as dist
+from torch.distributed.elastic.multiprocessing.errors import record
 from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 
@@ -32,6 +33,9 @@ from trl_explore.kernels.fused_head import (
 from trl_explore.kernels.rank_aware import RankAwareRequest
 from trl_explore.kernels.token_stats import TokenStatsRequest  # noqa: E402
 from trl_explore.toy import make_tiny_model, make_tokenizer
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from torchrun_launch import arm_watchdog, finish  # noqa: E402
 
 
 def _loss(model, case: str, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -89,10 +93,16 @@ def run(case: str, tied: bool, out_dir: str) -> None:
             json.dump({"loss": loss.item(), "ref_loss": ref_loss.item(), "grad_diff": diff, "grad_scale": scale}, f)
 
 
-if __name__ == "__main__":
+@record
+def main() -> None:
+    arm_watchdog()
     dist.init_process_group("gloo")
     torch.manual_seed(0)
     for case in ("rank_aware", "token_stats"):
         for tied in (True, False):
             run(case, tied, sys.argv[1])
-    dist.destroy_process_group()
+    finish()
+
+
+if __name__ == "__main__":
+    main()

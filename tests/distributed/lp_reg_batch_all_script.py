@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "trainers"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from grpo_helpers import build_trainer, tiny_model, tiny_tokenizer  # noqa: E402
+from torch.distributed.elastic.multiprocessing.errors import record  # noqa: E402
+from torchrun_launch import arm_watchdog, finish  # noqa: E402
 
 from trl_explore.functional.lp_reg import lp_reg_percentile_threshold  # noqa: E402
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer  # noqa: E402
@@ -58,5 +60,12 @@ def main(out_dir: str) -> None:
         json.dump({"world_size": trainer.accelerator.num_processes, "records": records}, f)
 
 
-if __name__ == "__main__":
+@record
+def _entry() -> None:
+    arm_watchdog()
     main(sys.argv[1])
+    finish()
+
+
+if __name__ == "__main__":
+    _entry()

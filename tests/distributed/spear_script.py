@@ -15,8 +15,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "trainers"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from grpo_helpers import build_trainer, tiny_model, tiny_tokenizer  # noqa: E402
+from torch.distributed.elastic.multiprocessing.errors import record  # noqa: E402
+from torchrun_launch import arm_watchdog, finish  # noqa: E402
 
 from trl_explore.trainers import SPEARConfig, SPEARGRPOTrainer  # noqa: E402
 
@@ -83,5 +86,12 @@ def main(out_dir: str) -> None:
     (out / f"spear_rank{rank}.json").write_text(json.dumps(payload))
 
 
-if __name__ == "__main__":
+@record
+def _entry() -> None:
+    arm_watchdog()
     main(sys.argv[1])
+    finish()
+
+
+if __name__ == "__main__":
+    _entry()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from torchrun_launch import torchrun
 
 SCRIPT = Path(__file__).with_name("fsdp2_heads_script.py")
 
@@ -16,10 +14,7 @@ SCRIPT = Path(__file__).with_name("fsdp2_heads_script.py")
 @pytest.mark.distributed
 @pytest.mark.slow
 def test_fused_heads_under_fsdp2_match_unsharded(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
-    proc = subprocess.run([*cmd, str(SCRIPT), str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    torchrun(SCRIPT, tmp_path, nproc=2, timeout=600, log_dir=tmp_path / "logs")
     for case in ("rank_aware", "token_stats"):
         for tying in ("tied", "untied"):
             result = json.loads((tmp_path / f"fsdp2_{case}_{tying}.json").read_text())

@@ -4,13 +4,11 @@ reduces its denominator and metrics across processes."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from torchrun_launch import torchrun
 
 from trl_explore.functional import relative_negative_advantages
 
@@ -20,13 +18,7 @@ SCRIPT = Path(__file__).with_name("relative_negative_script.py")
 @pytest.mark.distributed
 @pytest.mark.slow
 def test_nsr_two_processes(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_DISABLED": "true", "HF_HUB_OFFLINE": "1"}
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-        str(SCRIPT), str(tmp_path),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    torchrun(SCRIPT, tmp_path, nproc=2, timeout=600, log_dir=tmp_path / "logs")
     ranks = [json.loads((tmp_path / f"rng_rank{r}.json").read_text()) for r in (0, 1)]
     assert all(r["world_size"] == 2 for r in ranks)
     rec0, rec1 = ranks[0]["records"], ranks[1]["records"]

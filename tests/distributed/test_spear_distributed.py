@@ -5,12 +5,10 @@ rank's own buffer (the same next replay on every rank)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from torchrun_launch import torchrun
 
 SCRIPT = Path(__file__).with_name("spear_script.py")
 
@@ -18,17 +16,14 @@ SCRIPT = Path(__file__).with_name("spear_script.py")
 @pytest.mark.distributed
 @pytest.mark.slow
 def test_replay_two_processes(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_DISABLED": "true", "HF_HUB_OFFLINE": "1"}
-    # --standalone: a local rendezvous on a free port (no fixed port to collide with other runs)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT),
-           str(tmp_path)]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"torchrun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    torchrun(SCRIPT, tmp_path, nproc=2, timeout=600, log_dir=tmp_path / "logs")
     ranks = [json.loads((tmp_path / f"spear_rank{r}.json").read_text()) for r in (0, 1)]
     assert all(r["world_size"] == 2 and r["steps"] == 6 for r in ranks)
     # the trigger is the same decision on both ranks, and training went on after it
     assert ranks[0]["replays"].keys() == ranks[1]["replays"].keys() and ranks[0]["replays"]
-    assert [e["spear/replay_triggered"] for e in ranks[0]["logs"]] == [e["spear/replay_triggered"] for e in ranks[1]["logs"]]
+    assert [e["spear/replay_triggered"] for e in ranks[0]["logs"]] == [
+        e["spear/replay_triggered"] for e in ranks[1]["logs"]
+    ]
     assert len(ranks[0]["logs"]) == 6 and ranks[0]["logs"] == ranks[1]["logs"]  # reduced metrics agree
     for generation, replay in ranks[0]["replays"].items():
         other = ranks[1]["replays"][generation]

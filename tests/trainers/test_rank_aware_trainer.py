@@ -505,24 +505,10 @@ def _distributed_worker(out_dir: str) -> None:
 @pytest.mark.distributed
 def test_two_processes_match_sft_trainer(tmp_path):
     import json
-    import os
-    import subprocess
-    import sys
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29517",
-        __file__,
-        str(tmp_path),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    from torchrun_launch import torchrun
+
+    torchrun(__file__, tmp_path, nproc=2, timeout=900, log_dir=tmp_path / "logs")
     results = json.loads((tmp_path / "results.json").read_text())
     sft, ours = results["sft"], results["rank_aware"]
     assert len(sft["logs"]) == len(ours["logs"]) == 2
@@ -534,6 +520,14 @@ def test_two_processes_match_sft_trainer(tmp_path):
 
 
 if __name__ == "__main__":
+    import os
     import sys
 
-    _distributed_worker(sys.argv[1])
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from torchrun_launch import arm_watchdog, finish
+
+    arm_watchdog()
+    record(_distributed_worker)(sys.argv[1])
+    finish()
