@@ -92,6 +92,11 @@ CASES: list[Case] = [
         dict(sil_buffer_size=2, sil_trigger_factor=0.5, sil_warmup_steps=0, clip_cov_replay_lb=-1e9, clip_cov_replay_ub=1e9),
         compare=False, why="each process keeps and replays its own rows",
     ),
+    Case(
+        "spear_uneven_replay", "SPEARGRPOTrainer", "SPEARConfig",
+        dict(sil_buffer_size=1, sil_trigger_factor=0.5, sil_warmup_steps=0, clip_cov_replay_lb=-1e9, clip_cov_replay_ub=1e9),
+        compare=False, why="one replayed row: one process's micro-batch has a row more than the other's",
+    ),
     # ---- combinations
     Case(
         "lp_reg_nsr", "ExploreGRPOTrainer", "ExploreGRPOConfig",

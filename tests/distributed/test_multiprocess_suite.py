@@ -76,6 +76,11 @@ def test_statistics_identical_on_every_rank(two_process, case):
         assert rank0["lp_reg_threshold"] and rank0["lp_reg_threshold"] == rank1["lp_reg_threshold"]
     if overrides.get("hapo_stats_scope") == "batch_all" and overrides.get("hapo_adaptive_temperature", True):
         assert rank0["hapo_stats"] and rank0["hapo_stats"] == rank1["hapo_stats"]
+    if CASES_BY_NAME[case].trainer == "SPEARGRPOTrainer":  # the replay path ran (rows mixed into a batch)
+        replayed = [e["spear/replay_rows"] for e in rank0["logs"] if e.get("spear/replay_triggered") == 1.0]
+        assert replayed and all(r > 0 for r in replayed), rank0["logs"]
+        if case == "spear_uneven_replay":  # one row over two processes: micro-batches of different sizes
+            assert 1.0 in replayed, replayed
 
 
 @pytest.mark.parametrize("case", [c.name for c in CASES if c.compare])

@@ -535,8 +535,15 @@ class ExploreGRPOTrainer(GRPOTrainer):
         metrics["clip_ratio/low_mean"].append(self._global_masked_mean(is_low, mask))
         metrics["clip_ratio/high_mean"].append(self._global_masked_mean(is_high, mask))
         metrics["clip_ratio/region_mean"].append(self._global_masked_mean(is_region, mask))
-        metrics["clip_ratio/low_min"].append(nanmin(self.accelerator.gather(seq_mean(is_low))).item())
-        metrics["clip_ratio/high_max"].append(nanmax(self.accelerator.gather(seq_mean(is_high))).item())
+        metrics["clip_ratio/low_min"].append(nanmin(self._gather_rows(seq_mean(is_low))).item())
+        metrics["clip_ratio/high_max"].append(nanmax(self._gather_rows(seq_mean(is_high))).item())
+
+    def _gather_rows(self, values: torch.Tensor) -> torch.Tensor:
+        """``[B]`` per-row values of every process, concatenated. ``B`` may differ between processes (components add
+        rows per process, e.g. SPEAR's replay), which a plain ``gather`` cannot take (a size mismatch in the
+        collective: gloo aborts, NCCL may hang), so rows are padded with NaN (ignored by ``nanmin`` / ``nanmax``)."""
+        padded = self.accelerator.pad_across_processes(values.float(), dim=0, pad_index=math.nan)
+        return self.accelerator.gather(padded)
 
     def _explore_compute_loss(self, model, inputs) -> torch.Tensor:
         """The own loss path: TRL's GRPO loss, built from small steps, with the components' phases in between."""
