@@ -12,6 +12,8 @@ exact sample of the (possibly temperature-adapted) distribution. It also raises 
 vary. Prompts all have the same length (no left padding, whose amount would depend on the split).
 
 ``--fail-on-rank R``: rank R raises in its reward function (the harness's own test: its error must reach the output).
+``--resume``: for each case, train 4 steps saving at step 2, then resume a new trainer from that checkpoint
+(`resume_case`).
 """
 
 from __future__ import annotations
@@ -76,16 +78,12 @@ class DeterministicSampling(ExploreComponent):
     def enabled(cls, args: Any) -> bool:
         return True
 
-    def __init__(self, trainer: Any) -> None:
-        super().__init__(trainer)
-        self.generation = 0
-
     def sampling(self, ctx: Any) -> SamplingRequest:
         trainer = self.trainer
+        # keyed by the global step (not a counter of this object): a resumed run draws what the uninterrupted one drew
         sampler = GumbelMaxSampler(
-            self.generation, trainer.accelerator.process_index, trainer.processing_class.eos_token_id
+            int(trainer.state.global_step), trainer.accelerator.process_index, trainer.processing_class.eos_token_id
         )
-        self.generation += 1
         return SamplingRequest(logits_processors=[sampler])
 
 
@@ -203,6 +201,30 @@ def _probe(trainer, records: dict[str, list]) -> None:
     trainer._compute_loss = loss
 
 
+def resume_case(case: Case, out_dir: Path) -> None:
+    """Run A: 4 steps with a checkpoint at step 2; run B: a new trainer resumed from A's checkpoint-2. Writes both
+    runs' per-step logs (``OUT/<case>/resume_rank<r>.json``)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    out = out_dir / case.name
+    out.mkdir(parents=True, exist_ok=True)
+    extended = Case(case.name, case.trainer, case.config, {**case.overrides, "max_steps": 4}, kind=case.kind)
+    runs = {}
+    for name, extra, resume in (
+        ("a", {"save_strategy": "steps", "save_steps": 2}, None),
+        ("b", {}, str(out / "a" / "run" / "checkpoint-2")),
+    ):
+        torch.manual_seed(0)
+        run_case_config = Case(case.name, case.trainer, case.config, {**extended.overrides, **extra}, kind=case.kind)
+        build = _sft_trainer if case.kind == "sft" else lambda c, o, w: _grpo_trainer(c, o, w, None)
+        trainer = build(run_case_config, out / name, world)
+        trainer.train(resume_from_checkpoint=resume)
+        runs[name] = [
+            {k: v for k, v in e.items() if k not in TIMING_KEYS} for e in trainer.state.log_history if "loss" in e
+        ]
+    (out / f"resume_rank{rank}.json").write_text(json.dumps(_jsonable({"world_size": world, **runs})))
+
+
 def run_case(case: Case, out_dir: Path, fail_on_rank: int | None) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -237,10 +259,14 @@ def main() -> None:
     parser.add_argument("out_dir")
     parser.add_argument("cases", nargs="+")
     parser.add_argument("--fail-on-rank", type=int, default=None)
+    parser.add_argument("--resume", action="store_true", help="save at step 2, resume, compare (resume_case)")
     ns = parser.parse_args()
     torch.set_num_threads(1)
     for name in ns.cases:
-        run_case(CASES_BY_NAME[name], Path(ns.out_dir), ns.fail_on_rank)
+        if ns.resume:
+            resume_case(CASES_BY_NAME[name], Path(ns.out_dir))
+        else:
+            run_case(CASES_BY_NAME[name], Path(ns.out_dir), ns.fail_on_rank)
     finish()
 
 

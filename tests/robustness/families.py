@@ -74,6 +74,57 @@ GRPO_FAMILIES: dict[str, tuple[type, type, dict[str, Any]]] = {
 }
 
 
+# Trainers that carry state between steps (besides the model, optimizer, scheduler and RNG states transformers saves):
+# name -> (trainer class, config class, config overrides, what the state is)
+_ADAPTIVE_ENTROPY = dict(use_adaptive_entropy=True, entropy_coef=0.05, entropy_coef_delta=0.05, entropy_target=10.0)
+STATEFUL_FAMILIES: dict[str, tuple[type, type, dict[str, Any], str]] = {
+    "hapo_temperature": (
+        HAPOGRPOTrainer,
+        HAPOConfig,
+        dict(steps_per_generation=1, num_iterations=2, warmup_steps=0),
+        "HAPO's adaptive-temperature entropy statistics (per process)",
+    ),
+    "spear": (
+        SPEARGRPOTrainer,
+        SPEARConfig,
+        dict(sil_buffer_size=1, sil_trigger_factor=0.5, sil_warmup_steps=0, clip_cov_replay_lb=-1e9),
+        "SPEAR's replay buffer, pending rows, reward baseline and generation counter (per process)",
+    ),
+    "clip_cov": (
+        ExploreGRPOTrainer,
+        ExploreGRPOConfig,
+        dict(clip_cov_ratio=0.3, clip_cov_lb=-1e9, clip_cov_ub=1e9, per_device_train_batch_size=8),
+        "Clip-Cov's random generator (per process)",
+    ),
+    "adaptive_entropy_own_loss": (
+        LpRegGRPOTrainer,
+        LpRegConfig,
+        dict(lp_reg_rho=0.2, **_ADAPTIVE_ENTROPY),
+        "TRL's adaptive entropy controller (entropy_coef), on the explore loss path",
+    ),
+    # everything stateful at once (the killed-run test)
+    "all_stateful": (
+        ExploreGRPOTrainer,
+        ExploreGRPOConfig,
+        dict(
+            hapo_adaptive_temperature=True,
+            hapo_tlga=True,
+            sil=True,
+            sil_buffer_size=1,
+            sil_trigger_factor=0.5,
+            sil_warmup_steps=0,
+            clip_cov_ratio=0.3,
+            clip_cov_lb=-1e9,
+            clip_cov_ub=1e9,
+            lp_reg=True,
+            lp_reg_rho=0.2,
+            **_ADAPTIVE_ENTROPY,
+        ),
+        "all of the above",
+    ),
+}
+
+
 def prompts_dataset(n: int = 8) -> Dataset:
     return Dataset.from_dict({"prompt": [f"{i}+{i}=" for i in range(n)]})
 
@@ -91,7 +142,9 @@ def build_grpo(
     **overrides: Any,
 ):
     """A trainer of ``family`` on the peaky toy model (seed 0), 2 steps, learning rate 1e-2 unless overridden."""
-    trainer_cls, config_cls, family_overrides = GRPO_FAMILIES[family]
+    trainer_cls, config_cls, family_overrides = (
+        GRPO_FAMILIES[family] if family in GRPO_FAMILIES else STATEFUL_FAMILIES[family][:3]
+    )
     tokenizer = tiny_tokenizer()
     kwargs = {"max_steps": 2, "learning_rate": 1e-2, **family_overrides, **overrides}
     args = config_cls(**config_kwargs(Path(output_dir), **kwargs))

@@ -235,7 +235,7 @@ def test_micro_batch_with_every_token_masked(tmp_path, family):
 
 
 # ------------------------------------------------------------------------------------------------------ SFT
-def _sft_trainer(kind: str, tmp_path):
+def _sft_trainer(kind: str, tmp_path, **overrides):
     import warnings
 
     from datasets import Dataset
@@ -249,6 +249,7 @@ def _sft_trainer(kind: str, tmp_path):
         output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, report_to="none", use_cpu=True,
         logging_steps=1, save_strategy="no", max_length=16,
     )  # fmt: skip
+    common.update(overrides)
     model = make_tiny_model(tok, hidden_size=32, num_hidden_layers=1, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

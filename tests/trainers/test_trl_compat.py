@@ -123,3 +123,19 @@ def test_reward_functions_receive_trainer_state_and_log_metric():
     assert 'reward_kwargs["trainer_state"] = self.state' in src
     assert 'reward_kwargs["log_metric"] = self._log_metric' in src
     assert "prompts=prompts, completions=completions, completion_ids=completion_ids_list, **reward_kwargs" in src
+
+
+def test_checkpoint_completeness_files_match_trl():
+    """`resolve_resume_checkpoint` calls a checkpoint complete when it holds ``trainer_state.json`` (transformers
+    writes it after the model, optimizer, scheduler and RNG states) and, with the adaptive entropy controller, TRL's
+    controller file (written after that, read back on resume)."""
+    from transformers import Trainer
+
+    saved = " ".join(_source("_save_checkpoint").split())
+    assert f'"{compat.ENTROPY_CONTROLLER_FILE}"' in saved and saved.index("super()._save_checkpoint") < saved.index(
+        compat.ENTROPY_CONTROLLER_FILE
+    )
+    assert f'"{compat.ENTROPY_CONTROLLER_FILE}"' in _source("_load_optimizer_and_scheduler")
+    base = inspect.getsource(Trainer._save_checkpoint)
+    for earlier in ("self.save_model(", "self._save_optimizer_and_scheduler(", "self._save_rng_state("):
+        assert base.index(earlier) < base.index("TRAINER_STATE_NAME"), earlier

@@ -18,6 +18,9 @@ code changes.
 * `upgrade_config` — a plain `GRPOConfig` (already post-processed by TRL) turned into a component config.
 * `guarded_reward_functions` — ``_calculate_rewards`` calls each entry of ``self.reward_funcs`` that is not an
   ``nn.Module`` with keyword arguments and awaits it when ``is_async_callable``; the reward guards replace them there.
+* `resolve_resume_checkpoint` — transformers' ``_save_checkpoint`` writes ``trainer_state.json`` after the model,
+  optimizer, scheduler and RNG states, and TRL's writes ``entropy_ctrl_state.json`` after that: a checkpoint holding
+  them is complete.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "COMPONENT_STATE_FILE",
+    "ENTROPY_CONTROLLER_FILE",
     "sft_config_from",
     "MULTIMODAL_KEYS",
     "OLD_STATS_PREFIX",
@@ -47,6 +51,7 @@ __all__ = [
     "parameter_sharding",
     "pad_token_id",
     "process_state_file",
+    "resolve_resume_checkpoint",
     "unflatten_token_stats",
     "upgrade_config",
 ]
@@ -136,6 +141,46 @@ def checkpoint_folder(trainer: Any, trial: Any) -> str:
     """The folder ``Trainer._save_checkpoint`` just wrote for the current step."""
     run_dir = trainer._get_output_dir(trial=trial)
     return os.path.join(run_dir, f"{PREFIX_CHECKPOINT_DIR}-{trainer.state.global_step}")
+
+
+# What TRL's `GRPOTrainer._save_checkpoint` writes *after* transformers' `trainer_state.json` when the adaptive entropy
+# controller is on (``use_adaptive_entropy``); `GRPOTrainer._load_optimizer_and_scheduler` reads it back.
+ENTROPY_CONTROLLER_FILE = "entropy_ctrl_state.json"
+
+
+def resolve_resume_checkpoint(output_dir: str, resume_from_checkpoint: Any, required: tuple[str, ...] = ()) -> Any:
+    """``resume_from_checkpoint`` for ``Trainer.train``, with ``True`` resolved to the newest *complete* checkpoint
+    folder of ``output_dir``: one holding ``trainer_state.json`` (which ``Trainer._save_checkpoint`` writes after the
+    model, optimizer, scheduler and RNG states) and every file of ``required`` (state written after it). Transformers'
+    own ``get_last_checkpoint`` takes the newest folder, also one a run killed while saving left half-written. Newer
+    incomplete folders are skipped with a warning; no complete one raises ``ValueError`` (as transformers does when
+    there is none at all)."""
+    from transformers.trainer import TRAINER_STATE_NAME
+
+    if resume_from_checkpoint is not True:
+        return resume_from_checkpoint
+    prefix = f"{PREFIX_CHECKPOINT_DIR}-"
+    folders = []
+    if os.path.isdir(output_dir):
+        for name in os.listdir(output_dir):
+            path = os.path.join(output_dir, name)
+            if name.startswith(prefix) and name[len(prefix) :].isdigit() and os.path.isdir(path):
+                folders.append((int(name[len(prefix) :]), path))
+    needed = (TRAINER_STATE_NAME, *required)
+    incomplete = []
+    for _, path in sorted(folders, reverse=True):
+        if all(os.path.isfile(os.path.join(path, name)) for name in needed):
+            if incomplete:
+                logger.warning(
+                    "Skipping incomplete checkpoints %s (without all of %s: the run stopped while saving); resuming "
+                    "from %s.",
+                    incomplete,
+                    list(needed),
+                    path,
+                )
+            return path
+        incomplete.append(path)
+    raise ValueError(f"No valid checkpoint found in output directory ({output_dir}).")
 
 
 def pad_token_id(trainer: Any) -> int:

@@ -625,34 +625,64 @@ class ExploreGRPOTrainer(GRPOTrainer):
         return loss
 
     # ------------------------------------------------------------------------------------------------ state (P. 7)
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
+        """`Trainer.train`; ``resume_from_checkpoint=True`` resumes from the newest *complete* checkpoint of
+        ``output_dir`` (one a run killed while saving left half-written is skipped, with a warning)."""
+        required = (compat.ENTROPY_CONTROLLER_FILE,) if self.use_adaptive_entropy else ()
+        resume_from_checkpoint = compat.resolve_resume_checkpoint(
+            self.args.output_dir, resume_from_checkpoint, required
+        )
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _stateful(self, per_process: bool) -> list[ExploreComponent]:
+        return [
+            c
+            for c in self.components
+            if c.state_per_process == per_process and type(c).state_dict is not ExploreComponent.state_dict
+        ]
+
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
+        # The components' state goes first: transformers writes `trainer_state.json` last, so a checkpoint that has it
+        # (what `compat.resolve_resume_checkpoint` calls complete) also has the components' state.
         folder = compat.checkpoint_folder(self, trial)
-        states = {c.name: c.state_dict() for c in self.components if not c.state_per_process}
-        if any(states.values()) and self.args.should_save:
-            torch.save(states, os.path.join(folder, compat.COMPONENT_STATE_FILE))
-        own = {c.name: c.state_dict() for c in self.components if c.state_per_process}
+        shared = self._stateful(per_process=False)
+        if shared and self.args.should_save:
+            os.makedirs(folder, exist_ok=True)
+            torch.save({c.name: c.state_dict() for c in shared}, os.path.join(folder, compat.COMPONENT_STATE_FILE))
+        own = self._stateful(per_process=True)
         if own:  # every process writes its own (like transformers' per-process RNG states)
             os.makedirs(folder, exist_ok=True)
-            torch.save(own, os.path.join(folder, compat.process_state_file(self.accelerator.process_index)))
+            torch.save(
+                {c.name: c.state_dict() for c in own},
+                os.path.join(folder, compat.process_state_file(self.accelerator.process_index)),
+            )
+            if self.accelerator.num_processes > 1:  # every process's file is on disk before `trainer_state.json`
+                self.accelerator.wait_for_everyone()
+        super()._save_checkpoint(model, trial)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         # called on every resume (TRL restores its own entropy-controller state here too)
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None:
             return
-        path = os.path.join(checkpoint, compat.COMPONENT_STATE_FILE)
-        if os.path.isfile(path):
-            states = torch.load(path, weights_only=True)
-            for component in self.components:
-                if component.name in states and not component.state_per_process:
-                    component.load_state_dict(states[component.name])
-        if any(c.state_per_process for c in self.components):
-            path = os.path.join(checkpoint, compat.process_state_file(self.accelerator.process_index))
-            if not os.path.isfile(path):
-                logger.warning("No per-process component state in %s for this process: starting it afresh.", path)
-                return
-            states = torch.load(path, weights_only=True)
-            for component in self.components:
-                if component.name in states and component.state_per_process:
-                    component.load_state_dict(states[component.name])
+        shared_path = os.path.join(checkpoint, compat.COMPONENT_STATE_FILE)
+        shared_states = torch.load(shared_path, weights_only=True) if os.path.isfile(shared_path) else {}
+        own_path = os.path.join(checkpoint, compat.process_state_file(self.accelerator.process_index))
+        own_states = torch.load(own_path, weights_only=True) if os.path.isfile(own_path) else {}
+        missing = []
+        for component in self._stateful(per_process=False) + self._stateful(per_process=True):
+            states = own_states if component.state_per_process else shared_states
+            if component.name in states:
+                component.load_state_dict(states[component.name])
+            elif component.state_per_process and component.name in shared_states:
+                # a checkpoint written when this component's state was still shared by the processes
+                component.load_state_dict(shared_states[component.name])
+            else:
+                missing.append(component.name)
+        if missing:
+            logger.warning(
+                "No saved state of the components %s in %s (process %d): they start afresh.",
+                missing,
+                checkpoint,
+                self.accelerator.process_index,
+            )

@@ -32,7 +32,7 @@ from ..modules.numeric_head import (
     numeric_head_projection,
 )
 from ._faults import EMPTY_MICRO_BATCHES
-from ._trl_compat import sft_config_from
+from ._trl_compat import resolve_resume_checkpoint, sft_config_from
 from .fourier_head_config import FourierSFTConfig
 
 __all__ = ["FourierSFTTrainer", "number_token_ids"]
@@ -147,6 +147,12 @@ class FourierSFTTrainer(SFTTrainer):
         return bool(
             (self.model_accepts_loss_kwargs and num_items_in_batch is not None) or self.compute_loss_func is not None
         )
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        """`Trainer.train`; ``resume_from_checkpoint=True`` resumes from the newest *complete* checkpoint of
+        ``output_dir`` (one a run killed while saving left half-written is skipped, with a warning)."""
+        resume_from_checkpoint = resolve_resume_checkpoint(self.args.output_dir, resume_from_checkpoint)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"

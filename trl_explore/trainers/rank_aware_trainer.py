@@ -18,7 +18,7 @@ from .. import _check_trl_version
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..kernels.rank_aware import RankAwareRequest
 from ._faults import EMPTY_MICRO_BATCHES
-from ._trl_compat import sft_config_from
+from ._trl_compat import resolve_resume_checkpoint, sft_config_from
 from .rank_aware_config import RankAwareSFTConfig
 
 __all__ = ["RankAwareSFTTrainer"]
@@ -67,6 +67,12 @@ class RankAwareSFTTrainer(SFTTrainer):
                 "`RankAwareSFTTrainer` does not support DeepSpeed sequence parallelism (Ulysses/ALST), which reduces "
                 "the model's own cross-entropy across ranks."
             )
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        """`Trainer.train`; ``resume_from_checkpoint=True`` resumes from the newest *complete* checkpoint of
+        ``output_dir`` (one a run killed while saving left half-written is skipped, with a warning)."""
+        resume_from_checkpoint = resolve_resume_checkpoint(self.args.output_dir, resume_from_checkpoint)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         request = RankAwareRequest(

@@ -365,8 +365,8 @@ class HapoTemperatureComponent(ExploreComponent):
     """Adaptive temperature sampling of the training rollouts.
 
     The entropy statistics of the latest training micro-batch (its TRL-temperature entropies, from the fused LM-head
-    pass) are kept as component state; the next rollout samples with them (transformers: an
-    `AdaptiveTemperatureLogitsProcessor`; vLLM: the request arguments of
+    pass) are kept as component state (each process's own, saved per process with every checkpoint); the next
+    rollout samples with them (transformers: an `AdaptiveTemperatureLogitsProcessor`; vLLM: the request arguments of
     `trl_explore.generation.vllm_adaptive_temperature.HapoAdaptiveTemperature`). Before any training step the
     rollout samples at plain T_base. Metrics (per generation, transformers backend; vLLM applies the temperatures
     inside its engine and reports none): ``hapo/temperature_mean``, ``hapo/temperature_min``, ``hapo/temperature_max``
@@ -376,6 +376,9 @@ class HapoTemperatureComponent(ExploreComponent):
     name = "hapo_adaptive_temperature"
     metric_namespace = "hapo"
     arguments = HAPOArguments
+    # the released statistics (hapo_stats_scope="micro_batch") are each process's own: every process saves and
+    # restores its own (with "batch_all" they are equal on every process, and per-process saving is still exact)
+    state_per_process = True
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
