@@ -119,6 +119,20 @@ def test_resume_without_the_state_differs_and_warns(tmp_path, uninterrupted, fam
         assert any("start afresh" in r.getMessage() for r in caplog.records)
 
 
+def test_resume_from_a_checkpoint_with_the_state_in_the_shared_file(tmp_path, uninterrupted):
+    """Checkpoints written before HAPO's temperature state became per process hold it in the shared file
+    (``explore_components.pt``): such a checkpoint still resumes the uninterrupted run."""
+    _, logs_a, out_a = uninterrupted("hapo_temperature")
+    old = tmp_path / f"checkpoint-{SAVE_AT}"
+    shutil.copytree(out_a / f"checkpoint-{SAVE_AT}", old)
+    (old / "explore_components_rank0.pt").rename(old / "explore_components.pt")
+    resumed = build_grpo("hapo_temperature", tmp_path / "run", max_steps=STEPS)
+    a, b = _steps(logs_a), _steps(train_logs_resumed(resumed, old), after=SAVE_AT)
+    assert sorted(b) == list(range(SAVE_AT + 1, STEPS + 1))
+    for step in b:
+        assert b[step]["loss"] == pytest.approx(a[step]["loss"], rel=1e-5, abs=1e-7), step
+
+
 def test_resume_true_skips_a_half_written_checkpoint(tmp_path, caplog):
     """``resume_from_checkpoint=True`` takes the newest *complete* checkpoint: a folder a run killed while saving left
     without ``trainer_state.json`` is skipped with a warning (transformers would pick it and fail)."""
