@@ -12,13 +12,19 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.distributed.elastic.multiprocessing.errors import record
 
-from trl_explore.callbacks.answer_choice import AnswerChoiceMassCallback
-from trl_explore.metrics import answer_choice_mass, draw_demos
-from trl_explore.toy import make_multiple_choice_dataset, make_tiny_model, make_tokenizer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from torchrun_launch import arm_watchdog, finish  # noqa: E402
+
+from trl_explore.callbacks.answer_choice import AnswerChoiceMassCallback  # noqa: E402
+from trl_explore.metrics import answer_choice_mass, draw_demos  # noqa: E402
+from trl_explore.toy import make_multiple_choice_dataset, make_tiny_model, make_tokenizer  # noqa: E402
 
 
+@record
 def main(out_dir: str) -> None:
+    arm_watchdog()
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
     rank = dist.get_rank()
@@ -35,7 +41,7 @@ def main(out_dir: str) -> None:
                                answers=ds["answer"], show_progress=False).summary()
         keys = ("mass", "all_token_mass", "accuracy", "first_token_accuracy", "sfc_resolved", "pmi_accuracy")
         Path(out_dir, "single.json").write_text(json.dumps({"step": 0, **{k: s[k] for k in keys}}))
-    dist.destroy_process_group()
+    finish()
 
 
 if __name__ == "__main__":
