@@ -1,0 +1,57 @@
+"""`.ci/run`: it runs the README's test command verbatim, skips no suite for lack of time, and a stage whose selection
+collects no test fails (pytest's exit status 5 is not a pass)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CI = REPO / ".ci" / "run"
+
+
+def _stage_function() -> str:
+    text = CI.read_text()
+    match = re.search(r"^stage\(\) \{.*?^\}$", text, flags=re.S | re.M)
+    assert match, "no stage() function in .ci/run"
+    return match.group(0)
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    command = 'pip install torch==2.13.0 && pip install -e ".[dev]" && python -m pytest -m "not slow" -q'
+    assert command in readme and command in CI.read_text()
+
+
+def test_ci_runs_every_suite_whatever_the_time():
+    text = CI.read_text()
+    assert "skipping" not in text.lower() and "elapsed" not in text  # no time-gated block
+    stages = re.findall(r'^stage "([^"]+)" (.*)$', text, flags=re.M)
+    assert [name for name, _ in stages] == ["multi-process", "reliability (slow)", "other slow suites"]
+    assert stages[0][1].startswith("-m distributed ")
+    assert subprocess.run(["bash", "-n", str(CI)], capture_output=True).returncode == 0
+
+
+def test_a_stage_that_collects_nothing_fails(tmp_path):
+    """The stage function itself, on a selection matching no test (exit 5) and on a passing one (exit 0)."""
+    (tmp_path / "test_one.py").write_text("def test_ok():\n    assert 1 + 1 == 2\n")
+    script = f"""set -euo pipefail
+start=$(date +%s)
+python() {{ "{sys.executable}" "$@"; }}
+{_stage_function()}
+stage empty -p no:cacheprovider -m no_such_marker {tmp_path}
+"""
+    empty = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert empty.returncode == 5, empty.stdout + empty.stderr
+    assert "no test collected" in empty.stderr
+    ok = subprocess.run(
+        ["bash", "-c", script.replace("-m no_such_marker ", "")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "=== empty: exit 0" in ok.stdout
