@@ -248,6 +248,7 @@ def grade_samples(
     reward_fn: Callable[..., list[float | None]] | None = None,
     answer_fn: Callable[[str], Any] | None = None,
     ks: Sequence[int] | None = None,
+    columns: dict[str, Sequence[Any]] | None = None,
 ) -> EvaluationResult:
     """Grade ``[P][k]`` samples against gold solutions and summarise.
 
@@ -259,6 +260,8 @@ def grade_samples(
         answer_fn: maps a completion to its normalised final answer, for maj@k (default: the reward's extractor and
             normaliser).
         ks: k values of the pass@k curve (default: powers of two up to k).
+        columns: further per-problem dataset columns the reward reads (e.g. ``target`` and ``numbers`` of
+            `trl_explore.toy.countdown_reward`), each repeated for the problem's samples.
     """
     from .metrics.sampling import avg_at_k, maj_at_k, pass_at_k_curve
 
@@ -274,7 +277,12 @@ def grade_samples(
         answer_fn = answer_fn or math_reward.extract_normalized_answer
     flat = [c for row in samples for c in row]
     flat_solutions = [sol for sol in solutions for _ in range(k)]
-    flat_scores = reward_fn(completions=flat, solution=flat_solutions)
+    extra = {}
+    for name, values in (columns or {}).items():
+        if len(values) != len(samples):
+            raise ValueError(f"column {name!r} has {len(values)} values for {len(samples)} problems.")
+        extra[name] = [v for v in values for _ in range(k)]
+    flat_scores = reward_fn(completions=flat, solution=flat_solutions, **extra)
     scores = [flat_scores[i * k : (i + 1) * k] for i in range(len(samples))]
     answers = [[answer_fn(c) for c in row] for row in samples]
     if ks is None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from trl import GRPOConfig
 
+from .._device import resolve_precision
 from .components.base import NEGATIVE_NORMALIZATIONS, OWN_LOSS_TYPES, ComponentArguments
 from .components.covariance import CovarianceArguments
 from .components.dr_bot import DrBoTArguments
@@ -61,6 +62,7 @@ class ExploreGRPOConfig(
     """
 
     def __post_init__(self) -> None:
+        resolve_precision(self)
         super().__post_init__()
         self._validate_components()
 

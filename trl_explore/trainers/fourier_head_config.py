@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from trl import SFTConfig
 
+from .._device import resolve_precision
+
 __all__ = ["FourierSFTConfig"]
 
 HEAD_MODES = ("hybrid", "full")
@@ -56,6 +58,7 @@ class FourierSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
+        resolve_precision(self)
         super().__post_init__()
         tokens = self.fourier_head_number_tokens
         if tokens is not None:

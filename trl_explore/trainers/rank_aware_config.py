@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from trl import SFTConfig
 
+from .._device import resolve_precision
+
 __all__ = ["RANK_AWARE_PRESETS", "RankAwareSFTConfig"]
 
 # The settings the paper tests (spec "Settings tested in the paper"); each is a dict of `RankAwareSFTConfig` fields
@@ -76,6 +78,7 @@ class RankAwareSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
+        resolve_precision(self)
         super().__post_init__()
         beta = self.rank_aware_beta
         if not (isinstance(beta, (int, float)) and math.isfinite(beta) and -10.0 <= beta <= 10.0):
