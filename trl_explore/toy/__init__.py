@@ -32,6 +32,14 @@ _LAZY: dict[str, str] = {
     "evaluate_tool_pass_rate": "tool_task",
     "sample_tool_conversations": "tool_task",
     "spear_toy_config": "tool_task",
+    # the examples' offline route (a warm-started chat model, conversational data, rewards)
+    "TOY_MATH_DATASETS": "route",
+    "TOY_WARM_START": "route",
+    "toy_model_path": "route",
+    "toy_base_model_path": "route",
+    "toy_math_dataset": "route",
+    "toy_sft_dataset": "route",
+    "toy_math_reward": "route",
 }
 
 # `warm_start` is both a submodule and a function. Import it eagerly (the module only imports the standard library at
@@ -48,6 +56,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .expression import ExpressionError, parse_expression
     from .models import make_tiny_model
     from .multiple_choice import make_multiple_choice_dataset
+    from .route import (
+        TOY_MATH_DATASETS,
+        TOY_WARM_START,
+        toy_base_model_path,
+        toy_math_dataset,
+        toy_math_reward,
+        toy_model_path,
+        toy_sft_dataset,
+    )
     from .tasks import (
         arithmetic_reward,
         countdown_reward,

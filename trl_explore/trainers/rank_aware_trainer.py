@@ -17,6 +17,7 @@ from trl import SFTTrainer
 from .. import _check_trl_version
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..kernels.rank_aware import RankAwareRequest
+from ._inputs import check_sft_datasets, model_as_str
 from ._trl_compat import sft_config_from
 from .rank_aware_config import RankAwareSFTConfig
 
@@ -44,6 +45,7 @@ class RankAwareSFTTrainer(SFTTrainer):
     _name = "RankAwareSFT"
 
     def __init__(self, model, args: RankAwareSFTConfig | TrainingArguments | None = None, *trainer_args, **kwargs):
+        model = model_as_str(model)
         if args is None:
             model_id = model if isinstance(model, str) else model.config._name_or_path
             args = RankAwareSFTConfig(f"{model_id.split('/')[-1]}-RankAwareSFT")
@@ -55,6 +57,8 @@ class RankAwareSFTTrainer(SFTTrainer):
                 "`compute_loss_func` is not supported by `RankAwareSFTTrainer` while rank-aware shaping is on: it "
                 "would replace the rank-aware loss (with shaping off it works as in `SFTTrainer`)."
             )
+        given = {**dict(zip(("data_collator", "train_dataset", "eval_dataset"), trainer_args)), **kwargs}
+        check_sft_datasets(given.get("train_dataset"), given.get("eval_dataset"), args, given.get("formatting_func"))
         super().__init__(model, args, *trainer_args, **kwargs)
         parallelism_config = self.accelerator.parallelism_config
         if (
