@@ -30,7 +30,7 @@ from typing import Any, get_type_hints
 
 from trl import ModelConfig, ScriptArguments, TrlParser, get_quantization_config
 
-from ._validation import check_int
+from ._validation import check_int, check_optional_int, check_str
 from .data import check_dataset, load_any_dataset, load_split, to_prompt_solution
 from .toy.route import (
     TOY_MATH_DATASETS,
@@ -293,9 +293,13 @@ class MathScriptArguments(ScriptArguments):
     )
 
     def __post_init__(self) -> None:
+        check_str(self, "dataset_name", allow_none=True)
+        check_str(self, "problem_column")
+        check_str(self, "solution_column")
+        if self.system_prompt is not None and not isinstance(self.system_prompt, str):
+            raise ValueError(f"`system_prompt` must be a string or None, got {self.system_prompt!r}.")
         check_int(self, "toy_samples", low=1)
-        if self.toy_warm_start_steps is not None:
-            check_int(self, "toy_warm_start_steps", low=1)
+        check_optional_int(self, "toy_warm_start_steps", low=1)
 
     def load_split(self, split: str, data: Any | None = None) -> Any:
         """`split` of the dataset (`dataset_name` / `dataset_config`) as TRL `prompt` + `solution` rows."""

@@ -2,8 +2,8 @@
 non-zero mean reward, the SFT examples with a falling loss, the evaluation examples write their tables.
 
 The examples run in this process (parser + ``main``, as ``run_example`` calls them) and share one cached warm start of
-the toy model (module fixture, a temporary ``TRL_EXPLORE_CACHE``); a few steps each keep the whole file at about a
-minute on a 2-core CPU.
+the toy model (the session fixture ``toy_route_cache``: a temporary ``TRL_EXPLORE_CACHE``); a few steps each keep the
+whole file at about a minute on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -23,20 +23,6 @@ SFT_COMMON = [
     "--learning_rate", "3e-3", "--max_steps", "12", "--per_device_train_batch_size", "16", "--logging_steps", "3",
     "--report_to", "none", "--save_strategy", "no",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def toy_cache(tmp_path_factory):
-    """A private toy-kit cache for this module, with the toy route's arithmetic model warm-started once."""
-    from trl_explore.scripts import toy_model_path
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRL_EXPLORE_CACHE", str(tmp_path_factory.mktemp("toy_cache")))
-        toy_model_path("arithmetic")
-        yield
-    torch.set_num_threads(previous)
 
 
 def _run(name: str, args: list[str]):
@@ -69,7 +55,7 @@ def _losses(trainer) -> list[float]:
         ("hapo_grpo", ["--steps_per_generation", "2", "--warmup_steps", "0"]),
     ],
 )  # fmt: skip
-def test_rl_toy_route(toy_cache, tmp_path, name, extra):
+def test_rl_toy_route(toy_route_cache, tmp_path, name, extra):
     args = ["--model_name_or_path", "toy", "--dataset_name", "toy-arithmetic", "--max_completion_length", "24"]
     trainer = _run(name, [*args, *RL_COMMON, *extra, "--output_dir", str(tmp_path)])
     assert trainer.args.bf16 is False and trainer.model.dtype == torch.float32
@@ -82,7 +68,7 @@ def test_rl_toy_route(toy_cache, tmp_path, name, extra):
         assert (callback.temperature, callback.top_p) == (0.6, 0.95)
 
 
-def test_spear_toy_route(toy_cache, tmp_path):
+def test_spear_toy_route(toy_route_cache, tmp_path):
     args = [
         "--model_name_or_path", "toy", "--toy_warm_start_steps", "100", "--toy_eval_prompts", "0",
         "--max_completion_length", "96", "--max_tool_calling_iterations", "1", "--sil_buffer_size", "8",
@@ -101,14 +87,14 @@ def test_spear_toy_route(toy_cache, tmp_path):
         ("fourier_head_sft", ["--dataset_name", "toy-mean", "--toy_samples", "256"]),
     ],
 )
-def test_sft_toy_route(toy_cache, tmp_path, name, extra):
+def test_sft_toy_route(toy_route_cache, tmp_path, name, extra):
     trainer = _run(name, ["--model_name_or_path", "toy", *extra, *SFT_COMMON, "--output_dir", str(tmp_path)])
     losses = _losses(trainer)
     assert len(losses) == 4 and losses[-1] < losses[0], losses
     assert trainer.args.bf16 is False and trainer.accelerator.device.type == "cpu"
 
 
-def test_evaluate_math_toy_route(toy_cache, tmp_path):
+def test_evaluate_math_toy_route(toy_route_cache, tmp_path):
     summary = _run(
         "evaluate_math",
         ["--model_name_or_path", "toy", "--datasets", "toy-arithmetic", "toy-countdown", "--limit", "8",
@@ -120,7 +106,7 @@ def test_evaluate_math_toy_route(toy_cache, tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
 
 
-def test_answer_choice_mass_toy_route(toy_cache, tmp_path):
+def test_answer_choice_mass_toy_route(toy_route_cache, tmp_path):
     rows = _run(
         "answer_choice_mass",
         ["--model_name_or_path", "toy", "--datasets", "toy-mc", "--limit", "8", "--shots", "0", "1",

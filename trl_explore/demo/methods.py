@@ -92,5 +92,5 @@ def resolve_methods(names: list[str] | None) -> list[DemoMethod]:
         return list(METHODS.values())
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise ValueError(f"Unknown method(s) {unknown}; available: {sorted(METHODS)}.")
+        raise ValueError(f"`methods`: Unknown method(s) {unknown}; available: {sorted(METHODS)}.")
     return sorted((METHODS[n] for n in dict.fromkeys(names)), key=lambda m: m.name != "grpo")

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._validation import check_int, check_number, check_str
 from .methods import DemoMethod, resolve_methods
 
 logger = logging.getLogger(__name__)
@@ -56,12 +57,17 @@ class DemoSettings:
 
     def __post_init__(self) -> None:
         for name in ("steps", "prompts_per_step", "eval_every", "eval_prompts", "k", "max_completion_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}.")
-        if self.num_generations < 2:
+            check_int(self, name, low=1)
+        if check_int(self, "num_generations") < 2:
             raise ValueError(f"`num_generations` must be >= 2 (GRPO compares completions), got {self.num_generations}.")
-        if self.learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate}.")
+        check_int(self, "seed", low=0)
+        check_int(self, "train_prompts", low=1)
+        check_number(self, "learning_rate", low=0.0, low_open=True)
+        check_str(self, "output_dir")
+        check_str(self, "task")
+        check_str(self, "model", allow_none=True)
+        if not isinstance(self.methods, (list, tuple)) or not all(isinstance(m, str) for m in self.methods):
+            raise ValueError(f"`methods` must be a list of method names, got {self.methods!r}.")
         resolve_methods(self.methods)  # raises on unknown names
 
 
