@@ -49,7 +49,12 @@ def load_any_dataset(
             raise ValueError(
                 f"Unsupported dataset file {name_or_path!r}: use one of {sorted(DATA_FILE_BUILDERS)} or a Hub name."
             )
-        return load_dataset(DATA_FILE_BUILDERS[ext], data_files=name_or_path)
+        try:
+            return load_dataset(DATA_FILE_BUILDERS[ext], data_files=name_or_path)
+        except ValueError as err:  # `datasets` says 'Instruction "train" corresponds to no data!' for 0 rows
+            if "corresponds to no data" in str(err):
+                raise ValueError(f"Dataset file {name_or_path!r} is empty (no rows).") from err
+            raise
     if os.path.isdir(name_or_path) and (
         os.path.exists(os.path.join(name_or_path, "dataset_dict.json"))
         or os.path.exists(os.path.join(name_or_path, "dataset_info.json"))

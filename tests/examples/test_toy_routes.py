@@ -114,3 +114,10 @@ def test_answer_choice_mass_toy_route(toy_route_cache, tmp_path):
     )  # fmt: skip
     assert len(rows) == 2 and all(0.0 <= r["mass"] <= 1.0 for r in rows)
     assert (tmp_path / "results.md").is_file() and (tmp_path / "mass_vs_accuracy.png").is_file()
+
+
+#: the examples whose toy route this file runs
+TESTED_EXAMPLES = {
+    "lpreg_grpo", "rng_grpo", "hapo_grpo", "spear_grpo", "rank_aware_sft", "fourier_head_sft", "evaluate_math",
+    "answer_choice_mass",
+}  # fmt: skip

@@ -10,6 +10,8 @@ MoE auxiliary loss, PEFT, FSDP2 and ZeRO-3 handling and the optimizer are all `S
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from transformers import TrainingArguments
 from trl import SFTTrainer
@@ -22,6 +24,8 @@ from ._trl_compat import sft_config_from
 from .rank_aware_config import RankAwareSFTConfig
 
 __all__ = ["RankAwareSFTTrainer"]
+
+logger = logging.getLogger(__name__)
 
 # Per-token statistics summed for the metrics, in the order they are gathered
 _SUMMED = ("entropy", "p_tail", "p_topk_neg", "w")
@@ -60,6 +64,7 @@ class RankAwareSFTTrainer(SFTTrainer):
         given = {**dict(zip(("data_collator", "train_dataset", "eval_dataset"), trainer_args)), **kwargs}
         check_sft_datasets(given.get("train_dataset"), given.get("eval_dataset"), args, given.get("formatting_func"))
         super().__init__(model, args, *trainer_args, **kwargs)
+        self._check_top_k_against_vocabulary()
         parallelism_config = self.accelerator.parallelism_config
         if (
             parallelism_config is not None
@@ -69,6 +74,22 @@ class RankAwareSFTTrainer(SFTTrainer):
             raise ValueError(
                 "`RankAwareSFTTrainer` does not support DeepSpeed sequence parallelism (Ulysses/ALST), which reduces "
                 "the model's own cross-entropy across ranks."
+            )
+
+    def _check_top_k_against_vocabulary(self) -> None:
+        """`rank_aware_top_k` at or above the vocabulary size puts every token in the head set: warn, since the tail
+        (and with it `rank_aware_lambda_low`) is then empty."""
+        model = self.accelerator.unwrap_model(self.model)
+        vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
+        top_k = self.args.rank_aware_top_k
+        if isinstance(vocab_size, int) and top_k >= vocab_size:
+            logger.warning(
+                "`rank_aware_top_k`=%d >= the vocabulary size %d: the head set is the whole vocabulary (clipped to %d), "
+                "so the tail is empty and `rank_aware_lambda_low`=%s has no effect.",
+                top_k,
+                vocab_size,
+                vocab_size,
+                self.args.rank_aware_lambda_low,
             )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
