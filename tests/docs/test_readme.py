@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _python_blocks(section: str) -> list[str]:
-    text = (ROOT / "README.md").read_text()
+def _python_blocks(section: str, page: str = "README.md") -> list[str]:
+    text = (ROOT / page).read_text()
     start = text.index(f"## {section}\n")
     end = text.find("\n## ", start + 1)
     return re.findall(r"```python\n(.*?)```", text[start : end if end != -1 else None], flags=re.S)
@@ -32,3 +32,7 @@ def test_offline_snippet_runs_as_written(toy_route_cache, tmp_path, monkeypatch)
     tail = lambda block: block[block.index("args = LpRegConfig") :].splitlines()[-2:]  # noqa: E731
     assert tail(offline) == tail(real)
     assert "from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer" in real
+
+
+def test_quickstart_shows_the_same_snippets():
+    assert _python_blocks("Swap the trainer", "docs/quickstart.md")[:2] == _python_blocks("Swap the trainer")[:2]
