@@ -8,7 +8,8 @@ from trl_explore.cli import main
 from trl_explore.demo import METHODS, DemoMethod, DemoSettings, register_method
 from trl_explore.demo.methods import resolve_methods
 from trl_explore.demo.quantities import QUANTITIES
-from trl_explore.demo.runner import DemoUsageError, run_demo
+from trl_explore.demo.report import write_report
+from trl_explore.demo.runner import DemoUsageError, load_run, run_demo
 
 
 @pytest.fixture
@@ -91,6 +92,9 @@ def test_quick_demo_two_workers(quick_model, tmp_path, capsys):
         for seed in (0, 1):
             result = json.loads((out / "runs" / method.name / f"seed{seed}.json").read_text())
             assert result["steps"] == 4 and len(result["logs"]) == 4
+    again = tmp_path / "again"
+    again.mkdir()
+    assert write_report(load_run(out), again).read_text() == report  # a finished run reads back unchanged
     console = capsys.readouterr()
     text = console.out + console.err
     assert "{'loss'" not in text and "'grad_norm'" not in text

@@ -85,7 +85,7 @@ for _method in [
         trainer="trl:GRPOTrainer",
         config="trl:GRPOConfig",
         summary="the baseline: TRL's GRPOTrainer, group-normalised advantages, clipped surrogate (ε = 0.2).",
-        mechanism=(("clip_ratio/region_mean", "share of tokens whose ratio is clipped"),),
+        mechanism=(("clip_ratio/region_mean", "share of tokens clipped"),),
     ),
     DemoMethod(
         name="lp_reg",
@@ -98,7 +98,7 @@ for _method in [
         summary="arXiv 2510.03222: shields the low-probability tokens of negative samples with a KL to a "
         "min-p-filtered proxy; clip range [0, 10].",
         targets=("entropy", "low_prob_share"),
-        mechanism=(("lp_reg/frac_selected", "share of tokens shielded by the KL term"),),
+        mechanism=(("lp_reg/frac_selected", "share of tokens shielded"),),
     ),
     DemoMethod(
         name="grpo_n",
@@ -108,7 +108,7 @@ for _method in [
         overrides={"advantage_mode": "grpo_n"},
         summary="arXiv 2510.04028: keeps only the relative-negative part min(A, 0) of GRPO's advantages.",
         targets=("pass@k",),
-        mechanism=(("rng/frac_kept_samples", "share of samples kept (negative advantage)"),),
+        mechanism=(("rng/frac_mixed_groups", "share of groups with a learning signal"),),
     ),
     DemoMethod(
         name="nsr",
@@ -118,7 +118,7 @@ for _method in [
         overrides={"advantage_mode": "nsr", "negative_normalization": "selected_tokens"},
         summary="arXiv 2506.01347: advantage -1 for incorrect samples, correct ones dropped; no baseline.",
         targets=("pass@k",),
-        mechanism=(("rng/frac_kept_samples", "share of samples kept (incorrect ones)"),),
+        mechanism=(("rng/frac_kept_samples", "share of samples pushed down"),),
     ),
     DemoMethod(
         name="w_reinforce",
@@ -128,7 +128,7 @@ for _method in [
         overrides={"advantage_mode": "w_reinforce", "positive_weight": 0.1},
         summary="arXiv 2506.01347: advantage +0.1 for correct, -1 for incorrect samples.",
         targets=("pass@k",),
-        mechanism=(("rng/frac_negative_tokens", "share of tokens pushed down (incorrect samples)"),),
+        mechanism=(("rng/frac_negative_tokens", "share of tokens pushed down"),),
     ),
     DemoMethod(
         name="psr",

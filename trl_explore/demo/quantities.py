@@ -51,6 +51,8 @@ class Quantity:
         unit (`str`): unit or kind of value (axis label).
         read (`Callable[[run, settings, at_end], float]`): the value.
         direction (`str`): what a higher value means, in words.
+        intended (`int`): the direction a method targeting this quantity means to move it relative to GRPO: `+1`
+            (raise it: more exploration kept) or `-1`.
     """
 
     key: str
@@ -58,6 +60,7 @@ class Quantity:
     unit: str
     read: Callable[[Any, Any, bool], float]
     direction: str
+    intended: int = 1
 
     def start(self, run: Any, settings: Any) -> float:
         return self.read(run, settings, False)

@@ -60,6 +60,14 @@ def compared_keys(method: Any) -> list[str]:
     return [*method.targets, *([] if "pass@1" in method.targets else ["pass@1"])]
 
 
+def _with_relative(run: Any, diff: PairedDifference, key: str) -> str:
+    """``+0.047 ± 0.009 (+22 % of GRPO's)`` when GRPO's end value is positive."""
+    base = _mean(quantity_values(run, BASELINE, key))
+    if math.isfinite(base) and base > 0:
+        return f"{diff.format()} ({100 * diff.mean / base:+.0f} % of GRPO's)"
+    return diff.format()
+
+
 # ------------------------------------------------------------------------------------------------------- verdict
 def verdict(run: Any) -> list[str]:
     """Three lines: did GRPO learn; which methods changed their targeted quantity (by how much); pass@1 vs GRPO."""
@@ -80,9 +88,15 @@ def verdict(run: Any) -> list[str]:
                 quantity_values(run, BASELINE, "entropy"))
             word = "fell" if ent.mean < 0 else "rose"
             first += f"; its policy entropy {word} {e0:.3f} → {e1:.3f} nats/token"
+        big = change(run, BASELINE, "pass@k")
+        if big is not None:
+            k0, k1 = _mean(quantity_values(run, BASELINE, "pass@k", at_end=False)), _mean(
+                quantity_values(run, BASELINE, "pass@k"))
+            first += f" and its {_label(run, 'pass@k')} {'fell' if big.mean < 0 else 'rose'} {k0:.3f} → {k1:.3f}"
         first += "."
 
-    changed, unresolved, pass1 = [], [], []
+    raised, lowered, unresolved = [], [], []
+    pass1_diff, pass1_same = [], []
     for method in run.methods:
         if method.name == BASELINE:
             continue
@@ -90,26 +104,40 @@ def verdict(run: Any) -> list[str]:
             diff = versus_baseline(run, method.name, key)
             if diff is None:
                 continue
-            text = f"{method.label} {_label(run, key)} {diff.format()}"
-            (changed if diff.resolved else unresolved).append(text)
+            text = f"{method.label} {_label(run, key)} {_with_relative(run, diff, key)}"
+            if not diff.resolved:
+                unresolved.append(text)
+            elif diff.mean * QUANTITIES[key].intended > 0:
+                raised.append(text)
+            else:
+                lowered.append(text)
         diff = versus_baseline(run, method.name, "pass@1")
-        if diff is not None and diff.resolved:
-            pass1.append(f"{method.label} {diff.format()}")
-    if changed:
-        second = "**Targeted quantities changed vs GRPO (resolved, > 2 SE):** " + "; ".join(changed) + "."
-        if unresolved:
-            second += " Not resolved: " + "; ".join(unresolved) + "."
-    elif unresolved:
-        second = (f"**No method changed its targeted quantity beyond 2 standard errors at {seeds}** (" +
-                  "; ".join(unresolved) + ").")
+        if diff is not None:
+            (pass1_diff if diff.resolved else pass1_same).append((diff.mean, f"{method.label} {diff.format()}"))
+    parts = []
+    if raised:
+        parts.append("moved as intended: " + ", ".join(raised))
+    if lowered:
+        parts.append("moved against the intent: " + ", ".join(lowered))
+    if unresolved:
+        parts.append("not resolved: " + ", ".join(unresolved))
+    if not parts:
+        second = "**Targeted quantities vs GRPO:** no method besides GRPO was run, so nothing is compared."
+    elif not raised and not lowered:
+        second = (f"**Targeted quantities vs GRPO:** no method changed the quantity it targets beyond 2 standard "
+                  f"errors at {seeds} ({parts[0]}).")
     else:
-        second = "**No method besides GRPO was run**, so nothing is compared."
-    if pass1:
-        third = "**pass@1 vs GRPO (resolved):** " + "; ".join(pass1) + "; the other methods are within noise."
-    elif len(run.methods) > 1:
+        second = "**Targeted quantities vs GRPO (resolved = beyond 2 SE):** " + "; ".join(parts) + "."
+    if not pass1_diff and not pass1_same:
+        third = "**pass@1 vs GRPO:** nothing to compare."
+    elif not pass1_diff:
         third = f"**pass@1 vs GRPO:** no method differs beyond 2 standard errors at {seeds}."
     else:
-        third = "**pass@1 vs GRPO:** nothing to compare."
+        groups = [("below GRPO beyond 2 SE", [t for m, t in pass1_diff if m < 0]),
+                  ("above GRPO beyond 2 SE", [t for m, t in pass1_diff if m > 0]),
+                  ("within noise", [t for _, t in pass1_same])]
+        third = "**pass@1 vs GRPO:** " + "; ".join(f"{name}: {', '.join(items)}" for name, items in groups if items)
+        third += "."
     return [first, second, third]
 
 
@@ -273,7 +301,7 @@ def _plot_pass_at_k(ax: Any, run: Any, *, relative: bool) -> None:
         mean, se = _pass_curve(rows, ks)
         color = _colors(run)[method.name]
         ax.plot(ks, mean, color=color, marker="o", markersize=3, linewidth=2 if method.name == BASELINE else 1.6,
-                label=f"{method.label} (end)" if not relative else method.label)
+                label=method.label)
         lo, hi = [m - s for m, s in zip(mean, se)], [m + s for m, s in zip(mean, se)]
         ax.fill_between(ks, lo, hi, color=color, alpha=0.15, linewidth=0)
         lows.extend(lo)
@@ -288,7 +316,7 @@ def _plot_pass_at_k(ax: Any, run: Any, *, relative: bool) -> None:
         ax.set_title("Change of held-out pass@k over training", fontsize=10)
     else:
         ax.set_ylabel("pass@k (fraction of held-out prompts)")
-        ax.set_title("Held-out pass@k: start (dashed) vs end of training", fontsize=10)
+        ax.set_title("Held-out pass@k: start (dashed) vs end of training (solid)", fontsize=10)
     if lows:
         _scale_to_data(ax, lows, highs, floor=None if relative else 0.0)
     ax.grid(alpha=0.3)
@@ -310,7 +338,7 @@ def _figure(nrows: int, ncols: int, size: tuple[float, float]) -> tuple[Any, Any
     return fig, axes
 
 
-def _save(fig: Any, path: Path, note: str) -> None:
+def _save(fig: Any, path: Path, note: str, legend: bool = True) -> None:
     import matplotlib.pyplot as plt
 
     handles, labels = [], []
@@ -319,9 +347,13 @@ def _save(fig: Any, path: Path, note: str) -> None:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=9, frameon=False)
-    fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=8, color="dimgrey")
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    bottom = 0.03
+    if legend and labels:
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.035), ncol=min(len(labels), 7),
+                   fontsize=9, frameon=False)
+        bottom = 0.09
+    fig.text(0.5, 0.008, note, ha="center", va="bottom", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -382,7 +414,7 @@ def plot_mechanisms(run: Any, path: Path) -> Path | None:
         _plot_curve(ax, run, key, f"{method.label}: {label}", "share", methods=[method])
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    _save(fig, path, _band_note(run))
+    _save(fig, path, _band_note(run), legend=False)
     return path
 
 
@@ -416,7 +448,7 @@ def _plot_eval_over_steps(ax: Any, run: Any, kk: int) -> None:
 def _title(run: Any) -> str:
     s = run.settings
     return (f"{'toy ' + s.task if s.model is None else s.model}: {len(run.methods)} methods × {s.seeds} paired seeds, "
-            f"{s.steps} steps, lr {s.learning_rate:g}")
+            f"{s.steps} steps, lr {s.learning_rate:g}, temperature {s.temperature:g}")
 
 
 # ---------------------------------------------------------------------------------------------------- csv files
@@ -521,7 +553,11 @@ def _section_settings(run: Any, out: Path) -> list[str]:
         f"learning rate {s.learning_rate:g}, temperature {s.temperature:g}, token-mean loss, no KL, clip ε = "
         f"{s.epsilon:g} (unless the method sets its own), at most {s.max_completion_length} completion tokens.",
         f"- Wall time: {run.total_seconds:.0f} s in all with {run.workers} worker process"
-        f"{'es' if run.workers > 1 else ''}, of which {run.warm_seconds:.0f} s warm start (about 0 when cached).",
+        f"{'es' if run.workers > 1 else ''}, "
+        + (f"of which {run.warm_seconds:.0f} s warm start (cached for later runs)" if run.warm_seconds >= 5 else
+           "the warm start cached")
+        + (f"; CPU time {run.cpu_seconds:.0f} s (on a busy machine the wall time exceeds CPU time / cores)."
+           if math.isfinite(run.cpu_seconds) else "."),
         "- A toy model and a short run are a smoke-scale experiment: a method that helps a 14B model need not help "
         "here, and one that helps here need not help there.",
         "",

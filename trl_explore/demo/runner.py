@@ -188,6 +188,7 @@ class DemoRun:
     warm_seconds: float
     total_seconds: float = 0.0
     workers: int = 1
+    cpu_seconds: float = float("nan")
 
     def runs(self, method: str) -> list[RunResult]:
         """The method's runs in seed order."""
@@ -566,11 +567,21 @@ def _write_run(staging: Path, result: RunResult) -> None:
     (folder / f"seed{result.seed}.json").write_text(json.dumps(asdict(result), indent=1))
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished child processes (the workers)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return float("nan")
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def collect(settings: DemoSettings, staging: Path | None = None) -> DemoRun:
     """Warm-start (or load) the model, run every job and return the results (written under `staging` when given)."""
     methods = resolve_methods(settings.methods)
     _configure_process(settings)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     model_path = prepare_model(settings)
     warm_seconds = time.perf_counter() - start
     prepare_task(settings)  # fail early on a bad dataset, before any worker starts
@@ -599,7 +610,27 @@ def collect(settings: DemoSettings, staging: Path | None = None) -> DemoRun:
     return DemoRun(
         settings=settings, methods=methods, results=results, start_evals=starts, model_path=model_path,
         warm_seconds=warm_seconds, total_seconds=time.perf_counter() - start, workers=workers,
+        cpu_seconds=_cpu_seconds() - cpu_start,
     )
+
+
+def load_run(output_dir: str | os.PathLike) -> DemoRun:
+    """Read a finished demo folder back (``settings.json`` and ``runs/<method>/seed<k>.json``), e.g. to write its
+    report again with `trl_explore.demo.report.write_report` after changing the report code; trains nothing."""
+    folder = Path(output_dir)
+    if not (folder / MARKER_FILE).is_file() or not (folder / "settings.json").is_file():
+        raise DemoUsageError(f"{folder} is not a folder written by `trl-explore demo`.")
+    saved = json.loads((folder / "settings.json").read_text())
+    settings = DemoSettings(**{k: v for k, v in saved.items() if k in DemoSettings.__dataclass_fields__})
+    methods = [METHODS[name] for name in saved["resolved_methods"]]
+    results = [RunResult(**json.loads(path.read_text()))
+               for m in methods for path in sorted((folder / "runs" / m.name).glob("seed*.json"))]
+    starts = {r.seed: r.start_eval for r in results}
+    timing = saved.get("timing", {})
+    return DemoRun(settings=settings, methods=methods, results=results, start_evals=starts,
+                   model_path=timing.get("model_path", ""), warm_seconds=timing.get("warm_seconds", float("nan")),
+                   total_seconds=timing.get("total_seconds", float("nan")), workers=timing.get("workers", 1),
+                   cpu_seconds=timing.get("cpu_seconds", float("nan")))
 
 
 def run_demo(settings: DemoSettings) -> Path:
@@ -613,8 +644,11 @@ def run_demo(settings: DemoSettings) -> Path:
     output_dir = Path(settings.output_dir).resolve()
     with warnings.catch_warnings(), _staged_output(output_dir) as staging:
         run = collect(settings, staging)
+        timing = {"model_path": run.model_path, "warm_seconds": run.warm_seconds,
+                  "total_seconds": run.total_seconds, "workers": run.workers, "cpu_seconds": run.cpu_seconds}
         (staging / "settings.json").write_text(json.dumps(
-            {**asdict(settings), "baseline": BASELINE, "resolved_methods": [m.name for m in run.methods]}, indent=1
+            {**asdict(settings), "baseline": BASELINE, "resolved_methods": [m.name for m in run.methods],
+             "timing": timing}, indent=1
         ))
         write_report(run, staging)
     return output_dir / "demo_report.md"
