@@ -67,7 +67,7 @@ def _read_report(out):
     return report, verdict
 
 
-def test_quick_demo_two_workers(quick_model, tmp_path, capsys):
+def test_quick_demo_two_workers(quick_model, tmp_path, capfd):
     """`trl-explore demo --quick` with two worker processes: every method, two paired seeds, the report opens with a
     three-line verdict, the paired table has a row per method and compared quantity, the plots and CSVs exist, the
     console shows one summary line per evaluation and no raw metrics dicts."""
@@ -95,9 +95,10 @@ def test_quick_demo_two_workers(quick_model, tmp_path, capsys):
     again = tmp_path / "again"
     again.mkdir()
     assert write_report(load_run(out), again).read_text() == report  # a finished run reads back unchanged
-    console = capsys.readouterr()
+    console = capfd.readouterr()  # file descriptors: the workers' output too
     text = console.out + console.err
     assert "{'loss'" not in text and "'grad_norm'" not in text
+    assert "FutureWarning" not in text and "Loading weights" not in text and "Traceback" not in text
     n_eval_lines = sum(1 for line in text.splitlines() if "pass@1 " in line and " seed " in line)
     assert n_eval_lines == 2 + 2 * len(resolve_methods(None))  # starts + one end-of-run line per run
 

@@ -196,29 +196,45 @@ class DemoRun:
 
 
 # ------------------------------------------------------------------------------------------------- process set-up
+KNOWN_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
+    # transformers 5 renamed gradient checkpointing to activation checkpointing; TRL 1.16 (and TrainingArguments
+    # itself) still use the old names, once per trainer: `gradient_checkpointing`, `is_gradient_checkpointing`,
+    # `gradient_checkpointing_enable` / `_disable` "is deprecated and will be removed in v6".
+    (FutureWarning, r"`(is_)?gradient_checkpointing\w*` is deprecated"),
+)
+"""Upstream warnings a demo user cannot act on (they come from TRL's and transformers' own calls), silenced by
+`quiet_known_warnings`; anything else still shows."""
+
+
 def quiet_known_warnings() -> None:
-    """Silence upstream warnings that a demo user cannot act on (they are about the library's own TRL calls)."""
-    for pattern in (
-        r".*torch_dtype.*",  # transformers: deprecated argument used by upstream code paths
-        r".*`use_cache=True` is incompatible.*",
-        r".*generation flags are not valid.*",
-        r".*The attention mask is not set.*",
-    ):
-        warnings.filterwarnings("ignore", message=pattern)
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|accelerate|torch|datasets)")
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"(trl|accelerate)")
-    for name in ("transformers", "trl", "accelerate", "datasets", "torch.distributed"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    """Silence `KNOWN_WARNINGS` and the per-load progress bars of transformers ("Loading weights") and datasets."""
+    for category, pattern in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
     with contextlib.suppress(ImportError):
         import transformers
 
-        transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
     with contextlib.suppress(ImportError):
         import datasets
 
-        datasets.logging.set_verbosity_error()
         datasets.disable_progress_bars()
+
+
+@contextlib.contextmanager
+def _restoring_console_state() -> Iterator[None]:
+    """Undo `quiet_known_warnings` in this process afterwards (warning filters, transformers / datasets bars)."""
+    import datasets
+    import transformers
+
+    bars = transformers.utils.logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
+    with warnings.catch_warnings():
+        try:
+            yield
+        finally:
+            if bars[0]:
+                transformers.logging.enable_progress_bar()
+            if bars[1]:
+                datasets.enable_progress_bars()
 
 
 def _uses_cpu_toy(settings: DemoSettings) -> bool:
@@ -642,7 +658,7 @@ def run_demo(settings: DemoSettings) -> Path:
     from .report import write_report
 
     output_dir = Path(settings.output_dir).resolve()
-    with warnings.catch_warnings(), _staged_output(output_dir) as staging:
+    with _restoring_console_state(), _staged_output(output_dir) as staging:
         run = collect(settings, staging)
         timing = {"model_path": run.model_path, "warm_seconds": run.warm_seconds,
                   "total_seconds": run.total_seconds, "workers": run.workers, "cpu_seconds": run.cpu_seconds}
