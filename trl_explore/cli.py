@@ -67,7 +67,8 @@ def _positive_float(text: str) -> float:
 
 
 def _fail(prog: str, err: BaseException) -> int:
-    print(f"{prog}: error: {err}", file=sys.stderr)
+    message = " ".join(str(err).split())  # one line, whatever the exception's text looks like
+    print(f"{prog}: error: {message}", file=sys.stderr)
     return 2
 
 

@@ -122,6 +122,24 @@ def test_rerun_replaces_results_and_foreign_folders_are_refused(quick_model, tmp
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
 
+def test_quick_demo_with_a_local_model_path(quick_warm_start, tmp_path):
+    """`--model <folder>` trains that model (one process, no warm start); a missing model is a one-line error."""
+    out = tmp_path / "demo"
+    rc = main(["demo", "--quick", "--model", str(quick_warm_start), "--methods", "grpo", "--seeds", "1",
+               "--no-progress", "--output-dir", str(out)])
+    assert rc == 0
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["model"] == str(quick_warm_start) and settings["timing"]["workers"] == 1
+    assert f"Model: {quick_warm_start}" in (out / "demo_report.md").read_text()
+
+
+def test_missing_model_is_a_one_line_error_and_leaves_nothing(tmp_path, capsys):
+    rc = main(["demo", "--quick", "--model", str(tmp_path / "nope"), "--output-dir", str(tmp_path / "demo")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("trl-explore demo: error: Could not load the model") and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no output folder, no staging folder
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -65,9 +65,10 @@ class DemoSettings:
         task (`str`, *optional*, defaults to `"countdown"`):
             `countdown` / `arithmetic` (synthetic), or, with `model`, a math dataset by Hub name or local file
             (`prompt`/`problem` + `answer`/`solution` columns) graded by `math_accuracy_reward`.
-        prompts_per_step, num_generations, steps_per_generation, max_completion_length, learning_rate, temperature,
-        eval_prompts, k, low_prob_threshold, warm_start_steps:
-            As in `ToyRegime` (defaults: `DEFAULT_REGIME`).
+        prompts_per_step (`int`, *optional*, defaults to `DEFAULT_REGIME.prompts_per_step`):
+            As in `ToyRegime`; so are `num_generations`, `steps_per_generation`, `max_completion_length`,
+            `learning_rate`, `temperature`, `epsilon`, `eval_prompts`, `k`, `low_prob_threshold`, `warm_start_steps`,
+            `train_data_seed` and `eval_data_seed` (defaults: `DEFAULT_REGIME`).
         eval_every (`int`, *optional*):
             Also evaluate pass@k every this many steps (default: only before and after training).
         warm_start_seed (`int`, *optional*, defaults to `0`):
@@ -431,8 +432,10 @@ def _run_train(job: Job, settings: DemoSettings, model_path: str, emit: Emit) ->
                                            settings.k, extra)))
 
     with tempfile.TemporaryDirectory(prefix="trl_explore_demo_") as tmp:
-        values = grpo_config_values(settings.regime, output_dir=tmp, seed=job.seed, use_cpu=not cuda,
-                                    bf16=cuda and torch.cuda.is_bf16_supported())
+        # bf16 only where the GPU has it natively (compute capability >= 8); else float32 (is_bf16_supported()
+        # also counts emulation, e.g. on a T4)
+        bf16 = cuda and torch.cuda.get_device_capability()[0] >= 8
+        values = grpo_config_values(settings.regime, output_dir=tmp, seed=job.seed, use_cpu=not cuda, bf16=bf16)
         values.update(method.overrides)
         config = config_cls(**values)
         _seed_everything(job.seed)
@@ -566,7 +569,10 @@ def _staged_output(output_dir: Path) -> Iterator[Path]:
     try:
         yield staging
     except BaseException:
-        logger.error("demo failed; the results of the finished runs are in %s", staging)
+        if (staging / "runs").is_dir():
+            logger.error("demo stopped; %s is unchanged, the finished runs are in %s", output_dir, staging)
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
     if output_dir.exists():
         trash = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
