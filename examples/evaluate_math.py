@@ -19,6 +19,11 @@ python examples/evaluate_math.py \
 GSM8K needs its configuration: `--datasets openai/gsm8k --subset main`. Local files: `--datasets data/aime.jsonl`.
 With vLLM installed (`pip install 'trl_explore[vllm]'`), add `--backend vllm`. Offline try-out with the toy kit:
 `python examples/evaluate_math.py --model_name_or_path toy --datasets toy-arithmetic --num_samples 4`.
+
+`--backend swireasoning` compares SwiReasoning decoding (latent/explicit switch thinking, `trl_explore.generation`)
+with plain sampling at the same budgets and sampling settings: accuracy (`math_accuracy_reward`), generated tokens
+and the share of latent steps, as a table (`swireasoning_comparison.md/json`). Budget sweep:
+`--swi_budgets 1024 2048 4096`. Thinking models (Qwen3, R1-distill) have the `<think>` / `</think>` tokens it needs.
 """
 
 from __future__ import annotations
@@ -65,7 +70,14 @@ class EvalArguments:
         default="Please reason step by step, and put your final answer within \\boxed{}.",
         metadata={"help": "System prompt for chat models."},
     )
-    backend: str = field(default="transformers", metadata={"help": "`transformers` or `vllm`."})
+    backend: str = field(default="transformers", metadata={"help": "`transformers`, `vllm` or `swireasoning`."})
+    swi_budgets: list[int] | None = field(
+        default=None, metadata={"help": "SwiReasoning backend: budgets to compare (default: `max_new_tokens`)."}
+    )
+    swi_alpha0: float = field(default=1.0, metadata={"help": "SwiReasoning α0 (explicit -> latent mix)."})
+    swi_beta0: float = field(default=0.7, metadata={"help": "SwiReasoning β0 (latent -> explicit mix)."})
+    swi_window_size: int = field(default=512, metadata={"help": "SwiReasoning explicit steps before going latent."})
+    swi_max_switch_count: int | None = field(default=None, metadata={"help": "SwiReasoning switch cap C (off)."})
     dtype: str = field(default="auto", metadata={"help": "Model dtype: auto, bfloat16, float16, float32."})
     seed: int = field(default=0, metadata={"help": "Random seed."})
     output_dir: str = field(default="eval_out", metadata={"help": "Where summary.md/json and samples go."})
@@ -105,14 +117,16 @@ def _load_dataset(name: str, args: EvalArguments):
 
 
 def main(args: EvalArguments) -> dict:
-    if args.backend not in ("transformers", "vllm"):
-        raise ValueError(f"`backend` must be 'transformers' or 'vllm', got {args.backend!r}.")
+    if args.backend not in ("transformers", "vllm", "swireasoning"):
+        raise ValueError(f"`backend` must be 'transformers', 'vllm' or 'swireasoning', got {args.backend!r}.")
     config = SamplingConfig(
         num_samples=args.num_samples, temperature=args.temperature, top_p=args.top_p,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, system_prompt=args.system_prompt,
         seed=args.seed,
     )
     path, model, tokenizer = _load_model(args)
+    if args.backend == "swireasoning":
+        return compare_with_swireasoning(args, model, tokenizer, config)
     results = {}
     for name in args.datasets:
         ds = _load_dataset(name, args)
@@ -127,6 +141,38 @@ def main(args: EvalArguments) -> dict:
     summary_path = write_results(results, args.output_dir)
     print(summary_path.read_text())  # noqa: T201 - the script's report
     return {name: r.as_dict() for name, r in results.items()}
+
+
+def compare_with_swireasoning(args: EvalArguments, model, tokenizer, config: SamplingConfig) -> dict:
+    """SwiReasoning vs plain sampling, same budgets and sampling settings, graded by `math_accuracy_reward`."""
+    import json
+    from pathlib import Path
+
+    from trl_explore.evaluation import render_prompts
+    from trl_explore.generation import SwiReasoningConfig
+    from trl_explore.generation.swireasoning_eval import compare_decoding
+    from trl_explore.rewards import math_accuracy_reward
+
+    swi = SwiReasoningConfig(alpha0=args.swi_alpha0, beta0=args.swi_beta0, window_size=args.swi_window_size,
+                             max_switch_count=args.swi_max_switch_count)
+    tables, lines = {}, []
+    for name in args.datasets:
+        ds = _load_dataset(name, args)
+        ds_config = replace(config, use_chat_template=False, system_prompt=None) if name.startswith("toy-") else config
+        comparison = compare_decoding(
+            model, tokenizer, render_prompts(tokenizer, ds["prompt"], ds_config), math_accuracy_reward,
+            {"solution": ds["solution"]}, swi_configs={"swireasoning": swi},
+            budgets=args.swi_budgets or [args.max_new_tokens], num_samples=args.num_samples,
+            temperature=args.temperature, top_p=args.top_p, batch_size=args.batch_size, seed=args.seed,
+        )
+        tables[name] = comparison.rows
+        lines += [f"## {name} ({len(ds)} problems x {args.num_samples} samples)", "", comparison.markdown()]
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "swireasoning_comparison.json").write_text(json.dumps(tables, indent=2))
+    (out / "swireasoning_comparison.md").write_text("\n".join(lines))
+    print("\n".join(lines))  # noqa: T201 - the script's report
+    return tables
 
 
 if __name__ == "__main__":

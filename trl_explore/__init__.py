@@ -46,6 +46,11 @@ _LAZY: dict[str, str] = {
     "ExploreGRPOConfig": "trainers.explore_grpo_config",
     "ExploreGRPOTrainer": "trainers.explore_grpo_trainer",
     "LpRegConfig": "trainers.lp_reg_config",
+    "HAPOConfig": "trainers.hapo_config",
+    "HAPOGRPOTrainer": "trainers.hapo_trainer",
+    "AdaptiveTemperatureLogitsProcessor": "generation.adaptive_temperature",
+    "tlga_advantages": "functional.hapo",
+    "hapo_entropy_scores": "functional.hapo",
     "LpRegGRPOTrainer": "trainers.lp_reg_trainer",
     "lp_reg_proxy_logps": "functional.lp_reg",
     "FourierNumericHead": "modules.numeric_head",
@@ -59,6 +64,20 @@ _LAZY: dict[str, str] = {
     "kl_to_target": "metrics.smoothness",
     "PassAtKCallback": "callbacks.pass_at_k",
     "ExplorationDiagnosticsCallback": "callbacks.exploration",
+    # decoding
+    "SwiReasoningConfig": "generation.swireasoning_config",
+    "SwiReasoningOutput": "generation.swireasoning",
+    "swi_generate": "generation.swireasoning",
+    "swireasoning_decoding": "generation.swireasoning",
+    "answer_choice_mass": "metrics.answer_choice",
+    "AnswerChoiceMassResult": "metrics.answer_choice",
+    "AnswerChoiceMassCallback": "callbacks.answer_choice",
+    "make_multiple_choice_dataset": "toy.multiple_choice",
+    "SPEARConfig": "trainers.spear_config",
+    "SPEARGRPOTrainer": "trainers.spear_trainer",
+    "toolcall_reward": "rewards.toolcall",
+    "clip_cov_mask": "functional.covariance",
+    "kl_cov_penalty": "functional.covariance",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -89,12 +108,21 @@ def _check_trl_version() -> None:
 _check_trl_version()
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .callbacks.answer_choice import AnswerChoiceMassCallback
+    from .functional.covariance import clip_cov_mask, kl_cov_penalty
     from .functional.pass_at_k import pass_at_k
+    from .generation.swireasoning import SwiReasoningOutput, swi_generate, swireasoning_decoding
+    from .generation.swireasoning_config import SwiReasoningConfig
+    from .metrics.answer_choice import AnswerChoiceMassResult, answer_choice_mass
     from .metrics.sampling import avg_at_k, maj_at_k
     from .modules.fourier_head import FourierHead
     from .rewards.math import MathReward, make_math_reward, math_accuracy_reward
+    from .rewards.toolcall import toolcall_reward
     from .toy.evaluation import evaluate_pass_rate
     from .toy.models import make_tiny_model
+    from .toy.multiple_choice import make_multiple_choice_dataset
     from .toy.tasks import countdown_reward, make_arithmetic_dataset, make_countdown_dataset
     from .toy.tokenizer import make_tokenizer
     from .toy.warm_start import warm_start
+    from .trainers.spear_config import SPEARConfig
+    from .trainers.spear_trainer import SPEARGRPOTrainer

@@ -79,7 +79,7 @@ def test_hook_reads_label_log_probs(fused):
 
 def test_logs_with_trl_grpo_trainer(tmp_path):
     """Works with a plain TRL GRPOTrainer: every logging step carries the exploration metrics."""
-    from lp_reg_helpers import build_trainer
+    from grpo_helpers import build_trainer
     from trl import GRPOConfig, GRPOTrainer
 
     cb = ExplorationDiagnosticsCallback()

@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "trainers"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from lp_reg_helpers import build_trainer, tiny_model, tiny_tokenizer  # noqa: E402
+from grpo_helpers import build_trainer, tiny_model, tiny_tokenizer  # noqa: E402
 
 from trl_explore.functional.lp_reg import lp_reg_percentile_threshold  # noqa: E402
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer  # noqa: E402
@@ -45,7 +45,7 @@ def main(out_dir: str) -> None:
     original = component.adjust_loss
 
     def recording(ctx):
-        local, _ = lp_reg_percentile_threshold(ctx.per_token_logps.detach()[ctx.mask.bool()], component.rho)
+        local, _ = lp_reg_percentile_threshold(ctx.per_token_logps.detach()[ctx.mask.bool()], component.args.lp_reg_rho)
         original(ctx)
         records.append(
             {"global": component.last_threshold_logp, "local": float("nan") if local is None else float(local)}

@@ -14,9 +14,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "trainers"))
 
-from lp_reg_helpers import build_trainer, tiny_model, tiny_tokenizer  # noqa: E402
+from grpo_helpers import build_trainer, tiny_model, tiny_tokenizer  # noqa: E402
 
 from trl_explore.trainers import RelativeNegativeConfig, RelativeNegativeGRPOTrainer  # noqa: E402
+from trl_explore.trainers.components import KEEP_KEY  # noqa: E402
 
 
 def main(out_dir: str) -> None:
@@ -34,9 +35,8 @@ def main(out_dir: str) -> None:
         negative_normalization="selected_tokens",
         learning_rate=1e-2,
     )
-    component = trainer.components[0]
     records = []
-    original = component.post_generation
+    original = trainer._run_generation_phases
 
     def recording(output):
         trl_num_items = int(output["num_items_in_batch"])
@@ -44,9 +44,9 @@ def main(out_dir: str) -> None:
         loss_mask = out["completion_mask"].float()
         records.append(
             {
-                "rewards": component._combined_rewards().tolist(),
+                "rewards": trainer._last_rewards_per_func[:, 0].tolist(),  # one reward function, weight 1
                 "advantages": out["advantages"].tolist(),
-                "keep": out["rng_sample_mask"].tolist(),
+                "keep": out[KEEP_KEY].tolist(),
                 "local_tokens": loss_mask.sum(-1).tolist(),
                 "trl_num_items": trl_num_items,
                 "num_items": int(out["num_items_in_batch"]),
@@ -54,7 +54,7 @@ def main(out_dir: str) -> None:
         )
         return out
 
-    component.post_generation = recording
+    trainer._run_generation_phases = recording
     trainer.train()
     metrics = [
         {k: v for k, v in e.items() if k.startswith("rng/")}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
-from lp_reg_helpers import build_trainer, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
+from grpo_helpers import build_trainer, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_explore.trainers import ExploreComponent, ExploreGRPOConfig, ExploreGRPOTrainer, LpRegConfig, LpRegGRPOTrainer
@@ -77,51 +75,6 @@ def test_own_loss_path_equals_trl(tmp_path, loss_type, is_level, beta, off_polic
         torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-4, atol=1e-6, msg=name)
     for key in ("entropy", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean"):
         assert ours._metrics["train"][key][-1] == pytest.approx(trl._metrics["train"][key][-1], rel=1e-5, abs=1e-7)
-
-
-def test_rejects_plain_grpo_config(tmp_path):
-    with pytest.raises(TypeError, match="ExploreGRPOConfig"):
-        build_trainer(ExploreGRPOTrainer, GRPOConfig, tmp_path)
-
-
-# Signatures of the TRL methods the base hooks or calls, recorded from trl 1.16.0. A change means our overrides may
-# silently stop matching TRL: re-read the TRL method and update the override and this record together.
-HOOKED = {
-    "_generate_and_score_completions": "(self, inputs: list[dict[str, torch.Tensor | typing.Any]]) -> dict[str, torch.Tensor | typing.Any]",
-    "_calculate_rewards": "(self, inputs, prompts, completions, completion_ids_list)",
-    "_compute_loss": "(self, model, inputs)",
-    "_save_checkpoint": "(self, model, trial)",
-    "_load_optimizer_and_scheduler": "(self, checkpoint)",
-    "compute_loss": "(self, model, inputs, return_outputs=False, num_items_in_batch=None)",
-    "get_high_entropy_mask": "(self, entropies: torch.Tensor, mask: torch.Tensor, threshold: float) -> torch.Tensor",
-    "get_off_policy_mask": "(advantages: torch.Tensor, per_token_logps: torch.Tensor, sampling_per_token_logps: torch.Tensor, mask: torch.Tensor, off_policy_threshold: float) -> torch.Tensor",
-    "_get_per_token_logps_and_entropies": "(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False, compute_aux_loss=False, pixel_values=None, image_grid_thw=None, num_images=None, pixel_attention_mask=None, spatial_shapes=None, num_tiles=None, image_sizes=None, token_type_ids=None, mm_token_type_ids=None, image_position_ids=None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]",
-}
-
-
-@pytest.mark.parametrize("name", sorted(HOOKED))
-def test_hooked_trl_signatures_unchanged(name):
-    """Fails loudly when TRL changes a method our base overrides or calls."""
-    assert str(inspect.signature(getattr(GRPOTrainer, name))) == HOOKED[name], (
-        f"trl.GRPOTrainer.{name} changed signature; review trl_explore.trainers.explore_grpo_trainer."
-    )
-
-
-def test_fused_head_kernel_hook_unchanged():
-    """The fused-head kernel symbol the token statistics route through still exists with the recorded signature."""
-    import trl.trainer.utils as trl_utils
-    from trl.kernels import ChunkedLogProbFunction
-
-    assert hasattr(trl_utils, "_ChunkedLogProbFunction") and hasattr(trl_utils, "add_fused_lm_head")
-    assert str(inspect.signature(ChunkedLogProbFunction.forward)) == (
-        "(ctx, hidden: 'torch.Tensor', weight: 'torch.Tensor', bias: 'torch.Tensor | None', targets: 'torch.Tensor', "
-        "temperature: 'float', chunk_size: 'int', final_logit_softcapping: 'float | None' = None, "
-        "logit_scale: 'float' = 1.0, outputs: 'tuple[str, ...]' = ('entropy', 'log_sum_sq_probs', 'mean_logits', "
-        "'is_top1')) -> 'tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, "
-        "torch.Tensor | None]'"
-    )
-    src = inspect.getsource(trl_utils.add_fused_lm_head)
-    assert "_ChunkedLogProbFunction.apply(" in src
 
 
 class _CounterComponent(ExploreComponent):

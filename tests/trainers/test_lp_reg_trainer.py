@@ -2,61 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
 import torch
-from lp_reg_helpers import build_trainer, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
+from grpo_helpers import (
+    build_trainer,
+    completion_logits,
+    dapo_normalizer,
+    loss_and_grads,
+    peaky_model,
+    sampled_batch,
+    tiny_tokenizer,
+)
 from reference.lp_reg_reference import lp_reg_reference_loss
 
 from trl_explore.functional.lp_reg import lp_reg_proxy_logps
 from trl_explore.trainers import ExploreGRPOConfig, ExploreGRPOTrainer, LpRegConfig, LpRegGRPOTrainer
-
-
-def peaky_model(tok, seed: int = 0, scale: float = 6.0):
-    """Tiny model with sharper next-token distributions (LM head x 6), so min-p filtering bites."""
-    model = tiny_model(tok, seed=seed)
-    with torch.no_grad():
-        model.lm_head.weight.mul_(scale)
-    return model
-
-
-@torch.no_grad()
-def sampled_batch(model, vocab: int, seed: int = 0, **kwargs) -> dict[str, torch.Tensor]:
-    """`fixed_batch` whose completion tokens are sampled from the model, left to right (realistic probabilities)."""
-    inputs = fixed_batch(vocab, batch=4, completion_len=7, seed=seed, **kwargs)
-    g = torch.Generator().manual_seed(seed)
-    ids = inputs["completion_ids"]
-    for t in range(ids.size(1)):
-        full = torch.cat([inputs["prompt_ids"], ids], 1)
-        att = torch.cat([inputs["prompt_mask"], torch.ones_like(ids)], 1)
-        logits = model(input_ids=full, attention_mask=att, fused_lm_head=False).logits
-        probs = torch.softmax(logits[:, inputs["prompt_ids"].size(1) + t - 1].float(), -1)
-        ids[:, t] = torch.multinomial(probs, 1, generator=g).squeeze(-1)
-    return inputs
-
-
-def completion_logits(model, inputs) -> torch.Tensor:
-    """``[B, T, V]`` float64 full logits of the completion positions (slow path, no fused head)."""
-    # a fresh instance: a deep copy would keep TRL's fused-head closure bound to the original model
-    m64 = type(model)(copy.deepcopy(model.config))
-    m64.load_state_dict(model.state_dict())
-    m64 = m64.double()
-    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
-    att = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
-    logits = m64(input_ids=ids, attention_mask=att).logits
-    T = inputs["completion_ids"].size(1)
-    return m64, logits[:, -T - 1 : -1]
-
-
-def dapo_normalizer(trainer, inputs) -> float:
-    return (
-        float(inputs["num_items_in_batch"])
-        * trainer.current_gradient_accumulation_steps
-        / (trainer.args.steps_per_generation)
-    )
-
 
 CONFIGS = [
     (threshold, scope, est)
@@ -170,8 +132,7 @@ def test_beta_zero_equals_base_trainer(tmp_path, loss_type):
     for name in grads_a:
         torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-4, atol=1e-6, msg=name)
     # and with β > 0 the loss differs (the knob is live)
-    lp.lp_beta_check = True
-    lp.components[0].beta = 1.0
+    lp.args.lp_reg_beta = 1.0
     loss_c, _ = loss_and_grads(lp, inputs)
     assert not math.isclose(loss_c.item(), loss_a.item(), rel_tol=1e-6)
 
@@ -211,8 +172,13 @@ def test_config_validation():
         ExploreGRPOConfig(output_dir="x", lp_reg_percentile_scope="global", **CPU)
     with pytest.raises(ValueError, match="loss_type"):
         LpRegConfig(output_dir="x", loss_type="cispo", **CPU)
-    with pytest.raises(ValueError, match="entropy_coef"):
-        LpRegConfig(output_dir="x", entropy_coef=0.01, **CPU)
+    with pytest.raises(ValueError, match="lp_reg_rho"):
+        ExploreGRPOConfig(output_dir="x", lp_reg_rho=math.nan, **CPU)
+    with pytest.raises(ValueError, match="lp_reg_beta"):
+        ExploreGRPOConfig(output_dir="x", lp_reg_beta=math.inf, **CPU)
+    with pytest.raises(ValueError, match="lp_reg_min_p"):
+        ExploreGRPOConfig(output_dir="x", lp_reg_min_p="0.5", **CPU)
+    assert LpRegConfig(output_dir="x", entropy_coef=0.01, **CPU).entropy_coef == 0.01  # the base carries the bonus
     cfg = LpRegConfig(output_dir="x", **CPU)
     assert (cfg.lp_reg, cfg.epsilon, cfg.epsilon_high, cfg.beta, cfg.loss_type) == (True, 1.0, 9.0, 0.0, "dapo")
     assert (cfg.temperature, cfg.top_p, cfg.lp_reg_min_p, cfg.lp_reg_rho, cfg.lp_reg_beta) == (
@@ -232,7 +198,7 @@ def test_forward_full_estimator_refused_under_zero3(monkeypatch):
 
     import transformers.integrations.deepspeed as ds
 
-    from trl_explore.trainers.lp_reg_component import LpRegComponent
+    from trl_explore.trainers.components import LpRegComponent
 
     args = LpRegConfig(
         output_dir="/tmp/unused", lp_reg_kl_estimator="forward_full", report_to=[], use_cpu=True, bf16=False
@@ -241,7 +207,7 @@ def test_forward_full_estimator_refused_under_zero3(monkeypatch):
     with pytest.raises(ValueError, match="not supported with DeepSpeed ZeRO-3"):
         LpRegComponent(SimpleNamespace(args=args))
     args.lp_reg_kl_estimator = "k3_sampled"
-    assert LpRegComponent(SimpleNamespace(args=args)).kl_estimator == "k3_sampled"
+    assert LpRegComponent(SimpleNamespace(args=args)).args.lp_reg_kl_estimator == "k3_sampled"
     monkeypatch.setattr(ds, "is_deepspeed_zero3_enabled", lambda: False)
     args.lp_reg_kl_estimator = "forward_full"
-    assert LpRegComponent(SimpleNamespace(args=args)).kl_estimator == "forward_full"
+    assert LpRegComponent(SimpleNamespace(args=args)).args.lp_reg_kl_estimator == "forward_full"

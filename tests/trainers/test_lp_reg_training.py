@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from lp_reg_helpers import build_trainer, tiny_tokenizer
-from test_lp_reg_trainer import peaky_model
+from grpo_helpers import build_trainer, peaky_model, tiny_tokenizer
 
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
 

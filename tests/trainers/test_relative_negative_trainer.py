@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from lp_reg_helpers import build_trainer, const_reward, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
+from grpo_helpers import build_trainer, const_reward, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_explore.trainers import (
@@ -18,7 +18,7 @@ from trl_explore.trainers import (
     RelativeNegativeConfig,
     RelativeNegativeGRPOTrainer,
 )
-from trl_explore.trainers.relative_negative_component import SAMPLE_MASK_KEY
+from trl_explore.trainers.components import KEEP_KEY as SAMPLE_MASK_KEY
 
 torch.set_num_threads(1)
 
@@ -41,14 +41,11 @@ def _trl(tmp_path, **overrides):
 
 
 def _generated(trainer, inputs, rewards):
-    """Run the component's `post_generation` as after TRL's generation: ``rewards`` [N] stand for the gathered
-    rewards of the single reward function."""
+    """Run the generation phases as after TRL's generation: ``rewards`` [N] stand for the gathered rewards of the
+    single reward function."""
     trainer.model.train()
     trainer._last_rewards_per_func = torch.tensor(rewards, dtype=torch.float32).unsqueeze(1)
-    out = copy.deepcopy(inputs)
-    for component in trainer.components:
-        out = component.post_generation(out)
-    return out
+    return trainer._run_generation_phases(copy.deepcopy(inputs))
 
 
 def _assert_same(loss_a, grads_a, loss_b, grads_b, rtol=1e-6, atol=1e-7):
@@ -82,8 +79,8 @@ def test_defaults_and_component_registration(tmp_path):
         ({"positive_weight": math.inf}, "positive_weight"),
         ({"correct_threshold": math.nan}, "correct_threshold"),
         ({"advantage_mode": "nsr", "loss_type": "cispo"}, "loss_type"),
-        ({"advantage_mode": "nsr", "use_adaptive_entropy": True}, "use_adaptive_entropy"),
-        ({"advantage_mode": "nsr", "entropy_coef": 1e-3, "top_entropy_quantile": 0.5}, "top_entropy_quantile"),
+        ({"positive_weight": True}, "positive_weight"),
+        ({"rng_metrics": "yes"}, "rng_metrics"),
     ],
 )
 def test_invalid_config_raises(tmp_path, overrides, match):
@@ -122,10 +119,11 @@ def test_gspo_n_sets_sequence_level(tmp_path):
     [("grpo", "token", 0.0, False), ("dapo", "sequence", 0.04, True), ("bnpo", "token", 0.0, True)],
 )
 def test_grpo_mode_equals_trl(tmp_path, loss_type, is_level, beta, off_policy):
-    """advantage_mode="grpo" with the metrics on runs the explore loss path and still equals TRL's GRPOTrainer."""
+    """advantage_mode="grpo" with the metrics on keeps TRL's own loss path (only its LM-head pass also yields the top
+    probability) and equals TRL's GRPOTrainer."""
     common = dict(loss_type=loss_type, importance_sampling_level=is_level, beta=beta, epsilon_high=0.28)
     trl, ours = _trl(tmp_path, **common), _ours(tmp_path, advantage_mode="grpo", **common)
-    assert ours._uses_own_loss
+    assert not ours._uses_own_loss
     inputs = fixed_batch(len(trl.processing_class), off_policy=off_policy, ref=beta != 0.0)
     generated = _generated(ours, inputs, [1.0, 0.0, 0.0, 1.0])
     torch.testing.assert_close(generated["advantages"], inputs["advantages"], rtol=0, atol=0)
@@ -174,11 +172,12 @@ def _capture_per_token_loss(trainer):
 def test_grpo_n_zeroes_positive_samples_and_keeps_negatives(tmp_path, off_policy):
     """fixed_batch advantages [1.0, -0.5, -1.5, 0.8] (TRL's): GRPO-N's per-token loss is 0 on samples 0 and 3 and
     equals GRPO's on samples 1 and 2; the loss equals TRL's on the batch with the positive advantages set to 0."""
-    grpo = _ours(tmp_path / "a", advantage_mode="grpo")
+    # the GRPO reference runs through the same explore loss path, on the batch before the generation phases
+    grpo = _ours(tmp_path / "a", advantage_mode="grpo_n")
     grpo_n = _ours(tmp_path / "b", advantage_mode="grpo_n")
     inputs = fixed_batch(len(grpo.processing_class), off_policy=off_policy)
     seen_a, seen_b = _capture_per_token_loss(grpo), _capture_per_token_loss(grpo_n)
-    loss_and_grads(grpo, _generated(grpo, inputs, [1.0, 0, 0, 1.0]))
+    loss_and_grads(grpo, inputs)
     generated = _generated(grpo_n, inputs, [1.0, 0, 0, 1.0])
     assert generated["advantages"].tolist() == [0.0, -0.5, -1.5, 0.0]
     assert generated[SAMPLE_MASK_KEY].tolist() == [False, True, True, False]
@@ -350,7 +349,7 @@ def test_nsr_recipe_trains_off_policy(tmp_path):
         save_strategy="no",
         gradient_checkpointing=False,
     )
-    from lp_reg_helpers import tiny_dataset
+    from grpo_helpers import tiny_dataset
 
     trainer = RelativeNegativeGRPOTrainer(
         model=tiny_model(tok),

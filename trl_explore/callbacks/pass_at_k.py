@@ -8,23 +8,17 @@ integrations with the next logged metrics, and appends rows to ``<output_dir>/pa
 
 from __future__ import annotations
 
-import csv
-import logging
-import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
-logger = logging.getLogger(__name__)
+from .periodic import PeriodicEvalCallback
 
 
 def _is_conversational(prompt: Any) -> bool:
     return isinstance(prompt, list) and bool(prompt) and isinstance(prompt[0], dict) and "role" in prompt[0]
 
 
-class PassAtKCallback(TrainerCallback):
+class PassAtKCallback(PeriodicEvalCallback):
     """Every `eval_steps` steps, sample `k` completions per held-out prompt, grade them and log the pass@k curve.
 
     Works with any trainer whose model is a causal LM (TRL's `GRPOTrainer` and our subclasses, `SFTTrainer`, ...).
@@ -80,8 +74,7 @@ class PassAtKCallback(TrainerCallback):
     ) -> None:
         if k < 1:
             raise ValueError(f"`k` must be >= 1, got {k}.")
-        if eval_steps < 1:
-            raise ValueError(f"`eval_steps` must be >= 1, got {eval_steps}.")
+        super().__init__(eval_steps=eval_steps, csv_name=csv_name, show_progress=show_progress)
         if "prompt" not in eval_dataset.column_names:
             raise ValueError(f"`eval_dataset` needs a `prompt` column, got {eval_dataset.column_names}.")
         self.ks = sorted(set(ks)) if ks is not None else [2**i for i in range(k.bit_length()) if 2**i <= k]
@@ -90,29 +83,18 @@ class PassAtKCallback(TrainerCallback):
         self.eval_dataset = eval_dataset
         self.reward_func = reward_func
         self.k = k
-        self.eval_steps = eval_steps
         self.temperature = temperature
         self.top_p = top_p
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.correct_threshold = correct_threshold
-        self.csv_name = csv_name
-        self.show_progress = show_progress
-        self.history: list[dict[str, float]] = []
-        self._last_step: int | None = None
-        self._pending: dict[str, float] = {}
 
     # ------------------------------------------------------------------------------------------------ sampling
     def _sample_and_count(self, model: Any, tokenizer: Any, args: Any) -> tuple[list[int], list[int]]:
         """Sample `k` completions for this process's shard of prompts; return per-prompt (n, c)."""
-        import torch
-
         from ..evaluation import SamplingConfig, sample_completions_transformers
 
-        rank, world = 0, 1
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-        shard = self.eval_dataset.select(range(rank, len(self.eval_dataset), world))
+        shard = self.eval_dataset.select(self.shard_indices(len(self.eval_dataset)))
         if len(shard) == 0:
             return [], []
         prompts = shard["prompt"]
@@ -146,67 +128,18 @@ class PassAtKCallback(TrainerCallback):
         ]
         return [self.k] * len(prompts), counts
 
-    def evaluate(self, model: Any, tokenizer: Any, args: Any, step: int) -> dict[str, float]:
-        """Run one evaluation now; returns (and records) ``{"step", "pass@k"..., "seconds"}``."""
-        import torch
-
+    def measure(self, model: Any, tokenizer: Any, args: Any) -> dict[str, float]:
+        """Sample, grade and gather across processes; returns ``{"pass@k": ...}`` for every k in `ks`."""
         from ..functional.pass_at_k import pass_at_k
 
-        start = time.perf_counter()
         n, c = self._sample_and_count(model, tokenizer, args)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            gathered: list[Any] = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(gathered, (n, c))
-            n = [x for part in gathered for x in part[0]]
-            c = [x for part in gathered for x in part[1]]
-        row: dict[str, float] = {"step": step}
-        for kk in self.ks:
-            row[f"pass@{kk}"] = float(sum(pass_at_k(ni, ci, kk) for ni, ci in zip(n, c)) / max(len(n), 1))
-        row["seconds"] = time.perf_counter() - start
-        self.history.append(row)
-        self._last_step = step
-        self._write_csv(args, row)
-        return row
+        counts = self.gather(list(zip(n, c)))
+        return {
+            f"pass@{kk}": float(sum(pass_at_k(ni, ci, kk) for ni, ci in counts) / max(len(counts), 1))
+            for kk in self.ks
+        }
 
-    def _write_csv(self, args: Any, row: dict[str, float]) -> None:
-        output_dir = getattr(args, "output_dir", None)
-        if output_dir is None or getattr(args, "process_index", 0) != 0:
-            return
-        path = Path(output_dir) / self.csv_name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists()
-        with path.open("a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(["step", "k", "pass_at_k", "seconds"])
-            for kk in self.ks:
-                writer.writerow([row["step"], kk, f"{row[f'pass@{kk}']:.6f}", f"{row['seconds']:.3f}"])
-
-    # ---------------------------------------------------------------------------------------------- events
-    def _run(self, args: Any, state: Any, model: Any, processing_class: Any) -> None:
-        if model is None or processing_class is None:
-            raise ValueError("PassAtKCallback needs the trainer's model and processing_class (tokenizer).")
-        tokenizer = getattr(processing_class, "tokenizer", processing_class)
-        row = self.evaluate(model, tokenizer, args, state.global_step)
-        logs = {f"pass_at_k/pass@{kk}": row[f"pass@{kk}"] for kk in self.ks}
-        state.log_history.append({**logs, "step": state.global_step})
-        self._pending = logs
-        logger.info("step %d: %s", state.global_step, ", ".join(f"{k}={v:.3f}" for k, v in logs.items()))
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        # Hand the latest evaluation to the logging integrations (wandb, tensorboard, ...) that run after us.
-        if logs is not None and self._pending:
-            logs.update(self._pending)
-            self._pending = {}
-
-    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if self._last_step != state.global_step:
-            self._run(args, state, model, processing_class)
-
-    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if state.global_step % self.eval_steps == 0 and self._last_step != state.global_step:
-            self._run(args, state, model, processing_class)
-
-    def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if self._last_step != state.global_step:
-            self._run(args, state, model, processing_class)
+    def csv_rows(self, row: dict[str, float]) -> tuple[list[str], list[list[Any]]]:
+        """One row per k: ``step, k, pass_at_k, seconds``."""
+        rows = [[row["step"], kk, f"{row[f'pass@{kk}']:.6f}", f"{row['seconds']:.3f}"] for kk in self.ks]
+        return ["step", "k", "pass_at_k", "seconds"], rows

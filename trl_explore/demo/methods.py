@@ -131,6 +131,34 @@ for _method in [
         mechanism=(("rng/frac_negative_tokens", "share of tokens pushed down"),),
     ),
     DemoMethod(
+        name="hapo",
+        label="HAPO",
+        trainer="trl_explore.trainers:HAPOGRPOTrainer",
+        config="trl_explore.trainers:HAPOConfig",
+        # all four parts with the released defaults (τ = 0.05, α = β = 1, dual clip 10, paper sign) on the shared
+        # budget; the regime's 4 optimizer steps per generation move the importance ratio that DAR and AAC act on
+        summary="arXiv 2509.16591: per-token entropy drives the rollout temperature, group-token advantages, "
+        "advantage redistribution and asymmetric clipping.",
+        targets=("pass@1", "entropy"),
+        mechanism=(
+            ("hapo/temperature_mean", "mean rollout temperature"),
+            ("hapo/dar_frac_amplified", "share of tokens whose advantage was amplified"),
+        ),
+    ),
+    DemoMethod(
+        name="spear",
+        label="SPEAR (replay)",
+        trainer="trl_explore.trainers:SPEARGRPOTrainer",
+        config="trl_explore.trainers:SPEARConfig",
+        # the demo's task has no tool: SPEAR's self-imitation replay with Clip-Cov on the replayed tokens, a buffer
+        # sized so that replay triggers every few generations here, and a 30-step warm-up of the replay weight γ(t)
+        overrides={"sil_buffer_size": 32, "sil_warmup_steps": 30},
+        summary="arXiv 2509.22601: replays the best recent completions (self-imitation) with Clip-Cov on the "
+        "replayed tokens (no tool on this task).",
+        targets=("pass@1",),
+        mechanism=(("spear/replay_rows", "replayed rows per generation"),),
+    ),
+    DemoMethod(
         name="psr",
         label="PSR",
         trainer=_RNG[0],

@@ -573,7 +573,20 @@ def _section_methods(run: Any, out: Path) -> list[str]:
 
 
 Section = Callable[[Any, Path], list[str]]
-SECTIONS: list[Section] = [_section_verdict, _section_results, _section_plots, _section_settings, _section_methods]
+def _section_decoding(run: Any, output_dir: Path) -> list[str]:
+    from .decoding import decoding_report_section  # SwiReasoning vs plain sampling on the run's model
+
+    return decoding_report_section(run, output_dir)
+
+
+SECTIONS: list[Section] = [
+    _section_verdict,
+    _section_results,
+    _section_plots,
+    _section_settings,
+    _section_methods,
+    _section_decoding,
+]
 """Builders of the report's sections, in order: ``builder(run, output_dir) -> Markdown lines``. Append to add one."""
 
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics: pass@k / avg@k / maj@k, distribution smoothness, exploration diagnostics.
+"""Evaluation metrics: pass@k / avg@k / maj@k, distribution smoothness, answer-choice probability mass.
 
 Names are resolved lazily from their modules so importing this package stays cheap.
 """
@@ -13,6 +13,15 @@ _LAZY: dict[str, str] = {
     "pass_at_k_curve": "sampling",
     "smoothness": "smoothness",
     "kl_to_target": "smoothness",
+    "answer_choice_mass": "answer_choice",
+    "AnswerChoiceMassResult": "answer_choice",
+    "ANSWER_CHOICE_MASS_EVALUATE_PATH": "answer_choice",
+    "build_prompt": "answer_choice",
+    "unconditional_premise": "answer_choice",
+    "draw_demos": "answer_choice",
+    "parse_generation": "answer_choice",
+    "load_multiple_choice_dataset": "answer_choice",
+    "plot_answer_choice_mass": "answer_choice",
 }
 
 __all__ = sorted(_LAZY)

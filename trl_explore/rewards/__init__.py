@@ -1,4 +1,5 @@
-"""TRL-contract reward functions: verifiable math answers (``math_accuracy_reward``, ``make_math_reward``).
+"""TRL-contract reward functions: verifiable math answers (``math_accuracy_reward``, ``make_math_reward``) and SPEAR's
+tool-call curriculum (``toolcall_reward``).
 
 Names are resolved lazily, and even :mod:`trl_explore.rewards.math` imports neither sympy nor latex2sympy2 (only the
 verification worker processes do), so ``import trl_explore.rewards`` stays light.
@@ -17,6 +18,8 @@ _LAZY: dict[str, str] = {
     "math_accuracy_reward": "math",
     "math_reward_stats": "math",
     "reset_math_reward_stats": "math",
+    "count_tool_calls": "toolcall",
+    "toolcall_reward": "toolcall",
 }
 
 __all__ = sorted(_LAZY)
@@ -34,3 +37,4 @@ if TYPE_CHECKING:  # pragma: no cover
         math_reward_stats,
         reset_math_reward_stats,
     )
+    from .toolcall import count_tool_calls, toolcall_reward

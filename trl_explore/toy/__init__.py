@@ -1,4 +1,5 @@
-"""Offline toy kit: a character-level tokenizer, tiny Qwen2/Llama models, synthetic verifiable tasks and warm start.
+"""Offline toy kit: a character-level tokenizer, tiny Qwen2/Llama models, synthetic verifiable tasks and warm start,
+and a tool-calling task with a sandboxed calculator (`tool_task`, `tools`).
 
 Everything is built in code (no Hub access) so tests, the demo and notebook smoke runs work offline on a CPU.
 Names are imported lazily, so ``import trl_explore.toy`` stays light.
@@ -22,6 +23,15 @@ _LAZY: dict[str, str] = {
     "parse_expression": "expression",
     "ExpressionError": "expression",
     "evaluate_pass_rate": "evaluation",
+    "make_multiple_choice_dataset": "multiple_choice",
+    # tool-calling task (SPEAR)
+    "calculator": "tools",
+    "make_tool_tokenizer": "tool_task",
+    "make_tool_dataset": "tool_task",
+    "warm_start_tool_task": "tool_task",
+    "evaluate_tool_pass_rate": "tool_task",
+    "sample_tool_conversations": "tool_task",
+    "spear_toy_config": "tool_task",
 }
 
 # `warm_start` is both a submodule and a function. Import it eagerly (the module only imports the standard library at
@@ -37,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .evaluation import evaluate_pass_rate
     from .expression import ExpressionError, parse_expression
     from .models import make_tiny_model
+    from .multiple_choice import make_multiple_choice_dataset
     from .tasks import (
         arithmetic_reward,
         countdown_reward,
@@ -46,3 +57,12 @@ if TYPE_CHECKING:  # pragma: no cover
         verify_countdown,
     )
     from .tokenizer import make_tokenizer
+    from .tool_task import (
+        evaluate_tool_pass_rate,
+        make_tool_dataset,
+        make_tool_tokenizer,
+        sample_tool_conversations,
+        spear_toy_config,
+        warm_start_tool_task,
+    )
+    from .tools import calculator

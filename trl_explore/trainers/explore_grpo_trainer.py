@@ -2,201 +2,203 @@
 
 Design (``DESIGN.md`` principles 2-3):
 
-* Every component is a small `ExploreComponent` object with optional hooks; the trainer holds a list of the enabled
-  ones. With none enabled every hooked method defers to TRL unchanged, so the loss and the gradients are TRL's.
-* TRL's large private methods are never copied. Generation is post-processed after
-  ``super()._generate_and_score_completions`` (`ExploreComponent.post_generation`); the rewards TRL computes are
-  stashed from ``_calculate_rewards`` (``self._last_rewards_per_func``) for advantage components.
-* Components that change the per-token loss switch the trainer to a small own loss path (`_explore_compute_loss`):
-  TRL's clipped surrogate for ``loss_type`` in ``{grpo, bnpo, dr_grpo, dapo}``, token- or sequence-level importance
-  sampling, the reference KL, the off-policy mask, the high-entropy mask, the vLLM importance-sampling correction and
-  TRL's normalisations, each a separate method; components edit the `LossContext` in between.
+* The trainer builds every registered component (`trl_explore.trainers.components`) enabled by its config and runs
+  their phases in the declared order; it never names a component. With none enabled every hooked method defers to
+  TRL unchanged, so the loss and the gradients are TRL's.
+* TRL's large private methods are never copied. Sampling requests are bound around TRL's ``_generate_single_turn``
+  (also used by the multi-turn tool loop); the rewards TRL computes are stashed from ``_calculate_rewards``; the
+  advantages phase post-processes ``super()._generate_and_score_completions``. What the trainer knows of TRL's
+  internals lives in `trl_explore.trainers._trl_compat`.
+* Only when a component edits the loss does the trainer use its own small loss path (`_explore_compute_loss`): TRL's
+  clipped surrogate for ``loss_type`` in ``{grpo, bnpo, dr_grpo, dapo}`` (per-token clip bounds and advantages and a
+  dual clip when a component prepares them), token- or sequence-level importance sampling, the off-policy and
+  high-entropy masks, the vLLM importance-sampling correction, the reference KL, TRL's normalisations and TRL's entropy
+  bonus (static or adaptive), each a separate step; components edit the `LossContext` in between.
 * Extra per-token statistics (e.g. Lp-Reg's proxy log-probability) come from the same LM-head pass as the training
   log-probabilities (`trl_explore.kernels.token_stats.fused_token_stats`); when TRL computes old-policy log-probs
-  during generation, the statistics of that pass are captured and carried in the inputs (``explore/<name>`` keys),
-  split with the batch by TRL.
+  during generation, the statistics of that pass are captured and carried in the inputs (``explore_old_<name>``
+  keys), split with the batch by TRL.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-from trl import GRPOTrainer
+from trl import GRPOConfig, GRPOTrainer
 
 from ..kernels.token_stats import TokenStatsRequest, fused_token_stats
-from .explore_grpo_config import OWN_LOSS_TYPES, ExploreGRPOConfig
+from . import _trl_compat as compat
+from .components import (
+    ADDED_KEY,
+    IN_MASK_KEY,
+    KEEP_KEY,
+    OWN_LOSS_TYPES,
+    ROW_WEIGHT_KEY,
+    ExploreComponent,
+    GenerationContext,
+    LossContext,
+    Metric,
+    SamplingContext,
+    merge_token_stats_requests,
+    registered_components,
+)
+from .components.rows import append_rows
+from .explore_grpo_config import ExploreGRPOConfig
 
 logger = logging.getLogger(__name__)
 
-# File (in each checkpoint folder) holding the components' state_dicts
-COMPONENT_STATE_FILE = "explore_components.pt"
-# Prefix of input keys carrying per-token statistics of the old policy, computed during generation
-OLD_STATS_PREFIX = "explore_old_"
-
-
-@dataclass
-class LossContext:
-    """Everything a component may read or edit while the per-token loss is built (shapes ``[B, T]`` unless noted).
-
-    Attributes:
-        model: the model being trained.
-        inputs: the micro-batch dict.
-        mode: ``"train"`` or ``"eval"``.
-        mask: ``[B, T]`` loss mask (components may shrink it; the normalisation follows it).
-        per_token_logps: current log-probs of the sampled tokens (with grad).
-        old_per_token_logps: log-probs of the data-generating policy (detached).
-        entropies: per-token entropies.
-        advantages: ``[B, 1]`` or ``[B, T]``.
-        coef_1: unclipped importance ratio, ``[B, T]`` (token level) or ``[B, 1]`` (sequence level).
-        per_token_loss: the surrogate loss; components replace or edit it.
-        token_stats: extra statistics of the current forward (``[B, T]`` each, see `ExploreComponent.token_stats`).
-        old_token_stats: the same statistics of the old policy when TRL computed old log-probs, else empty.
-        forward_calls: raw per-call records of the fused head (hidden rows for full-vocabulary terms).
-        extra_loss: scalar terms added after aggregation (already normalised by the component).
-    """
-
-    model: Any
-    inputs: dict[str, Any]
-    mode: str
-    mask: torch.Tensor
-    per_token_logps: torch.Tensor
-    old_per_token_logps: torch.Tensor
-    entropies: torch.Tensor
-    advantages: torch.Tensor
-    coef_1: torch.Tensor
-    per_token_loss: torch.Tensor
-    token_stats: dict[str, torch.Tensor] = field(default_factory=dict)
-    old_token_stats: dict[str, torch.Tensor] = field(default_factory=dict)
-    forward_calls: list[dict[str, Any]] = field(default_factory=list)
-    row_index: torch.Tensor | None = None
-    extra_loss: list[torch.Tensor] = field(default_factory=list)
-
-
-class ExploreComponent:
-    """One exploration component of `ExploreGRPOTrainer`. Override only the hooks you need.
-
-    Hooks, in the order the trainer calls them:
-
-    * `token_stats` — a `TokenStatsRequest` when the component needs per-token statistics from the policy's LM head
-      pass (the same pass as the training log-probs), else ``None``.
-    * `post_generation` — edit TRL's generation output dict (e.g. recompute ``advantages``).
-    * `edits_loss` — whether the component changes the per-token loss (switches to the own loss path).
-    * `adjust_loss` — edit the `LossContext` after the surrogate is built, before masks, KL and aggregation.
-    * `state_dict` / `load_state_dict` — state carried between steps (saved with checkpoints).
-    """
-
-    name: str = "component"
-
-    def __init__(self, trainer: ExploreGRPOTrainer) -> None:
-        self.trainer = trainer
-
-    def token_stats(self) -> TokenStatsRequest | None:
-        return None
-
-    def post_generation(self, output: dict[str, Any]) -> dict[str, Any]:
-        return output
-
-    @property
-    def edits_loss(self) -> bool:
-        return False
-
-    def adjust_loss(self, ctx: LossContext) -> None:
-        return None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        return None
+__all__ = ["ExploreGRPOTrainer"]
 
 
 class ExploreGRPOTrainer(GRPOTrainer):
     """`trl.GRPOTrainer` with exploration components (see `ExploreGRPOConfig`); each is off by default.
 
-    The constructor takes the arguments of `trl.GRPOTrainer`; ``args`` must be an `ExploreGRPOConfig` (a plain
-    `GRPOConfig` raises `TypeError`; ``None`` gives the default `ExploreGRPOConfig`, every component off).
+    The constructor takes the arguments of `trl.GRPOTrainer`. ``args`` may be an `ExploreGRPOConfig` (or the trainer's
+    own config class), a plain `trl.GRPOConfig` (upgraded to the trainer's config class with the component fields at
+    that class's defaults, e.g. Lp-Reg on for `LpRegGRPOTrainer`), or ``None`` (the config class's defaults).
 
-    Extending: a new component subclasses `ExploreComponent` and is appended in `_build_components`; advantage
-    components read ``self._last_rewards_per_func`` (TRL's gathered ``[N_global, n_reward_funcs]`` rewards of the
-    current generation) in `ExploreComponent.post_generation` and rewrite ``output["advantages"]``; loss components
-    edit the `LossContext` (``per_token_loss``, ``mask``, ``extra_loss``) in `ExploreComponent.adjust_loss`.
+    Extending: register a component (`trl_explore.trainers.components.register_component`); see the docs page
+    "Writing a component". The enabled components are in ``trainer.components``.
     """
 
     _tag_names = ["trl", "grpo", "trl_explore"]
+    # the config class `args=None` and a plain GRPOConfig are turned into, and the suffix of the default output dir
+    config_class: type[ExploreGRPOConfig] = ExploreGRPOConfig
+    _default_output_suffix = "ExploreGRPO"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from .. import _check_trl_version
 
         _check_trl_version()
-        train_args = kwargs.get("args")
-        if train_args is None and len(args) > 2:
-            train_args = args[2]
-        if train_args is None:
-            model = kwargs.get("model", args[0] if args else None)
-            name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "")
-            kwargs["args"] = train_args = ExploreGRPOConfig(f"{str(name).split('/')[-1] or 'model'}-ExploreGRPO")
-        if not isinstance(train_args, ExploreGRPOConfig):
-            raise TypeError(f"`args` must be an ExploreGRPOConfig, got {type(train_args).__name__}.")
+        args, kwargs = self._resolve_args(args, kwargs)
         super().__init__(*args, **kwargs)
         self._last_rewards_per_func: torch.Tensor | None = None
+        self._last_completions: list[Any] | None = None
         self._old_stats_request: TokenStatsRequest | None = None
         self._old_stats_captured: dict[str, torch.Tensor] | None = None
         self.components: list[ExploreComponent] = self._build_components()
         if self._uses_own_loss and self.loss_type not in OWN_LOSS_TYPES:
-            raise ValueError(f"`loss_type` must be one of {list(OWN_LOSS_TYPES)} with the enabled components.")
+            raise ValueError(
+                f"`loss_type` must be one of {list(OWN_LOSS_TYPES)} with the loss-editing components "
+                f"{[c.name for c in self.components if c.edits_loss]}, got {self.loss_type!r}."
+            )
+
+    @classmethod
+    def _resolve_args(cls, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Find ``args`` (keyword or third positional) and make it an instance of `config_class`'s family."""
+        positional = len(args) > 2
+        train_args = args[2] if positional else kwargs.get("args")
+        if train_args is None:
+            model = kwargs.get("model", args[0] if args else None)
+            name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "")
+            train_args = cls.config_class(f"{str(name).split('/')[-1] or 'model'}-{cls._default_output_suffix}")
+        elif not isinstance(train_args, ExploreGRPOConfig):
+            if not isinstance(train_args, GRPOConfig):
+                raise TypeError(
+                    f"`args` must be a GRPOConfig (or {cls.config_class.__name__}), got {type(train_args).__name__}."
+                )
+            logger.info(
+                "%s: upgrading the given %s to %s (component fields at their defaults for this trainer).",
+                cls.__name__,
+                type(train_args).__name__,
+                cls.config_class.__name__,
+            )
+            train_args = compat.upgrade_config(train_args, cls.config_class)
+        if positional:
+            args = (*args[:2], train_args, *args[3:])
+        else:
+            kwargs["args"] = train_args
+        return args, kwargs
 
     # ----------------------------------------------------------------------------------------------- components
     def _build_components(self) -> list[ExploreComponent]:
-        """The enabled components, in application order. Subclasses / later components extend this list."""
-        components: list[ExploreComponent] = []
-        if self.args.relative_negative_enabled:  # first: its mask edits apply before the loss components read them
-            from .relative_negative_component import RelativeNegativeComponent
+        """Every registered component enabled by ``self.args``, in registration order."""
+        return [cls(self) for cls in registered_components() if cls.enabled(self.args)]
 
-            components.append(RelativeNegativeComponent(self))
-        if self.args.lp_reg:
-            from .lp_reg_component import LpRegComponent
-
-            components.append(LpRegComponent(self))
-        return components
+    def _ordered(self, phase: str) -> list[ExploreComponent]:
+        """The components in their declared order for ``phase`` (stable: registration order breaks ties)."""
+        return sorted(self.components, key=lambda c: c.phase_order(phase))
 
     @property
     def _uses_own_loss(self) -> bool:
         return any(c.edits_loss for c in self.components)
 
-    def _merged_token_stats_request(self) -> TokenStatsRequest | None:
-        requests = [r for r in (c.token_stats() for c in self.components) if r is not None]
-        if not requests:
-            return None
-        if len(requests) > 1:
-            first = requests[0]
-            if any((r.min_p, r.threshold) != (first.min_p, first.threshold) for r in requests[1:] if r.min_p):
-                raise ValueError("Components request incompatible proxy statistics from the fused LM head.")
-        return TokenStatsRequest(
-            min_p=next((r.min_p for r in requests if r.min_p is not None), None),
-            threshold=next((r.threshold for r in requests if r.min_p is not None), "min_p"),
-            keep_hidden=any(r.keep_hidden for r in requests),
-        )
+    def _merged_token_stats_request(self, old_policy: bool = False) -> TokenStatsRequest | None:
+        """The fused LM head's request of the training forward (``old_policy``: of TRL's old-policy pass during
+        generation, only for the components that read `LossContext.old_token_stats`)."""
+        components = [c for c in self.components if c.uses_old_token_stats or not old_policy]
+        return merge_token_stats_requests([c.token_stats() for c in components])
+
+    def _log_component_metrics(self, ctx: GenerationContext | LossContext, mode: str) -> None:
+        """The components' ``metrics`` phase: one cross-process reduction for the means, one gather for extremes."""
+        entries: list[tuple[str, Metric]] = []
+        for component in self._ordered("metrics"):
+            for key, metric in component.metrics(ctx).items():
+                if metric.reduce not in ("mean", "max", "min", "global"):
+                    raise ValueError(f"Metric {component.namespace}/{key}: unknown reduce {metric.reduce!r}.")
+                entries.append((f"{component.namespace}/{key}", metric))
+        if not entries:
+            return
+        device = self.accelerator.device
+
+        def scalar(x: float | torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(x, dtype=torch.float32, device=device).detach().reshape(())
+
+        means = [(n, m) for n, m in entries if m.reduce == "mean"]
+        extremes = [(n, m) for n, m in entries if m.reduce in ("max", "min")]
+        metrics = self._metrics[mode]
+        if means:
+            local = torch.stack([scalar(m.value) for _, m in means] + [scalar(m.count) for _, m in means])
+            totals = self.accelerator.reduce(local, reduction="sum").tolist()
+            for i, (name, _) in enumerate(means):
+                count = totals[len(means) + i]
+                metrics[name].append(totals[i] / count if count > 0 else math.nan)
+        if extremes:
+            gathered = self.accelerator.gather(torch.stack([scalar(m.value) for _, m in extremes]).unsqueeze(0))
+            for i, (name, metric) in enumerate(extremes):
+                column = gathered[:, i]
+                metrics[name].append((column.max() if metric.reduce == "max" else column.min()).item())
+        for name, metric in entries:
+            if metric.reduce == "global":
+                metrics[name].append(float(metric.value))
+
+    # ------------------------------------------------------------------------------------------------- sampling
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        mode = "train" if self.model.training else "eval"
+        processors: list[Any] = []
+        vllm_args: dict[str, Any] = {}
+        if mode == "train" and self.components:
+            ctx = SamplingContext(trainer=self, mode=mode, backend=compat.generation_backend(self))
+            for component in self._ordered("sampling"):
+                request = component.sampling(ctx)
+                if request is not None:
+                    processors.extend(request.logits_processors)
+                    vllm_args.update(request.vllm_extra_args)
+        if not processors and not vllm_args:
+            return super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+            )
+        with compat.bound_sampling(self, processors, vllm_args):
+            return super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images
+            )
 
     # ------------------------------------------------------------------------------------ generation (post-process)
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._last_rewards_per_func = rewards_per_func  # gathered [N_global, n_funcs], for advantage components
+        self._last_completions = completions  # this process's decoded completions (messages with tool calls)
         return rewards_per_func
 
     def _computes_old_logps(self) -> bool:
-        """TRL's own condition for computing ``old_per_token_logps`` during generation."""
-        generate_every = self.args.steps_per_generation * self.num_iterations
-        return self.args.gradient_accumulation_steps % generate_every != 0 or bool(
-            self.use_vllm and self.vllm_importance_sampling_correction
-        )
+        return compat.computes_old_logps(self)
 
     def _generate_and_score_completions(self, inputs):
-        request = self._merged_token_stats_request()
+        request = self._merged_token_stats_request(old_policy=True)
         self._old_stats_request = request if (request is not None and self._computes_old_logps()) else None
         self._old_stats_captured = None
         try:
@@ -205,10 +207,81 @@ class ExploreGRPOTrainer(GRPOTrainer):
             self._old_stats_request = None
         if self._old_stats_captured is not None:
             for key, value in self._old_stats_captured.items():
-                output[OLD_STATS_PREFIX + key] = value
+                output[compat.OLD_STATS_PREFIX + key] = value
             self._old_stats_captured = None
-        for component in self.components:
+        return self._run_generation_phases(output)
+
+    def _run_generation_phases(self, output: dict[str, Any]) -> dict[str, Any]:
+        """The ``advantages``, ``metrics`` and ``post_generation`` phases on TRL's output of one generation batch."""
+        if not self.components:
+            return output
+        if self._last_rewards_per_func is None:
+            raise RuntimeError("No rewards were stashed from `_calculate_rewards` for this generation.")
+        mode = "train" if self.model.training else "eval"
+        num_generations = self.num_generations if mode == "train" else self.num_generations_eval
+        ctx = GenerationContext(
+            self,
+            mode,
+            output,
+            num_generations,
+            self._last_rewards_per_func,
+            self.reward_weights,
+            completions=self._last_completions,
+        )
+        for component in self._ordered("advantages"):
+            component.advantages(ctx)
+        output["advantages"] = ctx.advantages
+        output[KEEP_KEY] = ctx.keep
+        output[IN_MASK_KEY] = ctx.in_mask
+        if ctx.recount_tokens and (ctx.added_advantages or ctx.added_rows):
+            output = self._append_rows(output, ctx, mode)
+        if ctx.recount_tokens:
+            mask = self._loss_mask(output).float() * output[IN_MASK_KEY].unsqueeze(1).float()
+            total = self.accelerator.reduce(mask.sum(), reduction="sum")
+            reference = output["num_items_in_batch"]
+            output["num_items_in_batch"] = total.to(device=reference.device, dtype=reference.dtype)
+        self._log_component_metrics(ctx, mode)
+        for component in self._ordered("post_generation"):
             output = component.post_generation(output)
+        return output
+
+    def _append_rows(self, output: dict[str, Any], ctx: GenerationContext, mode: str) -> dict[str, Any]:
+        """Append the rows the components added (`GenerationContext.add_rows`): padded to common widths, kept in the
+        loss, marked in `ADDED_KEY`, with their loss weights in `ROW_WEIGHT_KEY`."""
+        size = output["completion_ids"].size(0)
+        device = output["completion_ids"].device
+        output[ADDED_KEY] = torch.zeros(size, dtype=torch.bool, device=device)
+        output[ROW_WEIGHT_KEY] = torch.ones(size, dtype=torch.float32, device=device)
+        if not ctx.added_rows:
+            return output
+        if not self._uses_own_loss:
+            raise ValueError("Rows added to a generation batch need a loss-editing component (the own loss path).")
+        advantages = torch.cat(ctx.added_advantages)
+        weights = torch.cat(ctx.added_weights)
+        rows = [
+            {
+                **row,
+                "advantages": advantages[i],
+                KEEP_KEY: torch.tensor(True),
+                IN_MASK_KEY: torch.tensor(True),
+                ADDED_KEY: torch.tensor(True),
+                ROW_WEIGHT_KEY: weights[i],
+            }
+            for i, row in enumerate(ctx.added_rows)
+        ]
+        output = append_rows(
+            output,
+            rows,
+            pad_token_id=compat.pad_token_id(self),
+            pad_to_multiple_of=self.pad_to_multiple_of,
+            fill_missing={"old_per_token_logps": math.nan},
+        )
+        total = output["completion_ids"].size(0)
+        if mode == "train" and total % self.args.steps_per_generation != 0:
+            raise ValueError(
+                f"Components added {len(rows)} rows to a generation batch of {size}: {total} rows cannot be split into "
+                f"steps_per_generation={self.args.steps_per_generation} equal micro-batches."
+            )
         return output
 
     def _get_per_token_logps_and_entropies(
@@ -247,80 +320,44 @@ class ExploreGRPOTrainer(GRPOTrainer):
                 compute_aux_loss,
                 **kwargs,
             )
-        stats, _ = self._unflatten_token_stats(request, input_ids, attention_mask, logits_to_keep, batch_size)
+        stats, _ = compat.unflatten_token_stats(request.calls, input_ids, attention_mask, logits_to_keep, batch_size)
         self._old_stats_captured = {k: v.detach() for k, v in stats.items()}
         return out
 
-    @staticmethod
-    def _unflatten_token_stats(
-        request: TokenStatsRequest,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        logits_to_keep: int,
-        batch_size: int | None = None,
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        """Lay the fused head's flat per-call statistics out as ``[B, logits_to_keep]`` tensors.
-
-        TRL scores every position (``N = B·(L-1)``) on devices without Triton and only the labelled ones elsewhere
-        (``N = #labels``); both layouts are recognised from ``N``. Also returns, for a single call, the flat row
-        index of each position in the call's hidden rows (``-1`` where none).
-        """
-        labels = input_ids.masked_fill(attention_mask == 0, -100)
-        labels[:, :-logits_to_keep] = -100
-        label_mask = labels[:, 1:] != -100  # [B, L-1]
-        batch_size = batch_size or input_ids.size(0)
-        chunks = list(range(0, input_ids.size(0), batch_size))
-        if len(chunks) != len(request.calls):
-            raise RuntimeError(f"Expected {len(chunks)} fused LM-head calls, got {len(request.calls)}.")
-        names = ("logprobs", "entropy", "max_logp", "log_z", "kept_mass", "proxy_logps")
-        out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-        row_index = None
-        for start, call in zip(chunks, request.calls):
-            m = label_mask[start : start + batch_size]
-            n = call["n"]
-            if n == m.numel():
-                index = torch.arange(n, device=m.device).view(m.shape).masked_fill(~m, -1)
-            elif n == int(m.sum()):
-                index = (torch.cumsum(m.flatten().long(), 0) - 1).view(m.shape).masked_fill(~m, -1)
-            else:
-                raise ValueError(
-                    f"The fused LM head scored {n} positions, but the labels have {int(m.sum())} of {m.numel()}; "
-                    "models that pad labels (prompt-learning PEFT) are not supported by the token statistics."
-                )
-            for name in names:
-                flat = getattr(call["stats"], name)
-                value = flat[index.clamp(min=0)].masked_fill(~m, 0.0)
-                out[name].append(value[:, -logits_to_keep:])
-            row_index = index[:, -logits_to_keep:]
-        stats = {name: torch.cat(values, dim=0) for name, values in out.items()}
-        return stats, (row_index if len(chunks) == 1 else None)
-
     # ------------------------------------------------------------------------------------------------------- loss
     def _compute_loss(self, model, inputs):
-        if not self._uses_own_loss:
-            return super()._compute_loss(model, inputs)
-        return self._explore_compute_loss(model, inputs)
+        if self._uses_own_loss:
+            return self._explore_compute_loss(model, inputs)
+        request = self._merged_token_stats_request() if self.components else None
+        if request is None:
+            loss = super()._compute_loss(model, inputs)
+            stats = {}
+        else:  # metric-only components: TRL's loss, its LM-head pass also yields their statistics
+            with fused_token_stats(request):
+                loss = super()._compute_loss(model, inputs)
+            stats, _ = self._unflatten(request, inputs)
+        if self.components:
+            mode = "train" if self.model.training else "eval"
+            ctx = LossContext(model, inputs, mode, self._loss_mask(inputs), token_stats=stats)
+            self._log_component_metrics(ctx, mode)
+        return loss
+
+    @staticmethod
+    def _loss_mask(inputs: dict[str, Any]) -> torch.Tensor:
+        completion_mask = inputs["completion_mask"]
+        return completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+
+    @staticmethod
+    def _unflatten(request: TokenStatsRequest, inputs: dict[str, Any]):
+        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        return compat.unflatten_token_stats(request.calls, input_ids, attention_mask, inputs["completion_ids"].size(1))
 
     def _policy_forward(self, model, inputs) -> tuple[torch.Tensor, torch.Tensor, Any, dict, list, Any]:
         """TRL's policy forward (log-probs, entropies, aux loss), through the fused token-statistics head if asked."""
-        prompt_ids, prompt_mask = inputs["prompt_ids"], inputs["prompt_mask"]
-        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
-        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
-        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
-        logits_to_keep = completion_ids.size(1)
-        mm_keys = (
-            "pixel_values",
-            "image_grid_thw",
-            "num_images",
-            "pixel_attention_mask",
-            "spatial_shapes",
-            "num_tiles",
-            "image_sizes",
-            "token_type_ids",
-            "mm_token_type_ids",
-            "image_position_ids",
-        )
-        call_kwargs = {k: inputs.get(k) for k in mm_keys}
+        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        call_kwargs = {k: inputs.get(k) for k in compat.MULTIMODAL_KEYS}
         request = self._merged_token_stats_request()
 
         def forward():
@@ -329,7 +366,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
                 model,
                 input_ids,
                 attention_mask,
-                logits_to_keep,
+                inputs["completion_ids"].size(1),
                 compute_entropy=True,
                 compute_aux_loss=self.aux_loss_enabled,
                 **call_kwargs,
@@ -340,42 +377,76 @@ class ExploreGRPOTrainer(GRPOTrainer):
             return logps, entropies, aux_loss, {}, [], None
         with fused_token_stats(request):
             logps, entropies, aux_loss = forward()
-        stats, row_index = self._unflatten_token_stats(request, input_ids, attention_mask, logits_to_keep)
+        stats, row_index = self._unflatten(request, inputs)
         return logps, entropies, aux_loss, stats, request.calls, row_index
 
-    def _importance_weights(self, per_token_logps, old_per_token_logps, mask) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(log_ratio [B, T], coef_1)`` with TRL's token / sequence importance-sampling levels."""
-        log_ratio = per_token_logps - old_per_token_logps
-        if self.importance_sampling_level == "token":
-            log_weights = log_ratio
-        elif self.importance_sampling_level == "sequence":
-            log_weights = ((log_ratio * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).unsqueeze(-1)
-        else:
-            raise ValueError(f"Unknown importance sampling level: {self.importance_sampling_level}.")
-        return log_ratio, torch.exp(log_weights)
-
-    def _clipped_surrogate(self, coef_1: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
-        """TRL's PPO-clip per-token loss ``-min(r·A, clip(r, 1-ε_low, 1+ε_high)·A)`` (two-sided with ``delta``)."""
-        coef_2 = torch.clamp(coef_1, 1 - self.epsilon_low, 1 + self.epsilon_high)
+    def _clipped_surrogate(self, ctx: LossContext) -> torch.Tensor:
+        """TRL's PPO-clip per-token loss ``-min(r·A, clip(r, 1-ε_low, 1+ε_high)·A)`` (two-sided with ``delta``), with
+        the context's (possibly per-token) bounds and advantages; dual clip ``min(·, -c·A)`` where ``A < 0``."""
+        coef_1, advantages = ctx.coef_1, ctx.advantages
+        low, high = ctx.clip_bounds()
+        coef_2 = torch.clamp(coef_1, low, high)
         if self.args.delta is not None:
             coef_1 = torch.clamp(coef_1, max=self.args.delta)
-        return -torch.min(coef_1 * advantages, coef_2 * advantages)
+        per_token_loss = -torch.min(coef_1 * advantages, coef_2 * advantages)
+        if ctx.dual_clip is not None:
+            capped = torch.minimum(per_token_loss, -ctx.dual_clip * advantages)
+            per_token_loss = torch.where(advantages < 0, capped, per_token_loss)
+        return per_token_loss
 
-    def _aggregate(self, per_token_loss: torch.Tensor, mask: torch.Tensor, inputs, mode: str) -> torch.Tensor:
-        """TRL's loss-type normalisation; returns the loss already scaled for gradient accumulation."""
+    def _aggregate(
+        self, per_token_loss: torch.Tensor, mask: torch.Tensor, inputs, mode: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """TRL's loss-type normalisation: ``(loss scaled for gradient accumulation, policy_loss as TRL logs it)``."""
         accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0
         if self.loss_type == "grpo":
-            return ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean() / accumulation
-        if self.loss_type == "bnpo":
-            return (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0) / accumulation
-        if self.loss_type == "dr_grpo":
-            return (per_token_loss * mask).sum() / (per_token_loss.size(0) * self.max_completion_length) / accumulation
-        if self.loss_type == "dapo":
+            loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+        elif self.loss_type == "bnpo":
+            loss = (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)
+        elif self.loss_type == "dr_grpo":
+            loss = (per_token_loss * mask).sum() / (per_token_loss.size(0) * self.max_completion_length)
+        elif self.loss_type == "dapo":
             normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
             if mode == "train":
                 normalizer = normalizer * self.current_gradient_accumulation_steps / self.args.steps_per_generation
-            return (per_token_loss * mask).sum() / normalizer
-        raise ValueError(f"`loss_type` {self.loss_type!r} is not supported by the explore loss path.")
+            loss = (per_token_loss * mask).sum() / normalizer
+            return loss, loss.detach()
+        else:
+            raise ValueError(f"`loss_type` {self.loss_type!r} is not supported by the explore loss path.")
+        return loss / accumulation, loss.detach()
+
+    def _entropy_bonus(self, loss, entropies, mask, entropy_mask, policy_loss, mode) -> torch.Tensor:
+        """TRL's entropy bonus (static ``entropy_coef`` or the adaptive controller), as in ``GRPOTrainer._compute_loss``:
+        ``loss - coef · mean entropy`` over the tokens the policy gradient acts on, scaled for accumulation only."""
+        if not self._entropy_bonus_enabled:
+            return loss
+        effective_mask = mask if entropy_mask is None else mask * entropy_mask
+        accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0
+        entropy_loss = (entropies * effective_mask).sum() / effective_mask.sum().clamp(min=1.0) / accumulation
+        if self.use_adaptive_entropy:
+            apply_coef = self.entropy_coef if self._last_world_entropy <= self.args.entropy_target else 0.0
+        else:
+            apply_coef = self.entropy_coef
+        loss = loss - apply_coef * entropy_loss
+        self._metrics[mode]["policy_loss"].append(self.accelerator.gather(policy_loss).nanmean().item())
+        if self.use_adaptive_entropy and mode == "train":
+            stats = torch.stack([(entropies * effective_mask).sum(), effective_mask.sum()]).detach()
+            self._entropy_window_stats = (
+                stats if self._entropy_window_stats is None else self._entropy_window_stats + stats
+            )
+            if self.accelerator.sync_gradients:
+                window = self.accelerator.reduce(self._entropy_window_stats, reduction="sum")
+                world_entropy = (window[0] / window[1].clamp(min=1.0)).item()
+                step = self.args.entropy_coef_delta
+                if world_entropy <= self.args.entropy_target:
+                    self.entropy_coef = min(self.entropy_coef + step, self.args.entropy_coef_max)
+                else:
+                    self.entropy_coef = max(self.entropy_coef - step, self.args.entropy_coef_min)
+                self._last_world_entropy = world_entropy
+                self._entropy_window_stats = None
+        if mode == "train" and self.accelerator.sync_gradients:
+            self._metrics[mode]["entropy_coef"].append(self.entropy_coef)
+        return loss
 
     def _global_masked_mean(self, x: torch.Tensor, mask: torch.Tensor) -> float:
         if x.shape[1] == 1:
@@ -386,7 +457,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
         return (totals[0] / totals[1].clamp(min=1.0)).item()
 
     def _log_standard_metrics(self, ctx: LossContext, per_token_kl: torch.Tensor | None) -> None:
-        """TRL's metrics of the loss step: ``kl``, ``entropy`` and ``clip_ratio/*``."""
+        """TRL's metrics of the loss step: ``kl``, ``entropy`` and ``clip_ratio/*`` (with the context's bounds)."""
         from trl.trainer.utils import nanmax, nanmin
 
         mode, mask, coef_1, advantages = ctx.mode, ctx.mask, ctx.coef_1, ctx.advantages
@@ -394,61 +465,80 @@ class ExploreGRPOTrainer(GRPOTrainer):
         if per_token_kl is not None:
             metrics["kl"].append(self._global_masked_mean(per_token_kl, mask))
         metrics["entropy"].append(self._global_masked_mean(ctx.entropies, mask))
-        is_low = (coef_1 < 1 - self.epsilon_low) & (advantages < 0)
-        is_high = (coef_1 > 1 + self.epsilon_high) & (advantages > 0)
-        metrics["clip_ratio/low_mean"].append(self._global_masked_mean(is_low.float(), mask))
-        metrics["clip_ratio/high_mean"].append(self._global_masked_mean(is_high.float(), mask))
-        metrics["clip_ratio/region_mean"].append(self._global_masked_mean((is_low | is_high).float(), mask))
+        low, high = ctx.clip_bounds()
+        is_low = (coef_1 < low) & (advantages < 0)
+        is_high = (coef_1 > high) & (advantages > 0)
+        is_low, is_high, is_region = is_low.float(), is_high.float(), (is_low | is_high).float()
 
         def seq_mean(x: torch.Tensor) -> torch.Tensor:
             return x.squeeze(1) if x.shape[1] == 1 else (x * mask).sum(-1) / mask.sum(-1)
 
-        metrics["clip_ratio/low_min"].append(nanmin(self.accelerator.gather(seq_mean(is_low.float()))).item())
-        metrics["clip_ratio/high_max"].append(nanmax(self.accelerator.gather(seq_mean(is_high.float()))).item())
+        if coef_1.shape[1] == 1 and is_low.shape[1] != 1:
+            # sequence-level ratios with per-token bounds or advantages: one value per sequence, as TRL counts them
+            is_low, is_high, is_region = (seq_mean(x).unsqueeze(1) for x in (is_low, is_high, is_region))
+        metrics["clip_ratio/low_mean"].append(self._global_masked_mean(is_low, mask))
+        metrics["clip_ratio/high_mean"].append(self._global_masked_mean(is_high, mask))
+        metrics["clip_ratio/region_mean"].append(self._global_masked_mean(is_region, mask))
+        metrics["clip_ratio/low_min"].append(nanmin(self.accelerator.gather(seq_mean(is_low))).item())
+        metrics["clip_ratio/high_max"].append(nanmax(self.accelerator.gather(seq_mean(is_high))).item())
 
     def _explore_compute_loss(self, model, inputs) -> torch.Tensor:
-        """The own loss path: TRL's GRPO loss, built from small steps, with component edits in between."""
+        """The own loss path: TRL's GRPO loss, built from small steps, with the components' phases in between."""
         mode = "train" if self.model.training else "eval"
-        completion_mask = inputs["completion_mask"]
-        mask = completion_mask if "tool_mask" not in inputs else completion_mask * inputs["tool_mask"]
+        mask = self._loss_mask(inputs)
+        if IN_MASK_KEY in inputs:
+            mask = mask * inputs[IN_MASK_KEY].unsqueeze(1).to(mask.dtype)
         per_token_logps, entropies, aux_loss, stats, calls, row_index = self._policy_forward(model, inputs)
-
         advantages = inputs["advantages"]
         if advantages.dim() == 1:
             advantages = advantages.unsqueeze(1)
         old_per_token_logps = inputs.get("old_per_token_logps")
-        old_per_token_logps = per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps
-        log_ratio, coef_1 = self._importance_weights(per_token_logps, old_per_token_logps, mask)
-
+        if old_per_token_logps is not None and ADDED_KEY in inputs:
+            # rows added without behaviour log-probs of their own (NaN) are on-policy: the current policy, as in TRL
+            old_per_token_logps = torch.where(
+                torch.isnan(old_per_token_logps), per_token_logps.detach(), old_per_token_logps
+            )
         ctx = LossContext(
-            model=model,
-            inputs=inputs,
-            mode=mode,
-            mask=mask,
+            model,
+            inputs,
+            mode,
+            mask,
             per_token_logps=per_token_logps,
-            old_per_token_logps=old_per_token_logps,
             entropies=entropies,
             advantages=advantages,
-            coef_1=coef_1,
-            per_token_loss=self._clipped_surrogate(coef_1, advantages),
+            old_per_token_logps=per_token_logps.detach() if old_per_token_logps is None else old_per_token_logps,
+            importance_sampling_level=self.importance_sampling_level,
+            eps_low=self.epsilon_low,
+            eps_high=self.epsilon_high,
             token_stats=stats,
             old_token_stats={
-                k[len(OLD_STATS_PREFIX) :]: v for k, v in inputs.items() if k.startswith(OLD_STATS_PREFIX)
+                k[len(compat.OLD_STATS_PREFIX) :]: v for k, v in inputs.items() if k.startswith(compat.OLD_STATS_PREFIX)
             },
             forward_calls=calls,
             row_index=row_index,
         )
-        for component in self.components:
+        if ROW_WEIGHT_KEY in inputs:
+            ctx.row_weights = inputs[ROW_WEIGHT_KEY].unsqueeze(1).to(per_token_logps.dtype)
+        for component in self._ordered("prepare_loss"):
+            component.prepare_loss(ctx)
+        ctx.per_token_loss = self._clipped_surrogate(ctx)
+        if KEEP_KEY in inputs:  # dropped samples: no policy-gradient term (their advantage is usually 0 already)
+            ctx.per_token_loss = ctx.per_token_loss * inputs[KEEP_KEY].unsqueeze(1).to(ctx.per_token_loss.dtype)
+        for component in self._ordered("adjust_loss"):
             component.adjust_loss(ctx)
+        if ctx.row_weights is not None:  # per-row weight of the policy loss (e.g. replayed rows' γ(t))
+            ctx.per_token_loss = ctx.per_token_loss * ctx.row_weights
         per_token_loss, mask = ctx.per_token_loss, ctx.mask
 
         if self.off_policy_mask_threshold is not None:
-            sampling_logps = inputs.get("sampling_per_token_logps", old_per_token_logps)
+            sampling_logps = inputs.get("sampling_per_token_logps", ctx.old_per_token_logps)
             per_token_loss = per_token_loss * self.get_off_policy_mask(
-                advantages, per_token_logps, sampling_logps, mask, self.off_policy_mask_threshold
+                ctx.advantages, per_token_logps, sampling_logps, mask, self.off_policy_mask_threshold
             )
+        entropy_mask = None
         if self.top_entropy_quantile < 1.0:
-            per_token_loss = per_token_loss * self.get_high_entropy_mask(entropies, mask, 1 - self.top_entropy_quantile)
+            entropy_mask = self.get_high_entropy_mask(entropies, mask, 1 - self.top_entropy_quantile)
+            per_token_loss = per_token_loss * entropy_mask
         if self.use_vllm and self.vllm_importance_sampling_correction:
             per_token_loss = per_token_loss * inputs["importance_sampling_ratio"]
         per_token_kl = None
@@ -456,36 +546,50 @@ class ExploreGRPOTrainer(GRPOTrainer):
             ref = inputs["ref_per_token_logps"]
             per_token_kl = torch.exp(ref - per_token_logps) - (ref - per_token_logps) - 1
             if self.args.use_bias_correction_kl:
-                per_token_kl = per_token_kl * coef_1
+                per_token_kl = per_token_kl * ctx.coef_1
             per_token_loss = per_token_loss + self.beta * per_token_kl
 
-        loss = self._aggregate(per_token_loss, mask, inputs, mode)
+        loss, policy_loss = self._aggregate(per_token_loss, mask, inputs, mode)
         for term in ctx.extra_loss:
             loss = loss + term
+        loss = self._entropy_bonus(loss, entropies, mask, entropy_mask, policy_loss, mode)
         if self.aux_loss_enabled:
             accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0
             loss = loss + self.router_aux_loss_coef * aux_loss / accumulation
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
         self._log_standard_metrics(ctx, per_token_kl)
+        self._log_component_metrics(ctx, mode)
         return loss
 
     # ------------------------------------------------------------------------------------------------ state (P. 7)
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
-        states = {c.name: c.state_dict() for c in self.components}
+        folder = compat.checkpoint_folder(self, trial)
+        states = {c.name: c.state_dict() for c in self.components if not c.state_per_process}
         if any(states.values()) and self.args.should_save:
-            run_dir = self._get_output_dir(trial=trial)
-            folder = os.path.join(run_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
-            torch.save(states, os.path.join(folder, COMPONENT_STATE_FILE))
+            torch.save(states, os.path.join(folder, compat.COMPONENT_STATE_FILE))
+        own = {c.name: c.state_dict() for c in self.components if c.state_per_process}
+        if own:  # every process writes its own (like transformers' per-process RNG states)
+            os.makedirs(folder, exist_ok=True)
+            torch.save(own, os.path.join(folder, compat.process_state_file(self.accelerator.process_index)))
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         # called on every resume (TRL restores its own entropy-controller state here too)
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None:
             return
-        path = os.path.join(checkpoint, COMPONENT_STATE_FILE)
+        path = os.path.join(checkpoint, compat.COMPONENT_STATE_FILE)
         if os.path.isfile(path):
             states = torch.load(path, weights_only=True)
             for component in self.components:
-                if component.name in states:
+                if component.name in states and not component.state_per_process:
+                    component.load_state_dict(states[component.name])
+        if any(c.state_per_process for c in self.components):
+            path = os.path.join(checkpoint, compat.process_state_file(self.accelerator.process_index))
+            if not os.path.isfile(path):
+                logger.warning("No per-process component state in %s for this process: starting it afresh.", path)
+                return
+            states = torch.load(path, weights_only=True)
+            for component in self.components:
+                if component.name in states and component.state_per_process:
                     component.load_state_dict(states[component.name])

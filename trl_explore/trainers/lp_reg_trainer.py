@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 class LpRegGRPOTrainer(ExploreGRPOTrainer):
     """Lp-Reg GRPO: `ExploreGRPOTrainer` whose ``args`` default to `LpRegConfig` (Lp-Reg on, recipe defaults).
 
+    A plain `trl.GRPOConfig` is accepted and upgraded with Lp-Reg on (its other fields are kept as given).
+
     Example:
         ```python
         from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
@@ -25,11 +27,10 @@ class LpRegGRPOTrainer(ExploreGRPOTrainer):
 
     _tag_names = ["trl", "grpo", "trl_explore", "lp_reg"]
 
+    config_class = LpRegConfig
+    _default_output_suffix = "LpReg"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("args") is None and len(args) <= 2:
-            model = kwargs.get("model", args[0] if args else None)
-            name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "")
-            kwargs["args"] = LpRegConfig(f"{str(name).split('/')[-1] or 'model'}-LpReg")
         super().__init__(*args, **kwargs)
         if not self.args.lp_reg:
             logger.warning("LpRegGRPOTrainer was given `lp_reg=False`: it runs as a plain ExploreGRPOTrainer.")

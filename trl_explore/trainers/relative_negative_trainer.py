@@ -27,11 +27,10 @@ class RelativeNegativeGRPOTrainer(ExploreGRPOTrainer):
 
     _tag_names = ["trl", "grpo", "trl_explore", "relative_negative"]
 
+    config_class = RelativeNegativeConfig
+    _default_output_suffix = "RelativeNegative"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("args") is None and len(args) <= 2:
-            model = kwargs.get("model", args[0] if args else None)
-            name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "")
-            kwargs["args"] = RelativeNegativeConfig(f"{str(name).split('/')[-1] or 'model'}-RelativeNegative")
         super().__init__(*args, **kwargs)
         if not self.args.relative_negative_enabled:
             logger.warning(

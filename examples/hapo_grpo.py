@@ -1,0 +1,87 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "trl_explore",
+#     "trl>=1.16,<1.17",
+#     "peft",
+#     "bitsandbytes; sys_platform == 'linux'",
+# ]
+# ///
+"""HAPO GRPO (arXiv 2509.16591) on a verifiable math dataset with `HAPOGRPOTrainer`.
+
+`HAPOConfig` turns on the four parts of HAPO with the released recipe's defaults: token-level group average
+advantages, differential advantage redistribution (β = 1), asymmetric adaptive clipping (α = 1, clip 0.2 / 0.2, dual
+clip 10) and adaptive temperature sampling of the rollouts (τ = 0.05, pivot 0.8), 16 optimizer steps per generation
+batch, token-mean loss, no KL, lr 1e-6 with 10 warm-up steps, weight decay 0.1. Every `--hapo_*` flag overrides one
+of them (`--hapo_adaptive_temperature false`, `--hapo_sign released`, ...). Completions are scored by
+`trl_explore.rewards.math_accuracy_reward`.
+
+Single GPU, LoRA (add `--load_in_4bit` for QLoRA):
+
+```bash
+accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml examples/hapo_grpo.py \
+    --model_name_or_path Qwen/Qwen2.5-Math-1.5B \
+    --dataset_name open-r1/DAPO-Math-17k-Processed --dataset_config en --dataset_train_split train \
+    --problem_column prompt --solution_column solution \
+    --use_peft --lora_r 32 --lora_alpha 64 --lora_target_modules all-linear --learning_rate 1e-5 \
+    --per_device_train_batch_size 16 --num_generations 16 --gradient_accumulation_steps 1 \
+    --steps_per_generation 8 --max_completion_length 2048 --max_steps 200 --bf16 --logging_steps 1 \
+    --output_dir Qwen2.5-Math-1.5B-HAPO
+```
+
+Multi-GPU with vLLM colocated generation (the adaptive temperature runs inside vLLM through the
+`vllm.logits_processors` entry point this package installs):
+
+```bash
+accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml examples/hapo_grpo.py \
+    --model_name_or_path Qwen/Qwen2.5-Math-7B --dataset_name open-r1/DAPO-Math-17k-Processed --dataset_config en \
+    --problem_column prompt --solution_column solution \
+    --use_vllm --vllm_mode colocate --num_generations 16 --per_device_train_batch_size 32 \
+    --max_completion_length 8192 --bf16 --output_dir Qwen2.5-Math-7B-HAPO
+```
+
+A local file works as well: `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk` folder).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from trl import ModelConfig, TrlParser, get_peft_config
+
+from trl_explore.data import load_any_dataset
+from trl_explore.rewards import math_accuracy_reward
+from trl_explore.scripts import MathScriptArguments, set_model_init_kwargs
+from trl_explore.trainers import HAPOConfig, HAPOGRPOTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def main(script_args: MathScriptArguments, training_args: HAPOConfig, model_args: ModelConfig) -> HAPOGRPOTrainer:
+    set_model_init_kwargs(training_args, model_args)
+    data = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
+    train = script_args.load_split(script_args.dataset_train_split, data)
+    evaluation = None
+    if training_args.eval_strategy != "no":
+        evaluation = script_args.load_split(script_args.dataset_test_split, data)
+
+    trainer = HAPOGRPOTrainer(
+        model=model_args.model_name_or_path,
+        reward_funcs=[math_accuracy_reward],
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    logger.info("Model saved to %s", training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    return trainer
+
+
+if __name__ == "__main__":
+    parser = TrlParser((MathScriptArguments, HAPOConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config()
+    main(script_args, training_args, model_args)

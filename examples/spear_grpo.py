@@ -1,0 +1,167 @@
+# /// script
+# requires-python = ">=3.10"
+# dependencies = [
+#     "trl_explore",
+#     "trl>=1.16,<1.17",
+#     "transformers>=5.2",
+#     "peft",
+#     "bitsandbytes; sys_platform == 'linux'",
+# ]
+# ///
+"""SPEAR (arXiv 2509.22601) — self-imitation replay and curricula on TRL's tool calling — for math with a calculator.
+
+`SPEARGRPOTrainer` trains with TRL's multi-turn tool calling (``tools=[calculator]``: the sandboxed calculator of
+`trl_explore.toy.tools`, exact arithmetic, never `eval`). Rewards: the outcome (`math_accuracy_reward`, last
+``\\boxed{}`` vs the solution) plus SPEAR's tool-call curriculum `toolcall_reward` (μ(t) · min(cap, 0.1 · calls),
+`--toolcall_schedule cosine` fading out over `--toolcall_steps`). `SPEARConfig` turns replay on: positive-advantage
+completions are kept with their behaviour log-probs and, when the buffer triggers, a recalibrated power-of-two subset
+is mixed into the next batch with weight γ(t) (`--sil_*` flags) and Clip-Cov on the replayed rows
+(`--clip_cov_replay_*`). The model's chat template must support tool calling (Qwen2.5 / Qwen3 instruct models do).
+
+Dr.BoT + SPEAR (the paper's math setting) on one GPU with LoRA (add `--load_in_4bit` for QLoRA):
+
+```bash
+accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml examples/spear_grpo.py \
+    --model_name_or_path Qwen/Qwen3-1.7B --dataset_name open-r1/DAPO-Math-17k-Processed --dataset_config en \
+    --problem_column prompt --solution_column solution \
+    --beta 0.0 --epsilon 0.2 --epsilon_high 0.28 --scale_rewards none --loss_type dr_grpo \
+    --mask_truncated_completions --mask_incomplete_completions --mask_repetitive_completions \
+    --group_std_keep_ratio 0.75 --sil_warmup_steps 300 --max_tool_calling_iterations 4 \
+    --use_peft --lora_r 32 --lora_alpha 64 --lora_target_modules all-linear --learning_rate 1e-5 \
+    --per_device_train_batch_size 8 --num_generations 8 --gradient_accumulation_steps 4 \
+    --max_completion_length 2048 --max_steps 300 --bf16 --logging_steps 1 --output_dir Qwen3-1.7B-SPEAR
+```
+
+Multi-GPU (DeepSpeed ZeRO-3 or FSDP2) with vLLM colocated generation:
+
+```bash
+accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml examples/spear_grpo.py \
+    --model_name_or_path Qwen/Qwen3-8B --dataset_name open-r1/DAPO-Math-17k-Processed --dataset_config en \
+    --problem_column prompt --solution_column solution --use_vllm --vllm_mode colocate \
+    --scale_rewards none --loss_type dr_grpo --group_std_keep_ratio 0.75 --sil_buffer_size 512 \
+    --num_generations 8 --per_device_train_batch_size 16 --gradient_accumulation_steps 8 \
+    --max_completion_length 4096 --bf16 --output_dir Qwen3-8B-SPEAR
+```
+
+A local file works as well: `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk` folder).
+
+Offline, on a CPU, with the toy kit: `--model_name_or_path toy` warm-starts a tiny model on the toy tool task (it calls
+the calculator; cached) and trains on toy arithmetic problems:
+
+```bash
+python examples/spear_grpo.py --model_name_or_path toy --output_dir /tmp/spear_toy --max_steps 20 --use_cpu \
+    --per_device_train_batch_size 16 --num_generations 8 --max_completion_length 128 \
+    --max_tool_calling_iterations 1 --sil_buffer_size 16 --sil_trigger_factor 1.0 --sil_warmup_steps 10 \
+    --report_to none
+```
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from trl import ModelConfig, TrlParser, get_peft_config
+
+from trl_explore.data import load_any_dataset
+from trl_explore.rewards import math_accuracy_reward, toolcall_reward
+from trl_explore.scripts import MathScriptArguments, set_model_init_kwargs
+from trl_explore.toy.tools import calculator
+from trl_explore.trainers import SPEARConfig, SPEARGRPOTrainer
+
+logger = logging.getLogger(__name__)
+
+TOY = "toy"
+
+
+@dataclass
+class SpearScriptArguments(MathScriptArguments):
+    """Script arguments of the SPEAR example: `MathScriptArguments` plus the tool-call curriculum and the toy route.
+
+    Args:
+        toolcall_per_call (`float`, *optional*, defaults to `0.1`):
+            Tool-call reward per call (`toolcall_reward`'s `per_call`).
+        toolcall_cap (`float`, *optional*, defaults to `1.0`):
+            Largest tool-call reward.
+        toolcall_schedule (`str`, *optional*, defaults to `"cosine"`):
+            μ(t): `"none"`, `"constant"` or `"cosine"`.
+        toolcall_steps (`int`, *optional*, defaults to `200`):
+            T_μ of the cosine schedule.
+        toy_samples (`int`, *optional*, defaults to `2000`):
+            Toy route (`--model_name_or_path toy`): training problems.
+        toy_warm_start_steps (`int`, *optional*, defaults to `800`):
+            Toy route: SFT steps of the warm start (cached per setting).
+        toy_eval_prompts (`int`, *optional*, defaults to `32`):
+            Toy route: held-out prompts on which the warm start's pass rate is measured (0: none).
+    """
+
+    system_prompt: str | None = field(
+        default="Solve the problem. Use the calculator tool for arithmetic. Put the final answer in \\boxed{}.",
+        metadata={"help": "System message prepended to string problems (empty string: none)."},
+    )
+    toolcall_per_call: float = field(default=0.1, metadata={"help": "Tool-call reward per call."})
+    toolcall_cap: float = field(default=1.0, metadata={"help": "Largest tool-call reward."})
+    toolcall_schedule: str = field(default="cosine", metadata={"help": "μ(t): none, constant or cosine."})
+    toolcall_steps: int = field(default=200, metadata={"help": "T_μ of the cosine schedule."})
+    toy_samples: int = field(default=2000, metadata={"help": "Toy route: training problems."})
+    toy_warm_start_steps: int = field(default=800, metadata={"help": "Toy route: SFT steps of the warm start."})
+    toy_eval_prompts: int = field(default=32, metadata={"help": "Toy route: held-out prompts of the warm start."})
+
+
+def _toy_setup(script_args: SpearScriptArguments, training_args: SPEARConfig):
+    """The toy route: a warm-started tiny model that calls the calculator, the toy tool task, exact-match reward."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trl_explore.toy import arithmetic_reward
+    from trl_explore.toy.tool_task import make_tool_dataset, warm_start_tool_task
+
+    path = warm_start_tool_task(
+        max_steps=script_args.toy_warm_start_steps, seed=training_args.seed, num_eval_prompts=script_args.toy_eval_prompts
+    )
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    return model, tokenizer, make_tool_dataset(script_args.toy_samples, seed=1000 + training_args.seed), arithmetic_reward
+
+
+def main(script_args: SpearScriptArguments, training_args: SPEARConfig, model_args: ModelConfig) -> SPEARGRPOTrainer:
+    curriculum = toolcall_reward(
+        per_call=script_args.toolcall_per_call,
+        cap=script_args.toolcall_cap,
+        schedule=script_args.toolcall_schedule,
+        steps=script_args.toolcall_steps,
+    )
+    if model_args.model_name_or_path == TOY:
+        model, tokenizer, train, outcome = _toy_setup(script_args, training_args)
+        evaluation = None
+    else:
+        if script_args.dataset_name is None:
+            raise ValueError("--dataset_name is required (or use --model_name_or_path toy for the offline toy route).")
+        set_model_init_kwargs(training_args, model_args)
+        model, tokenizer, outcome = model_args.model_name_or_path, None, math_accuracy_reward
+        data = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
+        train = script_args.load_split(script_args.dataset_train_split, data)
+        evaluation = None
+        if training_args.eval_strategy != "no":
+            evaluation = script_args.load_split(script_args.dataset_test_split, data)
+    trainer = SPEARGRPOTrainer(
+        model=model,
+        reward_funcs=[outcome, curriculum],
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        tools=[calculator],
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    logger.info("Model saved to %s", training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    return trainer
+
+
+if __name__ == "__main__":
+    parser = TrlParser((SpearScriptArguments, SPEARConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config()
+    main(script_args, training_args, model_args)

@@ -1,0 +1,44 @@
+"""Slow, obviously-correct reference of answer-choice scoring, written from the spec
+(`shared/specs/answer_choice_mass.md`): one plain forward per (prompt + continuation) string, no padding, no batching,
+no KV cache, full ``[T, V]`` logits, log-softmax in float64, Python loops."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+@torch.no_grad()
+def next_token_logprobs(model, ids: list[int]) -> torch.Tensor:
+    """``log P(· | ids)`` at the last position, float64 ``[V]``, from a plain forward over the whole sequence."""
+    logits = model(input_ids=torch.tensor([ids])).logits[0]  # [T, V]: everything, as a reference may
+    return torch.log_softmax(logits[-1].double(), dim=-1)
+
+
+@torch.no_grad()
+def sequence_logprob(model, prompt_ids: list[int], continuation_ids: list[int]) -> float:
+    """``log P(continuation | prompt) = Σ_j log P(c_j | prompt, c_<j)`` from one forward over prompt + continuation."""
+    ids = list(prompt_ids) + list(continuation_ids)
+    logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].double(), dim=-1)  # [T, V]
+    total = 0.0
+    for j, token in enumerate(continuation_ids):
+        total += float(logp[len(prompt_ids) - 1 + j, token])  # the position before c_j predicts c_j
+    return total
+
+
+def unique_mass(probs_by_id: dict[int, float], ids: list[int]) -> float:
+    """``Σ over the distinct ids of P(id)``."""
+    return sum(probs_by_id[i] for i in set(ids))
+
+
+def sfc_resolved(choice_probs: list[float]) -> bool:
+    """``max(0, 1 − s) < P(top) − P(second)``."""
+    ordered = sorted(choice_probs, reverse=True)
+    gap = ordered[0] - (ordered[1] if len(ordered) > 1 else 0.0)
+    return max(0.0, 1.0 - sum(choice_probs)) < gap
+
+
+def pmi_ratio(conditional_logprob: float, unconditional_logprob: float) -> float:
+    """``P(c | x) / P(c | x_unc)``."""
+    return math.exp(conditional_logprob) / math.exp(unconditional_logprob)

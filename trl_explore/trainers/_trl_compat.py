@@ -1,0 +1,241 @@
+"""Everything `ExploreGRPOTrainer` knows about TRL 1.16's private internals, in one place.
+
+A TRL minor upgrade is one file to re-read: each item below names the TRL code it mirrors, and
+``tests/trainers/test_trl_compat.py`` holds the tripwires (recorded signatures and source markers) that fail when that
+code changes.
+
+* `MULTIMODAL_KEYS` — the per-batch model inputs ``GRPOTrainer._compute_loss`` forwards to
+  ``_get_per_token_logps_and_entropies``.
+* `computes_old_logps` — the condition under which ``_generate_and_score_completions`` computes
+  ``old_per_token_logps`` (the old-policy pass whose statistics the trainer captures).
+* `unflatten_token_stats` — the label layout of TRL's fused LM head (``add_fused_lm_head``): which flat rows the
+  chunked log-prob kernel scores.
+* `checkpoint_folder` / `process_state_file` — the checkpoint folder ``Trainer._save_checkpoint`` writes, and the
+  per-process component-state file in it (named like transformers' per-process ``rng_state_<i>.pth``).
+* `pad_token_id` — the padding id of TRL's generation batches (rows appended by components are padded with it).
+* `generation_backend` / `bound_sampling` — where ``_generate_single_turn`` (also called by the multi-turn tool
+  loop) samples, and how extra logits processors / vLLM arguments reach it without copying it.
+* `upgrade_config` — a plain `GRPOConfig` (already post-processed by TRL) turned into a component config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "COMPONENT_STATE_FILE",
+    "MULTIMODAL_KEYS",
+    "OLD_STATS_PREFIX",
+    "bound_sampling",
+    "checkpoint_folder",
+    "computes_old_logps",
+    "generation_backend",
+    "pad_token_id",
+    "process_state_file",
+    "unflatten_token_stats",
+    "upgrade_config",
+]
+
+# File (in each checkpoint folder) holding the components' state_dicts
+COMPONENT_STATE_FILE = "explore_components.pt"
+
+
+def process_state_file(process_index: int) -> str:
+    """File (in each checkpoint folder) of the per-process component states of process ``process_index``."""
+    return f"explore_components_rank{process_index}.pt"
+
+# Prefix of input keys carrying per-token statistics of the old policy, computed during generation
+OLD_STATS_PREFIX = "explore_old_"
+
+# GRPOTrainer._compute_loss: the multimodal inputs passed to `_get_per_token_logps_and_entropies`
+MULTIMODAL_KEYS = (
+    "pixel_values",
+    "image_grid_thw",
+    "num_images",
+    "pixel_attention_mask",
+    "spatial_shapes",
+    "num_tiles",
+    "image_sizes",
+    "token_type_ids",
+    "mm_token_type_ids",
+    "image_position_ids",
+)
+
+
+def computes_old_logps(trainer: Any) -> bool:
+    """TRL's condition (``_generate_and_score_completions``) for computing ``old_per_token_logps`` during generation:
+    several optimizer steps per generation batch, or vLLM's importance-sampling correction."""
+    generate_every = trainer.args.steps_per_generation * trainer.num_iterations
+    return trainer.args.gradient_accumulation_steps % generate_every != 0 or bool(
+        trainer.use_vllm and trainer.vllm_importance_sampling_correction
+    )
+
+
+def unflatten_token_stats(
+    calls: list[dict[str, Any]],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    logits_to_keep: int,
+    batch_size: int | None = None,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """Lay the fused head's flat per-call statistics out as ``[B, logits_to_keep]`` tensors.
+
+    TRL's ``_get_per_token_logps_and_entropies`` calls the fused head once per ``batch_size`` rows with labels
+    ``input_ids`` masked by the attention mask and outside the last ``logits_to_keep`` positions. The kernel scores
+    every position (``N = B·(L-1)``) on devices without Triton and only the labelled ones elsewhere (``N = #labels``);
+    both layouts are recognised from ``N``. Also returns, for a single call, the flat row index of each position in
+    the call's hidden rows (``-1`` where none).
+    """
+    labels = input_ids.masked_fill(attention_mask == 0, -100)
+    labels[:, :-logits_to_keep] = -100
+    label_mask = labels[:, 1:] != -100  # [B, L-1]
+    batch_size = batch_size or input_ids.size(0)
+    chunks = list(range(0, input_ids.size(0), batch_size))
+    if len(chunks) != len(calls):
+        raise RuntimeError(f"Expected {len(chunks)} fused LM-head calls, got {len(calls)}.")
+    names = ("logprobs", "entropy", "max_logp", "log_z", "kept_mass", "proxy_logps")
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    row_index = None
+    for start, call in zip(chunks, calls):
+        m = label_mask[start : start + batch_size]
+        n = call["n"]
+        if n == m.numel():
+            index = torch.arange(n, device=m.device).view(m.shape).masked_fill(~m, -1)
+        elif n == int(m.sum()):
+            index = (torch.cumsum(m.flatten().long(), 0) - 1).view(m.shape).masked_fill(~m, -1)
+        else:
+            raise ValueError(
+                f"The fused LM head scored {n} positions, but the labels have {int(m.sum())} of {m.numel()}; "
+                "models that pad labels (prompt-learning PEFT) are not supported by the token statistics."
+            )
+        for name in names:
+            flat = getattr(call["stats"], name)
+            value = flat[index.clamp(min=0)].masked_fill(~m, 0.0)
+            out[name].append(value[:, -logits_to_keep:])
+        row_index = index[:, -logits_to_keep:]
+    stats = {name: torch.cat(values, dim=0) for name, values in out.items()}
+    return stats, (row_index if len(chunks) == 1 else None)
+
+
+def checkpoint_folder(trainer: Any, trial: Any) -> str:
+    """The folder ``Trainer._save_checkpoint`` just wrote for the current step."""
+    run_dir = trainer._get_output_dir(trial=trial)
+    return os.path.join(run_dir, f"{PREFIX_CHECKPOINT_DIR}-{trainer.state.global_step}")
+
+
+def pad_token_id(trainer: Any) -> int:
+    """The id TRL pads prompts and completions with (``_generate_and_score_completions``: the tokenizer's, also
+    inside a multimodal processor)."""
+    return trainer._tokenizer.pad_token_id
+
+
+def generation_backend(trainer: Any) -> str:
+    """Which branch of ``_generate_single_turn`` samples: ``"vllm_colocate"``, ``"vllm_server"``,
+    ``"transformers_continuous_batching"`` or ``"transformers"``."""
+    if trainer.use_vllm:
+        return f"vllm_{trainer.vllm_generation.mode}"
+    if trainer.use_transformers_continuous_batching:
+        return "transformers_continuous_batching"
+    return "transformers"
+
+
+@contextlib.contextmanager
+def _bound_generate(model: Any, processors: list[Any]) -> Iterator[None]:
+    """Make ``model.generate`` append ``processors`` to its ``logits_processor`` argument inside the block.
+
+    ``_generate_single_turn`` calls ``unwrapped_model.generate(**inputs, generation_config=...)`` with no processor
+    argument; the unwrapped model is ``accelerator.unwrap_model(trainer.model_wrapped)``. The instance attribute set
+    here shadows the class method only for the block and is removed (or the previous one restored) afterwards."""
+    from transformers import LogitsProcessorList
+
+    previous = model.__dict__.get("generate")
+    inner = model.generate
+
+    def generate(*args: Any, logits_processor: Any = None, **kwargs: Any) -> Any:
+        merged = LogitsProcessorList([*(logits_processor or []), *processors])
+        return inner(*args, logits_processor=merged, **kwargs)
+
+    model.generate = generate
+    try:
+        yield
+    finally:
+        if previous is None:
+            del model.generate
+        else:
+            model.generate = previous
+
+
+@contextlib.contextmanager
+def _vllm_generation_kwargs(trainer: Any, key: str, extra: dict[str, Any]) -> Iterator[None]:
+    """Merge ``extra`` into ``vllm_generation.generation_kwargs[key]`` for the block (colocate: ``extra_args`` of
+    ``SamplingParams``; server: ``vllm_xargs`` of the OpenAI-compatible request body)."""
+    kwargs = trainer.vllm_generation.generation_kwargs
+    had, previous = key in kwargs, kwargs.get(key)
+    kwargs[key] = {**(previous or {}), **extra}
+    try:
+        yield
+    finally:
+        if had:
+            kwargs[key] = previous
+        else:
+            kwargs.pop(key, None)
+
+
+@contextlib.contextmanager
+def bound_sampling(trainer: Any, logits_processors: list[Any], vllm_extra_args: dict[str, Any]) -> Iterator[None]:
+    """Apply the components' sampling requests to the generation that runs inside the block."""
+    backend = generation_backend(trainer)
+    if backend == "transformers_continuous_batching":
+        raise ValueError(
+            "Exploration components with a `sampling` phase do not support `use_transformers_paged=True` "
+            "(transformers continuous batching takes no logits processors); turn it off."
+        )
+    if backend.startswith("vllm_"):
+        if not vllm_extra_args:
+            if logits_processors:
+                raise ValueError(
+                    "A component supplies transformers logits processors but generation runs in vLLM; it must pass "
+                    "its settings as `vllm_extra_args` for a vLLM logits processor."
+                )
+            yield
+            return
+        key = "extra_args" if backend == "vllm_colocate" else "vllm_xargs"
+        with _vllm_generation_kwargs(trainer, key, vllm_extra_args):
+            yield
+        return
+    if not logits_processors:
+        yield
+        return
+    with _bound_generate(trainer.accelerator.unwrap_model(trainer.model_wrapped), logits_processors):
+        yield
+
+
+def upgrade_config(args: Any, config_cls: type) -> Any:
+    """``args`` (a `trl.GRPOConfig`, already post-processed by TRL) as an instance of ``config_cls``.
+
+    TRL's and transformers' ``__post_init__`` already ran on ``args`` and rewrote several fields (``epsilon_high``,
+    ``steps_per_generation``, ``report_to``, ...), and re-running it on the rewritten values is not always accepted
+    (``generation_batch_size`` and ``steps_per_generation`` together raise). So the instance is copied field by field
+    and only the fields ``config_cls`` adds take their defaults; the components' validation then runs on the result.
+    """
+    new = object.__new__(config_cls)
+    new.__dict__.update(vars(args))
+    for f in dataclasses.fields(config_cls):
+        if f.name in new.__dict__:
+            continue
+        if f.default is not dataclasses.MISSING:
+            setattr(new, f.name, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            setattr(new, f.name, f.default_factory())
+    new._validate_components()
+    return new
