@@ -30,10 +30,11 @@ def test_report_section_builder_and_skip_without_think_tokens(quick_warm_start, 
     """The builder in `report.SECTIONS` runs on the run's model and settings; a tokenizer without the think tokens
     gets a one-line note."""
     from trl_explore.demo.report import SECTIONS
-    from trl_explore.demo.runner import DemoSettings
+    from trl_explore.demo.runner import DemoSettings, prepare_task
 
     assert SECTIONS[-1].__name__ == "_section_decoding"
     monkeypatch.setattr(decoding, "_swi_configs", lambda: {"x": SwiReasoningConfig(think_token="<reflect>")})
-    run = SimpleNamespace(model_path=str(quick_warm_start), settings=DemoSettings(max_completion_length=8))
+    settings = DemoSettings(max_completion_length=8)
+    run = SimpleNamespace(model_path=str(quick_warm_start), settings=settings, task=lambda: prepare_task(settings))
     text = "\n".join(SECTIONS[-1](run, tmp_path))
     assert text.startswith("## Decoding: SwiReasoning vs plain sampling") and "Skipped: `think_token` '<reflect>'" in text

@@ -191,6 +191,10 @@ class DemoRun:
     workers: int = 1
     cpu_seconds: float = float("nan")
 
+    def task(self) -> tuple[Any, Any, Any]:
+        """``(train_dataset, held_out_dataset, reward_func)`` of the run (`prepare_task`)."""
+        return prepare_task(self.settings)
+
     def runs(self, method: str) -> list[RunResult]:
         """The method's runs in seed order."""
         return sorted((r for r in self.results if r.method == method), key=lambda r: r.seed)
