@@ -8,11 +8,12 @@
 # ///
 """SFT of a causal LM that emits numbers through a Fourier numeric-token head (Gillman et al., ICLR 2025).
 
-The LM head is replaced by ``FourierNumericHead``: for an ordered list of number tokens (default the digits ``0``-``9``)
-the distribution inside the group follows a smooth Fourier density while the group's total mass comes from the LM head
-("hybrid"), or the model only emits number tokens ("full"). The regulariser gamma * int |f'|^2 is added to the loss
-and logged as ``fourier/regularization`` / ``fourier/smoothness``; the head is saved with the model (or with the PEFT
-adapter through ``modules_to_save``).
+`FourierSFTTrainer` replaces the LM head by a ``FourierNumericHead``: for an ordered list of number tokens
+(``--fourier_head_number_tokens``, default the digits ``0``-``9``) the distribution inside the group follows a smooth
+Fourier density while the group's total mass comes from the LM head (``--fourier_head_mode hybrid``), or the model only
+emits number tokens (``full``). The regulariser gamma * int |f'|^2 (``--fourier_head_regularization_gamma``, paper
+value 1e-6) is added to the loss and logged as ``fourier_head/regularization`` / ``fourier_head/smoothness``; the head
+is saved with the model (or with the PEFT adapter through ``modules_to_save``).
 
 Data: rows with ``prompt`` and ``completion`` (the completion being one number token), or ``prompt`` and a numeric
 ``--value_column`` that is scaled from ``--value_range`` into [-1, 1], quantised into len(number_tokens) bins and
@@ -28,7 +29,7 @@ Real model with LoRA (number tokens = Qwen's digit tokens):
 ```bash
 accelerate launch examples/fourier_head_sft.py \
     --model_name_or_path Qwen/Qwen2.5-0.5B --dataset_name my_numbers.jsonl --value_column target \
-    --value_range 0 100 --num_frequencies 16 --regularization_gamma 1e-6 \
+    --value_range 0 100 --fourier_head_num_frequencies 16 --fourier_head_regularization_gamma 1e-6 \
     --use_peft --lora_r 16 --lora_alpha 32 --learning_rate 1e-4 --output_dir qwen-fourier-sft
 ```
 """
@@ -41,29 +42,22 @@ from dataclasses import dataclass, field
 import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, TrlParser, get_peft_config
+from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config
 
 from trl_explore.data import load_any_dataset
 from trl_explore.functional.fourier import quantize
-from trl_explore.modules.numeric_head import attach_numeric_head, numeric_head_modules_to_save
-from trl_explore.trainers.fourier_integration import add_fourier_regularization
+from trl_explore.trainers.fourier_head_config import FourierSFTConfig
+from trl_explore.trainers.fourier_head_trainer import FourierSFTTrainer
 
 logger = logging.getLogger(__name__)
+DIGITS = [str(d) for d in range(10)]
 
 
 @dataclass
-class NumericHeadArguments:
-    """Arguments of the numeric head and the data mapping.
+class NumericDataArguments:
+    """How the data become number tokens (the head itself is configured by `FourierSFTConfig`).
 
     Args:
-        number_tokens (`list[str]`, *optional*, defaults to the digits `0`-`9`):
-            Ordered number tokens, lowest value first; each must be a single token of the tokenizer.
-        num_frequencies (`int`, *optional*, defaults to `4`):
-            Fourier frequencies N (at most about half the number of bins is useful).
-        head_mode (`str`, *optional*, defaults to `"hybrid"`):
-            `"hybrid"` or `"full"`.
-        regularization_gamma (`float`, *optional*, defaults to `1e-6`):
-            Weight of the smoothness penalty (paper value).
         value_column (`str`, *optional*, defaults to `"value"`):
             Numeric column to quantise when the dataset has no `completion` column.
         value_range (`list[float]`, *optional*, defaults to `[-1.0, 1.0]`):
@@ -74,26 +68,16 @@ class NumericHeadArguments:
             Size of the synthetic dataset.
     """
 
-    number_tokens: list[str] = field(default_factory=lambda: [str(d) for d in range(10)])
-    num_frequencies: int = 4
-    head_mode: str = "hybrid"
-    regularization_gamma: float = 1e-6
     value_column: str = "value"
     value_range: list[float] = field(default_factory=lambda: [-1.0, 1.0])
     toy: bool = False
     toy_samples: int = 512
 
     def __post_init__(self) -> None:
-        if self.head_mode not in ("hybrid", "full"):
-            raise ValueError(f"head_mode must be 'hybrid' or 'full', got {self.head_mode!r}")
-        if len(self.number_tokens) < 2:
-            raise ValueError(f"number_tokens must list at least 2 tokens, got {self.number_tokens}")
-        if self.num_frequencies < 1:
-            raise ValueError(f"num_frequencies must be >= 1, got {self.num_frequencies}")
-        if self.regularization_gamma < 0:
-            raise ValueError(f"regularization_gamma must be >= 0, got {self.regularization_gamma}")
         if len(self.value_range) != 2 or self.value_range[0] >= self.value_range[1]:
             raise ValueError(f"value_range must be two increasing numbers, got {self.value_range}")
+        if self.toy_samples < 1:
+            raise ValueError(f"toy_samples must be >= 1, got {self.toy_samples}")
 
 
 def toy_dataset(n: int, number_tokens: list[str], seed: int = 0) -> Dataset:
@@ -108,16 +92,15 @@ def toy_dataset(n: int, number_tokens: list[str], seed: int = 0) -> Dataset:
     return Dataset.from_list(rows)
 
 
-def to_prompt_completion(dataset: Dataset, head_args: NumericHeadArguments) -> Dataset:
+def to_prompt_completion(dataset: Dataset, data_args: NumericDataArguments, tokens: list[str]) -> Dataset:
     if "completion" in dataset.column_names:
         return dataset
-    col = head_args.value_column
+    col = data_args.value_column
     if "prompt" not in dataset.column_names or col not in dataset.column_names:
         raise ValueError(
             f"dataset needs 'prompt' and 'completion', or 'prompt' and '{col}' columns; got {dataset.column_names}"
         )
-    lo, hi = head_args.value_range
-    tokens = head_args.number_tokens
+    lo, hi = data_args.value_range
 
     def convert(row: dict) -> dict:
         scaled = 2.0 * (float(row[col]) - lo) / (hi - lo) - 1.0
@@ -126,25 +109,21 @@ def to_prompt_completion(dataset: Dataset, head_args: NumericHeadArguments) -> D
     return dataset.map(convert)
 
 
-def number_token_ids(tokenizer, tokens: list[str]) -> list[int]:
-    ids = []
-    for t in tokens:
-        enc = tokenizer(t, add_special_tokens=False)["input_ids"]
-        if len(enc) != 1:
-            raise ValueError(f"number token {t!r} is not a single token for this tokenizer: {enc}")
-        ids.append(enc[0])
-    return ids
-
-
 def main(
-    script_args: ScriptArguments, training_args: SFTConfig, model_args: ModelConfig, head_args: NumericHeadArguments
-) -> SFTTrainer:
-    if head_args.toy:
+    script_args: ScriptArguments,
+    training_args: FourierSFTConfig,
+    model_args: ModelConfig,
+    data_args: NumericDataArguments,
+) -> FourierSFTTrainer:
+    if training_args.fourier_head_number_tokens is None:
+        training_args.fourier_head_number_tokens = DIGITS
+    tokens = training_args.fourier_head_number_tokens
+    if data_args.toy:
         from trl_explore.toy import make_tiny_model, make_tokenizer
 
         tokenizer = make_tokenizer()
         model = make_tiny_model(tokenizer, hidden_size=64, num_hidden_layers=2)
-        dataset = toy_dataset(head_args.toy_samples, head_args.number_tokens)
+        dataset = toy_dataset(data_args.toy_samples, tokens)
     else:
         if not model_args.model_name_or_path or not script_args.dataset_name:
             raise ValueError("pass --model_name_or_path and --dataset_name, or --toy")
@@ -158,33 +137,24 @@ def main(
         )
         dataset = to_prompt_completion(
             load_any_dataset(script_args.dataset_name, script_args.dataset_config)[script_args.dataset_train_split],
-            head_args,
+            data_args,
+            tokens,
         )
 
-    ids = number_token_ids(tokenizer, head_args.number_tokens)
-    attach_numeric_head(
-        model,
-        ids,
-        head_args.num_frequencies,
-        mode=head_args.head_mode,
-        regularization_gamma=head_args.regularization_gamma,
+    # attaches the numeric head over `fourier_head_number_tokens`; with PEFT it joins `modules_to_save`
+    trainer = FourierSFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
     )
-    peft_config = get_peft_config(model_args)
-    if peft_config is not None:  # the head is trained and saved in full; LoRA does not wrap it
-        peft_config.modules_to_save = sorted(
-            set(peft_config.modules_to_save or []) | set(numeric_head_modules_to_save(model))
-        )
-
-    trainer = SFTTrainer(
-        model=model, args=training_args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
-    )
-    add_fourier_regularization(trainer)
     trainer.train()
     trainer.save_model(training_args.output_dir)
     return trainer
 
 
 if __name__ == "__main__":
-    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig, NumericHeadArguments))
-    script_args, training_args, model_args, head_args = parser.parse_args_and_config()
-    main(script_args, training_args, model_args, head_args)
+    parser = TrlParser((ScriptArguments, FourierSFTConfig, ModelConfig, NumericDataArguments))
+    script_args, training_args, model_args, data_args = parser.parse_args_and_config()
+    main(script_args, training_args, model_args, data_args)

@@ -3,10 +3,11 @@
 
 Both ranks feed the same batch, so FSDP's gradient average equals the single-process gradient. Cases:
 
-* ``rank_aware``: `add_rank_aware_lm_head` (the model's own patched forward, which gathers a DTensor head itself);
+* ``rank_aware``: TRL's fused LM head routed through the rank-aware kernel (`fused_head(RankAwareRequest(...))`, what
+  `RankAwareSFTTrainer` does; TRL's forward gathers the DTensor head);
 * ``token_stats``: TRL's fused LM head routed through `fused_token_stats` with ``keep_hidden`` (what Lp-Reg uses),
-  plus the full-vocabulary projection of the kept hidden rows that ``lp_reg_kl_estimator="forward_full"`` computes
-  in the loss, after the forward.
+  plus the full-vocabulary projection of the kept hidden rows (`project_rows`) that ``lp_reg_kl_estimator=
+  "forward_full"`` computes in the loss, after the forward.
 
 Rank 0 writes ``<out>/fsdp2_<case>_<tied|untied>.json`` with the largest absolute differences.
 """
@@ -23,20 +24,27 @@ import torch.distributed as dist
 from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 
-from trl_explore.kernels.token_stats import TokenStatsRequest, fused_token_stats
+from trl_explore.kernels.fused_head import (
+    fused_head,
+    fused_token_stats,  # noqa: E402
+    project_rows,
+)
+from trl_explore.kernels.rank_aware import RankAwareRequest
+from trl_explore.kernels.token_stats import TokenStatsRequest  # noqa: E402
 from trl_explore.toy import make_tiny_model, make_tokenizer
-from trl_explore.trainers.rank_aware_trainer import add_rank_aware_lm_head
 
 
 def _loss(model, case: str, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if case == "rank_aware":
-        return model(input_ids=input_ids, labels=labels, rank_aware_lm_head=True).loss
+        request = RankAwareRequest(beta=0.3, top_k=5, lambda_high=0.1, lambda_low=-0.05)
+        with fused_head(request, label_mask=labels[:, 1:] != -100):
+            return model(input_ids=input_ids, labels=labels, fused_lm_head=True).loss
     request = TokenStatsRequest(min_p=0.05, threshold="min_p", keep_hidden=True)
     with fused_token_stats(request):
         out = model(input_ids=input_ids, labels=labels, fused_lm_head=True)
     call = request.calls[0]
     # the forward_full KL's projection, in the loss after the forward (a few rows of the kept hidden states)
-    logits = call["hidden"][:5].float() @ call["weight"].float().t()
+    logits = project_rows(call, call["hidden"][:5])
     return out.loss + 0.1 * out.entropy.sum() / labels.numel() + 0.01 * torch.logsumexp(logits, -1).sum()
 
 
@@ -57,10 +65,7 @@ def run(case: str, tied: bool, out_dir: str) -> None:
     base = make_tiny_model(tok, seed=0, tie_word_embeddings=tied)
     reference, sharded = base, copy.deepcopy(base)
     for m in (reference, sharded):
-        if case == "rank_aware":
-            add_rank_aware_lm_head(m, beta=0.3, top_k=5, lambda_high=0.1, lambda_low=-0.05)
-        else:
-            add_fused_lm_head(m, outputs=("log_probs", "entropy"))
+        add_fused_lm_head(m, outputs=("log_probs", "entropy", "is_top1"))
     for layer in sharded.model.layers:
         fully_shard(layer)
     fully_shard(sharded)

@@ -240,3 +240,21 @@ def test_custom_ignore_index():
         rank_aware_token_loss(logits, custom, ignore_index=3, **kwargs),
         rank_aware_token_loss(logits, relabeled, **kwargs),
     )
+
+
+@pytest.mark.parametrize("beta", [-1.0, -0.25, 0.5])
+def test_weight_float32_near_p_one(beta):
+    """``1 − p_x`` comes from the log-probability (``−expm1(log p_x)``), not from a rounded ``p_x``.
+
+    At ``log p_x = −3e-6`` float32 rounds ``p_x = exp(−3e-6)`` to a multiple of 6e-8, so ``1 − p_x`` computed as
+    ``1 − exp(log p_x)`` is off by up to 1%, and at ``β = −1`` ``log w = (1 − 1/(1 − p_x)) · log p_x ≈ 1`` inherits
+    it: ``w`` is off by ~1e-2 (up to 6e-2 over this range). The float32 weight must match the float64 one to 1e-4.
+    """
+    log_p = -torch.logspace(-6, -4, 200, dtype=torch.float64)  # 1 − p_x from 1e-6 to 1e-4: above the 1e-6 clamp
+    exact = rank_aware_log_weight(log_p, beta).exp()
+    ours = rank_aware_log_weight(log_p.float(), beta).exp()
+    torch.testing.assert_close(ours.double(), exact, rtol=1e-4, atol=0)
+    if beta == -1.0:  # the old formula's error at these points, for the record: it fails the same check
+        one_minus_old = (1.0 - log_p.float().exp()).clamp(min=1e-6)
+        old = ((1.0 - torch.exp(beta * torch.log(one_minus_old))) * log_p.float()).exp()
+        assert (old.double() - exact).abs().max() > 1e-2

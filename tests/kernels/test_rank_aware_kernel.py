@@ -7,7 +7,8 @@ import torch
 from reference.rank_aware_reference import reference_loss
 
 from trl_explore.functional.rank_aware import rank_aware_token_loss, rank_aware_token_stats
-from trl_explore.kernels.rank_aware import TILE_BUDGET, fused_rank_aware_loss
+from trl_explore.kernels._tiled_head import TILE_FLOATS
+from trl_explore.kernels.rank_aware import fused_rank_aware_loss
 
 PRESETS = {
     "cross_entropy": {},
@@ -63,8 +64,8 @@ def _check_fused_equals_functional(preset, n, d, vocab, top_k, tile_tokens, logi
         labels,
         bias=bias,
         logit_scale=logit_scale,
-        final_logit_softcapping=softcap,
-        tile_budget=tile_tokens * vocab,
+        softcap=softcap,
+        tile_rows=tile_tokens,
         **kwargs,
     )
     grads = torch.autograd.grad(loss_sum, (hidden, weight, bias))
@@ -87,7 +88,7 @@ def _check_fused_equals_functional(preset, n, d, vocab, top_k, tile_tokens, logi
 def test_fused_fp32_matches_float64_reference(preset):
     kwargs = {**PRESETS[preset], "top_k": 10}
     hidden, weight, _, labels = _inputs(41, 16, 97, dtype=torch.float32, bias=False)
-    loss_sum, stats = fused_rank_aware_loss(hidden, weight, labels, tile_budget=16 * 97, **kwargs)
+    loss_sum, stats = fused_rank_aware_loss(hidden, weight, labels, tile_rows=16, **kwargs)
     g_h, g_w = torch.autograd.grad(loss_sum, (hidden, weight))
     h64, w64 = hidden.detach().double().requires_grad_(), weight.detach().double().requires_grad_()
     ref, _ = reference_loss(h64 @ w64.t(), labels, **kwargs)
@@ -101,17 +102,17 @@ def test_fused_fp32_matches_float64_reference(preset):
 @pytest.mark.parametrize("mode", ["bf16_params", "autocast"])
 def test_fused_bf16(mode, monkeypatch):
     """bf16 GEMMs, fp32 softmax / top-k / accumulation: close to the fp32 result on the same bf16-rounded logits."""
-    monkeypatch.setattr("trl_explore.kernels.rank_aware._VOCAB_CHUNK", 64)  # several head chunks in the fp32 GEMM
+    monkeypatch.setattr("trl_explore.kernels._tiled_head._CAST_CHUNK", 64)  # several head chunks in the fp32 GEMM
     kwargs = {"beta": -0.25, "lambda_low": -0.1, "top_k": 10}
     hidden, weight, _, labels = _inputs(50, 32, 211, dtype=torch.float32, bias=False)
     if mode == "bf16_params":
         h = hidden.detach().bfloat16().requires_grad_()
         w = weight.detach().bfloat16().requires_grad_()
-        loss_sum, _ = fused_rank_aware_loss(h, w, labels, tile_budget=16 * 211, **kwargs)
+        loss_sum, _ = fused_rank_aware_loss(h, w, labels, tile_rows=16, **kwargs)
     else:
         h, w = hidden, weight
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss_sum, _ = fused_rank_aware_loss(h, w, labels, tile_budget=16 * 211, **kwargs)
+            loss_sum, _ = fused_rank_aware_loss(h, w, labels, tile_rows=16, **kwargs)
     g_h, g_w = torch.autograd.grad(loss_sum, (h, w))
     assert loss_sum.dtype == torch.float32
     assert g_h.dtype == h.dtype and g_w.dtype == w.dtype
@@ -164,8 +165,8 @@ def test_batched_shapes_and_errors():
         fused_rank_aware_loss(hidden, weight, labels, top_k=0)
     with pytest.raises(ValueError, match="hidden"):
         fused_rank_aware_loss(hidden, weight, labels[:-1])
-    with pytest.raises(ValueError, match="softcapping"):
-        fused_rank_aware_loss(hidden, weight, labels, final_logit_softcapping=0.0)
+    with pytest.raises(ValueError, match="softcap"):
+        fused_rank_aware_loss(hidden, weight, labels, softcap=0.0)
 
 
 def _peak_bytes(fn) -> int:
@@ -185,17 +186,16 @@ def _peak_bytes(fn) -> int:
 def test_peak_memory_does_not_grow_with_tokens():
     """Tiles of 32 tokens × V: 8× more tokens adds only the [N, d] gradient, never [N, V] logits."""
     vocab, d = 2048, 16
-    tile = 32 * vocab
     peaks = {}
     for n in (64, 512):
         hidden, weight, _, labels = _inputs(n, d, vocab, dtype=torch.float32, bias=False)
 
         def run(hidden=hidden, weight=weight, labels=labels):
-            loss_sum, _ = fused_rank_aware_loss(hidden, weight, labels, beta=-0.25, lambda_low=-0.1, tile_budget=tile)
+            loss_sum, _ = fused_rank_aware_loss(hidden, weight, labels, beta=-0.25, lambda_low=-0.1, tile_rows=32)
             loss_sum.backward()
 
         peaks[n] = _peak_bytes(run)
     full_logits = 512 * vocab * 4
     assert peaks[512] < peaks[64] + 512 * (d * 4 * 3 + 64)  # grad_hidden, stats and per-token vectors
     assert peaks[512] < full_logits / 4
-    assert TILE_BUDGET == 4096 * 32768
+    assert TILE_FLOATS == 4096 * 32768

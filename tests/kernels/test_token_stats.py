@@ -9,13 +9,8 @@ import pytest
 import torch
 from reference.lp_reg_reference import proxy_row
 
-from trl_explore.kernels.token_stats import (
-    TRL_TILE_FLOATS,
-    TokenStatsRequest,
-    fused_token_stats,
-    rows_per_tile,
-    token_stats,
-)
+from trl_explore.kernels.fused_head import fused_token_stats
+from trl_explore.kernels.token_stats import TRL_TILE_FLOATS, TokenStatsRequest, rows_per_tile, token_stats
 
 
 def test_rows_per_tile_matches_trl_tile():
@@ -137,7 +132,7 @@ def test_fused_token_stats_routes_trl_fused_head():
 def test_token_stats_autocast_casts_head_in_chunks(monkeypatch):
     """fp32 LM head under bf16 autocast: the head is cast in vocabulary chunks (no full copy); values and gradients
     stay within bf16 tolerance of float64, and equal the unchunked result."""
-    import trl_explore.kernels.token_stats as ts
+    import trl_explore.kernels._tiled_head as core
 
     torch.manual_seed(3)
     hid = torch.randn(12, 16, requires_grad=True)
@@ -152,7 +147,7 @@ def test_token_stats_autocast_casts_head_in_chunks(monkeypatch):
         return s, grads
 
     whole, whole_grads = run()
-    monkeypatch.setattr(ts, "_CAST_CHUNK", 7)
+    monkeypatch.setattr(core, "_CAST_CHUNK", 7)
     chunked, chunked_grads = run()
     torch.testing.assert_close(chunked.logprobs, whole.logprobs, rtol=0, atol=1e-6)
     torch.testing.assert_close(chunked.kept_mass, whole.kept_mass, rtol=0, atol=1e-6)

@@ -91,7 +91,7 @@ def test_hand_derived_two_coefficients():
     head = _two_coefficient_head(4, gamma=0.5)
     expected = torch.tensor([(1 - s) / 4, (1 + s) / 4, (1 + s) / 4, (1 - s) / 4])
     torch.testing.assert_close(head(x).exp(), expected.expand(2, 4), atol=1e-6, rtol=0)
-    torch.testing.assert_close(head.regularization_loss, torch.tensor(4 * math.pi**2 * 0.5), atol=1e-5, rtol=1e-6)
+    torch.testing.assert_close(head.regularization(x), torch.tensor(4 * math.pi**2 * 0.5), atol=1e-5, rtol=1e-6)
     torch.testing.assert_close(_two_coefficient_head(2)(x).exp(), torch.full((2, 2), 0.5), atol=1e-6, rtol=0)
     cdf = head.cdf(x, torch.tensor([-1.0, -0.5, 0.0, 1.0]))
     expected_cdf = torch.tensor([0.0, 0.25 - 1 / (2 * math.pi), 0.5, 1.0])
@@ -150,7 +150,7 @@ def test_gradients_match_float64_reference(lead, d, m, n):
     head = _head(d, m, n, regularization_gamma=gamma)
     x = torch.randn(*lead, d, requires_grad=True)
     w = torch.randn(*lead, m)
-    loss = (head(x) * w).sum() + head.regularization_loss
+    loss = (head(x) * w).sum() + head.regularization(x)
     gx, gw, gb = torch.autograd.grad(loss, [x, head.linear.weight, head.linear.bias])
 
     x64 = x.detach().double().requires_grad_(True)
@@ -178,8 +178,8 @@ def test_bf16_autocast_runs_fourier_math_in_fp32(lead, d, m, n):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = head(x)
         params = head.linear(x)
+        assert head.regularization(x).dtype == torch.float32
     assert params.dtype == torch.bfloat16 and out.dtype == torch.float32
-    assert head.regularization_loss.dtype == torch.float32
     expected = reference_log_probs(params.float().reshape(-1, 2 * (n + 1)), m, eps=head.eps).reshape(*lead, m)
     torch.testing.assert_close(out.double(), expected, atol=2e-4, rtol=1e-4)
     torch.testing.assert_close(out, fp32, atol=0.15, rtol=0.05)
@@ -198,13 +198,12 @@ def test_regularization_matches_spec_formula():
     for lead, d, m, n in SHAPES:
         head = _head(d, m, n, regularization_gamma=1e-3)
         x = torch.randn(*lead, d)
-        head(x)
         params = head.linear(x).detach().reshape(-1, 2 * (n + 1))
         expected = reference_regularization(params, 1e-3)
-        torch.testing.assert_close(head.regularization_loss.double(), expected, rtol=1e-4, atol=1e-9)
+        torch.testing.assert_close(head.regularization(x).double(), expected, rtol=1e-4, atol=1e-9)
+        torch.testing.assert_close(head.regularization(x, gamma=2e-3).double(), 2 * expected, rtol=1e-4, atol=1e-9)
     zero = _head(4, 8, 3)
-    zero(torch.randn(2, 4))
-    assert zero.regularization_loss.item() == 0.0  # gamma = 0 (default): the loss is plain cross-entropy
+    assert zero.regularization(torch.randn(2, 4)).item() == 0.0  # gamma = 0 (default): plain cross-entropy
 
 
 def test_published_algorithm_reference_agrees():
@@ -332,7 +331,7 @@ def test_drop_in_for_linear_in_cross_entropy_training():
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(60):
-        loss = nn.functional.cross_entropy(model(x), y) + model[2].regularization_loss
+        loss = nn.functional.cross_entropy(model(x), y) + model[2].regularization(model[:2](x))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -376,7 +375,7 @@ def test_toy_batched_training_equals_independent_runs():
     torch.testing.assert_close(out[1], plain(x[1]), atol=1e-5, rtol=1e-5)
     loss = nn.functional.cross_entropy(out.reshape(-1, 50), y.reshape(-1), reduction="none").view(2, -1).mean(1).sum()
     (loss + reg).backward()
-    plain_loss = nn.functional.cross_entropy(plain(x[1]), y[1]) + plain[4].regularization_loss
+    plain_loss = nn.functional.cross_entropy(plain(x[1]), y[1]) + plain[4].regularization(plain[:4](x[1]))
     plain_loss.backward()
     torch.testing.assert_close(model.weights[2].grad[1], plain[4].linear.weight.grad.t(), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(model.weights[0].grad[1], plain[0].weight.grad.t(), atol=1e-5, rtol=1e-4)
@@ -449,6 +448,15 @@ def test_toy_json_round_trip_table_and_plot(tmp_path, capsys):
     wins = sum(f < v for f, v in zip(fou, lin))
     assert f"lower in {wins}/2 runs" in out, (out, lin, fou)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_toy_table_paper_column_only_where_the_spec_gives_numbers():
+    """The spec's table has linear and Fourier numbers and none for γ = 1e-6: the `fourier_reg` row shows measured
+    numbers only (its paper columns are "—"), the `linear` / `fourier` rows the spec's (gaussian: 0.170 / 0.116)."""
+    toy = _load_benchmark("fourier_toy")
+    assert toy._paper(toy.PAPER["gaussian"], "kl", "linear") == "0.170"
+    assert toy._paper(toy.PAPER["gaussian"], "smooth", "fourier") == "0.057"
+    assert toy._paper(toy.PAPER["gaussian"], "kl", None) == "—"
 
 
 def test_toy_reproduction_short_setting():

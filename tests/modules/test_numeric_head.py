@@ -1,33 +1,28 @@
-"""Tests for the numeric-token Fourier head (``trl_explore.modules.numeric_head``) and the training integration
-(``trl_explore.trainers.fourier_integration``)."""
+"""Tests for the numeric-token Fourier head (``trl_explore.modules.numeric_head``): the module, its projection for
+TRL's fused LM head (``numeric_head_projection``), and collecting the Fourier heads' regulariser with hooks
+(``collect_fourier_terms``). The trainer is tested in ``tests/trainers/test_fourier_head_trainer.py``."""
 
 from __future__ import annotations
 
-import math
-import types
+import copy
+import pickle
 
 import pytest
 import torch
-from datasets import Dataset
 from torch import nn
 
+from trl_explore.kernels.fused_head import fused_head
 from trl_explore.metrics.smoothness import smoothness
-from trl_explore.modules.fourier_head import FourierHead
+from trl_explore.modules.fourier_head import FourierHead, collect_fourier_terms
 from trl_explore.modules.numeric_head import (
     FourierNumericHead,
     attach_numeric_head,
     find_numeric_head,
     load_numeric_head_model,
     numeric_head_modules_to_save,
+    numeric_head_projection,
 )
 from trl_explore.toy import make_tiny_model, make_tokenizer
-from trl_explore.trainers.fourier_integration import (
-    FourierRegularizationMixin,
-    add_fourier_regularization,
-    collect_fourier_terms,
-    fourier_metrics,
-    fourier_regularization,
-)
 
 
 @pytest.fixture(autouse=True)
@@ -182,9 +177,10 @@ def test_peft_lora_skips_head_and_head_trains(tokenizer, tmp_path):
     before = active.fourier.linear.weight.detach().clone()
     opt = torch.optim.Adam([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(2):
-        logits = peft_model(input_ids=x).logits
+        with collect_fourier_terms(peft_model) as terms:
+            logits = peft_model(input_ids=x).logits
         loss = nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
-        reg = fourier_regularization(peft_model)
+        reg = terms.regularization()  # only the active copy ran: the frozen original adds nothing
         assert reg is not None and reg.requires_grad
         opt.zero_grad()
         (loss + reg).backward()
@@ -200,22 +196,40 @@ def test_peft_lora_skips_head_and_head_trains(tokenizer, tmp_path):
     torch.testing.assert_close(reloaded(input_ids=x).logits, expected, rtol=0, atol=0)
 
 
-# --------------------------------------------------------------------------------------------- regularisation hook
-def test_fourier_regularization_sums_heads_and_none_without_heads():
+# --------------------------------------------------------------------------------------------- regularisation hooks
+def test_collect_sums_heads_and_leaves_no_state():
+    """Every head run in the block contributes ``gamma · ∫|f'|²`` of its input (its own gamma, or the override);
+    gamma-0 heads add nothing; nothing is stored on the heads (their attributes are the same before and after), the
+    hooks are gone after the block, and a head deep-copies and pickles like any module."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), FourierHead(8, 10, 3, regularization_gamma=0.5))
     other = FourierHead(4, 6, 2, regularization_gamma=0.25)
     container = nn.ModuleDict({"a": model, "b": other, "c": FourierHead(4, 6, 2)})  # gamma 0 head is skipped
-    assert fourier_regularization(container) is None  # no forward yet
     x = torch.randn(3, 4)
-    model(x), other(x), container["c"](x)
-    expected = model[1].regularization_loss + other.regularization_loss
-    metrics = fourier_metrics(container)  # reads without consuming
-    torch.testing.assert_close(fourier_regularization(container), expected)
-    assert fourier_regularization(container) is None  # consumed: a head that does not run again adds nothing
-    assert fourier_regularization(nn.Linear(2, 2)) is None
-    assert math.isclose(metrics["fourier/regularization"], expected.item(), rel_tol=1e-6)
-    assert metrics["fourier/smoothness"] > 0
+    state_before = {name: sorted(vars(m)) for name, m in container.named_modules()}
+    with collect_fourier_terms(container) as terms:
+        assert terms.regularization() is None  # no forward yet
+        model(x), other(x), container["c"](x)
+    expected = model[1].regularization(model[0](x)) + other.regularization(x)
+    torch.testing.assert_close(terms.regularization(), expected)
+    assert terms.smoothness() > 0
+    with collect_fourier_terms(container, gamma=1.0) as override:
+        model(x), other(x), container["c"](x)
+    want = (
+        model[1].regularization(model[0](x), 1.0) + other.regularization(x, 1.0) + container["c"].regularization(x, 1.0)
+    )
+    torch.testing.assert_close(override.regularization(), want)
+    assert {name: sorted(vars(m)) for name, m in container.named_modules()} == state_before
+    assert all(not m._forward_hooks for m in container.modules())
+    copied = copy.deepcopy(other)
+    torch.testing.assert_close(copied(x), other(x))
+    restored = pickle.loads(pickle.dumps(other))
+    torch.testing.assert_close(restored(x), other(x))
+    with collect_fourier_terms(nn.Linear(2, 2)) as none:
+        pass
+    assert none.regularization() is None and none.smoothness() is None
+    with pytest.raises(ValueError, match="gamma"), collect_fourier_terms(container, gamma=-1.0):
+        pass
 
 
 def test_collect_averages_chunked_forwards():
@@ -226,173 +240,73 @@ def test_collect_averages_chunked_forwards():
     x = torch.randn(6, 4)
     with collect_fourier_terms(head) as terms:
         head(x[:3])
-        r1 = head.regularization_loss
         head(x[3:])
-        r2 = head.regularization_loss
+    r1, r2 = head.regularization(x[:3]), head.regularization(x[3:])
     torch.testing.assert_close(terms.regularization(), (r1 + r2) / 2)
     head(x)
     torch.testing.assert_close(terms.regularization(), (r1 + r2) / 2)  # hooks removed after the block
     torch.testing.assert_close(terms.smoothness(), smoothness(head(x).exp().detach()).mean().item())
 
 
-class _FakeTrainer:
-    """The bits of ``transformers.Trainer`` the one-liner touches."""
-
-    def __init__(self, model, scaled=None):
-        self.model = model
-        self.logged = []
-        self.loss_is_scaled_for_ga = scaled
-        self.current_gradient_accumulation_steps = 4
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss = nn.functional.cross_entropy(model(inputs["x"]), inputs["y"])
-        return (loss, None) if return_outputs else loss
-
-    def log(self, logs, start_time=None):
-        self.logged.append(dict(logs))
-
-
-@pytest.mark.parametrize("scaled", [False, True])
-def test_one_liner_adds_term_scales_for_accumulation_and_logs(scaled):
-    """Loss = CE + reg; when the trainer does not divide the loss by the 4 accumulation steps itself (``scaled``),
-    the term is divided by 4 so that the accumulated gradient holds it once."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 8), FourierHead(8, 5, 2, regularization_gamma=0.1))
-    with torch.no_grad():
-        model[1].linear.weight.normal_()
-    inputs = {"x": torch.randn(4, 3), "y": torch.tensor([0, 1, 2, 4])}
-    trainer = _FakeTrainer(model, scaled=scaled)
-    plain = trainer.compute_loss(model, inputs)
-    add_fourier_regularization(trainer)
-    add_fourier_regularization(trainer)  # idempotent
-    loss = trainer.compute_loss(model, inputs)
-    reg = model[1].regularization_loss
-    torch.testing.assert_close(loss, plain + (reg / 4 if scaled else reg))
-    loss2, outputs = trainer.compute_loss(model, inputs, return_outputs=True)
-    torch.testing.assert_close(loss2, loss)
-    trainer.log({"loss": 1.0})
-    logged = trainer.logged[-1]
-    assert math.isclose(logged["fourier/regularization"], reg.item(), rel_tol=1e-6)
-    assert logged["fourier/smoothness"] > 0
-    trainer.log({"loss": 1.0})
-    assert "fourier/regularization" not in trainer.logged[-1]  # window cleared after logging
-
-
-def test_gamma_zero_leaves_loss_unchanged():
-    """Degenerate equivalence: gamma = 0 -> the patched loss equals the plain loss exactly."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 8), FourierHead(8, 5, 2))
-    inputs = {"x": torch.randn(4, 3), "y": torch.tensor([0, 1, 2, 4])}
-    trainer = _FakeTrainer(model)
-    plain = trainer.compute_loss(model, inputs)
-    add_fourier_regularization(trainer)
-    assert torch.equal(trainer.compute_loss(model, inputs), plain)
-
-
-def _number_dataset(n: int = 16) -> Dataset:
-    g = torch.Generator().manual_seed(0)
-    rows = []
-    for _ in range(n):
-        v = torch.rand((), generator=g).item()
-        rows.append({"prompt": f"x={v:.2f} bin:", "completion": str(min(int(v * 10), 9))})
-    return Dataset.from_list(rows)
-
-
-@pytest.mark.parametrize("style", ["one_liner", "mixin"])
-def test_sft_trainer_integration(tokenizer, tmp_path, style):
-    """Plain TRL SFTTrainer: the term is added and logged, the Fourier part trains, and TRL's fused LM-head forward
-    goes through the numeric head."""
-    from trl import SFTConfig, SFTTrainer
-
-    model = _model(tokenizer)
-    head = attach_numeric_head(model, _digit_ids(tokenizer), 4, regularization_gamma=1e-3)
-    before = head.fourier.linear.weight.detach().clone()
-    args = SFTConfig(
-        output_dir=str(tmp_path),
-        max_steps=3,
-        per_device_train_batch_size=4,
-        logging_steps=1,
-        learning_rate=1e-2,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        max_length=32,
-        dataloader_num_workers=0,
-    )
-    if style == "one_liner":
-        trainer = add_fourier_regularization(
-            SFTTrainer(model=model, args=args, train_dataset=_number_dataset(), processing_class=tokenizer)
-        )
-    else:
-        from trl import SFTTrainer as _Base
-
-        cls = types.new_class("FourierSFT", (FourierRegularizationMixin, _Base))
-        trainer = cls(model=model, args=args, train_dataset=_number_dataset(), processing_class=tokenizer)
-    trainer.train()
-    logs = [h for h in trainer.state.log_history if "fourier/regularization" in h]
-    assert len(logs) == 3 and all(h["fourier/regularization"] > 0 and h["fourier/smoothness"] > 0 for h in logs)
-    assert not torch.equal(head.fourier.linear.weight, before)
-
-    # the fused forward (TRL's training path) now scores labels with the numeric head's distribution
+# --------------------------------------------------------------------------------------------- fused LM head
+def _fused_batch(tokenizer):
     batch = tokenizer(["x=0.31 bin:3", "x=0.77 bin:7"], return_tensors="pt", padding=True)
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    model.eval()
-    with torch.no_grad():
-        fused = model(**batch, labels=labels, fused_lm_head=True)
-        logits = model(**batch).logits
-    expected = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
-    expected = expected.masked_fill(labels[:, 1:] == -100, 0)
-    torch.testing.assert_close(fused.log_probs, expected, atol=1e-5, rtol=1e-5)
-    # ... which differs from what TRL's own fused kernel computes from lm_head.weight alone
-    hidden = model.model(**batch).last_hidden_state[:, :-1]
-    lm_only = torch.log_softmax(nn.functional.linear(hidden, head.weight).float(), -1)
-    lm_only = lm_only.gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0].masked_fill(labels[:, 1:] == -100, 0)
-    assert (lm_only - expected).abs().max() > 1e-3
+    labels[:, :3] = -100  # a prompt
+    return batch, labels
 
 
-def test_grpo_trainer_one_liner(tokenizer, tmp_path):
-    """Plain TRL GRPOTrainer + the one-liner: the term is logged, the Fourier part trains, and the fused forward
-    (GRPO's log-prob path, at the trainer's temperature) goes through the numeric head."""
-    from trl import GRPOConfig, GRPOTrainer
-
-    def digit_reward(completions, **kwargs):
-        return [float(sum(ch.isdigit() for ch in str(c))) for c in completions]
+@pytest.mark.parametrize(
+    ("mode", "temperature", "masked"), [("hybrid", 1.0, True), ("hybrid", 0.7, False), ("full", 1.0, True)]
+)
+def test_fused_head_through_numeric_head_equals_its_logits(tokenizer, mode, temperature, masked):
+    """TRL's fused LM head (SFT: temperature 1, GRPO: the trainer's temperature) routed through
+    `numeric_head_projection` gives the log-probabilities and entropies of the model's own logits (which the numeric
+    head builds), values and gradients of every parameter (the Fourier part included); only labelled rows are
+    projected with a label mask. TRL's own kernel would read `lm_head.weight` alone and differ."""
+    from trl.trainer.utils import add_fused_lm_head
 
     model = _model(tokenizer)
-    head = attach_numeric_head(model, _digit_ids(tokenizer), 4, regularization_gamma=1e-2)
-    before = head.fourier.linear.weight.detach().clone()
-    args = GRPOConfig(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        num_generations=4,
-        max_completion_length=4,
-        max_steps=2,
-        learning_rate=1e-2,
-        report_to="none",
-        use_cpu=True,
-        bf16=False,
-        logging_steps=1,
-        save_strategy="no",
-        seed=0,
-        temperature=0.7,
+    head = attach_numeric_head(model, _digit_ids(tokenizer), 4, mode=mode)
+    _randomise_fourier(head)
+    add_fused_lm_head(model, temperature=temperature, outputs=("log_probs", "entropy", "is_top1"))
+    batch, labels = _fused_batch(tokenizer)
+    if mode == "full":  # only number tokens have mass: score digit labels
+        labels = labels.masked_fill(labels != -100, _digit_ids(tokenizer)[3])
+    mask = labels[:, 1:] != -100
+    with fused_head(projection=numeric_head_projection(model), label_mask=mask if masked else None):
+        fused = model(**batch, labels=labels, fused_lm_head=True)
+    grads = torch.autograd.grad(
+        fused.log_probs.sum() + 0.5 * fused.entropy.sum(), list(model.parameters()), allow_unused=True
     )
-    dataset = Dataset.from_dict({"prompt": [f"{i}+{i}=" for i in range(8)]})
-    trainer = add_fourier_regularization(
-        GRPOTrainer(
-            model=model, reward_funcs=digit_reward, args=args, train_dataset=dataset, processing_class=tokenizer
-        )
-    )
-    trainer.train()
-    logs = [h for h in trainer.state.log_history if "fourier/regularization" in h]
-    assert len(logs) == 2 and all(h["fourier/regularization"] > 0 and h["fourier/smoothness"] > 0 for h in logs)
-    assert not torch.equal(head.fourier.linear.weight, before)
-
-    ids = tokenizer(["1+1=2", "3+3=6"], return_tensors="pt")["input_ids"]
+    logits = model(**batch).logits[:, :-1].float() / temperature
+    logp = torch.log_softmax(logits, -1)
+    lp = logp.gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0].masked_fill(~mask, 0)
+    ent = (-(logp.exp() * logp).sum(-1)).masked_fill(~mask, 0)
+    torch.testing.assert_close(fused.log_probs, lp, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fused.entropy, ent, atol=1e-5, rtol=1e-5)
+    assert torch.equal(fused.is_top1, (logp.argmax(-1) == labels[:, 1:]) & mask)
+    want = torch.autograd.grad(lp.sum() + 0.5 * ent.sum(), list(model.parameters()), allow_unused=True)
+    names = [n for n, _ in model.named_parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for n, g in zip(names, grads) if "fourier" in n)
+    for name, a, b in zip(names, grads, want):
+        if b is None or not b.any():
+            assert a is None or not a.any(), name
+            continue
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
     with torch.no_grad():
-        fused = model(input_ids=ids, labels=ids, fused_lm_head=True)
-        logits = model(input_ids=ids).logits
-    expected = torch.log_softmax(logits[:, :-1].float() / 0.7, -1).gather(-1, ids[:, 1:, None])[..., 0]
-    torch.testing.assert_close(fused.log_probs, expected, atol=1e-5, rtol=1e-5)
+        plain = model(**batch, labels=labels, fused_lm_head=True)  # outside the block: TRL's kernel, LM head only
+    assert (plain.log_probs - lp.detach()).abs().max() > 1e-3
+
+
+def test_numeric_head_projection_errors(tokenizer):
+    with pytest.raises(ValueError, match="no FourierNumericHead"):
+        numeric_head_projection(_model(tokenizer))
+    model = _model(tokenizer)
+    head = attach_numeric_head(model, _digit_ids(tokenizer), 3)
+    projection = numeric_head_projection(model)
+    with pytest.raises(ValueError, match="belongs to no FourierNumericHead"):
+        projection(head.weight.detach().clone(), None, 1.0, None)
 
 
 def _example_module():
@@ -410,10 +324,12 @@ def _example_module():
 
 def test_example_main_on_toy_in_process(tmp_path):
     """The example's parser and ``main`` (offline toy, 2 steps): logs the Fourier metrics, saves a reloadable model."""
-    from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+    from trl import ModelConfig, ScriptArguments, TrlParser
+
+    from trl_explore.trainers.fourier_head_config import FourierSFTConfig
 
     ex = _example_module()
-    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig, ex.NumericHeadArguments))
+    parser = TrlParser((ScriptArguments, FourierSFTConfig, ModelConfig, ex.NumericDataArguments))
     args = parser.parse_args_and_config(
         [
             "--toy",
@@ -432,16 +348,16 @@ def test_example_main_on_toy_in_process(tmp_path):
             "1",
             "--save_strategy",
             "no",
-            "--num_frequencies",
+            "--fourier_head_num_frequencies",
             "3",
         ]
     )
     trainer = ex.main(*args)
-    assert any("fourier/regularization" in h for h in trainer.state.log_history)
+    assert any("fourier_head/regularization" in h for h in trainer.state.log_history)
     loaded = load_numeric_head_model(tmp_path)
     assert isinstance(loaded.lm_head, FourierNumericHead) and loaded.lm_head.fourier.num_frequencies == 3
-    with pytest.raises(ValueError, match="head_mode"):
-        ex.NumericHeadArguments(head_mode="bins")
+    with pytest.raises(ValueError, match="value_range"):
+        ex.NumericDataArguments(value_range=[1.0, 0.0])
 
 
 @pytest.mark.slow
@@ -454,7 +370,7 @@ def test_example_script_help_and_toy_run(tmp_path):
 
     script = Path(__file__).resolve().parents[2] / "examples" / "fourier_head_sft.py"
     help_run = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=300)
-    assert help_run.returncode == 0 and "--num_frequencies" in help_run.stdout
+    assert help_run.returncode == 0 and "--fourier_head_num_frequencies" in help_run.stdout
     run = subprocess.run(
         [
             sys.executable,
@@ -482,6 +398,35 @@ def test_example_script_help_and_toy_run(tmp_path):
         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "fourier/regularization" in run.stdout + run.stderr
+    assert "fourier_head/regularization" in run.stdout + run.stderr
     loaded = load_numeric_head_model(tmp_path)
     assert isinstance(loaded.lm_head, FourierNumericHead)
+
+
+def test_token_statistics_compose_with_the_numeric_head(tokenizer):
+    """A GRPO component's token-statistics block nested in a numeric-head block: the statistics (and the rows kept
+    for full-vocabulary terms, `project_rows`) are those of the numeric head's distribution."""
+    from trl.trainer.utils import add_fused_lm_head
+
+    from trl_explore.kernels.fused_head import fused_token_stats, project_rows
+    from trl_explore.kernels.token_stats import TokenStatsRequest
+
+    model = _model(tokenizer)
+    _randomise_fourier(attach_numeric_head(model, _digit_ids(tokenizer), 4))
+    add_fused_lm_head(model, temperature=0.8, outputs=("log_probs", "entropy"))
+    batch, labels = _fused_batch(tokenizer)
+    request = TokenStatsRequest(min_p=0.05, keep_hidden=True)
+    with fused_head(projection=numeric_head_projection(model)), fused_token_stats(request):
+        out = model(**batch, labels=labels, fused_lm_head=True)
+    (call,) = request.calls
+    logits = model(**batch).logits[:, :-1].float()
+    mask = labels[:, 1:] != -100
+    logp = torch.log_softmax(logits / 0.8, -1)
+    want = logp.gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
+    torch.testing.assert_close(out.log_probs, want.masked_fill(~mask, 0), atol=1e-5, rtol=1e-5)
+    # CPU: every position is scored, in row-major order
+    torch.testing.assert_close(call["stats"].logprobs.view(mask.shape)[mask], want[mask], atol=1e-5, rtol=1e-5)
+    kept = call["stats"].max_logp.view(mask.shape)
+    torch.testing.assert_close(kept, logp.max(-1).values, atol=1e-5, rtol=1e-5)
+    rows = project_rows(call, call["hidden"][:4])
+    torch.testing.assert_close(rows, logits.reshape(-1, logits.shape[-1])[:4], atol=1e-5, rtol=1e-5)

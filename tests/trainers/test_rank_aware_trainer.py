@@ -109,10 +109,22 @@ def test_config_defaults_and_presets(tmp_path):
     assert isinstance(config, SFTConfig)
     for preset in RANK_AWARE_PRESETS.values():
         RankAwareSFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", **preset)
-    with pytest.raises(ValueError, match="loss_type"):
-        RankAwareSFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", loss_type="dft")
+    # with shaping on, TRL's dft and label smoothing would change the rank-aware loss: refused with the reason
+    with pytest.raises(ValueError, match="loss_type.*reweight"):
+        RankAwareSFTConfig(
+            output_dir=str(tmp_path), use_cpu=True, report_to="none", loss_type="dft", rank_aware_beta=-0.25
+        )
     with pytest.raises(ValueError, match="label_smoothing_factor"):
-        RankAwareSFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", label_smoothing_factor=0.1)
+        RankAwareSFTConfig(
+            output_dir=str(tmp_path),
+            use_cpu=True,
+            report_to="none",
+            label_smoothing_factor=0.1,
+            rank_aware_lambda_low=-0.1,
+        )
+    # with shaping off, every TRL loss option is accepted
+    off = RankAwareSFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", loss_type="dft")
+    assert off.loss_type == "dft" and not off.rank_aware_shaping
 
 
 def test_hooked_trl_signatures():
@@ -318,24 +330,56 @@ def test_training_logs_rank_aware_metrics(tokenizer, dataset, tmp_path):
     assert changed
 
 
-def test_rejects_compute_loss_func_and_wrong_args(tokenizer, dataset, tmp_path):
+def test_compute_loss_func_refused_only_while_shaping(tokenizer, dataset, tmp_path):
     model = make_tiny_model(tokenizer, seed=0)
-    with pytest.raises(ValueError, match="compute_loss_func"):
+    with pytest.raises(ValueError, match="compute_loss_func.*shaping"):
         RankAwareSFTTrainer(
             model=model,
-            args=_args(RankAwareSFTConfig, tmp_path),
+            args=_args(RankAwareSFTConfig, tmp_path, rank_aware_beta=-0.25),
             train_dataset=dataset,
             processing_class=tokenizer,
             compute_loss_func=lambda *a, **k: 0,
         )
-    with pytest.raises(ValueError, match="RankAwareSFTConfig"):
-        RankAwareSFTTrainer(
-            model=model, args=_args(SFTConfig, tmp_path), train_dataset=dataset, processing_class=tokenizer
+    with pytest.raises(TypeError, match="RankAwareSFTConfig"):
+        RankAwareSFTTrainer(model=model, args={"output_dir": "x"}, train_dataset=dataset, processing_class=tokenizer)
+
+
+@pytest.mark.parametrize("args_cls", ["SFTConfig", "TrainingArguments"])
+def test_drop_in_accepts_trl_and_transformers_args(tokenizer, dataset, tmp_path, caplog, args_cls):
+    """`RankAwareSFTTrainer(args=SFTConfig(...))` and `args=TrainingArguments(...)` train: the args become a
+    `RankAwareSFTConfig` (rank-aware fields at their defaults, every given field kept), with one INFO line; the loss
+    then equals SFTTrainer's (shaping off)."""
+    import logging
+
+    from transformers import TrainingArguments
+
+    cls = {"SFTConfig": SFTConfig, "TrainingArguments": TrainingArguments}[args_cls]
+    args = _args(cls, tmp_path, learning_rate=3e-3, max_steps=2)
+    with caplog.at_level(logging.INFO, logger="trl_explore.trainers._trl_compat"):
+        ours = RankAwareSFTTrainer(
+            model=make_tiny_model(tokenizer, seed=0), args=args, train_dataset=dataset, processing_class=tokenizer
         )
+    assert sum(f"upgrading the given {args_cls} to RankAwareSFTConfig" in r.message for r in caplog.records) == 1
+    assert isinstance(ours.args, RankAwareSFTConfig) and ours.args.learning_rate == 3e-3 and ours.args.max_steps == 2
+    assert not ours.args.rank_aware_shaping
+    before = {n: p.detach().clone() for n, p in ours.model.named_parameters()}
+    ours.train()
+    assert any(not torch.equal(before[n], p) for n, p in ours.model.named_parameters())
+    assert any("rank_aware/entropy" in entry for entry in ours.state.log_history)
+
+
+def test_dft_loss_with_shaping_off_equals_sft_trainer(tokenizer, dataset, tmp_path):
+    """TRL's `loss_type="dft"` with rank-aware shaping off: loss and gradients equal `SFTTrainer`'s, and it trains."""
+    trl = _trainer(SFTTrainer, SFTConfig, tokenizer, dataset, tmp_path / "trl", loss_type="dft")
+    ours = _trainer(RankAwareSFTTrainer, RankAwareSFTConfig, tokenizer, dataset, tmp_path / "ours", loss_type="dft")
+    batch = next(iter(trl.get_train_dataloader()))
+    _assert_same(_loss_and_grads(trl, batch), _loss_and_grads(ours, batch))
+    ours.train()
+    assert ours.state.global_step == 1
 
 
 def test_generation_and_plain_forward_unchanged(tokenizer, dataset, tmp_path):
-    """Without `rank_aware_lm_head=True` the patched model behaves like the original (logits, generate)."""
+    """The trainer patches nothing on the model: its plain forward and `generate` are the original ones."""
     ours = _trainer(RankAwareSFTTrainer, RankAwareSFTConfig, tokenizer, dataset, tmp_path)
     plain = make_tiny_model(tokenizer, seed=0)
     ids = torch.tensor([tokenizer("Compute 1+2\n")["input_ids"]])

@@ -113,8 +113,9 @@ def sfc_certificate(
     probs = choice_probs.masked_fill(~valid, 0.0)  # [B, m]
     total = probs.sum(dim=1)  # [B]
     top2 = probs.topk(min(2, probs.shape[1]), dim=1).values  # [B, <=2], padded entries are 0
+    first = top2[:, 0] if top2.shape[1] > 0 else torch.zeros_like(total)  # [B] (no choice at all: 0)
     second = top2[:, 1] if top2.shape[1] > 1 else torch.zeros_like(total)  # [B]
-    gap = top2[:, 0] - second  # [B]
+    gap = first - second  # [B]
     missing = (1.0 - total).clamp(min=0.0)  # [B]
     resolved = missing < gap  # [B]
     return resolved, {"missing_mass": missing.detach(), "gap": gap.detach(), "total": total.detach()}
@@ -137,6 +138,10 @@ def pmi_log_scores(
 
 
 def masked_argmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Index of the best real entry per row (the first one on ties). Shapes: ``[B, m]`` -> ``[B]`` long."""
+    """Index of the best real entry per row (the first one on ties). Shapes: ``[B, m]`` -> ``[B]`` long.
+
+    Needs ``m >= 1``; a row without a real entry gets index 0."""
+    if scores.dim() != 2 or scores.shape[1] == 0:
+        raise ValueError(f"scores must be [B, m] with m >= 1 choices, got shape {tuple(scores.shape)}.")
     valid = _full_mask(scores, mask)
     return scores.masked_fill(~valid, float("-inf")).argmax(dim=1)

@@ -94,6 +94,8 @@ def fourier_autocorrelation(a: Tensor) -> Tensor:
     Shapes: ``a [..., N + 1]`` complex -> ``c [..., N + 1]`` complex.
     """
     n = a.shape[-1]
+    if a.numel() == 0:  # no rows: MKL's FFT refuses a zero batch
+        return a * 0
     spectrum = torch.fft.fft(a, n=2 * n, dim=-1)  # [..., 2(N+1)]
     power = spectrum.real.square() + spectrum.imag.square()  # [..., 2(N+1)] real
     # ifft(A conj(A))[k] = sum_j a[j + k] conj(a[j]); the power spectrum is real, so use the complex inverse of a real.
@@ -102,8 +104,17 @@ def fourier_autocorrelation(a: Tensor) -> Tensor:
 
 
 def normalize_autocorrelation(c: Tensor) -> Tensor:
-    """``c~_k = c_k / Re(c_0)``, so that ``c~_0 = 1`` and the density integrates to 1. Shapes: ``[..., N+1]``."""
-    return c / c[..., :1].real
+    """``c~_k = c_k / Re(c_0)``, so that ``c~_0 = 1`` and the density integrates to 1. Shapes: ``[..., N+1]``.
+
+    A row with ``c_0 = 0`` (every coefficient zero, or underflowed: no density is defined) gets the uniform density
+    ``c~ = (1, 0, ..., 0)`` instead of NaN.
+    """
+    c0 = c[..., :1].real  # [..., 1]
+    zero = c0 == 0
+    c_tilde = c / torch.where(zero, torch.ones_like(c0), c0)
+    uniform = torch.zeros_like(c_tilde)
+    uniform[..., 0] = 1.0
+    return torch.where(zero, uniform, c_tilde)
 
 
 def fourier_bases(points: Tensor, num_frequencies: int) -> tuple[Tensor, Tensor]:
@@ -244,7 +255,8 @@ def fourier_regularization(c: Tensor, gamma: float) -> Tensor:
     k = torch.arange(n + 1, dtype=c.real.dtype, device=c.device)
     weights = 2.0 * math.pi**2 * k.square()  # [N+1]
     per_row = ((c.real.square() + c.imag.square()) * weights).sum(-1)  # [...]
-    return gamma * 2.0 * per_row.mean()
+    # no rows: nothing to penalise (the sum, 0, keeps the graph; the mean of nothing would be NaN)
+    return gamma * 2.0 * (per_row.mean() if per_row.numel() else per_row.sum())
 
 
 def sample_fourier_continuous(

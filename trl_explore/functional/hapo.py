@@ -182,7 +182,7 @@ def tlga_advantages(
 
     Args:
         rewards: ``[N]`` rewards, ``N = P · G`` (each group consecutive, as in TRL).
-        lengths: ``[N]`` non-negative token counts (tool-masked tokens excluded by the caller).
+        lengths: ``[N]`` finite, non-negative token counts (tool-masked tokens excluded by the caller).
         num_generations: G >= 2.
         fallback: the ``|A|`` threshold of the safeguard (> 0).
         return_stats: also return ``{"fallback_groups": count, "groups": P}``.
@@ -199,8 +199,8 @@ def tlga_advantages(
         )
     if not torch.isfinite(rewards).all():
         raise ValueError("`rewards` must be finite (map unscorable completions to a value first).")
-    if (lengths < 0).any():
-        raise ValueError("`lengths` must be non-negative.")
+    if not (torch.isfinite(lengths) & (lengths >= 0)).all():
+        raise ValueError("`lengths` must be finite and non-negative.")
     r = rewards.double().view(-1, num_generations)  # [P, G]
     w = lengths.double().view(-1, num_generations)
     total = w.sum(-1, keepdim=True)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .._validation import check_number
+
 THRESHOLD_KINDS = ("min_p", "fixed")
 PERCENTILE_SCOPES = ("micro_batch_negative", "batch_all")
 KL_ESTIMATORS = ("k3_sampled", "forward_full")
@@ -109,8 +111,7 @@ def lp_reg_proxy_logps(
     Returns:
         ``(proxy_logps, kept_mass)``, both ``[...]`` (float32, or float64 for float64 logits); filtered tokens get ``-inf``.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}.")
+    check_number(None, "temperature", value=temperature, low=0.0, low_open=True)
     keep = lp_reg_keep_mask(logits, min_p, threshold)
     logp_t = torch.log_softmax(_upcast(logits) / temperature, dim=-1)
     log_kept = torch.logsumexp(logp_t.masked_fill(~keep, -math.inf), dim=-1)  # log Z, [...]
@@ -133,6 +134,7 @@ def lp_reg_percentile_threshold(logps: torch.Tensor, rho: float) -> tuple[torch.
     Returns:
         ``(threshold, k)``: a 0-d tensor (log-probability) or ``None``, and ``k``.
     """
+    check_number(None, "rho", value=rho, low=0.0, high=1.0, low_open=True, high_open=True)
     n = logps.numel()
     k = int(n * rho)
     if k <= 1:
@@ -199,6 +201,7 @@ def lp_reg_select(
     Returns:
         `LpRegSelection`.
     """
+    check_number(None, "rho", value=rho, low=0.0, high=1.0, low_open=True, high_open=True)
     logps = per_token_logps.detach()
     valid = mask.bool() & _sign_mask(advantages.expand_as(logps), apply_to)
     k = -1
@@ -240,6 +243,7 @@ def lp_reg_forward_full_kl(
     Returns:
         ``[S]`` KL values (float32, float64 for float64 logits) (differentiable w.r.t. ``logits``).
     """
+    check_number(None, "temperature", value=temperature, low=0.0, low_open=True)
     keep = lp_reg_keep_mask(logits.detach(), min_p, threshold)
     logp_theta = torch.log_softmax(_upcast(logits) / temperature, dim=-1)
     logp_old = logp_theta.detach()
@@ -281,6 +285,7 @@ def lp_reg_per_token_loss(
     Returns:
         ``(per_token_loss [B, T], stats)`` with detached ``stats["kl"]`` ``[B, T]`` (0 off the selection).
     """
+    check_number(None, "beta", value=beta, low=0.0)
     kl = _k3(proxy_logps, per_token_logps, selected) if full_kl is None else full_kl
     kl = torch.clamp(kl, -K3_CLAMP, K3_CLAMP)
     reg_loss = -advantages * coef_1 + beta * kl

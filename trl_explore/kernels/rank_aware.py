@@ -1,12 +1,11 @@
 """Fused LM head + rank-aware NTP loss (arXiv 2512.22955) with its closed-form gradient.
 
-The loss needs whole vocabulary rows (its head set K is the top-k of each token's distribution), so the projection
-``hidden @ weight.T`` is computed in tiles of ``n`` tokens × all ``V`` columns, with ``n · V`` bounded by TRL's own
-tile budget (``4096 × 32768`` floats, ``trl.kernels.chunked_logprob``). Each tile is turned into the loss, the
-statistics and — fused-linear-cross-entropy style — the gradient w.r.t. the logits, which is immediately folded into
-fp32 accumulators for the gradients w.r.t. the hidden states ``[N, d]``, the LM head weight ``[V, d]`` and bias ``[V]``.
-The backward only scales them by the incoming scalar gradient. Nothing of size ``[N, V]`` is ever held: peak memory is
-two tiles plus the gradient accumulators, independent of the number of tokens.
+The loss needs whole vocabulary rows (its head set K is the top-k of each token's distribution), so it is one
+per-tile formula on the tiling core (`trl_explore.kernels._tiled_head`): tiles of ``n`` tokens × all ``V`` columns
+with ``n · V`` bounded by TRL's own tile budget. `fused_rank_aware_loss` uses the core's *precompute* schedule: each
+tile is turned into the loss, the statistics and — fused-linear-cross-entropy style — the gradient w.r.t. the logits,
+which is folded into fp32 accumulators while the tile is at hand (the backward only scales them). Nothing of size
+``[N, V]`` is ever held.
 
 Gradient w.r.t. the (transformed) logits of one token, with p = softmax(z), a = λ_high, b = λ_low (spec, expanded so
 that only the k head entries and the label need sparse updates)::
@@ -15,221 +14,113 @@ that only the k head entries and the label need sparse updates)::
     c = w + a · P(K \\ {x}) + b · P(tail) − b
 
 which equals ``−w (e_x − p) − a p ⊙ (1_{S1} − P_{S1}) − b p ⊙ (1_{S2} − P_{S2})``. Logit scaling and soft-capping
-follow TRL's fused head: ``z = cap · tanh(scale · (h W^T + b) / cap)``, so ``dz/dy = scale · (1 − (z / cap)^2)``.
+follow TRL's fused head (the core chains them).
+
+`RankAwareRequest` is the same formula as a kernel behind the fused-head seam (`trl_explore.kernels.fused_head`):
+inside ``SFTTrainer.compute_loss`` it returns the negated per-token loss as the "log-probabilities" TRL sums, so
+``−Σ log_probs / num_items`` is the rank-aware loss, and collects the ``rank_aware/*`` statistics of each call.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-from packaging.version import Version
+from torch import Tensor
 
 from ..functional.rank_aware import rank_aware_log_weight
+from ._tiled_head import FusedHeadCall, Tile, TiledHead, TileFormula, tiled_apply
 
-__all__ = ["TILE_BUDGET", "RankAwareLinearLossFunction", "fused_rank_aware_loss"]
+__all__ = ["STAT_NAMES", "RankAwareFormula", "RankAwareRequest", "fused_rank_aware_loss"]
 
-# Floats per logits tile: TRL's `TOKEN_CHUNK_SIZE` (4096) × its vocabulary chunk `_CHUNKED_LOGPROB_CHUNK_SIZE` (32768)
-TILE_BUDGET = 4096 * 32768
-# Order of the per-token statistics returned next to the loss
+# Per-token statistics returned next to the loss (0 at unscored positions)
 STAT_NAMES = ("loss", "entropy", "p_tail", "p_topk_neg", "w", "is_top1")
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-# Vocabulary rows of the head upcast at a time for the fp32 gradient GEMM (TRL's `_CHUNKED_LOGPROB_CHUNK_SIZE`)
-_VOCAB_CHUNK = 32768
-_MM_OUT_DTYPE = Version(torch.__version__.split("+")[0]) >= Version("2.8.0")
+# Formula columns: the statistics (masses unclamped), then what a recomputing backward needs
+_COLUMNS = (*STAT_NAMES, "log_z", "log_p_x", "x_in_k")
+_COL = {name: i for i, name in enumerate(_COLUMNS)}
 
 
-def _mm_out_dtype_supported(device: torch.device, dtype: torch.dtype) -> bool:
-    # `torch.addmm(..., out_dtype=torch.float32)` from bf16/fp16 inputs exists on CUDA only (torch >= 2.8)
-    return device.type == "cuda" and dtype in _LOW_PRECISION and _MM_OUT_DTYPE
+class RankAwareFormula(TileFormula):
+    """Per-tile rank-aware loss (column 0, differentiable) and statistics; see the module docstring."""
 
+    num_outputs = len(_COLUMNS)
+    num_differentiable = 1
 
-def _addmm_fp32(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
-    """``acc += a @ b`` into the fp32 ``acc`` without rounding the product to the inputs' precision."""
-    if a.dtype == b.dtype and _mm_out_dtype_supported(acc.device, a.dtype):
-        torch.addmm(acc, a, b, out_dtype=torch.float32, out=acc)
-    else:
-        acc.addmm_(a.to(acc.dtype), b.to(acc.dtype))
+    def __init__(self, labels: Tensor, beta: float, top_k: int, lambda_high: float, lambda_low: float) -> None:
+        self.labels = labels  # [N] valid ids on the scored rows
+        self.beta, self.top_k = float(beta), int(top_k)
+        self.a, self.b = float(lambda_high), float(lambda_low)
 
+    def forward(self, tile: Tile) -> Tensor:
+        z = tile.logits  # [n, V], left intact
+        vocab = z.shape[1]
+        k = min(self.top_k, vocab)
+        y = tile.take(self.labels).unsqueeze(1)  # [n, 1]
+        z_max, argmax = z.max(-1)  # [n], [n]; first maximum, like TRL's `is_top1`
+        z_x = z.gather(1, y).squeeze(1)  # [n]
+        top_vals, top_idx = z.topk(k, dim=-1, sorted=False)  # [n, k]: K, membership constant
+        e = torch.sub(z, z_max.unsqueeze(1), out=tile.buffer("e")).exp_()  # [n, V], softmax(z) · Σ exp
+        sum_exp = e.sum(-1)  # [n]
+        log_z = z_max + sum_exp.log()  # [n]
+        # entropy = log Z − Σ p z, the dot product without an [n, V] temporary
+        entropy = log_z - torch.bmm(e.unsqueeze(1), z.unsqueeze(2)).view(-1) / sum_exp
+        log_p_x = z_x - log_z  # [n]
+        p_x = log_p_x.exp()
+        p_k = (top_vals - log_z.unsqueeze(1)).exp()  # [n, k]
+        topk_mass = p_k.sum(-1) if k < vocab else torch.ones_like(log_z)  # K = V: exactly 1, the tail exactly empty
+        x_in_k = (top_idx == y).any(-1)  # [n]
+        zero = torch.zeros_like(p_x)
+        p_topk_neg = topk_mass - torch.where(x_in_k, p_x, zero)  # P(K \ {x})
+        p_tail = 1.0 - topk_mass - torch.where(x_in_k, zero, p_x)  # P(V \ (K ∪ {x}))
+        w = rank_aware_log_weight(log_p_x, self.beta).exp()
+        loss = -w * log_p_x - self.a * p_topk_neg - self.b * p_tail
+        is_top1 = (argmax == y.squeeze(1)).to(z.dtype)
+        tile.cache.update(e=e, sum_exp=sum_exp, top_idx=top_idx, p_k=p_k)
+        out = tile.out  # [n, C], columns in `_COLUMNS` order
+        for i, value in enumerate((loss, entropy, p_tail, p_topk_neg, w, is_top1, log_z, log_p_x, x_in_k)):
+            out[:, i] = value
+        return out
 
-class RankAwareLinearLossFunction(torch.autograd.Function):
-    """Sum over tokens of the rank-aware loss of ``hidden @ weight.T (+ bias)``, and detached per-token statistics.
-
-    ``forward(hidden [N, d], weight [V, d], bias [V] | None, labels [N], beta, top_k, lambda_high, lambda_low,
-    ignore_index, logit_scale, softcap, tile_budget, grad_enabled) -> (loss_sum [], stats [N, 6])`` with ``stats`` columns
-    ``STAT_NAMES`` (loss, entropy, p_tail, p_topk_neg, w, is_top1), 0 on ignored tokens. The gradients are computed in
-    the forward (only for the inputs that require them) and scaled by the incoming gradient in the backward.
-    """
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx,
-        hidden: torch.Tensor,
-        weight: torch.Tensor,
-        bias: torch.Tensor | None,
-        labels: torch.Tensor,
-        beta: float,
-        top_k: int,
-        lambda_high: float,
-        lambda_low: float,
-        ignore_index: int,
-        logit_scale: float,
-        softcap: float | None,
-        tile_budget: int,
-        grad_enabled: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        ctx.set_materialize_grads(False)
-        device = hidden.device
-        compute_dtype = (
-            torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else hidden.dtype
-        )
-        if compute_dtype == torch.float64:
-            acc_dtype = torch.float64
-        else:
-            acc_dtype = torch.float32
-        # `needs_input_grad` ignores `torch.no_grad()`, so the caller passes the grad mode it ran under
-        need_h, need_w, need_b = (grad_enabled and needed for needed in ctx.needs_input_grad[:3])
-        need_grad = need_h or need_w or (need_b and bias is not None)
-        N, V = hidden.shape[0], weight.shape[0]
-        k = min(top_k, V)
-        a, b = float(lambda_high), float(lambda_low)
-        n_tile = max(1, min(N, tile_budget // V)) if N > 0 else 1
-
-        stats = torch.zeros((N, len(STAT_NAMES)), device=device, dtype=acc_dtype)
-        grad_hidden = torch.zeros(hidden.shape, device=device, dtype=acc_dtype) if need_h else None
-        grad_weight = torch.zeros(weight.shape, device=device, dtype=acc_dtype) if need_w else None
-        grad_bias = torch.zeros(bias.shape, device=device, dtype=acc_dtype) if (need_b and bias is not None) else None
-
-        with torch.autocast(device.type, enabled=False):
-            w_c = weight.to(compute_dtype)  # [V, d]
-            # Low-precision gradient GEMMs with fp32 output where they exist (CUDA); elsewhere they run in fp32 on
-            # vocabulary chunks of the head upcast one at a time (never a whole fp32 copy of the head)
-            mixed_gemm = _mm_out_dtype_supported(device, compute_dtype)
-            b_c = bias.to(acc_dtype) if bias is not None else None
-            z_buf = torch.empty((n_tile, V), device=device, dtype=acc_dtype)  # logits tile
-            p_buf = torch.empty((n_tile, V), device=device, dtype=acc_dtype)  # exponentials, then gradient tile
-            low_buf = (
-                torch.empty((n_tile, V), device=device, dtype=compute_dtype) if compute_dtype != acc_dtype else None
-            )
-
-            for t0 in range(0, N, n_tile):
-                t1 = min(t0 + n_tile, N)
-                n = t1 - t0
-                h = hidden[t0:t1].to(compute_dtype)  # [n, d]
-                y = labels[t0:t1]  # [n]
-                valid = y != ignore_index  # [n]
-                safe = torch.where(valid, y, torch.zeros_like(y))
-                z = z_buf[:n]  # [n, V]
-                if low_buf is None:
-                    torch.mm(h, w_c.t(), out=z)
-                else:
-                    # Logits rounded to the compute precision like TRL's fused head, then handled in fp32
-                    torch.mm(h, w_c.t(), out=low_buf[:n])
-                    z.copy_(low_buf[:n])
-                if b_c is not None:
-                    z.add_(b_c)
-                if logit_scale != 1.0:
-                    z.mul_(logit_scale)
-                if softcap is not None:
-                    z.div_(softcap).tanh_().mul_(softcap)
-
-                z_max, argmax = z.max(-1)  # [n], [n]; first maximum, like TRL's `is_top1`
-                z_x = z.gather(1, safe.unsqueeze(1)).squeeze(1)  # [n]
-                top_vals, top_idx = z.topk(k, dim=-1, sorted=False)  # [n, k]: K, membership constant
-                e = p_buf[:n]  # exp(z − max), i.e. softmax(z) · sum_exp; never normalised in place (one pass less)
-                torch.sub(z, z_max.unsqueeze(1), out=e).exp_()  # [n, V]
-                sum_exp = e.sum(-1)  # [n]
-                log_z = z_max + sum_exp.log()  # [n]
-                # entropy = log Z − Σ p z, the dot product without an [n, V] temporary
-                entropy = log_z - torch.bmm(e.unsqueeze(1), z.unsqueeze(2)).view(n) / sum_exp
-                log_p_x = z_x - log_z  # [n]
-                p_x = log_p_x.exp()
-                p_k = (top_vals - log_z.unsqueeze(1)).exp()  # [n, k]
-                # K = V: the mass is exactly 1 and the tail exactly empty
-                topk_mass = p_k.sum(-1) if k < V else torch.ones_like(log_z)  # [n]
-                x_in_k = (top_idx == safe.unsqueeze(1)).any(-1)  # [n]
-                zero = torch.zeros_like(p_x)
-                p_topk_neg = topk_mass - torch.where(x_in_k, p_x, zero)  # P(K \ {x})
-                p_tail = 1.0 - topk_mass - torch.where(x_in_k, zero, p_x)  # P(V \ (K ∪ {x}))
-                w = rank_aware_log_weight(log_p_x, beta).exp()
-                loss = -w * log_p_x - a * p_topk_neg - b * p_tail
-                vf = valid.to(acc_dtype)
-                stats[t0:t1] = torch.stack(
-                    (
-                        loss,
-                        entropy,
-                        p_tail.clamp(min=0.0),
-                        p_topk_neg.clamp(min=0.0),
-                        w,
-                        (argmax == safe).to(acc_dtype),
-                    ),
-                    dim=1,
-                ) * vf.unsqueeze(1)
-
-                if not need_grad:
-                    continue
-                # dL/dz, times the per-token upstream weight (1 for a valid token, 0 for an ignored one) and the scale
-                g = vf * logit_scale  # [n]
-                c = w + a * p_topk_neg + b * p_tail - b  # [n]
-                p = e.mul_((c * g / sum_exp).unsqueeze(1))  # c · p, in place over the exponentials
-                if a != b:
-                    p.scatter_add_(1, top_idx, ((b - a) * g).unsqueeze(1) * p_k)
-                x_coef = -w + p_x * torch.where(x_in_k, torch.full_like(p_x, a), torch.full_like(p_x, b))
-                p.scatter_add_(1, safe.unsqueeze(1), (x_coef * g).unsqueeze(1))
-                if softcap is not None:
-                    p.mul_(z.div_(softcap).square_().neg_().add_(1.0))  # dz/dy = 1 − tanh²
-                grad_tile = p.to(compute_dtype) if mixed_gemm else p  # [n, V]
-                if grad_hidden is not None:
-                    if mixed_gemm or w_c.dtype == acc_dtype:
-                        _addmm_fp32(grad_hidden[t0:t1], grad_tile, w_c)
-                    else:
-                        for c0 in range(0, V, _VOCAB_CHUNK):
-                            _addmm_fp32(
-                                grad_hidden[t0:t1], grad_tile[:, c0 : c0 + _VOCAB_CHUNK], w_c[c0 : c0 + _VOCAB_CHUNK]
-                            )
-                if grad_weight is not None:
-                    _addmm_fp32(grad_weight, grad_tile.t(), h)
-                if grad_bias is not None:
-                    grad_bias += p.sum(0)
-
-        loss_sum = stats[:, 0].sum()
-        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
-        ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
-        ctx.mark_non_differentiable(stats)
-        return loss_sum, stats
-
-    @staticmethod
-    def backward(ctx, grad_loss: torch.Tensor | None, grad_stats: torch.Tensor | None):  # type: ignore[override]
-        grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
-        h_dtype, w_dtype, b_dtype = ctx.dtypes
-        if grad_loss is None:
-            return (None,) * 13
-
-        def scaled(grad: torch.Tensor | None, dtype: torch.dtype | None) -> torch.Tensor | None:
-            return None if grad is None else (grad * grad_loss.to(grad.dtype)).to(dtype)
-
-        return (
-            scaled(grad_hidden, h_dtype),
-            scaled(grad_weight, w_dtype),
-            scaled(grad_bias, b_dtype),
-            *(None,) * 10,
-        )
+    def backward(self, tile: Tile, saved: Tensor, grads: Sequence[Tensor | None]) -> Tensor:
+        (g,) = grads  # [n]
+        a, b = self.a, self.b
+        w, log_z = saved[:, _COL["w"]], saved[:, _COL["log_z"]]
+        p_x = saved[:, _COL["log_p_x"]].exp()
+        x_in_k = saved[:, _COL["x_in_k"]] > 0.5
+        c = w + a * saved[:, _COL["p_topk_neg"]] + b * saved[:, _COL["p_tail"]] - b  # [n]
+        cache = tile.cache
+        if "e" in cache:  # the forward's exponentials of this tile: c · p in place over them
+            p = cache["e"].mul_((c * g / cache["sum_exp"]).unsqueeze(1))
+            top_idx, p_k = cache["top_idx"], cache["p_k"]
+        else:  # recompute: p = exp(z − log Z), K again from the logits
+            z = tile.logits
+            top_idx = z.topk(min(self.top_k, z.shape[1]), dim=-1, sorted=False).indices  # [n, k]
+            p_k = (z.gather(1, top_idx) - log_z.unsqueeze(1)).exp()
+            p = torch.sub(z, log_z.unsqueeze(1), out=tile.buffer("e")).exp_().mul_((c * g).unsqueeze(1))
+        if a != b:
+            p.scatter_add_(1, top_idx, ((b - a) * g).unsqueeze(1) * p_k)
+        x_coef = -w + p_x * torch.where(x_in_k, torch.full_like(p_x, a), torch.full_like(p_x, b))
+        p.scatter_add_(1, tile.take(self.labels).unsqueeze(1), (x_coef * g).unsqueeze(1))
+        return p  # [n, V]
 
 
 def fused_rank_aware_loss(
-    hidden: torch.Tensor,
-    weight: torch.Tensor,
-    labels: torch.Tensor,
-    bias: torch.Tensor | None = None,
+    hidden: Tensor,
+    weight: Tensor,
+    labels: Tensor,
+    bias: Tensor | None = None,
     beta: float = 0.0,
     top_k: int = 100,
     lambda_high: float = 0.0,
     lambda_low: float = 0.0,
     ignore_index: int = -100,
     logit_scale: float = 1.0,
-    final_logit_softcapping: float | None = None,
-    tile_budget: int = TILE_BUDGET,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    softcap: float | None = None,
+    tile_rows: int | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
     """Summed rank-aware loss of the LM head applied to ``hidden``, without materialising ``[tokens, V]`` logits.
 
     Equivalent to ``rank_aware_token_loss(transform(hidden @ weight.T + bias), labels, ...).sum()`` with
@@ -245,44 +136,99 @@ def fused_rank_aware_loss(
         top_k (`int`, *optional*, defaults to `100`): size of the head set K (clipped to V).
         lambda_high (`float`, *optional*, defaults to `0.0`): reward of the negatives in K \\ {x}.
         lambda_low (`float`, *optional*, defaults to `0.0`): reward of the tail negatives.
-        ignore_index (`int`, *optional*, defaults to `-100`): skipped label value.
+        ignore_index (`int`, *optional*, defaults to `-100`): skipped label value (those tokens are not projected).
         logit_scale (`float`, *optional*, defaults to `1.0`): multiplier applied to the logits before soft-capping.
-        final_logit_softcapping (`float`, *optional*): soft-capping value (Gemma-style), `None` for none.
-        tile_budget (`int`, *optional*, defaults to `4096 * 32768`): floats per logits tile (tokens per tile is
-            `tile_budget // V`, at least 1).
+        softcap (`float`, *optional*): final-logit soft-capping value (Gemma-style), `None` for none.
+        tile_rows (`int`, *optional*): tokens per tile (default: `4096 · 32768 // V`, TRL's tile budget).
 
     Returns:
         `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the summed loss (fp32 scalar, differentiable w.r.t. `hidden`,
         `weight` and `bias`) and detached per-token statistics of shape `[...]` (0 at ignored positions): `"loss"`,
         `"entropy"`, `"p_tail"`, `"p_topk_neg"`, `"w"`, `"is_top1"` (bool) and `"mask"` (bool).
     """
-    if top_k < 1:
-        raise ValueError(f"`top_k` must be >= 1, got {top_k}.")
-    if final_logit_softcapping is not None and not (
-        final_logit_softcapping > 0 and math.isfinite(final_logit_softcapping)
-    ):
-        raise ValueError(f"`final_logit_softcapping` must be a positive number or None, got {final_logit_softcapping}.")
     shape = labels.shape
     if hidden.shape[:-1] != shape:
         raise ValueError(f"`hidden` {tuple(hidden.shape)} must be `labels` {tuple(shape)} plus a hidden dim.")
-    flat_hidden = hidden.reshape(-1, hidden.shape[-1])
     flat_labels = labels.reshape(-1)
-    loss_sum, stats = RankAwareLinearLossFunction.apply(
-        flat_hidden,
-        weight,
-        bias,
-        flat_labels,
-        float(beta),
-        int(top_k),
-        float(lambda_high),
-        float(lambda_low),
-        int(ignore_index),
-        float(logit_scale),
-        None if final_logit_softcapping is None else float(final_logit_softcapping),
-        int(tile_budget),
-        torch.is_grad_enabled(),
+    mask = flat_labels != ignore_index
+    loss, stats = RankAwareRequest(beta, top_k, lambda_high, lambda_low).loss(
+        hidden.reshape(-1, hidden.shape[-1]),
+        TiledHead(weight, bias, logit_scale, softcap),
+        flat_labels.masked_fill(~mask, 0),
+        row_index=None if bool(mask.all()) else mask.nonzero().squeeze(-1),
+        tile_rows=tile_rows,
     )
-    out = {name: stats[:, i].view(shape) for i, name in enumerate(STAT_NAMES)}
-    out["is_top1"] = out["is_top1"] > 0.5
-    out["mask"] = flat_labels.view(shape) != ignore_index
-    return loss_sum, out
+    out = {name: value.view(shape) for name, value in stats.items()}
+    out["mask"] = mask.view(shape)
+    return loss.sum(), out
+
+
+@dataclass
+class RankAwareRequest:
+    """The rank-aware loss as a kernel behind the fused-head seam (`trl_explore.kernels.fused_head.fused_head`).
+
+    Each fused LM-head call returns, as TRL's ``log_probs``, the negated per-token rank-aware loss ``−L`` (so TRL's
+    ``−Σ log_probs / num_items`` is the rank-aware loss; with ``β = λ_high = λ_low = 0`` it is the log-probability),
+    with TRL's ``entropy`` and ``is_top1``, and appends the call's statistics to `calls`. Give the block the batch's
+    ``label_mask`` (`trl_explore.kernels.fused_head.fused_head`) so that only the labelled rows are projected.
+
+    Attributes:
+        beta, top_k, lambda_high, lambda_low: the loss's knobs (`fused_rank_aware_loss`).
+        calls: per call, ``{"stats": {name: [N]}, "mask": [N] bool}`` (statistics 0 on unscored rows).
+    """
+
+    beta: float = 0.0
+    top_k: int = 100
+    lambda_high: float = 0.0
+    lambda_low: float = 0.0
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta)):
+            raise ValueError(f"`beta` must be a finite number, got {self.beta!r}.")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise ValueError(f"`top_k` must be an integer >= 1, got {self.top_k!r}.")
+        for name in ("lambda_high", "lambda_low"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+
+    def loss(
+        self,
+        hidden: Tensor,
+        head: TiledHead,
+        labels: Tensor,
+        *,
+        row_index: Tensor | None = None,
+        tile_rows: int | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Per-token rank-aware loss ``[N]`` (differentiable, 0 on unscored rows) and detached statistics ``[N]`` of
+        ``hidden [N, H]`` through ``head``; ``labels [N]`` must be valid ids on the scored rows (``row_index``,
+        default all). Precompute schedule: cheapest when the loss is summed with one weight per scored row."""
+        formula = RankAwareFormula(labels, self.beta, self.top_k, self.lambda_high, self.lambda_low)
+        (loss,), rest = tiled_apply(formula, hidden, head, tile_rows=tile_rows, row_index=row_index, precompute=True)
+        stats = {name: rest[:, _COL[name] - 1] for name in STAT_NAMES[1:]}
+        stats["loss"] = loss.detach()
+        stats["p_tail"] = stats["p_tail"].clamp(min=0.0)
+        stats["p_topk_neg"] = stats["p_topk_neg"].clamp(min=0.0)
+        stats["is_top1"] = stats["is_top1"] > 0.5
+        return loss, stats
+
+    def __call__(self, call: FusedHeadCall) -> tuple[Tensor | None, ...]:
+        if call.temperature != 1.0:
+            raise ValueError(f"the rank-aware loss is defined at temperature 1, got {call.temperature}.")
+        unsupported = set(call.outputs) - {"log_probs", "entropy", "is_top1"}
+        if unsupported:
+            raise ValueError(f"the rank-aware kernel cannot produce the fused-head outputs {sorted(unsupported)}.")
+        loss, stats = self.loss(call.hidden, call.head, call.targets, row_index=call.row_index)
+        mask = torch.ones(call.hidden.shape[0], dtype=torch.bool, device=call.hidden.device)
+        if call.row_index is not None:
+            mask = torch.zeros_like(mask).index_fill_(0, call.row_index, True)
+        self.calls.append({"stats": stats, "mask": mask})
+        return (
+            -loss,
+            stats["entropy"] if "entropy" in call.outputs else None,
+            None,
+            None,
+            stats["is_top1"] if "is_top1" in call.outputs else None,
+        )

@@ -1,46 +1,27 @@
 """``FourierHead``: a drop-in for ``nn.Linear(in_features, num_bins)`` whose outputs are log-probabilities of a smooth
 density over ``num_bins`` ordered bins of [-1, 1] (Gillman et al., ICLR 2025, arXiv 2410.22269).
 
-The math lives in :mod:`trl_explore.functional.fourier`; this module owns the parameters, the cached bases and the
-bookkeeping (last regularisation term, a small sample of the last pmf for logging).
+The math lives in :mod:`trl_explore.functional.fourier`; this module owns the parameters and the cached bases. It keeps
+nothing between calls: the smoothness regulariser of a forward is :meth:`FourierHead.regularization` of its input, and
+:func:`collect_fourier_terms` gathers the regulariser (and a pmf sample for the smoothness metric) of every Fourier
+head forward inside a block with forward hooks, which trainers add to their loss.
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
 from ..functional import fourier as F
 
-__all__ = ["FourierHead"]
+__all__ = ["FourierHead", "FourierTerms", "collect_fourier_terms", "fourier_heads"]
 
+# Rows of each forward's pmf kept for the smoothness metric
 _PMF_SAMPLE_ROWS = 64
-
-
-class _LastForward:
-    """Per-forward state (regulariser, its detached value, pmf sample).
-
-    ``copy.deepcopy(head)`` (PEFT's ``modules_to_save``, EMA copies) must neither copy a non-leaf tensor nor leave a
-    stale autograd graph behind: a copy starts empty *and* the source is reset, so the frozen original that PEFT
-    keeps never contributes a term recorded before the wrap.
-    """
-
-    __slots__ = ("regularization_loss", "regularization_value", "pmf_sample")
-
-    def __init__(self) -> None:
-        self.regularization_loss: Tensor | None = None
-        self.regularization_value: Tensor | None = None
-        self.pmf_sample: Tensor | None = None
-
-    def __deepcopy__(self, memo: dict) -> _LastForward:
-        self.__init__()
-        return _LastForward()
-
-    def __getstate__(self) -> dict:
-        return {}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()
 
 
 class FourierHead(nn.Module):
@@ -54,8 +35,8 @@ class FourierHead(nn.Module):
         num_frequencies (`int`):
             Number of frequencies ``N``; the layer predicts ``N + 1`` complex coefficients.
         regularization_gamma (`float`, *optional*, defaults to `0.0`):
-            Weight ``gamma`` of the smoothness penalty ``gamma * int |f'|^2`` exposed as ``regularization_loss``
-            (the paper uses `1e-6`).
+            Weight ``gamma`` of the smoothness penalty ``gamma * int |f'|^2`` (:meth:`regularization`; the paper uses
+            `1e-6`).
         eps (`float`, *optional*, defaults to `1e-5`):
             Added to bin probabilities before the log.
         exact_bin_integration (`bool`, *optional*, defaults to `False`):
@@ -69,8 +50,6 @@ class FourierHead(nn.Module):
     Attributes:
         linear: ``nn.Linear(in_features, 2 * (num_frequencies + 1))``; its output is read as the real parts, then the
             imaginary parts of ``a_0..a_N``. Weight and bias are initialised as PyTorch's default divided by 100.
-        regularization_loss: scalar tensor ``gamma * 2 * mean_rows sum_k 2 pi^2 k^2 |c_k|^2`` from the last forward
-            (``None`` before the first forward).
         bin_centers: ``[num_bins]`` buffer (non-persistent, follows ``.to()``).
         basis: ``[2 * num_frequencies, num_bins]`` float32 buffer (non-persistent): ``[cos(pi k b_j); -sin(pi k b_j)]``
             (or the exact-integration basis), so the evaluation at the bin centres is one matmul.
@@ -107,21 +86,6 @@ class FourierHead(nn.Module):
             self.linear.weight.div_(100.0)
             self.linear.bias.div_(100.0)
         self._register_bases(device=None)
-        self._last = _LastForward()
-
-    @property
-    def regularization_loss(self) -> Tensor | None:
-        """``gamma * 2 * mean_rows sum_k 2 pi^2 k^2 |c_k|^2`` of the last forward (``None`` before any forward)."""
-        return self._last.regularization_loss
-
-    def pop_regularization_loss(self) -> Tensor | None:
-        """Return the last forward's regulariser and forget it (so it is added to a loss at most once)."""
-        reg, self._last.regularization_loss = self._last.regularization_loss, None
-        return reg
-
-    def clear_last_forward(self) -> None:
-        """Forget the last forward's regulariser and pmf sample."""
-        self._last = _LastForward()
 
     # ------------------------------------------------------------------ buffers
     def _register_bases(self, device: torch.device | str | None) -> None:
@@ -155,23 +119,34 @@ class FourierHead(nn.Module):
             x = x.to(self.linear.weight.dtype)
         return self.linear(x).float()
 
-    def _c_tilde(self, x: Tensor) -> Tensor:
+    def _autocorrelation(self, x: Tensor) -> Tensor:
+        """Unnormalised autocorrelation ``c [..., N + 1]`` (complex64) of the rows of ``x``."""
         params = self._params(x)  # the linear layer follows the ambient autocast, as in forward
         with torch.autocast(device_type=x.device.type, enabled=False):
-            a = F.fourier_coefficients(params)
-            return F.normalize_autocorrelation(F.fourier_autocorrelation(a))
+            return F.fourier_autocorrelation(F.fourier_coefficients(params))
+
+    def _c_tilde(self, x: Tensor) -> Tensor:
+        c = self._autocorrelation(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return F.normalize_autocorrelation(c)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x [..., in_features]`` -> log bin probabilities ``[..., num_bins]`` (float32)."""
         params = self._params(x)
         basis = self._basis()
         with torch.autocast(device_type=x.device.type, enabled=False):
-            log_probs, c = F.fourier_bin_log_probs(params, basis, exact=self.exact_bin_integration, eps=self.eps)
-            reg = F.fourier_regularization(c, self.regularization_gamma)
-        self._last.regularization_loss = reg
-        self._last.regularization_value = reg.detach()
-        self._last.pmf_sample = log_probs.detach().reshape(-1, self.num_bins)[:_PMF_SAMPLE_ROWS]
+            log_probs, _ = F.fourier_bin_log_probs(params, basis, exact=self.exact_bin_integration, eps=self.eps)
         return log_probs
+
+    def regularization(self, x: Tensor, gamma: float | None = None) -> Tensor:
+        """Smoothness penalty of the head's densities on the rows of ``x [..., in_features]`` (scalar, float32,
+        differentiable): ``gamma * 2 * mean_rows sum_{k=0}^{N} 2 pi^2 k^2 |c_k|^2`` (= ``gamma * int |f'|^2``,
+        paper Section 3) with the unnormalised autocorrelation ``c``; ``gamma`` defaults to
+        ``regularization_gamma``. Add it to the loss of the forward on the same ``x``."""
+        gamma = self.regularization_gamma if gamma is None else float(gamma)
+        c = self._autocorrelation(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return F.fourier_regularization(c, gamma)
 
     # ------------------------------------------------------------------ queries
     def pdf(self, x: Tensor, z: Tensor) -> Tensor:
@@ -214,8 +189,64 @@ class FourierHead(nn.Module):
         idx = torch.multinomial(probs, 1, generator=generator)[:, 0]
         return idx.reshape(lead)
 
-    def smoothness_sample(self) -> Tensor | None:
-        """Detached bin pmfs of up to 64 rows of the last forward (``[R, num_bins]``), for logging smoothness."""
-        if self._last.pmf_sample is None:
-            return None
-        return self._last.pmf_sample.exp()
+
+# --------------------------------------------------------------------------------------------------------------------
+# Collecting the regulariser of the forwards of a block
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def fourier_heads(model: nn.Module) -> list[FourierHead]:
+    """Every :class:`FourierHead` inside ``model`` (PEFT wrappers and numeric heads included)."""
+    return [m for m in model.modules() if isinstance(m, FourierHead)]
+
+
+class FourierTerms:
+    """What :func:`collect_fourier_terms` gathered, per head: the regulariser and a pmf sample of each forward."""
+
+    def __init__(self, gamma: float | None = None) -> None:
+        self.gamma = gamma
+        self._terms: dict[int, list[Tensor]] = defaultdict(list)
+        self._pmfs: dict[int, list[Tensor]] = defaultdict(list)
+
+    def _record(self, head: FourierHead, args: tuple, output: Tensor) -> None:
+        gamma = head.regularization_gamma if self.gamma is None else self.gamma
+        if gamma > 0:
+            self._terms[id(head)].append(head.regularization(args[0], gamma))
+        self._pmfs[id(head)].append(output.detach().reshape(-1, head.num_bins)[:_PMF_SAMPLE_ROWS].exp())
+
+    def regularization(self) -> Tensor | None:
+        """Sum over heads of the mean over that head's forwards in the block (chunks of one batch), float32 scalar with
+        gradients; ``None`` when no head with ``gamma > 0`` ran."""
+        per_head = [torch.stack([t.float() for t in ts]).mean() for ts in self._terms.values() if ts]
+        return torch.stack(per_head).sum() if per_head else None
+
+    def smoothness(self) -> float | None:
+        """Smoothness ``s(P)`` of the recorded bin pmfs (up to 64 rows per forward): mean over rows, then over heads;
+        ``None`` when no head ran."""
+        from ..metrics.smoothness import smoothness
+
+        values = [smoothness(torch.cat(p).float()).mean().item() for p in self._pmfs.values() if p]
+        return sum(values) / len(values) if values else None
+
+
+@contextmanager
+def collect_fourier_terms(model: nn.Module, gamma: float | None = None) -> Iterator[FourierTerms]:
+    """Record the regulariser and a pmf sample of every :class:`FourierHead` forward inside ``model`` that runs in
+    the block (forward hooks, removed on exit; nothing is stored on the heads).
+
+    Args:
+        model: the model (or a head) whose Fourier heads are watched.
+        gamma: regularisation weight for every head; ``None`` uses each head's ``regularization_gamma``.
+    """
+    if gamma is not None and not gamma >= 0:
+        raise ValueError(f"`gamma` must be >= 0 or None, got {gamma!r}.")
+    terms = FourierTerms(gamma)
+    handles = [
+        head.register_forward_hook(lambda module, args, output: terms._record(module, args, output))
+        for head in fourier_heads(model)
+    ]
+    try:
+        yield terms
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -21,6 +21,13 @@ Usage::
     model.save_pretrained(path)
     model = load_numeric_head_model(path)                                     # identical logits
     # PEFT: LoraConfig(..., modules_to_save=numeric_head_modules_to_save(model))  -> the head trains, LoRA skips it
+
+TRL's fused LM head (``SFTTrainer`` / ``GRPOTrainer``) reads ``lm_head.weight`` directly and would bypass the Fourier
+part; :func:`numeric_head_projection` is the projection that routes it through the head, tile by tile, in a
+`trl_explore.kernels.fused_head.fused_head` block (``FourierSFTTrainer`` does this for you)::
+
+    with fused_head(projection=numeric_head_projection(model)):
+        out = model(input_ids=ids, labels=labels, fused_lm_head=True)
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..kernels._tiled_head import NumberGroup, TiledHead
 from .fourier_head import FourierHead
 
 __all__ = [
@@ -42,6 +50,7 @@ __all__ = [
     "find_numeric_head",
     "load_numeric_head_model",
     "numeric_head_modules_to_save",
+    "numeric_head_projection",
 ]
 
 logger = logging.getLogger(__name__)
@@ -68,7 +77,7 @@ class FourierNumericHead(nn.Linear):
             tokens, with the Fourier pmf).
         regularization_gamma (`float`, *optional*, defaults to `0.0`):
             Smoothness penalty weight of the Fourier head (paper: `1e-6`); added to the loss by
-            :mod:`trl_explore.trainers.fourier_integration`.
+            :class:`~trl_explore.trainers.fourier_head_trainer.FourierSFTTrainer`.
         eps (`float`, *optional*, defaults to `1e-5`):
             Fourier head's probability floor.
         exact_bin_integration (`bool`, *optional*, defaults to `False`):
@@ -149,6 +158,17 @@ class FourierNumericHead(nn.Linear):
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mode={self.mode!r}, num_numbers={self.number_token_ids.numel()}"
 
+    def tiled_head(self, weight: Tensor, bias: Tensor | None, logit_scale: float, softcap: float | None) -> TiledHead:
+        """This head as the tiled kernels project it: the LM head ``weight``/``bias`` (as the caller gathered them)
+        with the number group's logits from the Fourier part (the same logits as :meth:`forward`, in float32)."""
+
+        def group_log_probs(hidden: Tensor) -> Tensor:
+            fourier_logp = self.fourier(hidden)  # [n, m] float32, a module call (hooks see it)
+            return torch.log_softmax(fourier_logp, dim=-1) if self.mode == "hybrid" else fourier_logp
+
+        group = NumberGroup(self.number_token_ids, self.mode, group_log_probs)
+        return TiledHead(weight, bias, float(logit_scale), None if softcap is None else float(softcap), group)
+
     def forward(self, hidden: Tensor) -> Tensor:
         """``hidden [..., in_features]`` -> logits ``[..., vocab_size]``."""
         fourier_logp = self.fourier(hidden)  # [..., m] float32
@@ -171,6 +191,27 @@ def find_numeric_head(model: nn.Module) -> tuple[str, FourierNumericHead] | None
         if isinstance(module, FourierNumericHead):
             return name, module
     return None
+
+
+def numeric_head_projection(model: nn.Module):
+    """The fused-head projection (`trl_explore.kernels.fused_head.HeadProjection`) of a model with a
+    :class:`FourierNumericHead`: maps the head weight TRL's fused LM head passes to the numeric head that owns it
+    (the active copy under PEFT's ``modules_to_save``). Raises when the model has no numeric head, and at call time
+    when the weight belongs to none (e.g. an FSDP2-sharded head, which the fused path gathers into a new tensor)."""
+    heads = [m for m in model.modules() if isinstance(m, FourierNumericHead)]
+    if not heads:
+        raise ValueError("model has no FourierNumericHead; call attach_numeric_head first")
+
+    def projection(weight: Tensor, bias: Tensor | None, logit_scale: float, softcap: float | None) -> TiledHead:
+        for head in heads:
+            if head.weight is weight:
+                return head.tiled_head(weight, bias, logit_scale, softcap)
+        raise ValueError(
+            "the fused LM head's weight belongs to no FourierNumericHead of the model (a sharded or replaced head is "
+            "not supported by the numeric-head projection)."
+        )
+
+    return projection
 
 
 def _untie(model: nn.Module) -> None:

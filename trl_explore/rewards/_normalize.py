@@ -72,9 +72,12 @@ class Limits:
 
 
 _DIGIT_RUN = re.compile(r"\d+")
-_FACTORIAL_CHAIN = re.compile(r"!\s*[})\]]*\s*!")
-_FACTORIAL_ARG = re.compile(r"(\d+)\s*[})\]]*\s*!")
-_INT_POWER = re.compile(r"(\d+(?:\.\d+)?)\s*[})\]]*\s*\^\s*\{?\s*\(?\s*(\d+)")
+# These run on the raw answer, before whitespace is collapsed, so each gap between two tokens is ONE character class
+# (``[\s})\]]*``, not ``\s*[})\]]*\s*``: adjacent quantifiers over the same characters backtrack polynomially on
+# long runs of spaces), and a number only starts where a digit run starts (``(?<!\d)``).
+_FACTORIAL_CHAIN = re.compile(r"![\s})\]]*!")
+_FACTORIAL_ARG = re.compile(r"(?<!\d)(\d+)[\s})\]]*!")
+_INT_POWER = re.compile(r"(?<!\d)(\d+(?:\.\d+)?)[\s})\]]*\^[\s{(]*(\d+)")
 # latex2sympy2 builds these matrices eagerly while parsing (``\operatorname{eye}(10^9)`` allocates); ``:=``
 # (definition notation) is no answer
 _BLOCKED_COMMANDS = re.compile(

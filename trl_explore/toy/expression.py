@@ -120,7 +120,10 @@ class _Parser:
         if token == "-" and self.allow_unary_minus:
             return -self.factor(depth + 1)
         if token.isdigit():
-            literal = int(token)
+            try:
+                literal = int(token)
+            except ValueError as err:  # longer than Python's int-conversion digit limit (a caller raised max_digits)
+                raise ExpressionError(f"integer literal of {len(token)} digits is too long to convert") from err
             self.literals.append(literal)
             return Fraction(literal)
         raise ExpressionError(f"unexpected token {token!r}")
@@ -164,7 +167,10 @@ def parse_expression(
     if len(tokens) > max_tokens:
         raise ExpressionError(f"more than {max_tokens} tokens ({len(tokens)})")
     parser = _Parser(tokens, max_depth=max_depth, allow_unary_minus=allow_unary_minus)
-    value = parser.expr(0)
+    try:
+        value = parser.expr(0)
+    except RecursionError as err:  # a caller raised max_depth above what Python's recursion limit allows
+        raise ExpressionError("expression nested too deeply to parse") from err
     if parser.pos != len(tokens):
         raise ExpressionError(f"unexpected token {tokens[parser.pos]!r} after the expression")
     return ParsedExpression(value=value, literals=tuple(parser.literals))

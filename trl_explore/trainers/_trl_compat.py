@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "COMPONENT_STATE_FILE",
+    "sft_config_from",
     "MULTIMODAL_KEYS",
     "OLD_STATS_PREFIX",
     "bound_sampling",
@@ -239,3 +240,28 @@ def upgrade_config(args: Any, config_cls: type) -> Any:
             setattr(new, f.name, f.default_factory())
     new._validate_components()
     return new
+
+
+def sft_config_from(args: Any, config_cls: type, trainer_name: str) -> Any:
+    """``args`` (a `transformers.TrainingArguments`, e.g. TRL's `SFTConfig`) as a ``config_cls``: every init field it
+    shares with ``config_cls`` passed on as is, so the method's fields take their defaults; one INFO line. (Unlike
+    ``to_dict()``, which ``SFTTrainer`` uses for a plain `TrainingArguments`, this keeps the values of fields ending in
+    ``_token`` — `SFTConfig`'s ``eos_token`` / ``pad_token`` — instead of masking them.)"""
+    from transformers import TrainingArguments
+
+    if isinstance(args, config_cls):
+        return args
+    if not isinstance(args, TrainingArguments):
+        raise TypeError(
+            f"`args` must be a {config_cls.__name__} (or TRL's `SFTConfig` / a `TrainingArguments`), got "
+            f"{type(args).__name__}."
+        )
+    wanted = {f.name for f in dataclasses.fields(config_cls) if f.init}
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(args) if f.init and f.name in wanted}
+    logger.info(
+        "%s: upgrading the given %s to %s (method fields at their defaults).",
+        trainer_name,
+        type(args).__name__,
+        config_cls.__name__,
+    )
+    return config_cls(**values)

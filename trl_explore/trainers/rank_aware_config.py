@@ -87,13 +87,23 @@ class RankAwareSFTConfig(SFTConfig):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and -1.0 <= value <= 1.0):
                 raise ValueError(f"`{name}` must be a finite number in [-1, 1], got {value!r}.")
-        if self.loss_type != "nll":
+        if self.rank_aware_shaping and self.loss_type != "nll":
             raise ValueError(
-                f"`loss_type` must be 'nll' with `RankAwareSFTConfig` (the rank-aware loss replaces it), got "
-                f"{self.loss_type!r}."
+                f"`loss_type` must be 'nll' while rank-aware shaping is on (rank_aware_beta={self.rank_aware_beta}, "
+                f"rank_aware_lambda_high={self.rank_aware_lambda_high}, "
+                f"rank_aware_lambda_low={self.rank_aware_lambda_low}): TRL's 'dft' multiplies each token's loss by "
+                f"its probability, which would reweight the rank-aware loss; got {self.loss_type!r}."
             )
-        if self.label_smoothing_factor != 0.0:
+        if self.rank_aware_shaping and self.label_smoothing_factor != 0.0:
             raise ValueError(
-                "`label_smoothing_factor` must be 0.0 with `RankAwareSFTConfig` (the rank-aware loss replaces it), "
-                f"got {self.label_smoothing_factor!r}."
+                "`label_smoothing_factor` must be 0.0 while rank-aware shaping is on: label smoothing makes TRL compute "
+                f"its own cross-entropy from the full logits, which would replace the rank-aware loss; got "
+                f"{self.label_smoothing_factor!r}."
             )
+
+    @property
+    def rank_aware_shaping(self) -> bool:
+        """Whether the loss differs from cross-entropy (any of β, λ_high, λ_low non-zero). Off, the trainer is TRL's
+        `SFTTrainer` with its cross-entropy computed by the fused rank-aware kernel, and every `loss_type` TRL supports
+        (`nll`, `dft`), label smoothing and `compute_loss_func` work as in TRL."""
+        return (self.rank_aware_beta, self.rank_aware_lambda_high, self.rank_aware_lambda_low) != (0.0, 0.0, 0.0)

@@ -19,6 +19,7 @@ from ...functional.lp_reg import (
     lp_reg_percentile_threshold,
     lp_reg_select,
 )
+from ...kernels.fused_head import project_rows
 from ...kernels.token_stats import TokenStatsRequest
 from .base import OWN_LOSS_TYPES, ComponentArguments, ExploreComponent, LossContext, Metric, register_component
 
@@ -164,14 +165,7 @@ class LpRegComponent(ExploreComponent):
         full = torch.zeros_like(ctx.per_token_logps)
         if rows.numel() == 0:
             return full
-        hidden = call["hidden"][rows].float()
-        logits = hidden @ call["weight"].float().t()
-        if call["bias"] is not None:
-            logits = logits + call["bias"].float()
-        if call["logit_scale"] != 1.0:
-            logits = logits * call["logit_scale"]
-        if call["softcap"] is not None:
-            logits = call["softcap"] * torch.tanh(logits / call["softcap"])
+        logits = project_rows(call, call["hidden"][rows])  # [n_selected, V] fp32, temperature 1
         kl = lp_reg_forward_full_kl(logits, self.args.lp_reg_min_p, self.args.lp_reg_threshold, call["temperature"])
         return full.masked_scatter(selected, kl)
 

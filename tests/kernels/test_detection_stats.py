@@ -1,0 +1,133 @@
+"""Detection statistics kernel: exact against full float64 logits, with and without a reference model; sampling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trl_explore.kernels._tiled_head import TiledHead
+from trl_explore.kernels.detection_stats import detection_stats
+
+
+def _reference(h, head, labels, ref_h=None, ref_head=None, temperature=1.0):
+    """Full ``[N, V]`` float64 logits, the formulas written out."""
+    z = head.logits(h.double()) / temperature
+    logp = torch.log_softmax(z, -1)
+    q = torch.softmax(ref_head.logits(ref_h.double()) / temperature, -1) if ref_head is not None else logp.exp()
+    zx = z.gather(1, labels[:, None])
+    return {
+        "label_logprob": logp.gather(1, labels[:, None]).squeeze(1),
+        "label_rank": (z > zx).sum(-1) + 1,
+        "entropy": -(logp.exp() * logp).sum(-1),
+        "expected_logp": (q * logp).sum(-1),
+        "expected_logp2": (q * logp.square()).sum(-1),
+        "logp": logp,
+        "q": q,
+    }
+
+
+def _model(n, hidden, vocab, seed, bias=True, scale=1.0, softcap=None):
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(n, hidden, generator=g, dtype=torch.float64) * 2
+    w = torch.randn(vocab, hidden, generator=g, dtype=torch.float64) / hidden**0.5
+    b = torch.randn(vocab, generator=g, dtype=torch.float64) * 0.3 if bias else None
+    return h, TiledHead(w, b, scale, softcap)
+
+
+@pytest.mark.parametrize(
+    ("reference", "temperature", "tile_rows"), [(False, 1.0, 4), (True, 1.0, 7), (True, 0.8, None)]
+)
+def test_detection_stats_exact(reference, temperature, tile_rows):
+    """Every statistic equals the float64 full-logits computation (float64 inputs: to 1e-10); ranks exactly, ties
+    included (a duplicated logit row entry does not push the label down)."""
+    n, vocab = 23, 41
+    h, head = _model(n, 8, vocab, seed=0, scale=0.7, softcap=6.0)
+    g = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, vocab, (n,), generator=g)
+    ref_h, ref_head = _model(n, 12, vocab, seed=2) if reference else (None, None)
+    ours = detection_stats(
+        h,
+        head,
+        labels,
+        reference_hidden=ref_h,
+        reference_head=ref_head,
+        temperature=temperature,
+        tile_rows=tile_rows,
+    )
+    want = _reference(h, head, labels, ref_h, ref_head, temperature)
+    for name in ("label_logprob", "entropy", "expected_logp", "expected_logp2"):
+        torch.testing.assert_close(getattr(ours, name), want[name], rtol=1e-10, atol=1e-10, msg=name)
+    assert torch.equal(ours.label_rank, want["label_rank"])
+    assert ours.label_rank.min() >= 1 and ours.sample_ids.shape == (n, 0)
+    if not reference:  # q = p: Σ p log p = − entropy
+        torch.testing.assert_close(ours.expected_logp, -ours.entropy)
+
+
+def test_detection_stats_float32_and_ties():
+    """float32 model within float32 tolerance; tied logits: rank counts only strictly larger ones."""
+    h, head = _model(9, 6, 17, seed=3)
+    h32 = h.float()
+    head32 = TiledHead(head.weight.float(), head.bias.float())
+    labels = torch.randint(0, 17, (9,), generator=torch.Generator().manual_seed(4))
+    ours = detection_stats(h32, head32, labels, tile_rows=2)
+    want = _reference(h32.double(), TiledHead(head32.weight.double(), head32.bias.double()), labels)
+    assert ours.entropy.dtype == torch.float32
+    torch.testing.assert_close(ours.label_logprob.double(), want["label_logprob"], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours.expected_logp2.double(), want["expected_logp2"], rtol=1e-5, atol=1e-4)
+    # two identical rows of the head: the label ties with another token
+    w = torch.zeros(5, 2, dtype=torch.float64)
+    w[1] = w[3] = torch.tensor([1.0, 0.0])
+    tied = detection_stats(torch.tensor([[1.0, 0.0]], dtype=torch.float64), TiledHead(w), torch.tensor([3]))
+    assert tied.label_rank.tolist() == [1]
+    below = detection_stats(torch.tensor([[1.0, 0.0]], dtype=torch.float64), TiledHead(w), torch.tensor([0]))
+    assert below.label_rank.tolist() == [3]  # tokens 1 and 3 are strictly larger
+
+
+def test_detection_samples_follow_q_and_score_under_p():
+    """Samples are drawn from q (reference model): empirical frequencies over 40k draws per position match q
+    (|freq − q| < 5 standard errors); their scores are log p of the drawn ids; the same generator state gives the
+    same samples whatever the tiling."""
+    n, vocab, k = 3, 11, 40_000
+    h, head = _model(n, 5, vocab, seed=5)
+    ref_h, ref_head = _model(n, 4, vocab, seed=6)
+    labels = torch.zeros(n, dtype=torch.long)
+
+    def run(tile_rows):
+        gen = torch.Generator().manual_seed(7)
+        return detection_stats(
+            h,
+            head,
+            labels,
+            reference_hidden=ref_h,
+            reference_head=ref_head,
+            num_samples=k,
+            generator=gen,
+            tile_rows=tile_rows,
+        )
+
+    ours = run(1)
+    want = _reference(h, head, labels, ref_h, ref_head)
+    assert ours.sample_ids.shape == (n, k) and ours.sample_ids.dtype == torch.long
+    torch.testing.assert_close(ours.sample_logprobs, want["logp"].gather(1, ours.sample_ids), rtol=1e-12, atol=1e-12)
+    freq = torch.nn.functional.one_hot(ours.sample_ids, vocab).double().mean(1)  # [n, V]
+    q = want["q"]
+    se = (q * (1 - q) / k).sqrt()
+    assert ((freq - q).abs() <= 5 * se + 1e-12).all()
+    again = run(None)
+    assert torch.equal(again.sample_ids, ours.sample_ids)
+
+
+def test_detection_stats_validation():
+    h, head = _model(4, 3, 7, seed=8)
+    labels = torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match="temperature"):
+        detection_stats(h, head, labels, temperature=0.0)
+    with pytest.raises(ValueError, match="num_samples"):
+        detection_stats(h, head, labels, num_samples=-1)
+    with pytest.raises(ValueError, match="reference"):
+        detection_stats(h, head, labels, reference_hidden=h)
+    with pytest.raises(ValueError, match="vocabularies"):
+        other_h, other = _model(4, 3, 9, seed=9)
+        detection_stats(h, head, labels, reference_hidden=other_h, reference_head=other)
+    with pytest.raises(ValueError, match="labels"):
+        detection_stats(h, head, labels[:2])
