@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from trl_explore.demo.regime import ToyRegime
 from trl_explore.demo.runner import DemoSettings
 from trl_explore.evaluation import SamplingConfig
 from trl_explore.generation import SwiReasoningConfig
@@ -152,6 +153,24 @@ TRL_OVERRIDES = {
     "vllm_importance_sampling_correction": BOOL,
 }
 
+TOY_REGIME = {
+    "task": STR,
+    "warm_start_steps": integer(0, optional=True),
+    "steps": integer(0),
+    "learning_rate": num(0.0, 1.5),
+    "prompts_per_step": integer(0),
+    "num_generations": integer(1),
+    "steps_per_generation": integer(0),
+    "max_completion_length": integer(0),
+    "temperature": num(0.0, 11.0),
+    "epsilon": num(0.0, 1.5),
+    "eval_prompts": integer(0),
+    "k": integer(0),
+    "low_prob_threshold": num(0.0, 1.5),
+    "train_data_seed": integer(-1),
+    "eval_data_seed": integer(-1),
+}
+
 # ------------------------------------------------------------------------------------------------------- the table
 TABLE: dict[type, dict[str, Spec]] = {
     ExploreGRPOConfig: COMPONENTS,
@@ -207,21 +226,19 @@ TABLE: dict[type, dict[str, Spec]] = {
         "seed": integer(-1),
         "extra": Spec("dict"),
     },
+    ToyRegime: TOY_REGIME,
     DemoSettings: {
+        **{k: v for k, v in TOY_REGIME.items() if k != "task"},
+        "task": STR,  # a toy task, or a dataset with `model`
         "methods": Spec("list", (["not-a-method"],)),
-        "steps": integer(0),
+        "seeds": integer(0),
         "seed": integer(-1),
         "output_dir": STR,
         "model": OPT_STR,
-        "task": STR,
-        "prompts_per_step": integer(0),
-        "num_generations": integer(1, 0),
-        "max_completion_length": integer(0),
-        "learning_rate": num(0.0, -1e-4),
-        "eval_every": integer(0),
-        "eval_prompts": integer(0),
-        "k": integer(0),
-        "train_prompts": integer(0),
+        "eval_every": integer(0, optional=True),
+        "warm_start_seed": integer(-1),
+        "workers": integer(0, optional=True),
+        "show_progress": BOOL,
     },
     MathScriptArguments: {
         "dataset_name": OPT_STR,

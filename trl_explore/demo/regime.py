@@ -90,6 +90,10 @@ class ToyRegime:
     eval_data_seed: int = 2000
 
     def __post_init__(self) -> None:
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError(f"`task` must be a non-empty string, got {self.task!r}.")
+        check_int("train_data_seed", self.train_data_seed, 0)
+        check_int("eval_data_seed", self.eval_data_seed, 0)
         if self.warm_start_steps is not None:
             check_int("warm_start_steps", self.warm_start_steps, 1)
         for name in ("steps", "prompts_per_step", "steps_per_generation", "max_completion_length", "eval_prompts",

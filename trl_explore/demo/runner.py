@@ -105,6 +105,13 @@ class DemoSettings:
     show_progress: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.methods, (list, tuple)) or not all(isinstance(m, str) for m in self.methods):
+            raise ValueError(f"`methods` must be a list of method names, got {self.methods!r}.")
+        for name in ("output_dir",) + (("model",) if self.model is not None else ()):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"`{name}` must be a non-empty string, got {getattr(self, name)!r}.")
+        if not isinstance(self.show_progress, bool):
+            raise ValueError(f"`show_progress` must be True or False, got {self.show_progress!r}.")
         check_int("seeds", self.seeds, 1)
         check_int("seed", self.seed, 0)
         check_int("warm_start_seed", self.warm_start_seed, 0)
