@@ -213,7 +213,7 @@ def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[
     """Parse the command line and call ``main(*dataclasses)``, the way every example's ``__main__`` does.
 
     Logging goes to stderr at INFO for `trl_explore` (its device, toy-route and data messages). A `ValueError` or
-    `FileNotFoundError` (a bad option, a missing file or column, an empty dataset) prints ``<script>: error:
+    `OSError` (a bad option, a missing file, model or column, an empty dataset) prints ``<script>: error:
     <message>`` and exits with status 2; ``TRL_EXPLORE_DEBUG=1`` re-raises it with its traceback.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -223,7 +223,7 @@ def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[
     parsed = parser.parse_args_and_config(argv)
     try:
         return main(*parsed)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # OSError: a file or model that is not there (also from_pretrained's)
         if os.environ.get(DEBUG_ENV):
             raise
         print(f"{parser.prog}: error: {_one_line(err)}", file=sys.stderr)  # noqa: T201 - the script's error line

@@ -121,3 +121,31 @@ TESTED_EXAMPLES = {
     "lpreg_grpo", "rng_grpo", "hapo_grpo", "spear_grpo", "rank_aware_sft", "fourier_head_sft", "evaluate_math",
     "answer_choice_mass",
 }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_documented_multi_process_cpu_command_starts_two_processes(toy_route_cache, tmp_path):
+    """The docstrings' CPU multi-process command (`torchrun --nproc_per_node 2 examples/<script>.py <toy flags>`)
+    really runs two processes (gloo) without `--use_cpu`, and they train together."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "lpreg_grpo.py"
+    probe = tmp_path / "ranks.py"  # the example, plus a line per process with its rank and world size
+    probe.write_text(
+        "import os, runpy, sys\n"
+        "print('RANK', os.environ['RANK'], 'WORLD', os.environ['WORLD_SIZE'], flush=True)\n"
+        f"sys.argv[0] = {str(script)!r}\n"
+        f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
+    )
+    args = ["--model_name_or_path", "toy", "--dataset_name", "toy-arithmetic", "--max_completion_length", "24",
+            *RL_COMMON, "--per_device_train_batch_size", "8", "--max_steps", "2", "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(script.parents[1])}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(probe), *args]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    ranks = sorted(line for line in run.stdout.splitlines() if line.startswith("RANK"))
+    assert ranks == ["RANK 0 WORLD 2", "RANK 1 WORLD 2"]
+    assert (tmp_path / "out" / "config.json").is_file()
