@@ -131,3 +131,21 @@ def test_detection_stats_validation():
         detection_stats(h, head, labels, reference_hidden=other_h, reference_head=other)
     with pytest.raises(ValueError, match="labels"):
         detection_stats(h, head, labels[:2])
+
+
+def test_detection_stats_with_given_uniforms():
+    """Passing the uniforms is the same as drawing them from the generator (same values, same samples); bad ones are
+    refused with an error naming them."""
+    n, vocab, k = 6, 13, 5
+    h, head = _model(n, 4, vocab, seed=10)
+    labels = torch.zeros(n, dtype=torch.long)
+    drawn = detection_stats(h, head, labels, num_samples=k, generator=torch.Generator().manual_seed(3), tile_rows=4)
+    u = torch.rand((n, k), generator=torch.Generator().manual_seed(3))
+    given = detection_stats(h, head, labels, uniforms=u, tile_rows=2)
+    assert torch.equal(given.sample_ids, drawn.sample_ids)
+    torch.testing.assert_close(given.sample_logprobs, drawn.sample_logprobs)
+    for bad in (u[:3], u.long(), u + 1.0):
+        with pytest.raises(ValueError, match="uniforms"):
+            detection_stats(h, head, labels, uniforms=bad)
+    with pytest.raises(ValueError, match="num_samples"):
+        detection_stats(h, head, labels, uniforms=u, num_samples=2)

@@ -102,6 +102,7 @@ def detection_stats(
     temperature: float = 1.0,
     num_samples: int = 0,
     generator: torch.Generator | None = None,
+    uniforms: Tensor | None = None,
     tile_rows: int | None = None,
 ) -> DetectionStats:
     """Detection statistics of a text's positions (see the module docstring); no gradients.
@@ -116,6 +117,9 @@ def detection_stats(
         num_samples: K tokens drawn per position from q (0: none).
         generator: source of the ``[N, K]`` uniforms (on the hidden states' device); the samples are a deterministic
             function of its state.
+        uniforms: ``[N, K]`` values in ``[0, 1)`` to sample with instead of drawing them from ``generator`` (e.g. drawn
+            per text, so that a text's samples do not depend on the batch it is scored in); ``num_samples`` is then
+            ``K`` (or must equal it).
         tile_rows: positions per tile (default: TRL's tile budget shared by the models' tiles).
 
     Returns:
@@ -131,8 +135,19 @@ def detection_stats(
         raise ValueError(
             f"`labels` must be [N] for `hidden` [N, H], got {tuple(labels.shape)} and {tuple(hidden.shape)}."
         )
-    uniforms = None
-    if num_samples:
+    if uniforms is not None:
+        if uniforms.dim() != 2 or uniforms.shape[0] != hidden.shape[0] or not uniforms.is_floating_point():
+            raise ValueError(
+                f"`uniforms` must be a float [N, K] tensor for `hidden` [N, H], got {tuple(uniforms.shape)} "
+                f"({uniforms.dtype})."
+            )
+        if num_samples not in (0, uniforms.shape[1]):
+            raise ValueError(f"`num_samples` ({num_samples}) must be 0 or K = {uniforms.shape[1]} with `uniforms`.")
+        if uniforms.numel() and not bool(((uniforms >= 0) & (uniforms < 1)).all()):
+            raise ValueError("`uniforms` must lie in [0, 1).")
+        num_samples = uniforms.shape[1]
+        uniforms = uniforms.to(hidden.device) if num_samples else None
+    elif num_samples:
         uniforms = torch.rand((hidden.shape[0], num_samples), generator=generator, device=hidden.device)
     formula = DetectionStatsFormula(labels, float(temperature), uniforms)
     hiddens, heads = [hidden], [head]
