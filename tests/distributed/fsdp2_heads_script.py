@@ -24,9 +24,13 @@ import torch.distributed as dist
 from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 
-from trl_explore.kernels.fused_head import fused_head, project_rows
+from trl_explore.kernels.fused_head import (
+    fused_head,
+    fused_token_stats,  # noqa: E402
+    project_rows,
+)
 from trl_explore.kernels.rank_aware import RankAwareRequest
-from trl_explore.kernels.token_stats import TokenStatsRequest, fused_token_stats
+from trl_explore.kernels.token_stats import TokenStatsRequest  # noqa: E402
 from trl_explore.toy import make_tiny_model, make_tokenizer
 
 

@@ -9,13 +9,8 @@ import pytest
 import torch
 from reference.lp_reg_reference import proxy_row
 
-from trl_explore.kernels.token_stats import (
-    TRL_TILE_FLOATS,
-    TokenStatsRequest,
-    fused_token_stats,
-    rows_per_tile,
-    token_stats,
-)
+from trl_explore.kernels.fused_head import fused_token_stats
+from trl_explore.kernels.token_stats import TRL_TILE_FLOATS, TokenStatsRequest, rows_per_tile, token_stats
 
 
 def test_rows_per_tile_matches_trl_tile():

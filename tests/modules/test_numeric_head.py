@@ -408,8 +408,8 @@ def test_token_statistics_compose_with_the_numeric_head(tokenizer):
     for full-vocabulary terms, `project_rows`) are those of the numeric head's distribution."""
     from trl.trainer.utils import add_fused_lm_head
 
-    from trl_explore.kernels.fused_head import project_rows
-    from trl_explore.kernels.token_stats import TokenStatsRequest, fused_token_stats
+    from trl_explore.kernels.fused_head import fused_token_stats, project_rows
+    from trl_explore.kernels.token_stats import TokenStatsRequest
 
     model = _model(tokenizer)
     _randomise_fourier(attach_numeric_head(model, _digit_ids(tokenizer), 4))

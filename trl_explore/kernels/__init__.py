@@ -9,7 +9,7 @@ _LAZY: dict[str, str] = {
     "token_stats": "token_stats",
     "TokenStats": "token_stats",
     "TokenStatsRequest": "token_stats",
-    "fused_token_stats": "token_stats",
+    "fused_token_stats": "fused_head",
     "fused_rank_aware_loss": "rank_aware",
     "RankAwareRequest": "rank_aware",
     "fused_head": "fused_head",

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -581,3 +581,32 @@ def tiled_forward(
             if out is not tile.out:
                 outputs[sl] = out
     return outputs
+
+
+@dataclass(frozen=True)
+class FusedHeadCall:
+    """One call of TRL's fused LM-head kernel, as a kernel behind the seam receives it.
+
+    Attributes:
+        hidden: ``[N, H]`` hidden rows (graph-connected).
+        head: the `TiledHead` to project through (the block's projection of TRL's weight, bias, scale, softcap).
+        targets: ``[N]`` label ids (TRL clamps ignored labels to 0 when it scores every position).
+        temperature: the logits are divided by it.
+        outputs: TRL's requested outputs, among ``log_probs``, ``entropy``, ``log_sum_sq_probs``, ``mean_logits``,
+            ``is_top1``.
+        row_index: ``[S]`` long, the rows to score (``None``: all); TRL ignores the others, which may output 0.
+    """
+
+    hidden: Tensor
+    head: TiledHead
+    targets: Tensor
+    temperature: float
+    outputs: tuple[str, ...]
+    row_index: Tensor | None = None
+
+
+class FusedHeadKernel(Protocol):
+    """A kernel behind the seam: ``kernel(call) -> (log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1)``,
+    each ``[N]`` or ``None`` (TRL's fused-head contract: ``None`` unless ``call.outputs`` requests it)."""
+
+    def __call__(self, call: FusedHeadCall) -> tuple[Tensor | None, ...]: ...

@@ -27,51 +27,26 @@ import contextlib
 import contextvars
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from ._tiled_head import TiledHead
+from ._tiled_head import FusedHeadCall, FusedHeadKernel, TiledHead
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .token_stats import TokenStatsRequest
 
 __all__ = [
     "FusedHeadCall",
     "FusedHeadKernel",
     "HeadProjection",
     "fused_head",
+    "fused_token_stats",
     "label_row_index",
     "project_rows",
     "shifted_label_mask",
 ]
-
-
-@dataclass(frozen=True)
-class FusedHeadCall:
-    """One call of TRL's fused LM-head kernel, as a kernel behind the seam receives it.
-
-    Attributes:
-        hidden: ``[N, H]`` hidden rows (graph-connected).
-        head: the `TiledHead` to project through (the block's projection of TRL's weight, bias, scale, softcap).
-        targets: ``[N]`` label ids (TRL clamps ignored labels to 0 when it scores every position).
-        temperature: the logits are divided by it.
-        outputs: TRL's requested outputs, among ``log_probs``, ``entropy``, ``log_sum_sq_probs``, ``mean_logits``,
-            ``is_top1``.
-        row_index: ``[S]`` long, the rows to score (``None``: all); TRL ignores the others, which may output 0.
-    """
-
-    hidden: Tensor
-    head: TiledHead
-    targets: Tensor
-    temperature: float
-    outputs: tuple[str, ...]
-    row_index: Tensor | None = None
-
-
-class FusedHeadKernel(Protocol):
-    """A kernel behind the seam: ``kernel(call) -> (log_probs, entropy, log_sum_sq_probs, mean_logits, is_top1)``,
-    each ``[N]`` or ``None`` (TRL's fused-head contract: ``None`` unless ``call.outputs`` requests it)."""
-
-    def __call__(self, call: FusedHeadCall) -> tuple[Tensor | None, ...]: ...
 
 
 # (weight, bias, logit_scale, softcap) as TRL passes them -> the head the kernel projects through
@@ -211,3 +186,16 @@ def project_rows(call: dict[str, Any], hidden_rows: Tensor) -> Tensor:
         head = _plain_projection(call["weight"], call["bias"], call["logit_scale"], call["softcap"])
     logits = head.logits(hidden_rows)
     return logits if logits.dtype == torch.float32 else logits.float()
+
+
+@contextlib.contextmanager
+def fused_token_stats(request: TokenStatsRequest) -> Iterator[TokenStatsRequest]:
+    """Route every fused LM-head call (``model(..., fused_lm_head=True)``) in the block through
+    `trl_explore.kernels.token_stats.token_stats` (a `TokenStatsRequest` is the kernel).
+
+    The model keeps its one backbone forward; only the LM-head kernel changes, so the training log-probabilities, the
+    entropy and the extra statistics come from the same pass. Outside the block TRL's kernel runs unchanged. A
+    projection set by an enclosing `trl_explore.kernels.fused_head.fused_head` block (a numeric head) is kept.
+    """
+    with fused_head(request):
+        yield request

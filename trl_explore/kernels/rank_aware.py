@@ -32,8 +32,7 @@ import torch
 from torch import Tensor
 
 from ..functional.rank_aware import rank_aware_log_weight
-from ._tiled_head import Tile, TiledHead, TileFormula, tiled_apply
-from .fused_head import FusedHeadCall
+from ._tiled_head import FusedHeadCall, Tile, TiledHead, TileFormula, tiled_apply
 
 __all__ = ["STAT_NAMES", "RankAwareFormula", "RankAwareRequest", "fused_rank_aware_loss"]
 

@@ -22,17 +22,15 @@ Per tile, with ``z`` the temperature-1 logits, ``T`` the temperature, ``m = max 
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ._tiled_head import TILE_FLOATS, Tile, TiledHead, TileFormula, rows_per_tile, tiled_apply
-from .fused_head import FusedHeadCall
+from ._tiled_head import TILE_FLOATS, FusedHeadCall, Tile, TiledHead, TileFormula, rows_per_tile, tiled_apply
 
 # TRL 1.16's tile: 4096 tokens x 32768 vocabulary entries (the name the GRPO code and tests use)
 TRL_TILE_FLOATS = TILE_FLOATS
@@ -45,7 +43,6 @@ __all__ = [
     "TokenStats",
     "TokenStatsFormula",
     "TokenStatsRequest",
-    "fused_token_stats",
     "rows_per_tile",
     "token_stats",
 ]
@@ -294,17 +291,3 @@ def trl_outputs(stats: TokenStats, outputs: tuple[str, ...]) -> tuple[Tensor | N
         stats.mean_logits if "mean_logits" in outputs else None,
         stats.is_top1 > 0.5 if "is_top1" in outputs else None,
     )
-
-
-@contextlib.contextmanager
-def fused_token_stats(request: TokenStatsRequest) -> Iterator[TokenStatsRequest]:
-    """Route every fused LM-head call (``model(..., fused_lm_head=True)``) in the block through `token_stats`.
-
-    The model keeps its one backbone forward; only the LM-head kernel changes, so the training log-probabilities, the
-    entropy and the extra statistics come from the same pass. Outside the block TRL's kernel runs unchanged. A
-    projection set by an enclosing `trl_explore.kernels.fused_head.fused_head` block (a numeric head) is kept.
-    """
-    from .fused_head import fused_head
-
-    with fused_head(request):
-        yield request

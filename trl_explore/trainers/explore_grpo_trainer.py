@@ -15,7 +15,7 @@ Design (``DESIGN.md`` principles 2-3):
   high-entropy masks, the vLLM importance-sampling correction, the reference KL, TRL's normalisations and TRL's entropy
   bonus (static or adaptive), each a separate step; components edit the `LossContext` in between.
 * Extra per-token statistics (e.g. Lp-Reg's proxy log-probability) come from the same LM-head pass as the training
-  log-probabilities (`trl_explore.kernels.token_stats.fused_token_stats`); when TRL computes old-policy log-probs
+  log-probabilities (`trl_explore.kernels.fused_head.fused_token_stats`); when TRL computes old-policy log-probs
   during generation, the statistics of that pass are captured and carried in the inputs (``explore_old_<name>``
   keys), split with the batch by TRL.
 """
@@ -30,7 +30,8 @@ from typing import Any
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
-from ..kernels.token_stats import TokenStatsRequest, fused_token_stats
+from ..kernels.fused_head import fused_token_stats
+from ..kernels.token_stats import TokenStatsRequest
 from . import _trl_compat as compat
 from .components import (
     ADDED_KEY,
