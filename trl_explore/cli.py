@@ -1,4 +1,5 @@
-"""The ``trl-explore`` command line: ``demo`` (the offline exploration lab), ``warm-start`` and ``info``."""
+"""The ``trl-explore`` command line: ``demo`` (the offline exploration lab), ``warm-start``, ``detect`` (machine-text
+detection, `trl_explore.detection.cli`) and ``info``."""
 
 from __future__ import annotations
 
@@ -83,11 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--seed", type=int, default=0)
     ws.add_argument("--force", action="store_true", help="rebuild even when cached")
     ws.set_defaults(func=_warm_start)
+    # `detect` parses its own arguments (those of examples/lastde_detect.py): see `main`
+    sub.add_parser(
+        "detect",
+        help="score or evaluate texts with Lastde / Lastde++ and the baselines (`trl-explore detect --help`)",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["detect"]:
+        from .detection.cli import run_cli
+
+        run_cli(argv[1:])
+        return 0
     args = build_parser().parse_args(argv)
     return args.func(args)
 

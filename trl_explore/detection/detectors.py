@@ -520,6 +520,7 @@ class LastdeDetector(ZeroShotDetector):
 
 
 METHODS = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lastde", "lastde_closed", "lastde++")
+_LASTDE_ONLY = ("n_samples", "embed_size", "epsilon_mult", "tau_prime", "agg", "short_text")
 _BASELINES = {
     "likelihood": LikelihoodDetector,
     "log_rank": LogRankDetector,
@@ -530,12 +531,14 @@ _BASELINES = {
 
 def make_detector(method: str, model: Any, tokenizer: Any, **kwargs: Any) -> ZeroShotDetector:
     """The detector of a method name in `METHODS` (Lastde presets by name), with `ZeroShotDetector` /
-    `LastdeDetector` keyword arguments."""
+    `LastdeDetector` keyword arguments (Lastde's own — ``n_samples``, ``embed_size``, ``epsilon_mult``, ``tau_prime``,
+    ``agg``, ``short_text`` — are ignored by the baselines)."""
     if method in PRESETS:
         return LastdeDetector(model, tokenizer, preset=method, **kwargs)
     if method not in _BASELINES:
         raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
-    kwargs.pop("n_samples", None)
+    for name in _LASTDE_ONLY:  # Lastde's own options do not apply to the baselines
+        kwargs.pop(name, None)
     return _BASELINES[method](model, tokenizer, **kwargs)
 
 
