@@ -158,6 +158,9 @@ def test_scale_one_and_l2_knob():
     full, _ = lastde_score(x, lengths=torch.full((4,), 33))
     torch.testing.assert_close(lastde_score(x)[0], full)
     torch.testing.assert_close(lastde_score(x.float().double())[0], lastde_score(x.float())[0])
+    one, stats = lastde_score(x[0])  # a single 1-D sequence: 0-d results
+    assert one.shape == () and stats["diversity_entropy"].shape == (5,)
+    torch.testing.assert_close(one, lastde_score(x)[0][0])
 
 
 @pytest.mark.parametrize(

@@ -173,15 +173,22 @@ def _scale_entropies(x: Tensor, lengths: Tensor, embed_size: int, num_bins: Tens
     n_valid = (n_avg - s).clamp(min=0)  # [R, S] cosines per scale: n − τ + 1 − s
     valid = torch.arange(n_cos, device=x.device).view(1, 1, -1) < n_valid.unsqueeze(-1)  # [R, S, W]
     ids = _bin_ids(cos, num_bins)
-    # padding slots get ids past every bin, distinct from each other, so they never join a real bin's count
+    # padding slots get ids past every bin, distinct from each other, so they never join a real bin's run
     sentinel = int(num_bins.max()) + 1 + torch.arange(n_cos, device=x.device)
     ids = torch.where(valid, ids, sentinel.view(1, 1, -1)).view(rows * num_scales, n_cos)
-    ordered, _ = ids.sort(dim=-1)
-    counts = torch.searchsorted(ordered, ids, right=True) - torch.searchsorted(ordered, ids)  # occupancy of own bin
-    # H = −Σ_k P_k ln P_k = (1/N) Σ_i (ln N − ln count(bin of c_i)) over the N valid cosines (exactly 0 for one bin)
+    ordered, _ = ids.sort(dim=-1)  # equal bins are runs of the sorted row
+    slot = torch.arange(n_cos, device=x.device).expand_as(ordered)
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ends = torch.ones_like(starts)
+    ends[:, :-1] = starts[:, 1:]
+    run_start = torch.where(starts, slot, torch.zeros_like(slot)).cummax(dim=-1).values
+    count = (slot - run_start + 1).view(rows, num_scales, n_cos).double()  # a run's length, read at its end
+    # H = −Σ_k P_k ln P_k = (1/N) Σ_k c_k (ln N − ln c_k) over the occupied bins (exactly 0 for a single bin)
     n = n_valid.double().clamp(min=1)  # [R, S]
-    surprise = n.log().unsqueeze(-1) - counts.view(rows, num_scales, n_cos).double().log()  # [R, S, W]
-    entropy = surprise.masked_fill(~valid, 0.0).sum(-1) / n  # [R, S]
+    real_end = (ends & (ordered < num_bins.repeat_interleave(num_scales).unsqueeze(1))).view(rows, num_scales, n_cos)
+    terms = count * (n.log().unsqueeze(-1) - count.log())
+    entropy = torch.where(real_end, terms, torch.zeros_like(terms)).sum(-1) / n  # [R, S]
     de = entropy / num_bins.double().clamp(min=2).log().unsqueeze(1)
     defined = (n_valid >= 1) & (num_bins >= 2).unsqueeze(1)
     out[:, : num_scales] = torch.where(defined, de, out)
@@ -257,7 +264,7 @@ def _flatten(x: Tensor, n: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _unflatten(value: Tensor, stats: dict[str, Tensor], lead: torch.Size) -> tuple[Tensor, dict[str, Tensor]]:
-    return value.view(lead), {k: v.view(*lead, *v.shape[1:]) for k, v in stats.items()}
+    return value.reshape(lead), {k: v.reshape(tuple(lead) + tuple(v.shape[1:])) for k, v in stats.items()}
 
 
 # ------------------------------------------------------------------------------------------------------ public API
