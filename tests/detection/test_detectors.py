@@ -353,3 +353,17 @@ def test_input_validation(tok, model64):
         LastdeDetector(model64, tok, reference_model=wider, preset="lastde++", show_progress=False).score(TEXTS)
     with pytest.raises(ValueError, match="model"):
         LastdeDetector("gpt2", tok)
+
+
+def test_non_finite_model_outputs_give_nan_not_inf(tok, model64):
+    """Statistics with a −inf log-probability (a model overflowing) give NaN with the reason for every method — the
+    others texts are unaffected."""
+    detector = LastdeDetector(model64, tok, preset="lastde++", n_samples=4, show_progress=False)
+    stats = detector.statistics([TEXTS[0], TEXTS[2]])
+    clean = detector.score_statistics(stats).scores
+    stats[0].label_logprob[3] = float("-inf")
+    for det in (detector, LikelihoodDetector(model64, tok), FastDetectGPTDetector(model64, tok)):
+        result = det.score_statistics(stats)
+        assert np.isnan(result.scores[0]) and "non-finite" in result.reasons[0], det.method
+        assert np.isfinite(result.scores[1])
+    assert detector.score_statistics(stats).scores[1] == clean[1]

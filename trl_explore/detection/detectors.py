@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 TOO_FEW_TOKENS = "fewer than 2 tokens: nothing to score"
+NON_FINITE = "the model gave non-finite log-probabilities (overflow?)"
 
 
 @dataclass(frozen=True)
@@ -256,8 +257,8 @@ class ZeroShotDetector:
                 reasons, token counts, per-method extras) instead of the array.
 
         Returns:
-            ``np.ndarray`` ``[N]`` float64 (NaN where undefined, with a warning naming the reasons), or
-            `DetectionScores`.
+            `np.ndarray` or `DetectionScores`: ``[N]`` float64 scores (NaN where undefined, with a warning naming the
+            reasons), or the `DetectionScores`.
         """
         _check_bool("return_details", return_details)
         result = self.score_statistics(self.statistics(texts))
@@ -265,7 +266,7 @@ class ZeroShotDetector:
         return result if return_details else result.scores
 
     # ------------------------------------------------------------------------------------------ classification
-    def fit(self, texts: Sequence[str], labels: Sequence[int], threshold: str | float = "youden"):
+    def fit(self, texts: Sequence[str], labels: Sequence[int], threshold: str | float = "youden") -> ZeroShotDetector:
         """Pick a decision threshold and fit a probability calibration on labelled texts.
 
         Args:
@@ -275,7 +276,7 @@ class ZeroShotDetector:
                 target false-positive rate in ``(0, 1)`` (the threshold with the largest TPR at that FPR).
 
         Returns:
-            ``self``, with ``threshold_`` and ``calibration_`` set.
+            ZeroShotDetector: ``self``, with ``threshold_`` and ``calibration_`` set.
         """
         texts = _check_texts("texts", texts)
         labels = np.asarray(labels)
@@ -283,7 +284,9 @@ class ZeroShotDetector:
             raise ValueError(f"`labels` must hold one label per text ({len(texts)}), got shape {labels.shape}.")
         return self.fit_scores(self.score(texts), labels, threshold=threshold)
 
-    def fit_scores(self, scores: Sequence[float], labels: Sequence[int], threshold: str | float = "youden"):
+    def fit_scores(
+        self, scores: Sequence[float], labels: Sequence[int], threshold: str | float = "youden"
+    ) -> ZeroShotDetector:
         """`fit` from scores already computed with this detector (NaN scores are left out)."""
         self.threshold_ = choose_threshold(scores, labels, threshold)
         self.calibration_ = calibrate(scores, labels)
@@ -335,7 +338,10 @@ def _per_text(stats: Sequence[TextStatistics], fn) -> DetectionScores:
         if st.num_tokens == 0:
             reasons[i] = TOO_FEW_TOKENS
             continue
-        scores[i], reasons[i] = fn(st)
+        score, reason = fn(st)
+        if not reason and not math.isfinite(score):  # e.g. an fp16 model overflowing: never return ±inf
+            score, reason = math.nan, NON_FINITE
+        scores[i], reasons[i] = score, reason
     return DetectionScores(scores, reasons, np.array([st.num_tokens for st in stats]))
 
 
@@ -396,19 +402,26 @@ class LastdeDetector(ZeroShotDetector):
     diversity entropy, and Lastde++'s standardisation against K sequences sampled with the prefix fixed.
 
     Args:
-        model, tokenizer: the scoring causal LM and its tokenizer.
-        reference_model (*optional*): Lastde++'s sampling model (must share the tokenizer; ``None``: the scoring model
-            samples itself). Ignored by the Lastde presets.
+        model (`transformers.PreTrainedModel`): the scoring causal LM.
+        tokenizer (`transformers.PreTrainedTokenizerBase`): its tokenizer.
+        reference_model (`transformers.PreTrainedModel`, *optional*): Lastde++'s sampling model (must share the
+            tokenizer; ``None``: the scoring model samples itself). Ignored by the Lastde presets.
         preset (`str`, *optional*, defaults to `"lastde"`): ``"lastde"`` (open-source scoring model: s = 3,
             ε_mult = 10, τ' = 5), ``"lastde_closed"`` (closed-source / black-box proxy: 3, 1, 15) or ``"lastde++"``
             (4, 8, 15; the README's τ' = 10 is ``tau_prime=10``).
         n_samples (`int`, *optional*, defaults to `100`): K sampled sequences of Lastde++ (>= 2).
-        embed_size, epsilon_mult, tau_prime, agg (*optional*): override the preset's ``s``, ``ε_mult``, ``τ'`` and
-            aggregation (``"std"``, ``"expstd"`` — the README's recommendation —, ``"range"``, ``"exprange"``,
-            ``"l2"``).
+        batch_size (`int`, *optional*, defaults to `8`): texts per forward pass.
+        embed_size (`int`, *optional*): overrides the preset's orbit length ``s``.
+        epsilon_mult (`float`, *optional*): overrides the preset's ``ε_mult`` (bins per scored token).
+        tau_prime (`int`, *optional*): overrides the preset's largest scale ``τ'``.
+        agg (`str`, *optional*): overrides the aggregation: ``"std"``, ``"expstd"`` (the README's recommendation),
+            ``"range"``, ``"exprange"``, ``"l2"``.
         short_text (`str`, *optional*, defaults to `"clamp"`): texts with fewer than ``τ' + s`` scored tokens:
             ``"clamp"`` scores them on the scales ``1..n − s`` and warns; ``"nan"`` gives NaN with the reason.
-        batch_size, max_length, add_special_tokens, show_progress, reference_tokenizer: as `ZeroShotDetector`.
+        reference_tokenizer (*optional*): the reference model's tokenizer, checked to match ``tokenizer``.
+        max_length (`int` or `None`, *optional*, defaults to `512`): truncation length in tokens.
+        add_special_tokens (`bool`, *optional*, defaults to `True`): tokenizer flag.
+        show_progress (`bool`, *optional*, defaults to `True`): tqdm progress bar over the batches.
         seed (`int`, *optional*, defaults to `0`): seed of Lastde++'s samples (drawn per text from the seed and the
             text's tokens: the same text gets the same samples in any batch).
     """
@@ -485,11 +498,16 @@ class LastdeDetector(ZeroShotDetector):
         }
 
     def score_statistics(self, stats: Sequence[TextStatistics]) -> DetectionScores:
-        lengths = torch.tensor([st.num_tokens for st in stats], dtype=torch.long)
+        # texts whose log-probabilities are not finite (a model overflowing) are scored on zero tokens, then NaN
+        broken = [
+            not (bool(torch.isfinite(st.label_logprob).all()) and bool(torch.isfinite(st.sample_logprobs).all()))
+            for st in stats
+        ]
+        lengths = torch.tensor([0 if bad else st.num_tokens for st, bad in zip(stats, broken)], dtype=torch.long)
         width = max(1, int(lengths.max()))
         x = torch.zeros((len(stats), width), dtype=torch.float64)
         for i, st in enumerate(stats):
-            x[i, : st.num_tokens] = st.label_logprob.double()
+            x[i, : lengths[i]] = st.label_logprob[: lengths[i]].double()
         args = (self.embed_size, self.epsilon_mult, self.tau_prime, self.agg)
         if self.plus_plus:
             if any(st.sample_logprobs.shape[1] < 2 for st in stats if st.num_tokens):
@@ -497,13 +515,13 @@ class LastdeDetector(ZeroShotDetector):
             k = max(st.sample_logprobs.shape[1] for st in stats)
             samples = torch.zeros((len(stats), k, width), dtype=torch.float64)
             for i, st in enumerate(stats):
-                samples[i, :, : st.num_tokens] = st.sample_logprobs.double().t()
+                samples[i, :, : lengths[i]] = st.sample_logprobs[: lengths[i]].double().t()
             score, info = lastde_plus_plus_score(x, samples, *args, lengths=lengths, short_text=self.short_text)
         else:
             score, info = lastde_score(x, *args, lengths=lengths, short_text=self.short_text)
         reasons = []
-        for st, code in zip(stats, info["undefined"].tolist()):
-            reasons.append(TOO_FEW_TOKENS if st.num_tokens == 0 else UNDEFINED_REASONS[code])
+        for st, bad, code in zip(stats, broken, info["undefined"].tolist()):
+            reasons.append(TOO_FEW_TOKENS if st.num_tokens == 0 else NON_FINITE if bad else UNDEFINED_REASONS[code])
         clamped = info["clamped"].numpy()
         if clamped.any():
             warnings.warn(
@@ -516,7 +534,8 @@ class LastdeDetector(ZeroShotDetector):
         if self.plus_plus:
             details.update(lastde=info["lastde"].numpy(), sample_mean=info["sample_mean"].numpy(),
                            sample_std=info["sample_std"].numpy())
-        return DetectionScores(score.numpy(), reasons, lengths.numpy(), details)
+        num_tokens = np.array([st.num_tokens for st in stats])
+        return DetectionScores(score.numpy(), reasons, num_tokens, details)
 
 
 METHODS = ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lastde", "lastde_closed", "lastde++")
@@ -556,14 +575,16 @@ def score_all_methods(
     ``"lastde++"`` is among the methods).
 
     Args:
-        model, tokenizer, texts: as `ZeroShotDetector.score`.
+        model (`transformers.PreTrainedModel`): the scoring causal LM.
+        tokenizer (`transformers.PreTrainedTokenizerBase`): its tokenizer.
+        texts (`list[str]`): the texts.
         methods (`Sequence[str]`, *optional*): names from `METHODS` (default all).
         reference_model (*optional*): the sampling model of Fast-DetectGPT and Lastde++.
         n_samples (`int`, *optional*, defaults to `100`): Lastde++'s K.
         **kwargs: further `ZeroShotDetector` / `LastdeDetector` arguments (``batch_size``, ``max_length``, ...).
 
     Returns:
-        ``{method: DetectionScores}`` in the order of ``methods``.
+        `dict[str, DetectionScores]`: ``{method: DetectionScores}`` in the order of ``methods``.
     """
     if isinstance(methods, str) or not methods:
         raise ValueError(f"`methods` must be a non-empty list of names from {METHODS}, got {methods!r}.")

@@ -157,7 +157,9 @@ class _Calibration:
         return out
 
 
-def plot_roc(curves: dict[str, tuple[Sequence[float], Sequence[float]]], path: Any = None, title: str | None = None):
+def plot_roc(
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]], path: Any = None, title: str | None = None
+) -> Any:
     """ROC curves of several methods on one figure (matplotlib, Agg-safe), AUROC in the legend.
 
     Args:
@@ -166,7 +168,7 @@ def plot_roc(curves: dict[str, tuple[Sequence[float], Sequence[float]]], path: A
         title: figure title.
 
     Returns:
-        The matplotlib figure (closed after saving when ``path`` is given).
+        `matplotlib.figure.Figure`: the figure (closed after saving when ``path`` is given).
     """
     import matplotlib.pyplot as plt
 

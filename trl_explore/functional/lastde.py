@@ -366,8 +366,17 @@ def lastde_score(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Lastde score ``mean_t ℓ_t / MDE(ℓ)`` (arXiv 2410.06072, eq. 7); higher = more machine-like.
 
-    Args: as `multiscale_diversity_entropy` (the paper's presets ``(s, ε_mult, τ')``: open-source scoring model
-    ``(3, 10, 5)``, closed-source ``(3, 1, 15)``).
+    The paper's presets ``(s, ε_mult, τ')``: open-source scoring model ``(3, 10, 5)`` (the defaults), closed-source
+    ``(3, 1, 15)``.
+
+    Args:
+        token_logps (`torch.Tensor`): ``[..., T]`` token log-probabilities (rows' first ``lengths`` values scored).
+        embed_size (`int`, *optional*, defaults to `3`): orbit length ``s``.
+        epsilon_mult (`float`, *optional*, defaults to `10`): bins per scored token, ``ε = int(ε_mult · n)``.
+        tau_prime (`int`, *optional*, defaults to `5`): largest scale ``τ'``.
+        agg (`str`, *optional*, defaults to `"std"`): ``"std"``, ``"expstd"``, ``"range"``, ``"exprange"``, ``"l2"``.
+        lengths (`torch.Tensor`, *optional*): ``[...]`` (or ``[B]``, broadcast) scored tokens per row (default ``T``).
+        short_text (`str`, *optional*, defaults to `"clamp"`): ``"clamp"`` or ``"nan"`` for rows with ``n < τ' + s``.
 
     Returns:
         ``(score, stats)``: ``score [...]`` float64, NaN where undefined (never ±inf); ``stats``: those of
@@ -400,8 +409,11 @@ def lastde_plus_plus_score(
         token_logps (`torch.Tensor`): ``[B, T]`` log-probabilities of the texts under the scoring model.
         sample_logps (`torch.Tensor`): ``[B, K, T]`` scoring-model log-probabilities of the K sampled tokens per
             position (``K >= 2``).
-        embed_size, epsilon_mult, tau_prime, agg, short_text: as `lastde_score` (defaults: the paper's Lastde++
-            preset ``(4, 8, 15)``, std).
+        embed_size (`int`, *optional*, defaults to `4`): orbit length ``s`` (the paper's Lastde++ preset).
+        epsilon_mult (`float`, *optional*, defaults to `8`): bins per scored token.
+        tau_prime (`int`, *optional*, defaults to `15`): largest scale ``τ'``.
+        agg (`str`, *optional*, defaults to `"std"`): aggregation over the scales (as `lastde_score`).
+        short_text (`str`, *optional*, defaults to `"clamp"`): the short-text rule (as `lastde_score`).
         lengths (`torch.Tensor`, *optional*): ``[B]`` scored tokens per text (default ``T``).
 
     Returns:
