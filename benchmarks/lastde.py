@@ -126,7 +126,7 @@ def speed(args: argparse.Namespace) -> list[dict]:
     for name in ("plain_likelihood", "likelihood", "lastde", "fast_detectgpt", "lastde++"):
         base = baseline[name]
         ratio = rate[name] / rate[base] if base else None
-        print(f"| {name} | {rate[name]:.1f} | {base or ''} | {'' if ratio is None else f'{ratio:.3f}'} |")
+        print(f"| {name} | {rate[name]:.4g} | {base or ''} | {'' if ratio is None else f'{ratio:.3f}'} |")
         rows.append(make_row(f"lastde_speed/{name}", "texts_per_s", "texts/s", rate[name],
                              rate[base] if base else None, {**config, "baseline": base}))
     return rows

@@ -164,6 +164,8 @@ class ZeroShotDetector:
     method: ClassVar[str] = ""
     num_samples: int = 0
     uses_reference: ClassVar[bool] = False
+    #: whether the score reads the entropy or the moments under q (else the kernel skips them)
+    needs_moments: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -223,10 +225,17 @@ class ZeroShotDetector:
             kwargs.update(truncation=True, max_length=self.max_length)
         return [list(ids) for ids in self.tokenizer(texts, **kwargs)["input_ids"]]
 
-    def statistics(self, texts: Sequence[str]) -> list[TextStatistics]:
-        """Per-token statistics of every text (`TextStatistics`); batches sorted by length, progress bar."""
+    def statistics(self, texts: Sequence[str], moments: bool | None = None) -> list[TextStatistics]:
+        """Per-token statistics of every text (`TextStatistics`); batches sorted by length, progress bar.
+
+        Args:
+            texts (`list[str]`): the texts.
+            moments (`bool`, *optional*): compute the entropy and the moments under q (default: when this detector
+                reads them; without, they are NaN and the pass is cheaper).
+        """
         from tqdm.auto import tqdm
 
+        moments = self.needs_moments if moments is None else _check_bool("moments", moments)
         token_ids = self.tokenize(texts)
         out: list[TextStatistics | None] = [None] * len(token_ids)
         scorable = [i for i, ids in enumerate(token_ids) if len(ids) >= 2]
@@ -239,7 +248,7 @@ class ZeroShotDetector:
             scorer = self._get_scorer()
             label = self.method or "scoring"
             for batch in tqdm(batches, desc=f"{label}: scoring texts", unit="batch", disable=not self.show_progress):
-                for i, stats in zip(batch, scorer([token_ids[i] for i in batch])):
+                for i, stats in zip(batch, scorer([token_ids[i] for i in batch], moments=moments)):
                     out[i] = stats
         return out  # type: ignore[return-value]
 
@@ -350,6 +359,7 @@ class LikelihoodDetector(ZeroShotDetector):
     `ZeroShotDetector`."""
 
     method = "likelihood"
+    needs_moments = False
 
     def score_statistics(self, stats: Sequence[TextStatistics]) -> DetectionScores:
         return _per_text(stats, lambda st: (float(st.label_logprob.double().mean()), ""))
@@ -360,6 +370,7 @@ class LogRankDetector(ZeroShotDetector):
     machine-like). Same arguments as `ZeroShotDetector`."""
 
     method = "log_rank"
+    needs_moments = False
 
     def score_statistics(self, stats: Sequence[TextStatistics]) -> DetectionScores:
         return _per_text(stats, lambda st: (-float(st.label_rank.double().log().mean()), ""))
@@ -428,6 +439,7 @@ class LastdeDetector(ZeroShotDetector):
 
     method = "lastde"
     uses_reference = True
+    needs_moments = False
 
     def __init__(
         self,
@@ -598,7 +610,7 @@ def score_all_methods(
     # the statistics of the most demanding detector serve all: samples if Lastde++ is asked for, and q from the
     # reference model, which only the moments of Fast-DetectGPT and the samples of Lastde++ read
     source = detectors.get("lastde++") or detectors.get("fast_detectgpt") or next(iter(detectors.values()))
-    stats = source.statistics(texts)
+    stats = source.statistics(texts, moments=any(det.needs_moments for det in detectors.values()))
     out = {}
     for m, det in detectors.items():
         result = det.score_statistics(stats)

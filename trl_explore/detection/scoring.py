@@ -188,8 +188,9 @@ class TokenStatisticsScorer:
         return hidden
 
     @torch.no_grad()
-    def __call__(self, batch: Sequence[Sequence[int]]) -> list[TextStatistics]:
-        """Statistics of a batch of token-id sequences, each of at least 2 tokens."""
+    def __call__(self, batch: Sequence[Sequence[int]], moments: bool = True) -> list[TextStatistics]:
+        """Statistics of a batch of token-id sequences, each of at least 2 tokens (``moments=False``: no entropy
+        and no moments under q — NaN — for the detectors that read only the labels' log-probs and ranks)."""
         lengths = [len(ids) for ids in batch]
         width = max(lengths)
         ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
@@ -221,6 +222,7 @@ class TokenStatisticsScorer:
                 reference_hidden=ref_hidden,
                 reference_head=self.reference_head,
                 uniforms=uniforms,
+                moments=moments,
             )
         out, start = [], 0
         for row, n in zip(batch, lengths):
