@@ -367,3 +367,22 @@ def test_non_finite_model_outputs_give_nan_not_inf(tok, model64):
         assert np.isnan(result.scores[0]) and "non-finite" in result.reasons[0], det.method
         assert np.isfinite(result.scores[1])
     assert detector.score_statistics(stats).scores[1] == clean[1]
+
+
+def test_chunked_scoring_equals_one_chunk(tok, model64, monkeypatch):
+    """Statistics are dropped chunk by chunk (memory bounded for long lists): with chunks of 2 texts the scores,
+    reasons and details of every method equal those of one chunk."""
+    import trl_explore.detection.detectors as detectors
+
+    texts = [*TEXTS, "x"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = score_all_methods(model64, tok, texts, n_samples=4, show_progress=False)
+        monkeypatch.setattr(detectors, "CHUNK_TEXTS", 2)
+        chunked = score_all_methods(model64, tok, texts, n_samples=4, show_progress=False)
+        single = LastdeDetector(model64, tok, show_progress=False).score(texts, return_details=True)
+    for method in METHODS:
+        # different batch layouts: float64 matmul rounding only
+        np.testing.assert_allclose(whole[method].scores, chunked[method].scores, rtol=1e-12, atol=1e-12)
+        assert whole[method].reasons == chunked[method].reasons
+    np.testing.assert_allclose(single.details["mde"], whole["lastde"].details["mde"], rtol=1e-12)

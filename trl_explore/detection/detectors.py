@@ -62,6 +62,8 @@ __all__ = [
     "score_all_methods",
 ]
 
+#: texts whose statistics are held at once while scoring (then dropped)
+CHUNK_TEXTS = 256
 TOO_FEW_TOKENS = "fewer than 2 tokens: nothing to score"
 NON_FINITE = "the model gave non-finite log-probabilities (overflow?)"
 
@@ -235,8 +237,20 @@ class ZeroShotDetector:
         """
         from tqdm.auto import tqdm
 
-        moments = self.needs_moments if moments is None else _check_bool("moments", moments)
         token_ids = self.tokenize(texts)
+        with tqdm(total=self._num_batches(token_ids), desc=f"{self.method or 'scoring'}: scoring texts",
+                  unit="batch", disable=not self.show_progress) as bar:
+            return self._statistics(token_ids, moments, bar)
+
+    def _num_batches(self, token_ids: Sequence[Sequence[int]]) -> int:
+        total = 0
+        for start in range(0, len(token_ids), CHUNK_TEXTS):
+            scorable = sum(len(ids) >= 2 for ids in token_ids[start : start + CHUNK_TEXTS])
+            total += -(-scorable // self.batch_size)
+        return total
+
+    def _statistics(self, token_ids: Sequence[Sequence[int]], moments: bool | None, bar: Any) -> list[TextStatistics]:
+        moments = self.needs_moments if moments is None else _check_bool("moments", moments)
         out: list[TextStatistics | None] = [None] * len(token_ids)
         scorable = [i for i, ids in enumerate(token_ids) if len(ids) >= 2]
         for i, ids in enumerate(token_ids):
@@ -246,10 +260,10 @@ class ZeroShotDetector:
         batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
         if batches:
             scorer = self._get_scorer()
-            label = self.method or "scoring"
-            for batch in tqdm(batches, desc=f"{label}: scoring texts", unit="batch", disable=not self.show_progress):
+            for batch in batches:
                 for i, stats in zip(batch, scorer([token_ids[i] for i in batch], moments=moments)):
                     out[i] = stats
+                bar.update(1)
         return out  # type: ignore[return-value]
 
     # ---------------------------------------------------------------------------------------------------- scores
@@ -257,8 +271,13 @@ class ZeroShotDetector:
         """Scores from already computed statistics (lets several detectors share one pass)."""
         raise NotImplementedError
 
+    def warn_undefined(self, result: DetectionScores) -> None:
+        """Warn (once per call) about the texts whose score is NaN, with the reasons counted."""
+        _warn_undefined(self.method, result.reasons)
+
     def score(self, texts: Sequence[str], *, return_details: bool = False) -> np.ndarray | DetectionScores:
-        """Score texts: higher = more machine-like.
+        """Score texts: higher = more machine-like. Texts are processed in chunks of `CHUNK_TEXTS` (their statistics
+        — Lastde++'s K samples per token included — are dropped once scored, so memory does not grow with the list).
 
         Args:
             texts (`list[str]`): the texts.
@@ -270,8 +289,8 @@ class ZeroShotDetector:
             reasons), or the `DetectionScores`.
         """
         _check_bool("return_details", return_details)
-        result = self.score_statistics(self.statistics(texts))
-        _warn_undefined(self.method, result.reasons)
+        result = _scored_in_chunks(self, [self], texts)[0]
+        self.warn_undefined(result)
         return result if return_details else result.scores
 
     # ------------------------------------------------------------------------------------------ classification
@@ -329,6 +348,34 @@ class ZeroShotDetector:
         machine = _check_texts("machine_texts", machine_texts)
         scores = self.score(human + machine)
         return detection_metrics(scores[: len(human)], scores[len(human) :], fpr=fpr)
+
+
+def _concat(parts: Sequence[DetectionScores]) -> DetectionScores:
+    keys = parts[0].details.keys() if parts else ()
+    return DetectionScores(
+        np.concatenate([p.scores for p in parts]),
+        [r for p in parts for r in p.reasons],
+        np.concatenate([p.num_tokens for p in parts]),
+        {k: np.concatenate([p.details[k] for p in parts]) for k in keys},
+    )
+
+
+def _scored_in_chunks(
+    source: ZeroShotDetector, detectors: Sequence[ZeroShotDetector], texts: Sequence[str]
+) -> list[DetectionScores]:
+    """Statistics from ``source`` chunk by chunk, scored by every detector, then concatenated."""
+    from tqdm.auto import tqdm
+
+    token_ids = source.tokenize(texts)
+    moments = any(det.needs_moments for det in detectors)
+    parts: list[list[DetectionScores]] = [[] for _ in detectors]
+    with tqdm(total=source._num_batches(token_ids), desc=f"{source.method or 'scoring'}: scoring texts",
+              unit="batch", disable=not source.show_progress) as bar:
+        for start in range(0, len(token_ids), CHUNK_TEXTS):
+            stats = source._statistics(token_ids[start : start + CHUNK_TEXTS], moments, bar)
+            for part, det in zip(parts, detectors):
+                part.append(det.score_statistics(stats))
+    return [_concat(p) for p in parts]
 
 
 def _warn_undefined(method: str, reasons: Sequence[str]) -> None:
@@ -496,6 +543,18 @@ class LastdeDetector(ZeroShotDetector):
             seed=seed,
         )
 
+    def warn_undefined(self, result: DetectionScores) -> None:
+        """Warn about clamped short texts (``short_text="clamp"``) and about NaN scores, each counted once."""
+        clamped = result.details.get("clamped")
+        if clamped is not None and clamped.any():
+            warnings.warn(
+                f"{self.method}: {int(clamped.sum())} of {len(clamped)} text(s) have fewer than tau_prime + "
+                f"embed_size = {self.tau_prime + self.embed_size} scored tokens: scored on the scales "
+                "1..n - embed_size (short_text='clamp'); pass short_text='nan' to leave them unscored.",
+                stacklevel=3,
+            )
+        super().warn_undefined(result)
+
     @property
     def settings(self) -> dict[str, Any]:
         """The hyper-parameters in use."""
@@ -534,14 +593,6 @@ class LastdeDetector(ZeroShotDetector):
         reasons = []
         for st, bad, code in zip(stats, broken, info["undefined"].tolist()):
             reasons.append(TOO_FEW_TOKENS if st.num_tokens == 0 else NON_FINITE if bad else UNDEFINED_REASONS[code])
-        clamped = info["clamped"].numpy()
-        if clamped.any():
-            warnings.warn(
-                f"{self.method}: {int(clamped.sum())} of {len(stats)} text(s) have fewer than tau_prime + embed_size "
-                f"= {self.tau_prime + self.embed_size} scored tokens: scored on the scales 1..n - embed_size "
-                "(short_text='clamp'); pass short_text='nan' to leave them unscored.",
-                stacklevel=3,
-            )
         details = {key: info[key].numpy() for key in ("mde", "mean_logp", "num_scales", "clamped")}
         if self.plus_plus:
             details.update(lastde=info["lastde"].numpy(), sample_mean=info["sample_mean"].numpy(),
@@ -610,10 +661,7 @@ def score_all_methods(
     # the statistics of the most demanding detector serve all: samples if Lastde++ is asked for, and q from the
     # reference model, which only the moments of Fast-DetectGPT and the samples of Lastde++ read
     source = detectors.get("lastde++") or detectors.get("fast_detectgpt") or next(iter(detectors.values()))
-    stats = source.statistics(texts, moments=any(det.needs_moments for det in detectors.values()))
-    out = {}
-    for m, det in detectors.items():
-        result = det.score_statistics(stats)
-        _warn_undefined(m, result.reasons)
-        out[m] = result
-    return out
+    results = _scored_in_chunks(source, list(detectors.values()), _check_texts("texts", texts))
+    for det, result in zip(detectors.values(), results):
+        det.warn_undefined(result)
+    return dict(zip(detectors, results))
