@@ -13,7 +13,6 @@ counted.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -196,7 +195,3 @@ def plot_roc(
         plt.close(fig)
     return fig
 
-
-def finite_or_none(value: float) -> float | None:
-    """``None`` for NaN (JSON-friendly)."""
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
