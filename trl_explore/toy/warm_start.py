@@ -260,6 +260,33 @@ def _is_complete(path: Path) -> bool:
     return path.is_dir() and (path / METADATA_FILE).is_file()
 
 
+def _sft_progress_callback():
+    """A progress bar over the SFT steps that prints no metrics dicts (transformers' `ProgressCallback` and
+    `PrinterCallback` write one per log); the metrics go to this module's logger at DEBUG."""
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class SFTProgress(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, desc="warm start (SFT)", unit="step",
+                            disable=not state.is_world_process_zero or args.disable_tqdm)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(1)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logger.debug("warm_start step %d: %s", state.global_step, logs)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+
+    return SFTProgress()
+
+
 def tokenize_prompt_completion(dataset, tokenizer, max_length: int | None = None) -> Any:
     """Tokenize prompt-completion rows exactly as TRL's `SFTTrainer` does with `completion_only_loss=True`.
 
@@ -304,6 +331,7 @@ def _train(settings: dict[str, Any], out_dir: Path, num_eval_prompts: int, num_e
     import torch
     import transformers
     import trl
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTConfig, SFTTrainer
 
     from .evaluation import evaluate_pass_rate
@@ -347,6 +375,9 @@ def _train(settings: dict[str, Any], out_dir: Path, num_eval_prompts: int, num_e
         fp16=False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
+    for noisy in (PrinterCallback, ProgressCallback):  # replaced by a bar without metrics dicts
+        trainer.remove_callback(noisy)
+    trainer.add_callback(_sft_progress_callback())
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start
