@@ -16,6 +16,8 @@ commands:
   demo        train GRPO and every RL method of the library from one warm-started toy model with paired seeds,
               and write a report (verdict, paired statistics, plots); offline, about 10 minutes on 2 CPU cores
   warm-start  build (or reuse) the cached warm-started toy model and print its folder
+  detect      score or evaluate texts with Lastde / Lastde++ and the baselines (likelihood, log-rank, entropy,
+              Fast-DetectGPT): `trl-explore detect --help`
   info        versions of trl_explore and its dependencies
 
 examples:
@@ -23,6 +25,7 @@ examples:
   trl-explore demo --quick              # a one-minute check that everything runs
   trl-explore demo --methods grpo lp_reg --seeds 5
   trl-explore demo --help               # every option and a line per method
+  trl-explore detect --model_name_or_path toy --data_files toy   # detection on the offline toy set
 """
 
 DEMO_DESCRIPTION = """\
@@ -216,11 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--force", action="store_true", help="rebuild even when cached")
     ws.set_defaults(func=_warm_start)
     # `detect` parses its own arguments (those of examples/lastde_detect.py): see `main`
-    sub.add_parser(
-        "detect",
-        help="score or evaluate texts with Lastde / Lastde++ and the baselines (`trl-explore detect --help`)",
-        add_help=False,
-    )
+    sub.add_parser("detect", add_help=False)
     return parser
 
 
