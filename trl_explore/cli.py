@@ -1,4 +1,5 @@
-"""The `trl-explore` command line: `demo` (the offline exploration lab), `warm-start` and `info`."""
+"""The ``trl-explore`` command line: ``demo`` (the offline exploration lab), ``warm-start``, ``detect`` (machine-text
+detection, `trl_explore.detection.cli`) and ``info``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ commands:
   demo        train GRPO and every RL method of the library from one warm-started toy model with paired seeds,
               and write a report (verdict, paired statistics, plots); offline, about 10 minutes on 2 CPU cores
   warm-start  build (or reuse) the cached warm-started toy model and print its folder
+  detect      score or evaluate texts with Lastde / Lastde++ and the baselines (likelihood, log-rank, entropy,
+              Fast-DetectGPT): `trl-explore detect --help`
   info        versions of trl_explore and its dependencies
 
 examples:
@@ -22,6 +25,7 @@ examples:
   trl-explore demo --quick              # a one-minute check that everything runs
   trl-explore demo --methods grpo lp_reg --seeds 5
   trl-explore demo --help               # every option and a line per method
+  trl-explore detect --model_name_or_path toy --data_files toy   # detection on the offline toy set
 """
 
 DEMO_DESCRIPTION = """\
@@ -214,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the warm start (default: 0)")
     ws.add_argument("--force", action="store_true", help="rebuild even when cached")
     ws.set_defaults(func=_warm_start)
+    # `detect` parses its own arguments (those of examples/lastde_detect.py): see `main`
+    sub.add_parser("detect", add_help=False)
     return parser
 
 
@@ -229,6 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(_ConsoleFormatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["detect"]:
+        from .detection.cli import run_cli
+
+        run_cli(argv[1:])
+        return 0
     args = build_parser().parse_args(argv)
     return args.func(args)
 

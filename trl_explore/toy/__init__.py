@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "ExpressionError": "expression",
     "evaluate_pass_rate": "evaluation",
     "make_multiple_choice_dataset": "multiple_choice",
+    "make_detection_texts": "detection",
     # tool-calling task (SPEAR)
     "calculator": "tools",
     "make_tool_tokenizer": "tool_task",
@@ -52,6 +53,7 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .detection import make_detection_texts
     from .evaluation import evaluate_pass_rate
     from .expression import ExpressionError, parse_expression
     from .models import make_tiny_model
