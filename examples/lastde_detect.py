@@ -37,23 +37,15 @@ Offline try-out with the toy kit (warm-started tiny model; a toy human-vs-machin
 
 from __future__ import annotations
 
-import argparse
-import logging
-
-from trl import TrlParser
-
 from trl_explore.detection.cli import LastdeDetectArguments, main
+from trl_explore.scripts import ExampleParser, run_example
+
+__all__ = ["LastdeDetectArguments", "main", "make_parser"]
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """`--help` shows this module's docstring as written, then the arguments with their defaults."""
-
-
-def make_parser() -> TrlParser:
-    return TrlParser(LastdeDetectArguments, description=__doc__, formatter_class=_HelpFormatter)
+def make_parser() -> ExampleParser:
+    return ExampleParser(LastdeDetectArguments, doc=__doc__)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    (script_args,) = make_parser().parse_args_and_config()
-    main(script_args)
+    run_example(make_parser(), main)

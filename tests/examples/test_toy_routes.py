@@ -116,10 +116,23 @@ def test_answer_choice_mass_toy_route(toy_route_cache, tmp_path):
     assert (tmp_path / "results.md").is_file() and (tmp_path / "mass_vs_accuracy.png").is_file()
 
 
+def test_lastde_detect_toy_route(toy_route_cache, tmp_path):
+    """The documented `--model_name_or_path toy --data_files toy`: the warm-started toy model scores the toy
+    human-vs-machine set and the metrics table and ROC plot are written."""
+    report = _run(
+        "lastde_detect",
+        ["--model_name_or_path", "toy", "--data_files", "toy", "--limit", "6", "--n_samples", "4",
+         "--methods", "likelihood", "lastde", "lastde++", "--output_dir", str(tmp_path)],
+    )  # fmt: skip
+    assert list(report["metrics"]) == ["likelihood", "lastde", "lastde++"]
+    assert all(m["num_human"] == 6 and m["num_machine"] == 6 for m in report["metrics"].values())
+    assert (tmp_path / "metrics.md").is_file() and (tmp_path / "roc.png").is_file()
+
+
 #: the examples whose toy route this file runs
 TESTED_EXAMPLES = {
     "lpreg_grpo", "rng_grpo", "hapo_grpo", "spear_grpo", "rank_aware_sft", "fourier_head_sft", "evaluate_math",
-    "answer_choice_mass",
+    "answer_choice_mass", "lastde_detect",
 }  # fmt: skip
 
 

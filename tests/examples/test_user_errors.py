@@ -14,7 +14,7 @@ from datasets import Dataset
 from example_utils import EXAMPLES, load_example
 
 TRAINING_EXAMPLES = ["lpreg_grpo", "rng_grpo", "hapo_grpo", "spear_grpo", "rank_aware_sft", "fourier_head_sft"]
-ALL_EXAMPLES = [*TRAINING_EXAMPLES, "evaluate_math", "answer_choice_mass"]
+ALL_EXAMPLES = [*TRAINING_EXAMPLES, "evaluate_math", "answer_choice_mass", "lastde_detect"]
 pytestmark = pytest.mark.filterwarnings("ignore:.*gradient_checkpointing.*:FutureWarning")
 
 

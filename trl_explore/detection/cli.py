@@ -200,16 +200,10 @@ def main(args: LastdeDetectArguments) -> dict[str, Any]:
 
 
 def run_cli(argv: list[str] | None = None, description: str | None = None) -> dict[str, Any]:
-    """Parse ``argv`` (``--name value`` pairs of `LastdeDetectArguments`, dashes or underscores) and run `main`."""
-    import argparse
+    """Parse ``argv`` (``--name value`` pairs of `LastdeDetectArguments`, dashes or underscores) and run `main`, as
+    ``examples/lastde_detect.py`` does: ``--help`` explains the command first, a mistake ends it with one ``error:``
+    line (``TRL_EXPLORE_DEBUG=1`` shows the traceback)."""
+    from trl_explore.scripts import ExampleParser, run_example
 
-    from transformers import HfArgumentParser
-
-    class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-        pass
-
-    parser = HfArgumentParser(
-        LastdeDetectArguments, prog="trl-explore detect", description=description or __doc__, formatter_class=_Formatter
-    )
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
-    return main(args)
+    parser = ExampleParser(LastdeDetectArguments, doc=description or __doc__, prog="trl-explore detect")
+    return run_example(parser, main, argv)
