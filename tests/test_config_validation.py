@@ -19,6 +19,7 @@ import pytest
 
 from trl_explore.demo.regime import ToyRegime
 from trl_explore.demo.runner import DemoSettings
+from trl_explore.detection.cli import LastdeDetectArguments
 from trl_explore.evaluation import SamplingConfig
 from trl_explore.generation import SwiReasoningConfig
 from trl_explore.modules import FourierHead
@@ -240,6 +241,24 @@ TABLE: dict[type, dict[str, Spec]] = {
         "workers": integer(0, optional=True),
         "show_progress": BOOL,
     },
+    LastdeDetectArguments: {
+        "model_name_or_path": STR,
+        "data_files": Spec("list", optional=True),
+        "human_files": Spec("list", optional=True),
+        "machine_files": Spec("list", optional=True),
+        "text_column": STR,
+        "label_column": OPT_STR,
+        "reference_model_name_or_path": OPT_STR,
+        "methods": Spec("list", (["not-a-method"], [])),
+        "n_samples": integer(1),
+        "short_text": CHOICE,
+        "batch_size": integer(0),
+        "max_length": integer(1),
+        "limit": integer(0, optional=True),
+        "dtype": CHOICE,
+        "seed": integer(-1),
+        "output_dir": STR,
+    },
     MathScriptArguments: {
         "dataset_name": OPT_STR,
         "problem_column": STR,
@@ -249,6 +268,10 @@ TABLE: dict[type, dict[str, Spec]] = {
         "toy_warm_start_steps": integer(0, optional=True),
     },
 }
+
+
+#: values of the fields without a default (everything else keeps its default)
+REQUIRED = {LastdeDetectArguments: {"model_name_or_path": "toy"}}
 
 
 def _library_fields(cls: type) -> set[str]:
@@ -266,7 +289,7 @@ def _build(cls: type, **kwargs):
 
     if issubclass(cls, TrainingArguments):
         return cls(output_dir="unused-output-dir", report_to="none", **kwargs)
-    return cls(**kwargs)
+    return cls(**{**REQUIRED.get(cls, {}), **kwargs})
 
 
 CASES = [

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._validation import check_choice, check_int, check_optional_int, check_str
 from .detectors import METHODS, score_all_methods
 from .metrics import detection_metrics, plot_roc
 
@@ -49,27 +50,40 @@ class LastdeDetectArguments:
     seed: int = field(default=0, metadata={"help": "Seed of Lastde++'s samples."})
     output_dir: str = field(default="lastde_detect_out", metadata={"help": "Where scores, metrics and the plot go."})
 
+    def __post_init__(self) -> None:
+        for name in ("model_name_or_path", "text_column", "output_dir"):
+            check_str(self, name)
+        for name in ("label_column", "reference_model_name_or_path"):
+            check_str(self, name, allow_none=True)
+        for name in ("data_files", "human_files", "machine_files"):
+            files = getattr(self, name)
+            if files is not None and (
+                not isinstance(files, (list, tuple)) or not all(isinstance(f, str) and f for f in files)
+            ):
+                raise ValueError(f"`{name}` must be a list of file paths (or None), got {files!r}.")
+        if (
+            not isinstance(self.methods, (list, tuple))
+            or not self.methods
+            or any(not isinstance(m, str) or m not in METHODS for m in self.methods)
+        ):
+            raise ValueError(f"`methods` must be a non-empty list from {METHODS}, got {self.methods!r}.")
+        check_int(self, "n_samples", low=2)
+        check_int(self, "batch_size", low=1)
+        check_int(self, "max_length", low=2)
+        check_optional_int(self, "limit", low=1)
+        check_int(self, "seed", low=0)
+        check_choice(self, "dtype", ("auto", "bfloat16", "float16", "float32"))
+        check_choice(self, "short_text", ("clamp", "nan"))
+
 
 def _check(args: LastdeDetectArguments) -> None:
-    unknown = [m for m in args.methods if m not in METHODS]
-    if unknown or not args.methods:
-        raise ValueError(f"`methods` must be a non-empty list from {METHODS}, got {args.methods}.")
+    """The combinations of inputs (each field is checked on its own when the arguments are built)."""
     if not args.data_files and not (args.human_files and args.machine_files):
         raise ValueError("pass `data_files`, or both `human_files` and `machine_files`.")
     if args.data_files and (args.human_files or args.machine_files):
         raise ValueError("pass either `data_files` or `human_files` / `machine_files`, not both.")
     if bool(args.human_files) != bool(args.machine_files):
         raise ValueError("`human_files` and `machine_files` go together.")
-    for name in ("n_samples", "batch_size", "max_length"):
-        low = 2 if name in ("n_samples", "max_length") else 1
-        if getattr(args, name) < low:
-            raise ValueError(f"`{name}` must be >= {low}, got {getattr(args, name)}.")
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"`limit` must be >= 1, got {args.limit}.")
-    if args.dtype not in ("auto", "bfloat16", "float16", "float32"):
-        raise ValueError(f"`dtype` must be auto, bfloat16, float16 or float32, got {args.dtype!r}.")
-    if args.short_text not in ("clamp", "nan"):
-        raise ValueError(f"`short_text` must be clamp or nan, got {args.short_text!r}.")
 
 
 def _load_model(path: str, dtype: str):
