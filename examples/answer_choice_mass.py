@@ -5,7 +5,7 @@
 #     "matplotlib",
 # ]
 # ///
-"""Does the model attend to the answer choices, and does that buy accuracy? Probability mass on answer choices (PM),
+r"""Does the model attend to the answer choices, and does that buy accuracy? Probability mass on answer choices (PM),
 accuracy and the SFC certificate of a causal LM on multiple-choice benchmarks, for k in-context examples and the three
 prompt formats of Wiegreffe et al. (arXiv 2305.14596).
 
@@ -23,21 +23,34 @@ from) or local JSONL / JSON / CSV / Parquet files in the MMLU (`question`, `choi
 CommonsenseQA (`choices` = {label, text}, `answerKey`) or OpenBookQA (`question_stem`) conventions. The paper used
 500 OpenBookQA, 500 CommonsenseQA and 1,140 MMLU questions (`--limit`).
 
+Offline on a CPU (toy kit; no Hub, no GPU): `--model_name_or_path toy` is the toy route's warm-started tiny model
+(cached; the one the training examples use, prompts in its chat template), `toy-mc` synthetic arithmetic questions:
+
+```bash
+python examples/answer_choice_mass.py --model_name_or_path toy --datasets toy-mc --limit 32 --shots 0 1 \
+    --output_dir /tmp/acm_toy
+```
+
+One GPU (base model; the paper's datasets and sizes):
+
 ```bash
 python examples/answer_choice_mass.py --model_name_or_path Qwen/Qwen2.5-0.5B \
     --datasets openbookqa commonsense_qa mmlu --limit 500 --pmi --output_dir acm_out
-# instruction-tuned model, prompts in its chat template:
+```
+
+Instruction-tuned model, prompts in its chat template:
+
+```bash
 python examples/answer_choice_mass.py --model_name_or_path Qwen/Qwen2.5-0.5B-Instruct --use_chat_template \
     --datasets data/my_mcq.jsonl --shots 0 1 --formats enumerated
 ```
 
-Offline try-out with the toy kit (warm-started tiny model, synthetic arithmetic questions):
-`python examples/answer_choice_mass.py --model_name_or_path toy --datasets toy-mc --limit 32`.
+The script scores one model in one process (a larger model: `--dtype bfloat16` on a GPU; `device_map` sharding is
+not used). Without a GPU it runs on the CPU in float32.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -45,14 +58,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trl import TrlParser
-
+from trl_explore._device import default_device
+from trl_explore._validation import check_bool, check_int
 from trl_explore.metrics.answer_choice import (
     FORMATS,
     answer_choice_mass,
     load_multiple_choice_dataset,
     plot_answer_choice_mass,
 )
+from trl_explore.scripts import ExampleParser, check_model_path, is_toy, run_example, toy_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +90,9 @@ class AnswerChoiceMassArguments:
         datasets: Hub names, short names or local files; `toy-mc` is the toy kit's multiple-choice task.
     """
 
-    model_name_or_path: str = field(metadata={"help": "Hub name or local path; `toy` for the offline toy model."})
+    model_name_or_path: str = field(
+        default=None, metadata={"help": "Hub name or local path (required); `toy` for the offline toy model."}
+    )
     datasets: list[str] = field(
         default_factory=lambda: ["openbookqa"],
         metadata={"help": "Hub names (or mmlu, commonsense_qa, openbookqa), local files, or toy-mc."},
@@ -100,9 +116,17 @@ class AnswerChoiceMassArguments:
     greedy_max_new_tokens: int = field(
         default=8, metadata={"help": "Greedy-generation budget for generation accuracy / invalid rate (0: skip)."}
     )
-    use_chat_template: bool = field(default=False, metadata={"help": "Render prompts with the chat template."})
+    use_chat_template: bool = field(
+        default=False, metadata={"help": "Render prompts with the chat template (always on for the toy model)."}
+    )
     batch_size: int = field(default=8, metadata={"help": "Questions per forward."})
-    dtype: str = field(default="auto", metadata={"help": "Model dtype: auto, bfloat16, float16, float32."})
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "Model dtype (auto: the checkpoint's on a GPU, float32 on a CPU).",
+            "choices": ["auto", "bfloat16", "float16", "float32"],
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the demonstrations' shuffle."})
     output_dir: str = field(default="answer_choice_mass_out", metadata={"help": "Where results and the plot go."})
 
@@ -119,22 +143,30 @@ def _check(args: AnswerChoiceMassArguments) -> None:
         raise ValueError(f"`limit` must be >= 1, got {args.limit}.")
     if args.dtype not in ("auto", "bfloat16", "float16", "float32"):
         raise ValueError(f"`dtype` must be auto, bfloat16, float16 or float32, got {args.dtype!r}.")
+    check_int(args, "greedy_max_new_tokens", low=0)
+    check_int(args, "batch_size", low=1)
+    check_int(args, "seed", low=0)
+    check_bool(args, "pmi")
+    check_bool(args, "use_chat_template")
 
 
 def _load_model(args: AnswerChoiceMassArguments):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = args.model_name_or_path
-    if path == "toy":
-        from trl_explore.toy import warm_start
-
-        path = str(warm_start(task="arithmetic"))
+    if is_toy(args.model_name_or_path):
+        path = toy_model_path("arithmetic")
+        if not args.use_chat_template:
+            logger.info("toy model: prompts rendered with its chat template (the form it was trained on)")
+            args.use_chat_template = True
+    else:
+        path = check_model_path(args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
-    return model, tokenizer
+    device = default_device()
+    dtype = args.dtype if args.dtype != "auto" or device != "cpu" else "float32"
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype if dtype == "auto" else getattr(torch, dtype))
+    logger.info("model %s on %s (%s)", path, device, dtype)
+    return model.to(device), tokenizer
 
 
 def _load(name: str, args: AnswerChoiceMassArguments) -> tuple[list[dict], list[dict] | None]:
@@ -219,12 +251,9 @@ def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
     return rows
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """`--help` shows this module's docstring as written, then the arguments with their defaults."""
+def make_parser() -> ExampleParser:
+    return ExampleParser(AnswerChoiceMassArguments, doc=__doc__)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    parser = TrlParser(AnswerChoiceMassArguments, description=__doc__, formatter_class=_HelpFormatter)
-    (script_args,) = parser.parse_args_and_config()
-    main(script_args)
+    run_example(make_parser(), main)

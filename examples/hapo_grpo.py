@@ -7,7 +7,7 @@
 #     "bitsandbytes; sys_platform == 'linux'",
 # ]
 # ///
-"""HAPO GRPO (arXiv 2509.16591) on a verifiable math dataset with `HAPOGRPOTrainer`.
+r"""HAPO GRPO (arXiv 2509.16591) on a verifiable math dataset with `HAPOGRPOTrainer`.
 
 `HAPOConfig` turns on the four parts of HAPO with the released recipe's defaults: token-level group average
 advantages, differential advantage redistribution (β = 1), asymmetric adaptive clipping (α = 1, clip 0.2 / 0.2, dual
@@ -16,7 +16,19 @@ batch, token-mean loss, no KL, lr 1e-6 with 10 warm-up steps, weight decay 0.1. 
 of them (`--hapo_adaptive_temperature false`, `--hapo_sign released`, ...). Completions are scored by
 `trl_explore.rewards.math_accuracy_reward`.
 
-Single GPU, LoRA (add `--load_in_4bit` for QLoRA):
+Offline on a CPU (toy kit; no Hub, no GPU; a cached warm start of a tiny model, then HAPO with 4 optimizer steps per
+generation, under a minute):
+
+```bash
+python examples/hapo_grpo.py --model_name_or_path toy --dataset_name toy-arithmetic \
+    --steps_per_generation 4 --learning_rate 1e-4 --warmup_steps 0 --max_steps 8 \
+    --per_device_train_batch_size 16 --num_generations 8 --max_completion_length 24 \
+    --logging_steps 1 --report_to none --output_dir /tmp/hapo_toy
+```
+
+Two processes on a CPU (gloo): `torchrun --nproc_per_node 2 examples/hapo_grpo.py <the toy flags above>`.
+
+One GPU, LoRA (QLoRA: add `--load_in_4bit`, needs `pip install 'trl_explore[quantization]'`):
 
 ```bash
 accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml examples/hapo_grpo.py \
@@ -29,8 +41,9 @@ accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml
     --output_dir Qwen2.5-Math-1.5B-HAPO
 ```
 
-Multi-GPU with vLLM colocated generation (the adaptive temperature runs inside vLLM through the
-`vllm.logits_processors` entry point this package installs):
+Multi-GPU, DeepSpeed ZeRO-3 (`pip install deepspeed`; or `--config_file examples/accelerate_configs/fsdp2.yaml`, no
+extra install), vLLM colocated generation (`pip install 'trl_explore[vllm]'`; the adaptive temperature runs inside vLLM
+through the `vllm.logits_processors` entry point this package installs):
 
 ```bash
 accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml examples/hapo_grpo.py \
@@ -40,37 +53,35 @@ accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml
     --max_completion_length 8192 --bf16 --output_dir Qwen2.5-Math-7B-HAPO
 ```
 
-A local file works as well: `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk` folder).
+Data: a Hub name or a local file, `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk`
+folder) with a problem and a solution column. Without a GPU the script trains on the CPU in float32.
 """
 
 from __future__ import annotations
 
 import logging
 
-from trl import ModelConfig, TrlParser, get_peft_config
+from trl import ModelConfig, get_peft_config
 
-from trl_explore.data import load_any_dataset
-from trl_explore.rewards import math_accuracy_reward
-from trl_explore.scripts import MathScriptArguments, set_model_init_kwargs
+from trl_explore.scripts import ExampleParser, MathScriptArguments, load_math_data, run_example, set_model_init_kwargs
 from trl_explore.trainers import HAPOConfig, HAPOGRPOTrainer
 
 logger = logging.getLogger(__name__)
 
 
+def make_parser() -> ExampleParser:
+    return ExampleParser((MathScriptArguments, HAPOConfig, ModelConfig), doc=__doc__)
+
+
 def main(script_args: MathScriptArguments, training_args: HAPOConfig, model_args: ModelConfig) -> HAPOGRPOTrainer:
     set_model_init_kwargs(training_args, model_args)
-    data = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
-    train = script_args.load_split(script_args.dataset_train_split, data)
-    evaluation = None
-    if training_args.eval_strategy != "no":
-        evaluation = script_args.load_split(script_args.dataset_test_split, data)
-
+    data = load_math_data(script_args, training_args, model_args)
     trainer = HAPOGRPOTrainer(
-        model=model_args.model_name_or_path,
-        reward_funcs=[math_accuracy_reward],
+        model=data.model,
+        reward_funcs=[data.reward],
         args=training_args,
-        train_dataset=train,
-        eval_dataset=evaluation,
+        train_dataset=data.train,
+        eval_dataset=data.evaluation,
         peft_config=get_peft_config(model_args),
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
@@ -82,6 +93,4 @@ def main(script_args: MathScriptArguments, training_args: HAPOConfig, model_args
 
 
 if __name__ == "__main__":
-    parser = TrlParser((MathScriptArguments, HAPOConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config()
-    main(script_args, training_args, model_args)
+    run_example(make_parser(), main)

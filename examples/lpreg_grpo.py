@@ -7,13 +7,23 @@
 #     "bitsandbytes; sys_platform == 'linux'",
 # ]
 # ///
-"""Lp-Reg GRPO (arXiv 2510.03222) on a verifiable math dataset with `LpRegGRPOTrainer`.
+r"""Lp-Reg GRPO (arXiv 2510.03222) on a verifiable math dataset with `LpRegGRPOTrainer`.
 
 `LpRegConfig` carries the released recipe's defaults (κ = 0.02, ρ = 0.01, β = 1, clip ratio in [0, 10], no reference
 KL, token-mean loss, temperature 1, top-p 1, constant lr 1e-6); every `--lp_reg_*` flag overrides one of them.
-Completions are scored by `trl_explore.rewards.math_accuracy_reward` (last ``\\boxed{}`` answer vs the solution).
+Completions are scored by `trl_explore.rewards.math_accuracy_reward` (last ``\boxed{}`` answer vs the solution).
 
-Single GPU, LoRA (add `--load_in_4bit` for QLoRA):
+Offline on a CPU (toy kit; no Hub, no GPU; a cached warm start of a tiny model, then RL, under a minute):
+
+```bash
+python examples/lpreg_grpo.py --model_name_or_path toy --dataset_name toy-arithmetic \
+    --learning_rate 1e-4 --max_steps 10 --per_device_train_batch_size 16 --num_generations 8 \
+    --max_completion_length 24 --logging_steps 1 --report_to none --output_dir /tmp/lpreg_toy
+```
+
+Two processes on a CPU (gloo): `torchrun --nproc_per_node 2 examples/lpreg_grpo.py <the toy flags above>`.
+
+One GPU, LoRA (QLoRA: add `--load_in_4bit`, needs `pip install 'trl_explore[quantization]'`):
 
 ```bash
 accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml examples/lpreg_grpo.py \
@@ -26,7 +36,8 @@ accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml
     --output_dir Qwen2.5-0.5B-LpReg
 ```
 
-Multi-GPU (DeepSpeed ZeRO-3 or FSDP2), vLLM colocated generation, the 14B recipe's batch of 256 prompts x 8 samples:
+Multi-GPU, DeepSpeed ZeRO-3 (`pip install deepspeed`; or `--config_file examples/accelerate_configs/fsdp2.yaml`, no
+extra install), vLLM colocated generation (`pip install 'trl_explore[vllm]'`), the 14B recipe's 256 prompts x 8:
 
 ```bash
 accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml examples/lpreg_grpo.py \
@@ -36,37 +47,35 @@ accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml
     --gradient_accumulation_steps 16 --max_completion_length 8192 --bf16 --output_dir Qwen3-14B-LpReg
 ```
 
-A local file works as well: `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk` folder).
+Data: a Hub name or a local file, `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk`
+folder) with a problem and a solution column. Without a GPU the script trains on the CPU in float32.
 """
 
 from __future__ import annotations
 
 import logging
 
-from trl import ModelConfig, TrlParser, get_peft_config
+from trl import ModelConfig, get_peft_config
 
-from trl_explore.data import load_any_dataset
-from trl_explore.rewards import math_accuracy_reward
-from trl_explore.scripts import MathScriptArguments, set_model_init_kwargs
+from trl_explore.scripts import ExampleParser, MathScriptArguments, load_math_data, run_example, set_model_init_kwargs
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
 
 logger = logging.getLogger(__name__)
 
 
+def make_parser() -> ExampleParser:
+    return ExampleParser((MathScriptArguments, LpRegConfig, ModelConfig), doc=__doc__)
+
+
 def main(script_args: MathScriptArguments, training_args: LpRegConfig, model_args: ModelConfig) -> LpRegGRPOTrainer:
     set_model_init_kwargs(training_args, model_args)
-    data = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
-    train = script_args.load_split(script_args.dataset_train_split, data)
-    evaluation = None
-    if training_args.eval_strategy != "no":
-        evaluation = script_args.load_split(script_args.dataset_test_split, data)
-
+    data = load_math_data(script_args, training_args, model_args)
     trainer = LpRegGRPOTrainer(
-        model=model_args.model_name_or_path,
-        reward_funcs=[math_accuracy_reward],
+        model=data.model,
+        reward_funcs=[data.reward],
         args=training_args,
-        train_dataset=train,
-        eval_dataset=evaluation,
+        train_dataset=data.train,
+        eval_dataset=data.evaluation,
         peft_config=get_peft_config(model_args),
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
@@ -78,6 +87,4 @@ def main(script_args: MathScriptArguments, training_args: LpRegConfig, model_arg
 
 
 if __name__ == "__main__":
-    parser = TrlParser((MathScriptArguments, LpRegConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config()
-    main(script_args, training_args, model_args)
+    run_example(make_parser(), main)

@@ -7,17 +7,32 @@
 #     "bitsandbytes; sys_platform == 'linux'",
 # ]
 # ///
-"""Relative-negative GRPO (GRPO-N / GSPO-N, arXiv 2510.04028; NSR / PSR / W-REINFORCE, arXiv 2506.01347) on a
+r"""Relative-negative GRPO (GRPO-N / GSPO-N, arXiv 2510.04028; NSR / PSR / W-REINFORCE, arXiv 2506.01347) on a
 verifiable math dataset with `RelativeNegativeGRPOTrainer`.
 
 `RelativeNegativeConfig` defaults to GRPO-N (`--advantage_mode grpo_n`); choose another mode on the command line:
 `grpo` (baseline, same metrics), `gspo_n` (sets sequence-level importance sampling), `nsr`, `psr`, `w_reinforce`
 (`--positive_weight 0.1`). `--negative_normalization selected_tokens` divides by the kept samples' tokens only (NSR's
 released code). Completions are scored by `trl_explore.rewards.math_accuracy_reward`; `--pass_at_k 8` tracks the
-capability boundary (pass@1 ... pass@8 on held-out problems, `pass_at_k.csv` in the output dir).
+capability boundary (pass@1 ... pass@8 on held-out problems, `pass_at_k.csv` in the output dir), sampled with the
+papers' evaluation protocol (temperature 0.6, top-p 0.95; `--pass_at_k_protocol training` samples like training).
+
+Offline on a CPU (toy kit; no Hub, no GPU; a cached warm start of a tiny model, then NSR with 4 optimizer steps per
+generation, under a minute):
+
+```bash
+python examples/rng_grpo.py --model_name_or_path toy --dataset_name toy-arithmetic \
+    --advantage_mode nsr --negative_normalization selected_tokens --steps_per_generation 4 \
+    --learning_rate 1e-4 --max_steps 8 --per_device_train_batch_size 16 --num_generations 8 \
+    --max_completion_length 24 --pass_at_k 4 --pass_at_k_steps 4 --pass_at_k_prompts 16 \
+    --logging_steps 1 --report_to none --output_dir /tmp/rng_toy
+```
+
+Two processes on a CPU (gloo): `torchrun --nproc_per_node 2 examples/rng_grpo.py <the toy flags above>`.
 
 NSR with the released recipe (clip 0.2 both sides, no KL, lr 1e-6 constant, 4 optimizer steps per generation:
-`--steps_per_generation` = 4 x `--gradient_accumulation_steps`), single GPU, LoRA (add `--load_in_4bit` for QLoRA):
+`--steps_per_generation` = 4 x `--gradient_accumulation_steps`), one GPU, LoRA (QLoRA: add `--load_in_4bit`, needs
+`pip install 'trl_explore[quantization]'`):
 
 ```bash
 accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml examples/rng_grpo.py \
@@ -31,7 +46,8 @@ accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml
     --output_dir Qwen2.5-Math-1.5B-NSR
 ```
 
-Multi-GPU (DeepSpeed ZeRO-3 or FSDP2) with vLLM colocated generation, GRPO-N:
+Multi-GPU, DeepSpeed ZeRO-3 (`pip install deepspeed`; or `--config_file examples/accelerate_configs/fsdp2.yaml`, no
+extra install), vLLM colocated generation (`pip install 'trl_explore[vllm]'`), GRPO-N:
 
 ```bash
 accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml examples/rng_grpo.py \
@@ -41,7 +57,8 @@ accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml
     --gradient_accumulation_steps 8 --max_completion_length 3072 --bf16 --output_dir Qwen2.5-Math-7B-GRPO-N
 ```
 
-A local file works as well: `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk` folder).
+Data: a Hub name or a local file, `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk`
+folder) with a problem and a solution column. Without a GPU the script trains on the CPU in float32.
 """
 
 from __future__ import annotations
@@ -49,12 +66,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from trl import ModelConfig, TrlParser, get_peft_config
+from trl import ModelConfig, get_peft_config
 
-from trl_explore.callbacks.pass_at_k import PassAtKCallback
-from trl_explore.data import load_any_dataset
-from trl_explore.rewards import math_accuracy_reward
-from trl_explore.scripts import MathScriptArguments, set_model_init_kwargs
+from trl_explore._validation import check_choice, check_int
+from trl_explore.callbacks.pass_at_k import PAPER_PROTOCOL, PassAtKCallback
+from trl_explore.scripts import ExampleParser, MathScriptArguments, load_math_data, run_example, set_model_init_kwargs
 from trl_explore.trainers import RelativeNegativeConfig, RelativeNegativeGRPOTrainer
 
 logger = logging.getLogger(__name__)
@@ -72,43 +88,55 @@ class RngScriptArguments(MathScriptArguments):
         pass_at_k_prompts (`int`, *optional*, defaults to `64`):
             Held-out problems for pass@k: the first rows of the test split when there is one, else rows held out of
             the training split.
+        pass_at_k_protocol (`str`, *optional*, defaults to `"paper"`):
+            Sampling of the pass@k evaluation: `"paper"` (temperature 0.6, top-p 0.95, the papers' protocol) or
+            `"training"` (the training temperature and top-p 1).
     """
 
     pass_at_k: int = field(default=0, metadata={"help": "Largest k of the tracked pass@k curve (0: off)."})
     pass_at_k_steps: int = field(default=50, metadata={"help": "Evaluate pass@k every this many steps."})
     pass_at_k_prompts: int = field(default=64, metadata={"help": "Held-out problems for pass@k."})
+    pass_at_k_protocol: str = field(
+        default="paper",
+        metadata={
+            "help": "pass@k sampling: paper (T 0.6, top-p 0.95) or training (training temperature, top-p 1).",
+            "choices": ["paper", "training"],
+        },
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int(self, "pass_at_k", low=0)
+        check_int(self, "pass_at_k_steps", low=1)
+        check_int(self, "pass_at_k_prompts", low=1)
+        check_choice(self, "pass_at_k_protocol", ["paper", "training"])
+
+
+def make_parser() -> ExampleParser:
+    return ExampleParser((RngScriptArguments, RelativeNegativeConfig, ModelConfig), doc=__doc__)
 
 
 def main(
     script_args: RngScriptArguments, training_args: RelativeNegativeConfig, model_args: ModelConfig
 ) -> RelativeNegativeGRPOTrainer:
     set_model_init_kwargs(training_args, model_args)
-    data = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
-    train = script_args.load_split(script_args.dataset_train_split, data)
-    evaluation = None
-    has_test = script_args.dataset_test_split in data
-    if training_args.eval_strategy != "no":
-        evaluation = script_args.load_split(script_args.dataset_test_split, data)
+    held_out = script_args.pass_at_k_prompts if script_args.pass_at_k > 0 else 0
+    data = load_math_data(script_args, training_args, model_args, held_out=held_out)
     callbacks = []
     if script_args.pass_at_k > 0:
-        if has_test:
-            held_out = script_args.load_split(script_args.dataset_test_split, data)
-            held_out = held_out.select(range(min(script_args.pass_at_k_prompts, len(held_out))))
-        else:
-            n = min(script_args.pass_at_k_prompts, len(train) // 2)
-            held_out, train = train.select(range(n)), train.select(range(n, len(train)))
+        sampling = PAPER_PROTOCOL if script_args.pass_at_k_protocol == "paper" else {}
         callbacks.append(
             PassAtKCallback(
-                held_out, math_accuracy_reward, k=script_args.pass_at_k, eval_steps=script_args.pass_at_k_steps
+                data.held_out, data.reward, k=script_args.pass_at_k, eval_steps=script_args.pass_at_k_steps, **sampling
             )
         )
 
     trainer = RelativeNegativeGRPOTrainer(
-        model=model_args.model_name_or_path,
-        reward_funcs=[math_accuracy_reward],
+        model=data.model,
+        reward_funcs=[data.reward],
         args=training_args,
-        train_dataset=train,
-        eval_dataset=evaluation,
+        train_dataset=data.train,
+        eval_dataset=data.evaluation,
         peft_config=get_peft_config(model_args),
         callbacks=callbacks or None,
     )
@@ -121,6 +149,4 @@ def main(
 
 
 if __name__ == "__main__":
-    parser = TrlParser((RngScriptArguments, RelativeNegativeConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config()
-    main(script_args, training_args, model_args)
+    run_example(make_parser(), main)

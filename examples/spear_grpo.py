@@ -8,17 +8,31 @@
 #     "bitsandbytes; sys_platform == 'linux'",
 # ]
 # ///
-"""SPEAR (arXiv 2509.22601) — self-imitation replay and curricula on TRL's tool calling — for math with a calculator.
+r"""SPEAR (arXiv 2509.22601) — self-imitation replay and curricula on TRL's tool calling — for math with a calculator.
 
 `SPEARGRPOTrainer` trains with TRL's multi-turn tool calling (``tools=[calculator]``: the sandboxed calculator of
 `trl_explore.toy.tools`, exact arithmetic, never `eval`). Rewards: the outcome (`math_accuracy_reward`, last
-``\\boxed{}`` vs the solution) plus SPEAR's tool-call curriculum `toolcall_reward` (μ(t) · min(cap, 0.1 · calls),
+``\boxed{}`` vs the solution) plus SPEAR's tool-call curriculum `toolcall_reward` (μ(t) · min(cap, 0.1 · calls),
 `--toolcall_schedule cosine` fading out over `--toolcall_steps`). `SPEARConfig` turns replay on: positive-advantage
 completions are kept with their behaviour log-probs and, when the buffer triggers, a recalibrated power-of-two subset
 is mixed into the next batch with weight γ(t) (`--sil_*` flags) and Clip-Cov on the replayed rows
 (`--clip_cov_replay_*`). The model's chat template must support tool calling (Qwen2.5 / Qwen3 instruct models do).
 
-Dr.BoT + SPEAR (the paper's math setting) on one GPU with LoRA (add `--load_in_4bit` for QLoRA):
+Offline on a CPU (toy kit; no Hub, no GPU): `--model_name_or_path toy` warm-starts a tiny model on the toy tool task
+(it learns to call the calculator; cached, `--toy_warm_start_steps`) and trains on toy tool problems
+(`--dataset_name toy-tools`, the default with the toy model), graded by exact match, under a minute:
+
+```bash
+python examples/spear_grpo.py --model_name_or_path toy --max_steps 8 \
+    --per_device_train_batch_size 16 --num_generations 8 --max_completion_length 96 --learning_rate 5e-4 \
+    --max_tool_calling_iterations 1 --sil_buffer_size 16 --sil_trigger_factor 1.0 --sil_warmup_steps 4 \
+    --logging_steps 1 --report_to none --output_dir /tmp/spear_toy
+```
+
+Two processes on a CPU (gloo): `torchrun --nproc_per_node 2 examples/spear_grpo.py <the toy flags above>`.
+
+Dr.BoT + SPEAR (the paper's math setting) on one GPU with LoRA (QLoRA: add `--load_in_4bit`, needs
+`pip install 'trl_explore[quantization]'`):
 
 ```bash
 accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml examples/spear_grpo.py \
@@ -32,7 +46,8 @@ accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml
     --max_completion_length 2048 --max_steps 300 --bf16 --logging_steps 1 --output_dir Qwen3-1.7B-SPEAR
 ```
 
-Multi-GPU (DeepSpeed ZeRO-3 or FSDP2) with vLLM colocated generation:
+Multi-GPU, DeepSpeed ZeRO-3 (`pip install deepspeed`; or `--config_file examples/accelerate_configs/fsdp2.yaml`, no
+extra install), vLLM colocated generation (`pip install 'trl_explore[vllm]'`):
 
 ```bash
 accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml examples/spear_grpo.py \
@@ -43,17 +58,8 @@ accelerate launch --config_file examples/accelerate_configs/deepspeed_zero3.yaml
     --max_completion_length 4096 --bf16 --output_dir Qwen3-8B-SPEAR
 ```
 
-A local file works as well: `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk` folder).
-
-Offline, on a CPU, with the toy kit: `--model_name_or_path toy` warm-starts a tiny model on the toy tool task (it calls
-the calculator; cached) and trains on toy arithmetic problems:
-
-```bash
-python examples/spear_grpo.py --model_name_or_path toy --output_dir /tmp/spear_toy --max_steps 20 --use_cpu \
-    --per_device_train_batch_size 16 --num_generations 8 --max_completion_length 128 \
-    --max_tool_calling_iterations 1 --sil_buffer_size 16 --sil_trigger_factor 1.0 --sil_warmup_steps 10 \
-    --report_to none
-```
+Data: a Hub name or a local file, `--dataset_name data/train.jsonl` (json, jsonl, csv or parquet; or a `save_to_disk`
+folder) with a problem and a solution column. Without a GPU the script trains on the CPU in float32.
 """
 
 from __future__ import annotations
@@ -61,17 +67,29 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from trl import ModelConfig, TrlParser, get_peft_config
+from trl import ModelConfig, get_peft_config
 
-from trl_explore.data import load_any_dataset
-from trl_explore.rewards import math_accuracy_reward, toolcall_reward
-from trl_explore.scripts import MathScriptArguments, set_model_init_kwargs
+from trl_explore._validation import check_choice, check_int, check_number
+from trl_explore.rewards import toolcall_reward
+from trl_explore.scripts import (
+    ExampleParser,
+    MathData,
+    MathScriptArguments,
+    UsageError,
+    is_toy,
+    load_math_data,
+    run_example,
+    set_model_init_kwargs,
+)
 from trl_explore.toy.tools import calculator
 from trl_explore.trainers import SPEARConfig, SPEARGRPOTrainer
 
 logger = logging.getLogger(__name__)
 
-TOY = "toy"
+#: ``--dataset_name`` of the toy tool task (the default with ``--model_name_or_path toy``)
+TOY_TOOLS = "toy-tools"
+#: Task settings of the toy route (one operation, operands up to 9): the warm start and the RL data share them
+TOY_TASK = {"num_steps": 1, "max_operand": 9}
 
 
 @dataclass
@@ -87,40 +105,65 @@ class SpearScriptArguments(MathScriptArguments):
             μ(t): `"none"`, `"constant"` or `"cosine"`.
         toolcall_steps (`int`, *optional*, defaults to `200`):
             T_μ of the cosine schedule.
-        toy_samples (`int`, *optional*, defaults to `2000`):
-            Toy route (`--model_name_or_path toy`): training problems.
-        toy_warm_start_steps (`int`, *optional*, defaults to `800`):
-            Toy route: SFT steps of the warm start (cached per setting).
+        toy_samples (`int`, *optional*, defaults to `1000`):
+            Toy route: training problems.
+        toy_warm_start_steps (`int`, *optional*, defaults to `300`):
+            Toy route: SFT steps of the tool-calling warm start (cached per setting).
         toy_eval_prompts (`int`, *optional*, defaults to `32`):
             Toy route: held-out prompts on which the warm start's pass rate is measured (0: none).
     """
 
     system_prompt: str | None = field(
         default="Solve the problem. Use the calculator tool for arithmetic. Put the final answer in \\boxed{}.",
-        metadata={"help": "System message prepended to string problems (empty string: none)."},
+        metadata={"help": "System message prepended to string problems (empty string: none; not used by toy data)."},
     )
     toolcall_per_call: float = field(default=0.1, metadata={"help": "Tool-call reward per call."})
     toolcall_cap: float = field(default=1.0, metadata={"help": "Largest tool-call reward."})
-    toolcall_schedule: str = field(default="cosine", metadata={"help": "μ(t): none, constant or cosine."})
+    toolcall_schedule: str = field(
+        default="cosine",
+        metadata={"help": "μ(t) of the tool-call reward.", "choices": ["none", "constant", "cosine"]},
+    )
     toolcall_steps: int = field(default=200, metadata={"help": "T_μ of the cosine schedule."})
-    toy_samples: int = field(default=2000, metadata={"help": "Toy route: training problems."})
-    toy_warm_start_steps: int = field(default=800, metadata={"help": "Toy route: SFT steps of the warm start."})
+    toy_warm_start_steps: int | None = field(
+        default=300, metadata={"help": "Toy route: SFT steps of the tool-calling warm start (cached)."}
+    )
     toy_eval_prompts: int = field(default=32, metadata={"help": "Toy route: held-out prompts of the warm start."})
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_number(self, "toolcall_per_call", low=0.0)
+        check_number(self, "toolcall_cap", low=0.0)
+        check_choice(self, "toolcall_schedule", ["none", "constant", "cosine"])
+        check_int(self, "toolcall_steps", low=1)
+        check_int(self, "toy_eval_prompts", low=0)
 
-def _toy_setup(script_args: SpearScriptArguments, training_args: SPEARConfig):
+
+def make_parser() -> ExampleParser:
+    return ExampleParser((SpearScriptArguments, SPEARConfig, ModelConfig), doc=__doc__)
+
+
+def _toy_data(script_args: SpearScriptArguments, training_args: SPEARConfig) -> MathData:
     """The toy route: a warm-started tiny model that calls the calculator, the toy tool task, exact-match reward."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from trl_explore.toy import arithmetic_reward
     from trl_explore.toy.tool_task import make_tool_dataset, warm_start_tool_task
 
+    if script_args.dataset_name not in (None, TOY_TOOLS):
+        raise UsageError(
+            f"--model_name_or_path toy trains on the toy tool task (--dataset_name {TOY_TOOLS}), got "
+            f"--dataset_name {script_args.dataset_name!r}."
+        )
+    script_args.dataset_name = TOY_TOOLS
     path = warm_start_tool_task(
-        max_steps=script_args.toy_warm_start_steps, seed=training_args.seed, num_eval_prompts=script_args.toy_eval_prompts
+        max_steps=script_args.toy_warm_start_steps or 300,
+        num_eval_prompts=script_args.toy_eval_prompts,
+        **TOY_TASK,
     )
-    model = AutoModelForCausalLM.from_pretrained(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    return model, tokenizer, make_tool_dataset(script_args.toy_samples, seed=1000 + training_args.seed), arithmetic_reward
+    logger.info("toy route: model %s (warm start on the toy tool task)", path)
+    train = make_tool_dataset(script_args.toy_samples, seed=1000 + training_args.seed, **TOY_TASK)
+    evaluation = None
+    if training_args.eval_strategy != "no":
+        evaluation = make_tool_dataset(64, seed=20_000 + training_args.seed, **TOY_TASK)
+    return MathData(str(path), train.select_columns(["prompt", "solution"]), evaluation, arithmetic_reward, toy=True)
 
 
 def main(script_args: SpearScriptArguments, training_args: SPEARConfig, model_args: ModelConfig) -> SPEARGRPOTrainer:
@@ -130,26 +173,17 @@ def main(script_args: SpearScriptArguments, training_args: SPEARConfig, model_ar
         schedule=script_args.toolcall_schedule,
         steps=script_args.toolcall_steps,
     )
-    if model_args.model_name_or_path == TOY:
-        model, tokenizer, train, outcome = _toy_setup(script_args, training_args)
-        evaluation = None
+    set_model_init_kwargs(training_args, model_args)
+    if is_toy(model_args.model_name_or_path):
+        data = _toy_data(script_args, training_args)
     else:
-        if script_args.dataset_name is None:
-            raise ValueError("--dataset_name is required (or use --model_name_or_path toy for the offline toy route).")
-        set_model_init_kwargs(training_args, model_args)
-        model, tokenizer, outcome = model_args.model_name_or_path, None, math_accuracy_reward
-        data = load_any_dataset(script_args.dataset_name, script_args.dataset_config)
-        train = script_args.load_split(script_args.dataset_train_split, data)
-        evaluation = None
-        if training_args.eval_strategy != "no":
-            evaluation = script_args.load_split(script_args.dataset_test_split, data)
+        data = load_math_data(script_args, training_args, model_args)
     trainer = SPEARGRPOTrainer(
-        model=model,
-        reward_funcs=[outcome, curriculum],
+        model=data.model,
+        reward_funcs=[data.reward, curriculum],
         args=training_args,
-        train_dataset=train,
-        eval_dataset=evaluation,
-        processing_class=tokenizer,
+        train_dataset=data.train,
+        eval_dataset=data.evaluation,
         peft_config=get_peft_config(model_args),
         tools=[calculator],
     )
@@ -162,6 +196,4 @@ def main(script_args: SpearScriptArguments, training_args: SPEARConfig, model_ar
 
 
 if __name__ == "__main__":
-    parser = TrlParser((SpearScriptArguments, SPEARConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config()
-    main(script_args, training_args, model_args)
+    run_example(make_parser(), main)

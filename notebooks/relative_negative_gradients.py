@@ -22,10 +22,13 @@
 # down-weighting the positives (W-REINFORCE, λ = 0.1) or keeping only relative-negative advantages
 # ([GRPO-N](https://arxiv.org/abs/2510.04028)) is reported to keep large-k pass@k near the base model.
 #
-# This notebook trains the same start with each advantage mode the installed `trl_explore` supports and
-# tracks the pass@1 … pass@k curve on held-out prompts with `trl_explore.callbacks.pass_at_k.PassAtKCallback`.
-# A method is one config change (`advantage_mode` on `ExploreGRPOConfig`); when the installed version has no
-# advantage modes yet, the notebook runs plain GRPO only and says so. About 30 minutes per method on a T4.
+# This notebook trains the same start with GRPO, GRPO-N, NSR, W-REINFORCE and PSR and tracks the pass@1 … pass@k
+# curve on held-out prompts with `trl_explore.callbacks.pass_at_k.PassAtKCallback`, sampled with the papers'
+# evaluation protocol (temperature 0.6, top-p 0.95). Every method runs in the regime of the NSR / W-REINFORCE recipe
+# (`RelativeNegativeConfig.recipe_defaults`): PPO clip 0.2 on both sides, no KL, token-mean loss, constant learning
+# rate and **4 optimizer steps per generation batch** — the NSR paper's authors report that its gains disappear
+# without clipping and several updates per generation. A method is its advantage mode (plus, for NSR and PSR, the loss
+# normalised over the kept samples' tokens, as in the released code). About 30 minutes per method on a T4.
 
 # %% [markdown]
 # ## Setup
@@ -78,12 +81,12 @@ if not SMOKE and not HAS_GPU:
 # %%
 if SMOKE:
     MODEL_NAME = None  # the toy model, warm-started on countdown below
-    MAX_STEPS, PROMPTS_PER_MICRO_BATCH, NUM_GENERATIONS, GRAD_ACCUM = 3, 2, 4, 1
+    MAX_STEPS, PROMPTS_PER_MICRO_BATCH, NUM_GENERATIONS, GRAD_ACCUM = 4, 2, 4, 1
     MAX_COMPLETION_LENGTH = 32
     LEARNING_RATE = 1e-3
     LORA_R = 8
-    NUM_TRAIN_PROMPTS, NUM_EVAL_PROMPTS, K, EVAL_STEPS = 64, 6, 4, 3
-    EVAL_TEMPERATURE, EVAL_TOP_P, EVAL_BATCH = 1.0, 1.0, 8
+    NUM_TRAIN_PROMPTS, NUM_EVAL_PROMPTS, K, EVAL_STEPS = 64, 6, 4, 4
+    EVAL_BATCH = 8
 else:
     MODEL_NAME = "Qwen/Qwen2.5-0.5B-Instruct"
     MAX_STEPS, PROMPTS_PER_MICRO_BATCH, NUM_GENERATIONS, GRAD_ACCUM = 60, 2, 8, 2
@@ -91,47 +94,42 @@ else:
     LEARNING_RATE = 2e-5
     LORA_R = 32
     NUM_TRAIN_PROMPTS, NUM_EVAL_PROMPTS, K, EVAL_STEPS = None, 64, 16, 20
-    EVAL_TEMPERATURE, EVAL_TOP_P, EVAL_BATCH = 0.6, 0.95, 8  # the NSR paper's evaluation sampling
+    EVAL_BATCH = 8
 OUTPUT_DIR = "relative_negative_gradients"
 SEED = 0
 
 # %% [markdown]
-# ## Which methods this installation supports
+# ## The methods and their shared recipe
 #
-# Every run gets the same budget from `make_config`; a method is only its `overrides` (GRPO needs none, NSR
-# is `advantage_mode="nsr"`, ...). The relative-negative modes need the `advantage_mode` field of
-# `ExploreGRPOConfig`; a mode is kept only when the installed config accepts it with this budget.
+# `make_config` builds every run from `RelativeNegativeConfig.recipe_defaults` (the released NSR / W-REINFORCE
+# optimisation settings: `epsilon = epsilon_high = 0.2`, `beta = 0`, `loss_type="dapo"`, constant learning rate,
+# `steps_per_generation = 4 · gradient_accumulation_steps`, temperature 1) plus this notebook's budget (model size,
+# steps, completion length, learning rate for LoRA). What differs between runs is only the method's fields below.
+# NSR uses `negative_normalization="selected_tokens"` (the released code averages over the incorrect samples' tokens;
+# with `"all_tokens"` the NSR spec reports the gains disappearing). A config that raises stops the notebook: no
+# method is skipped silently.
 
 # %%
-import dataclasses
+from trl_explore.trainers import ExploreGRPOTrainer, RelativeNegativeConfig
 
-from trl_explore.trainers import ExploreGRPOConfig, ExploreGRPOTrainer
-
-CANDIDATES = {
-    "grpo": {},
-    "grpo_n": {"advantage_mode": "grpo_n"},
-    "nsr": {"advantage_mode": "nsr"},
-    "w_reinforce": {"advantage_mode": "w_reinforce"},  # λ = positive_weight, 0.1 by default
-    "psr": {"advantage_mode": "psr"},
-    # one more method = one more entry, e.g. "gspo_n": {"advantage_mode": "gspo_n"}
+METHODS = {
+    "grpo": {"advantage_mode": "grpo"},  # the baseline, same recipe and `rng/*` metrics
+    "grpo_n": {"advantage_mode": "grpo_n", "negative_normalization": "all_tokens"},
+    "nsr": {"advantage_mode": "nsr", "negative_normalization": "selected_tokens"},
+    "w_reinforce": {"advantage_mode": "w_reinforce", "positive_weight": 0.1},
+    "psr": {"advantage_mode": "psr", "negative_normalization": "selected_tokens"},
 }
-HAS_ADVANTAGE_MODES = "advantage_mode" in {f.name for f in dataclasses.fields(ExploreGRPOConfig)}
 
 
-def make_config(name, **overrides):
-    """The shared budget of every run; `overrides` is what defines the method."""
-    return ExploreGRPOConfig(
+def make_config(name, **method):
+    """The shared recipe and budget of every run; `method` is what defines the method."""
+    budget = dict(
         output_dir=f"{OUTPUT_DIR}/{name}",
         max_steps=MAX_STEPS,
         per_device_train_batch_size=PROMPTS_PER_MICRO_BATCH * NUM_GENERATIONS,
-        gradient_accumulation_steps=GRAD_ACCUM,
         num_generations=NUM_GENERATIONS,
         max_completion_length=MAX_COMPLETION_LENGTH,
         learning_rate=LEARNING_RATE,
-        lr_scheduler_type="constant",
-        beta=0.0,
-        loss_type="dapo",
-        temperature=1.0,
         logging_steps=1,
         save_strategy="no",
         report_to="none",
@@ -140,24 +138,15 @@ def make_config(name, **overrides):
         use_cpu=not HAS_GPU,
         seed=SEED,
         disable_tqdm=SMOKE,
-        **overrides,
     )
+    return RelativeNegativeConfig(**{**RelativeNegativeConfig.recipe_defaults(GRAD_ACCUM), **budget, **method})
 
 
-METHODS, UNSUPPORTED = {}, {}
-for name, overrides in CANDIDATES.items():
-    if overrides and not HAS_ADVANTAGE_MODES:
-        UNSUPPORTED[name] = "this trl_explore version has no `advantage_mode` yet"
-        continue
-    try:
-        make_config(name, **overrides)  # the installed config validates the mode and its settings
-    except (TypeError, ValueError) as err:
-        UNSUPPORTED[name] = str(err)
-        continue
-    METHODS[name] = overrides
-print("methods to run:", list(METHODS))
-for name, why in UNSUPPORTED.items():
-    print(f"  skipped {name}: {why}")
+CONFIGS = {name: make_config(name, **method) for name, method in METHODS.items()}  # raises on an invalid setting
+for name, config in CONFIGS.items():
+    updates = config.steps_per_generation // config.gradient_accumulation_steps
+    print(f"{name:<12} advantage_mode={config.advantage_mode:<12} normalization={config.negative_normalization:<16} "
+          f"{updates} optimizer steps per generation, clip {config.epsilon}/{config.epsilon_high}")
 
 # %% [markdown]
 # ## Data, reward and model
@@ -203,7 +192,7 @@ def load_model():
 # %% [markdown]
 # ## Train every method from the same start
 #
-# Same seed, data order and budget for each; only the config overrides differ. `PassAtKCallback`
+# Same seed, data order, recipe and budget for each; only the method's fields differ. `PassAtKCallback`
 # evaluates before training, every `EVAL_STEPS` steps and at the end, and writes
 # `<output_dir>/pass_at_k.csv`.
 
@@ -214,17 +203,16 @@ import time
 from trl_explore.callbacks.pass_at_k import PassAtKCallback
 
 runs = {}
-for name, overrides in METHODS.items():
+for name in METHODS:
     torch.manual_seed(SEED)
     model, tokenizer = load_model()
-    config = make_config(name, **overrides)
-    pass_at_k = PassAtKCallback(
+    config = CONFIGS[name]
+    # the papers' evaluation sampling (temperature 0.6, top-p 0.95), not the training temperature
+    pass_at_k = PassAtKCallback.paper_protocol(
         eval_dataset,
         REWARD,
         k=K,
         eval_steps=EVAL_STEPS,
-        temperature=EVAL_TEMPERATURE,
-        top_p=EVAL_TOP_P,
         max_new_tokens=MAX_COMPLETION_LENGTH,
         batch_size=EVAL_BATCH,
         show_progress=not SMOKE,
@@ -244,6 +232,7 @@ for name, overrides in METHODS.items():
     trainer.train()
     runs[name] = {
         "pass_at_k": pass_at_k.history,
+        "eval_sampling": {"temperature": pass_at_k.temperature, "top_p": pass_at_k.top_p},
         "log_history": trainer.state.log_history,
         "seconds": time.perf_counter() - start,
     }
@@ -325,8 +314,17 @@ for name, run in runs.items():
 # %%
 SUMMARY = {
     "methods": list(METHODS),
-    "has_advantage_modes": HAS_ADVANTAGE_MODES,
-    "unsupported": UNSUPPORTED,
+    "recipe": {
+        name: {
+            "advantage_mode": config.advantage_mode,
+            "negative_normalization": config.negative_normalization,
+            "updates_per_generation": config.steps_per_generation // config.gradient_accumulation_steps,
+            "epsilon": config.epsilon,
+            "epsilon_high": config.epsilon_high,
+        }
+        for name, config in CONFIGS.items()
+    },
+    "eval_sampling": runs[next(iter(runs))]["eval_sampling"],
     "k": K,
     "table": TABLE,
 }

@@ -42,3 +42,34 @@ def quick_warm_start(tmp_path_factory):
         return warm_start(task="countdown", max_steps=40, cache_dir=tmp_path_factory.mktemp("warm_start"))
     finally:
         torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def _toy_route_cache_dir(tmp_path_factory):
+    """A toy-kit cache holding the toy route's arithmetic model (`trl_explore.toy.toy_model_path`), warm-started once
+    per session (about 20 CPU-seconds) for the example and README tests."""
+    from trl_explore.toy import toy_model_path
+
+    path = tmp_path_factory.mktemp("toy_route_cache")
+    previous = _one_thread()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("TRL_EXPLORE_CACHE", str(path))
+            toy_model_path("arithmetic")
+    finally:
+        import torch
+
+        torch.set_num_threads(previous)
+    return path
+
+
+@pytest.fixture
+def toy_route_cache(_toy_route_cache_dir, monkeypatch):
+    """``TRL_EXPLORE_CACHE`` pointing at the session's toy-route cache (its arithmetic model already built), and one
+    torch thread, for the duration of a test."""
+    import torch
+
+    monkeypatch.setenv("TRL_EXPLORE_CACHE", str(_toy_route_cache_dir))
+    previous = _one_thread()
+    yield _toy_route_cache_dir
+    torch.set_num_threads(previous)

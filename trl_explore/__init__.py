@@ -78,6 +78,9 @@ _LAZY: dict[str, str] = {
     "toolcall_reward": "rewards.toolcall",
     "clip_cov_mask": "functional.covariance",
     "kl_cov_penalty": "functional.covariance",
+    # detection
+    "LastdeDetector": "detection.detectors",
+    "lastde_score": "functional.lastde",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -109,7 +112,9 @@ _check_trl_version()
 
 if TYPE_CHECKING:  # pragma: no cover
     from .callbacks.answer_choice import AnswerChoiceMassCallback
+    from .detection.detectors import LastdeDetector
     from .functional.covariance import clip_cov_mask, kl_cov_penalty
+    from .functional.lastde import lastde_score
     from .functional.pass_at_k import pass_at_k
     from .generation.swireasoning import SwiReasoningOutput, swi_generate, swireasoning_decoding
     from .generation.swireasoning_config import SwiReasoningConfig

@@ -13,7 +13,16 @@ from collections.abc import Iterable
 from numbers import Integral, Real
 from typing import Any
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_optional_number"]
+__all__ = [
+    "changed_fields",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_number",
+    "check_optional_int",
+    "check_optional_number",
+    "check_str",
+]
 
 _MISSING = object()
 
@@ -79,6 +88,37 @@ def check_int(obj: Any, name: str, *, value: Any = _MISSING, low: int | None = N
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"`{name}` must be {allowed}, got {value!r}.")
     return int(value)
+
+
+def check_optional_int(obj: Any, name: str, *, value: Any = _MISSING, **bounds: Any) -> int | None:
+    """`check_int`, with ``None`` allowed."""
+    value = _read(obj, name, value)
+    return None if value is None else check_int(obj, name, value=value, **bounds)
+
+
+def check_str(obj: Any, name: str, *, value: Any = _MISSING, allow_none: bool = False) -> str | None:
+    """A non-empty string (``None`` too with `allow_none`); returns it."""
+    value = _read(obj, name, value)
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str) or not value:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"`{name}` must be a non-empty string{extra}, got {value!r} ({type(value).__name__}).")
+    return value
+
+
+def changed_fields(obj: Any, names: Iterable[str]) -> list[str]:
+    """The dataclass fields among `names` whose value differs from their declared default (for the "this setting has
+    no effect in this mode" warnings)."""
+    import dataclasses
+
+    defaults = {}
+    for f in dataclasses.fields(obj):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    return [n for n in names if n in defaults and getattr(obj, n) != defaults[n]]
 
 
 def check_bool(obj: Any, name: str, *, value: Any = _MISSING) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,17 +29,32 @@ def load_any_dataset(
             For Hub datasets, download only this split (returned as the dict's only key).
 
     Raises:
-        ValueError: for a local file with an unsupported extension.
+        ValueError: for a missing name, or a local file with an unsupported extension.
+        FileNotFoundError: for a path (a name with a data-file extension, or starting with ``/``, ``./``, ``~``) that
+            does not exist.
     """
     from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
+    if name_or_path is None or not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise ValueError(f"`dataset_name` must be a Hub dataset name or a local path, got {name_or_path!r}.")
+    name_or_path = os.path.expanduser(os.fspath(name_or_path))
+    looks_local = name_or_path.startswith(("/", "./", "../")) or os.path.splitext(name_or_path)[1].lower() in (
+        DATA_FILE_BUILDERS
+    )
+    if looks_local and not os.path.exists(name_or_path):
+        raise FileNotFoundError(f"Dataset {name_or_path!r} not found (no such file or folder).")
     if os.path.isfile(name_or_path):
         ext = os.path.splitext(name_or_path)[1].lower()
         if ext not in DATA_FILE_BUILDERS:
             raise ValueError(
                 f"Unsupported dataset file {name_or_path!r}: use one of {sorted(DATA_FILE_BUILDERS)} or a Hub name."
             )
-        return load_dataset(DATA_FILE_BUILDERS[ext], data_files=name_or_path)
+        try:
+            return load_dataset(DATA_FILE_BUILDERS[ext], data_files=name_or_path)
+        except ValueError as err:  # `datasets` says 'Instruction "train" corresponds to no data!' for 0 rows
+            if "corresponds to no data" in str(err):
+                raise ValueError(f"Dataset file {name_or_path!r} is empty (no rows).") from err
+            raise
     if os.path.isdir(name_or_path) and (
         os.path.exists(os.path.join(name_or_path, "dataset_dict.json"))
         or os.path.exists(os.path.join(name_or_path, "dataset_info.json"))
@@ -48,6 +64,40 @@ def load_any_dataset(
     if split is not None:
         return DatasetDict({split: load_dataset(name_or_path, name=config, split=split)})
     return load_dataset(name_or_path, name=config)
+
+
+def load_split(data: datasets.DatasetDict, split: str, name: str | None = None) -> datasets.Dataset:
+    """``data[split]``, or a `ValueError` that lists the splits there are (instead of a `KeyError`)."""
+    if split not in data:
+        where = f" of {name!r}" if name else ""
+        raise ValueError(f"Split {split!r} not found{where}; it has {sorted(data)}.")
+    return data[split]
+
+
+def check_dataset(dataset: Any, columns: Sequence[str] = (), what: str = "dataset", *, any_of: bool = False) -> None:
+    """Refuse an empty dataset, or one without the needed columns, before anything trains on it.
+
+    Args:
+        dataset: a `datasets.Dataset` (an `IterableDataset` without known columns passes the column check and is not
+            counted).
+        columns: the column names it needs (all of them; with ``any_of=True``, at least one).
+        what: how the error names it (``"train_dataset"``, ``"the train split of 'x.jsonl'"``).
+
+    Raises:
+        ValueError: naming `what`, the missing column(s) and the columns the dataset has.
+    """
+    names = getattr(dataset, "column_names", None)
+    if names is not None and columns:
+        missing = [c for c in columns if c not in names]
+        if (any_of and len(missing) == len(columns)) or (not any_of and missing):
+            need = f"one of the columns {list(columns)}" if any_of else f"the column(s) {missing}"
+            raise ValueError(f"{what} needs {need}; it has {list(names)}.")
+    try:
+        size = len(dataset)
+    except TypeError:  # an iterable dataset: its length is unknown until it is read
+        return
+    if size == 0:
+        raise ValueError(f"{what} is empty (0 rows; columns {list(names or [])}): nothing to train or evaluate on.")
 
 
 def to_prompt_solution(
@@ -61,11 +111,15 @@ def to_prompt_solution(
     String problems become ``[system?, user]`` messages; conversational problems are kept. Other columns are dropped.
 
     Raises:
-        ValueError: when a column is missing (the message lists the dataset's columns).
+        ValueError: when a column is missing (the message lists the dataset's columns) or the dataset is empty.
     """
     for column in (problem_column, solution_column):
         if column not in dataset.column_names:
-            raise ValueError(f"Column {column!r} not found; the dataset has {dataset.column_names}.")
+            raise ValueError(
+                f"Column {column!r} not found; the dataset has {dataset.column_names} (choose the columns with "
+                "--problem_column / --solution_column)."
+            )
+    check_dataset(dataset, (), "the dataset")
 
     def convert(example: dict[str, Any]) -> dict[str, Any]:
         problem = example[problem_column]

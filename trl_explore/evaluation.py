@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._validation import check_bool, check_int, check_number
+
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
@@ -133,16 +135,20 @@ class SamplingConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.num_samples < 1:
-            raise ValueError(f"`num_samples` must be >= 1, got {self.num_samples}.")
-        if self.temperature < 0:
-            raise ValueError(f"`temperature` must be >= 0, got {self.temperature}.")
+        check_int(self, "num_samples", low=1)
+        check_number(self, "temperature", low=0.0)
         if self.temperature == 0 and self.num_samples > 1:
             raise ValueError("`temperature=0` (greedy) gives identical samples; use `num_samples=1` with it.")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"`top_p` must be in (0, 1], got {self.top_p}.")
-        if self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ValueError("`max_new_tokens` and `batch_size` must be >= 1.")
+        check_number(self, "top_p", low=0.0, high=1.0, low_open=True)
+        check_int(self, "max_new_tokens", low=1)
+        check_int(self, "batch_size", low=1)
+        if self.system_prompt is not None and not isinstance(self.system_prompt, str):
+            raise ValueError(f"`system_prompt` must be a string or None, got {self.system_prompt!r}.")
+        if self.use_chat_template is not None:
+            check_bool(self, "use_chat_template")
+        check_int(self, "seed", low=0)
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"`extra` must be a dict of `generate` keyword arguments, got {self.extra!r}.")
 
 
 def render_prompts(tokenizer, prompts: Sequence[Any], config: SamplingConfig) -> list[str]:
@@ -248,6 +254,7 @@ def grade_samples(
     reward_fn: Callable[..., list[float | None]] | None = None,
     answer_fn: Callable[[str], Any] | None = None,
     ks: Sequence[int] | None = None,
+    columns: dict[str, Sequence[Any]] | None = None,
 ) -> EvaluationResult:
     """Grade ``[P][k]`` samples against gold solutions and summarise.
 
@@ -259,6 +266,8 @@ def grade_samples(
         answer_fn: maps a completion to its normalised final answer, for maj@k (default: the reward's extractor and
             normaliser).
         ks: k values of the pass@k curve (default: powers of two up to k).
+        columns: further per-problem dataset columns the reward reads (e.g. ``target`` and ``numbers`` of
+            `trl_explore.toy.countdown_reward`), each repeated for the problem's samples.
     """
     from .metrics.sampling import avg_at_k, maj_at_k, pass_at_k_curve
 
@@ -274,7 +283,12 @@ def grade_samples(
         answer_fn = answer_fn or math_reward.extract_normalized_answer
     flat = [c for row in samples for c in row]
     flat_solutions = [sol for sol in solutions for _ in range(k)]
-    flat_scores = reward_fn(completions=flat, solution=flat_solutions)
+    extra = {}
+    for name, values in (columns or {}).items():
+        if len(values) != len(samples):
+            raise ValueError(f"column {name!r} has {len(values)} values for {len(samples)} problems.")
+        extra[name] = [v for v in values for _ in range(k)]
+    flat_scores = reward_fn(completions=flat, solution=flat_solutions, **extra)
     scores = [flat_scores[i * k : (i + 1) * k] for i in range(len(samples))]
     answers = [[answer_fn(c) for c in row] for row in samples]
     if ks is None:

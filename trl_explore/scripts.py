@@ -1,18 +1,264 @@
-"""Pieces shared by the example scripts (`examples/*.py`): math-dataset arguments and model loading settings."""
+"""Pieces shared by the example scripts (`examples/*.py`): their argument parser and ``--help``, one-line errors for
+user mistakes, math-dataset arguments, the offline toy route and model loading settings.
+
+Every example builds its parser with `ExampleParser` and runs through `run_example`:
+
+- ``--help`` prints the script's docstring (what it does, its launch commands) and then the options in groups: the
+  script's own, the method's (fields that `trl_explore` defines), the model's (TRL's `ModelConfig`) and last TRL's /
+  transformers' training options, each with its help text and default;
+- a bad value (a config field out of range, a missing dataset, a column that is not there) ends the script with one
+  ``error:`` line and exit status 2; ``TRL_EXPLORE_DEBUG=1`` shows the traceback instead.
+
+The toy route (``--model_name_or_path toy``, ``--dataset_name toy-arithmetic`` or ``toy-countdown``) runs the same code
+as a real model: the model is a folder path (a cached warm start, `toy_model_path`), the dataset has conversational
+prompts, and TRL applies the model's chat template, which the toy model learned during its warm start.
+"""
 
 from __future__ import annotations
 
+import argparse
+import copy
+import dataclasses
+import logging
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_type_hints
 
-from trl import ModelConfig, ScriptArguments, get_quantization_config
+from trl import ModelConfig, ScriptArguments, TrlParser, get_quantization_config
 
-from .data import load_any_dataset, to_prompt_solution
+from ._validation import check_int, check_optional_int, check_str
+from .data import check_dataset, load_any_dataset, load_split, to_prompt_solution
+from .toy.route import (
+    TOY_MATH_DATASETS,
+    toy_base_model_path,
+    toy_math_dataset,
+    toy_math_reward,
+    toy_model_path,
+    toy_sft_dataset,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "TOY",
+    "TOY_MATH_DATASETS",
+    "ExampleParser",
+    "MathData",
+    "MathScriptArguments",
+    "UsageError",
+    "check_model_path",
+    "is_toy",
+    "load_math_data",
+    "run_example",
+    "set_model_init_kwargs",
+    "toy_math_dataset",
+    "toy_base_model_path",
+    "toy_math_reward",
+    "toy_model_path",
+    "toy_sft_dataset",
+]
+
+#: ``--model_name_or_path`` value of the offline toy route
+TOY = "toy"
+#: Environment variable that makes `run_example` show tracebacks instead of one-line errors
+DEBUG_ENV = "TRL_EXPLORE_DEBUG"
 
 
+class UsageError(ValueError):
+    """A mistake in the command line or the data that the user can fix; `run_example` prints it as one line."""
+
+
+# ----------------------------------------------------------------------------------------------------------- parser
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written (the script's docstring), the options with their defaults."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=36, width=120)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        # HfArgumentParser adds a `--a-b` alias to every `--a_b`; list the spelling of the field only
+        strings = action.option_strings
+        if len(strings) == 2 and strings[1] == strings[0].replace("_", "-") and strings[0] != strings[1]:
+            action = copy.copy(action)
+            action.option_strings = strings[:1]
+        return super()._format_action_invocation(action)
+
+
+def _defining_class(dtype: type, name: str) -> type:
+    """The most derived class of ``dtype``'s MRO that declares the field ``name`` itself."""
+    for klass in dtype.__mro__:
+        if name in vars(klass).get("__annotations__", {}):
+            return klass
+    return dtype
+
+
+def _inherited_choices(dtype: type, name: str) -> list[Any] | None:
+    """The ``choices`` metadata of the nearest base-class definition of the field ``name``, if any."""
+    for klass in dtype.__mro__[1:]:
+        fields = vars(klass).get("__dataclass_fields__", {})
+        if name in fields and "choices" in fields[name].metadata:
+            return list(fields[name].metadata["choices"])
+    return None
+
+
+def _is_library_class(klass: type) -> bool:
+    return klass.__module__.split(".")[0] == "trl_explore"
+
+
+def _description(doc: str | None) -> str | None:
+    """The docstring without Markdown code fences (they read poorly in a terminal); the commands stay indented."""
+    if not doc:
+        return doc
+    lines = []
+    in_block = False
+    for line in doc.strip("\n").splitlines():
+        if line.strip().startswith("```"):
+            in_block = not in_block
+            continue
+        lines.append(("    " + line) if in_block and line.strip() else line)
+    return "\n".join(lines)
+
+
+class ExampleParser(TrlParser):
+    """`trl.TrlParser` for the example scripts, with a ``--help`` that explains the script first.
+
+    The description is the script's docstring (purpose and launch commands). Options come in groups, in this order:
+    the script's own dataclass(es) (``script options``), the fields of the training config that `trl_explore` defines
+    or overrides (``<Config> options (trl_explore)``), TRL's `ModelConfig` (``model options``) and the remaining
+    training options of TRL and transformers. A boolean field that defaults to ``True`` gets a ``--no_<name>``
+    switch described as turning it off. Invalid values end the program with one ``error:`` line (see
+    `parse_args_and_config`).
+
+    Args:
+        dataclass_types: the dataclasses to fill, as for `trl.TrlParser` (script arguments first).
+        doc (`str`, *optional*): the script's docstring (``__doc__``).
+        **kwargs: passed to `trl.TrlParser`.
+    """
+
+    _RANKS = {"script": 0, "method": 1, "model": 2, "training": 3}
+
+    def __init__(self, dataclass_types: Any, doc: str | None = None, **kwargs: Any) -> None:
+        self._group_rank: dict[int, int] = {}
+        self._groups: dict[str, Any] = {}
+        kwargs.setdefault("description", _description(doc))
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("usage", "%(prog)s [options]   (--help lists them)")
+        super().__init__(dataclass_types, **kwargs)
+        first = [g for g in self._action_groups if id(g) not in self._group_rank]
+        ranked = sorted((g for g in self._action_groups if id(g) in self._group_rank), key=lambda g: self._group_rank[id(g)])
+        self._action_groups[:] = [*first, *ranked]
+
+    def _group(self, title: str, kind: str) -> Any:
+        if title not in self._groups:
+            group = self.add_argument_group(title)
+            self._group_rank[id(group)] = self._RANKS[kind] * 1000 + len(self._groups)
+            self._groups[title] = group
+        return self._groups[title]
+
+    def _group_for(self, dtype: type, name: str) -> Any:
+        from transformers import TrainingArguments
+
+        if issubclass(dtype, ModelConfig):
+            return self._group("model options (TRL ModelConfig: LoRA, QLoRA, dtype)", "model")
+        if issubclass(dtype, TrainingArguments):
+            if _is_library_class(_defining_class(dtype, name)):
+                return self._group(f"{dtype.__name__} options (trl_explore)", "method")
+            base = next((k.__name__ for k in dtype.__mro__ if not _is_library_class(k)), "TrainingArguments")
+            return self._group(f"training options (TRL {base} / transformers TrainingArguments)", "training")
+        return self._group("script options", "script")
+
+    def _add_dataclass_arguments(self, dtype: Any) -> None:
+        try:
+            type_hints = get_type_hints(dtype)
+        except NameError as err:  # same message as HfArgumentParser
+            raise RuntimeError(f"Type resolution failed for {dtype}.") from err
+        for dc_field in dataclasses.fields(dtype):
+            if not dc_field.init:
+                continue
+            dc_field.type = type_hints[dc_field.name]
+            if "choices" not in dc_field.metadata:  # an override keeps the choices of the field it redefines
+                inherited = _inherited_choices(dtype, dc_field.name)
+                if inherited is not None:
+                    dc_field = dataclasses.replace(dc_field, metadata={**dc_field.metadata, "choices": inherited})
+            group = self._group_for(dtype, dc_field.name)
+            self._parse_dataclass_field(group, dc_field)
+            action = self._option_string_actions.get(f"--{dc_field.name}")
+            if action is not None and isinstance(action.help, str):
+                action.help = action.help.replace("%", "%%").replace("%%(default)s", "%(default)s")
+            negation = self._option_string_actions.get(f"--no_{dc_field.name}")
+            if negation is not None and negation.dest == dc_field.name:
+                negation.help = f"Turn `{dc_field.name}` off (same as --{dc_field.name} false)."
+                negation.default = argparse.SUPPRESS
+
+    def parse_args_and_config(self, args: Iterable[str] | None = None, **kwargs: Any) -> tuple[Any, ...]:
+        """`trl.TrlParser.parse_args_and_config`; a `ValueError` raised while the dataclasses are built (an invalid
+        field) ends the program with ``error: <message>`` (exit status 2) unless ``TRL_EXPLORE_DEBUG=1``."""
+        try:
+            return super().parse_args_and_config(args, **kwargs)
+        except ValueError as err:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            self.error(_one_line(err))
+
+
+def _one_line(err: BaseException) -> str:
+    return re.sub(r"\s*\n\s*", " ", str(err)).strip() or type(err).__name__
+
+
+def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[str] | None = None) -> Any:
+    """Parse the command line and call ``main(*dataclasses)``, the way every example's ``__main__`` does.
+
+    Logging goes to stderr at INFO for `trl_explore` (its device, toy-route and data messages). A `ValueError` or
+    `OSError` (a bad option, a missing file, model or column, an empty dataset) prints ``<script>: error:
+    <message>`` and exits with status 2; ``TRL_EXPLORE_DEBUG=1`` re-raises it with its traceback.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("trl_explore", "__main__"):  # the library's and the script's own messages
+        logging.getLogger(name).setLevel(logging.INFO)
+    silence_known_warnings()
+    parsed = parser.parse_args_and_config(argv)
+    try:
+        return main(*parsed)
+    except (ValueError, OSError) as err:  # OSError: a file or model that is not there (also from_pretrained's)
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"{parser.prog}: error: {_one_line(err)}", file=sys.stderr)  # noqa: T201 - the script's error line
+        print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
+
+
+def silence_known_warnings() -> None:
+    """Hide upstream deprecation warnings that every run prints and no user can act on (transformers 5 renaming
+    ``gradient_checkpointing`` to ``activation_checkpointing``, which TRL still calls)."""
+    warnings.filterwarnings("ignore", message=r"`\w*gradient_checkpointing\w*` is deprecated", category=FutureWarning)
+
+
+# ----------------------------------------------------------------------------------------------------- toy route
+def is_toy(name_or_path: str | os.PathLike | None) -> bool:
+    """Whether ``--model_name_or_path`` asks for the toy route."""
+    return name_or_path is not None and str(name_or_path) == TOY
+
+
+def check_model_path(name_or_path: str | os.PathLike | None, option: str = "--model_name_or_path") -> str:
+    """A model name or folder for ``from_pretrained``: refuses ``None`` and a path-like value (``/…``, ``./…``,
+    ``~/…``, more than one ``/``) that does not exist, with one clear line; returns it as `str`."""
+    if name_or_path is None or str(name_or_path).strip() == "":
+        raise UsageError(f"{option} is required: a Hub model name, a local folder, or `toy` for the offline toy model.")
+    text = os.fspath(name_or_path)
+    looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") > 1 or isinstance(name_or_path, os.PathLike)
+    if looks_local and not os.path.exists(os.path.expanduser(text)):
+        raise UsageError(f"{option} {text!r}: no such folder (a Hub name looks like `org/name`).")
+    return os.path.expanduser(text) if looks_local else text
+
+
+# -------------------------------------------------------------------------------------------------- math datasets
 @dataclass
 class MathScriptArguments(ScriptArguments):
-    """`trl.ScriptArguments` plus the columns of a math dataset graded by `math_accuracy_reward`.
+    """`trl.ScriptArguments` plus the columns of a math dataset graded by `math_accuracy_reward`, and the toy route.
 
     Args:
         problem_column (`str`, *optional*, defaults to `"problem"`):
@@ -21,32 +267,162 @@ class MathScriptArguments(ScriptArguments):
             Column with the gold answer, passed to the reward as `solution`.
         system_prompt (`str`, *optional*):
             System message prepended to string problems.
+        toy_samples (`int`, *optional*, defaults to `1000`):
+            Toy datasets (`toy-arithmetic`, `toy-countdown`): training problems.
+        toy_warm_start_steps (`int`, *optional*):
+            Toy model (`--model_name_or_path toy`): SFT steps of its cached warm start (default: the task's, see
+            `TOY_WARM_START`).
     """
 
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub dataset name, local file (.json/.jsonl/.csv/.parquet) or save_to_disk folder; toy-arithmetic "
+            "or toy-countdown for a synthetic task (the default with --model_name_or_path toy)."
+        },
+    )
     problem_column: str = field(default="problem", metadata={"help": "Column holding the problem / prompt."})
     solution_column: str = field(default="solution", metadata={"help": "Column holding the gold answer."})
     system_prompt: str | None = field(
         default="Solve the problem step by step and put the final answer in \\boxed{}.",
-        metadata={"help": "System message prepended to string problems (empty string: none)."},
+        metadata={"help": "System message prepended to string problems (empty string: none; not used by toy data)."},
     )
+    toy_samples: int = field(default=1000, metadata={"help": "Toy datasets: training problems."})
+    toy_warm_start_steps: int | None = field(
+        default=None, metadata={"help": "Toy model: SFT steps of its cached warm start (default: the task's)."}
+    )
+
+    def __post_init__(self) -> None:
+        check_str(self, "dataset_name", allow_none=True)
+        check_str(self, "problem_column")
+        check_str(self, "solution_column")
+        if self.system_prompt is not None and not isinstance(self.system_prompt, str):
+            raise ValueError(f"`system_prompt` must be a string or None, got {self.system_prompt!r}.")
+        check_int(self, "toy_samples", low=1)
+        check_optional_int(self, "toy_warm_start_steps", low=1)
 
     def load_split(self, split: str, data: Any | None = None) -> Any:
         """`split` of the dataset (`dataset_name` / `dataset_config`) as TRL `prompt` + `solution` rows."""
         data = data if data is not None else load_any_dataset(self.dataset_name, self.dataset_config)
-        return to_prompt_solution(data[split], self.problem_column, self.solution_column, self.system_prompt)
+        rows = load_split(data, split, self.dataset_name)
+        return to_prompt_solution(rows, self.problem_column, self.solution_column, self.system_prompt)
+
+
+@dataclass
+class MathData:
+    """What `load_math_data` resolved: the model (a name or folder), datasets and the reward of the run."""
+
+    model: str
+    train: Any
+    evaluation: Any | None
+    reward: Callable[..., list[float | None]]
+    held_out: Any | None = None
+    toy: bool = False
+
+
+def load_math_data(
+    script_args: MathScriptArguments, training_args: Any, model_args: ModelConfig, *, held_out: int = 0
+) -> MathData:
+    """Resolve the model, the datasets and the reward of a math RL example (real or toy route).
+
+    - ``--model_name_or_path toy``: the toy model (`toy_model_path`) for the task of ``--dataset_name`` (default
+      ``toy-arithmetic``);
+    - ``--dataset_name toy-arithmetic`` / ``toy-countdown``: synthetic conversational problems (`toy_math_dataset`)
+      and their reward (`toy_math_reward`), with any model; ``--problem_column``, ``--solution_column`` and
+      ``--system_prompt`` are not used (a warning says so when they were changed);
+    - anything else: `load_any_dataset` and `MathScriptArguments.load_split`, graded by `math_accuracy_reward`.
+
+    With ``held_out > 0`` the first rows of the test split (or, without one, rows taken off the training split) are
+    returned as `MathData.held_out` (e.g. for pass@k tracking).
+    """
+    from .rewards import math_accuracy_reward
+
+    name = script_args.dataset_name
+    toy_model = is_toy(model_args.model_name_or_path)
+    if name is None:
+        if not toy_model:
+            raise UsageError(
+                "--dataset_name is required: a Hub dataset, a local file, or toy-arithmetic / toy-countdown "
+                "(or use --model_name_or_path toy for the whole offline route)."
+            )
+        name = script_args.dataset_name = "toy-arithmetic"
+    if toy_model:
+        task = TOY_MATH_DATASETS.get(name, "arithmetic")
+        model = toy_model_path(task, max_steps=script_args.toy_warm_start_steps)
+    else:
+        model = check_model_path(model_args.model_name_or_path)
+    if name in TOY_MATH_DATASETS:
+        _warn_unused_math_columns(script_args)
+        n_eval = max(held_out, 64 if training_args.eval_strategy != "no" else 0)
+        train = toy_math_dataset(name, script_args.toy_samples, seed=1000 + training_args.seed)
+        test = toy_math_dataset(name, n_eval, seed=20_000 + training_args.seed) if n_eval else None
+        evaluation = test if training_args.eval_strategy != "no" else None
+        held = test.select(range(held_out)) if held_out and test is not None else None
+        return MathData(model, train, evaluation, toy_math_reward(name), held, toy=True)
+
+    data = load_any_dataset(name, script_args.dataset_config)
+    train = script_args.load_split(script_args.dataset_train_split, data)
+    evaluation = None
+    if training_args.eval_strategy != "no":
+        evaluation = script_args.load_split(script_args.dataset_test_split, data)
+    held = None
+    if held_out:
+        if script_args.dataset_test_split in data:
+            held = script_args.load_split(script_args.dataset_test_split, data)
+            held = held.select(range(min(held_out, len(held))))
+        else:
+            n = min(held_out, len(train) // 2)
+            held, train = train.select(range(n)), train.select(range(n, len(train)))
+            check_dataset(train, ["prompt", "solution"], f"the training split of {name!r} after holding out {n} rows")
+    return MathData(model, train, evaluation, math_accuracy_reward, held)
+
+
+def _warn_unused_math_columns(script_args: MathScriptArguments) -> None:
+    defaults = {f.name: f.default for f in dataclasses.fields(type(script_args))}
+    changed = [n for n in ("problem_column", "solution_column", "system_prompt") if getattr(script_args, n) != defaults[n]]
+    if changed:
+        logger.warning(
+            "%s: not used with the toy dataset %s (its rows are conversational prompts without a system message).",
+            ", ".join(f"--{n}" for n in changed),
+            script_args.dataset_name,
+        )
 
 
 def set_model_init_kwargs(training_args: Any, model_args: ModelConfig, quantization: bool = True) -> None:
     """Fill ``training_args.model_init_kwargs`` from TRL's `ModelConfig` (revision, remote code, attention, dtype and,
     with `quantization`, the bitsandbytes config of ``--load_in_4bit`` / ``--load_in_8bit``); values already set on
-    ``training_args.model_init_kwargs`` win."""
+    ``training_args.model_init_kwargs`` win. Quantization is refused with a clear error where it cannot work (see
+    `check_quantization`)."""
     kwargs: dict[str, Any] = {
         "revision": model_args.model_revision,
         "trust_remote_code": training_args.trust_remote_code,
         "attn_implementation": model_args.attn_implementation,
         "dtype": model_args.dtype,
     }
+    check_quantization(model_args)
     quantization_config = get_quantization_config(model_args) if quantization else None
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
     training_args.model_init_kwargs = {**kwargs, **(training_args.model_init_kwargs or {})}
+
+
+def check_quantization(model_args: ModelConfig) -> None:
+    """``--load_in_4bit`` / ``--load_in_8bit`` (QLoRA) need LoRA (``--use_peft``: a quantized model cannot be trained
+    in full), bitsandbytes, and a CUDA GPU; each missing piece is a `UsageError` saying what to do."""
+    if not (model_args.load_in_4bit or model_args.load_in_8bit):
+        return
+    flag = "--load_in_4bit" if model_args.load_in_4bit else "--load_in_8bit"
+    if model_args.load_in_4bit and model_args.load_in_8bit:
+        raise UsageError("pass one of --load_in_4bit and --load_in_8bit, not both.")
+    if not model_args.use_peft:
+        raise UsageError(f"{flag} (QLoRA) trains LoRA adapters on a quantized model: add --use_peft.")
+    if is_toy(model_args.model_name_or_path):
+        raise UsageError(f"{flag} is for real models on a CUDA GPU; the toy model trains in float32.")
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise UsageError(f"{flag} needs bitsandbytes: pip install 'trl_explore[quantization]'")
+    if not torch.cuda.is_available():
+        raise UsageError(f"{flag} needs a CUDA GPU (bitsandbytes quantization); drop it to train on this machine.")

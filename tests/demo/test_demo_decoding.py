@@ -26,13 +26,15 @@ def test_decoding_section_compares_and_plots(quick_warm_start, tmp_path):
     assert len(saved["traces"]) == 4 and {"mode_trace", "entropy_trace"} <= set(saved["traces"][0])
 
 
-def test_append_to_the_report_and_skip_without_think_tokens(quick_warm_start, tmp_path, monkeypatch):
-    report = tmp_path / "demo_report.md"
-    report.write_text("# trl_explore demo report\n")
+def test_report_section_builder_and_skip_without_think_tokens(quick_warm_start, tmp_path, monkeypatch):
+    """The builder in `report.SECTIONS` runs on the run's model and settings; a tokenizer without the think tokens
+    gets a one-line note."""
+    from trl_explore.demo.report import SECTIONS
+    from trl_explore.demo.runner import DemoSettings, prepare_task
+
+    assert SECTIONS[-1].__name__ == "_section_decoding"
     monkeypatch.setattr(decoding, "_swi_configs", lambda: {"x": SwiReasoningConfig(think_token="<reflect>")})
-    settings = SimpleNamespace(max_completion_length=8, seed=0)
-    decoding.append_decoding_section(report, str(quick_warm_start), settings, make_countdown_dataset(2, seed=1),
-                                     countdown_reward)
-    text = report.read_text()
-    assert text.startswith("# trl_explore demo report\n")
-    assert "## Decoding: SwiReasoning vs plain sampling" in text and "Skipped: `think_token` '<reflect>'" in text
+    settings = DemoSettings(max_completion_length=8)
+    run = SimpleNamespace(model_path=str(quick_warm_start), settings=settings, task=lambda: prepare_task(settings))
+    text = "\n".join(SECTIONS[-1](run, tmp_path))
+    assert text.startswith("## Decoding: SwiReasoning vs plain sampling") and "Skipped: `think_token` '<reflect>'" in text

@@ -131,3 +131,40 @@ def test_detection_stats_validation():
         detection_stats(h, head, labels, reference_hidden=other_h, reference_head=other)
     with pytest.raises(ValueError, match="labels"):
         detection_stats(h, head, labels[:2])
+
+
+def test_detection_stats_with_given_uniforms():
+    """Passing the uniforms is the same as drawing them from the generator (same values, same samples); bad ones are
+    refused with an error naming them."""
+    n, vocab, k = 6, 13, 5
+    h, head = _model(n, 4, vocab, seed=10)
+    labels = torch.zeros(n, dtype=torch.long)
+    drawn = detection_stats(h, head, labels, num_samples=k, generator=torch.Generator().manual_seed(3), tile_rows=4)
+    u = torch.rand((n, k), generator=torch.Generator().manual_seed(3))
+    given = detection_stats(h, head, labels, uniforms=u, tile_rows=2)
+    assert torch.equal(given.sample_ids, drawn.sample_ids)
+    torch.testing.assert_close(given.sample_logprobs, drawn.sample_logprobs)
+    for bad in (u[:3], u.long(), u + 1.0):
+        with pytest.raises(ValueError, match="uniforms"):
+            detection_stats(h, head, labels, uniforms=bad)
+    with pytest.raises(ValueError, match="num_samples"):
+        detection_stats(h, head, labels, uniforms=u, num_samples=2)
+
+
+def test_detection_stats_without_moments():
+    """``moments=False``: the label's log-prob and rank (and the samples) are unchanged, entropy and the moments are
+    NaN; ``moments`` must be a bool."""
+    n, vocab = 9, 15
+    h, head = _model(n, 4, vocab, seed=11)
+    ref_h, ref_head = _model(n, 3, vocab, seed=12)
+    labels = torch.randint(0, vocab, (n,), generator=torch.Generator().manual_seed(5))
+    u = torch.rand((n, 3), generator=torch.Generator().manual_seed(6))
+    for kwargs in ({}, {"uniforms": u, "reference_hidden": ref_h, "reference_head": ref_head}):
+        full = detection_stats(h, head, labels, tile_rows=4, **kwargs)
+        lean = detection_stats(h, head, labels, tile_rows=4, moments=False, **kwargs)
+        assert torch.equal(lean.label_logprob, full.label_logprob) and torch.equal(lean.label_rank, full.label_rank)
+        assert torch.equal(lean.sample_ids, full.sample_ids) and torch.equal(lean.sample_logprobs, full.sample_logprobs)
+        for name in ("entropy", "expected_logp", "expected_logp2"):
+            assert torch.isnan(getattr(lean, name)).all()
+    with pytest.raises(ValueError, match="moments"):
+        detection_stats(h, head, labels, moments=1)

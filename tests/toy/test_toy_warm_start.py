@@ -228,3 +228,20 @@ def test_warm_start_arithmetic_reaches_nonzero_pass_rate(tmp_path_factory) -> No
     print(f"arithmetic warm start: {elapsed:.0f}s, pass@1 {rate:.3f} (metadata {meta['pass_rate']:.3f})")
     assert rate > 0.0
     assert rate < 0.95
+
+
+def test_warm_start_console_has_a_progress_bar_and_no_metrics_dicts(tmp_path, capsys) -> None:
+    """transformers' `ProgressCallback` / `PrinterCallback` print a metrics dict at every log; the warm start shows
+    its own progress bar instead (also when transformers' progress bars are disabled, as the demo does)."""
+    import transformers
+
+    kwargs = {"task": "arithmetic", "max_steps": 4, "num_train_samples": 16, "num_eval_prompts": 0, **TINY}
+    transformers.logging.disable_progress_bar()
+    try:
+        warm_start(cache_dir=tmp_path, **kwargs)
+    finally:
+        transformers.logging.enable_progress_bar()
+    console = capsys.readouterr()
+    text = console.out + console.err
+    assert "warm start (SFT)" in text and "4/4" in text
+    assert "'loss'" not in text and "'grad_norm'" not in text

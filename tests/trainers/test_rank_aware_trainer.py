@@ -195,6 +195,33 @@ def test_zero_knobs_equal_sft_trainer_assistant_only(tokenizer, tmp_path):
     _assert_same(_loss_and_grads(sft, batch), _loss_and_grads(ours, batch))
 
 
+@pytest.mark.parametrize("kind", ["prompt_tuning", "prefix_tuning"])
+def test_zero_knobs_equal_sft_trainer_prompt_learning(tokenizer, dataset, tmp_path, kind):
+    """Prompt-learning PEFT prepends virtual tokens whose labels PEFT pads with -100: the fused head scores those
+    positions too, and the seam skips them; loss and gradients equal SFTTrainer's (and shaping on trains)."""
+    peft = pytest.importorskip("peft")
+    config_cls = {"prompt_tuning": peft.PromptTuningConfig, "prefix_tuning": peft.PrefixTuningConfig}[kind]
+    config = config_cls(task_type="CAUSAL_LM", num_virtual_tokens=4)
+    torch.manual_seed(0)
+    sft = _trainer(SFTTrainer, SFTConfig, tokenizer, dataset, tmp_path / "a", peft_config=config)
+    torch.manual_seed(0)
+    ours = _trainer(RankAwareSFTTrainer, RankAwareSFTConfig, tokenizer, dataset, tmp_path / "b", peft_config=config)
+    batch = next(iter(sft.get_train_dataloader()))
+    _assert_same(_loss_and_grads(sft, batch), _loss_and_grads(ours, batch))
+    torch.manual_seed(0)
+    shaped = _trainer(
+        RankAwareSFTTrainer,
+        RankAwareSFTConfig,
+        tokenizer,
+        dataset,
+        tmp_path / "c",
+        peft_config=config,
+        rank_aware_beta=-0.25,
+    )
+    loss, grads = _loss_and_grads(shaped, batch)
+    assert torch.isfinite(loss) and grads
+
+
 def test_zero_knobs_equal_sft_trainer_peft(tokenizer, dataset, tmp_path):
     peft = pytest.importorskip("peft")
     config = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")

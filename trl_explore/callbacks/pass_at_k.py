@@ -4,6 +4,10 @@ Over-exploitation shrinks what a model can solve at all: pass@1 rises while pass
 measures both on a fixed held-out prompt set every `eval_steps` optimizer steps (and before training), records
 ``pass_at_k/pass@<k>`` in the trainer state's log history at the step it was measured, hands it to the logging
 integrations with the next logged metrics, and appends rows to ``<output_dir>/pass_at_k.csv``.
+
+By default it samples like the trainer does (its temperature, top-p 1). The relative-negative papers (Zhu et al.,
+arXiv 2506.01347; GRPO-N, arXiv 2510.04028) evaluate at temperature 0.6 and top-p 0.95 (with 256 samples per
+problem): `PassAtKCallback.paper_protocol` builds the callback with those settings (`PAPER_PROTOCOL`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._validation import check_int, check_number, check_optional_number
+from ..data import check_dataset
 from .periodic import PeriodicEvalCallback
+
+#: Sampling settings of the papers' pass@k evaluation (Zhu et al. 2025, arXiv 2506.01347: T = 0.6, top-p 0.95, 256
+#: samples per problem, unbiased pass@k)
+PAPER_PROTOCOL: dict[str, float] = {"temperature": 0.6, "top_p": 0.95}
 
 
 def _is_conversational(prompt: Any) -> bool:
@@ -39,9 +49,10 @@ class PassAtKCallback(PeriodicEvalCallback):
         ks (`Sequence[int]`, *optional*):
             The k values to report (default: powers of two up to `k`).
         temperature (`float`, *optional*):
-            Sampling temperature (default: the trainer's `args.temperature`, else 1.0).
+            Sampling temperature `> 0` (default: the trainer's `args.temperature`, else 1.0). The papers' protocol:
+            `paper_protocol`.
         top_p (`float`, *optional*, defaults to `1.0`):
-            Nucleus sampling.
+            Nucleus sampling, in `(0, 1]`.
         max_new_tokens (`int`, *optional*):
             Completion budget (default: the trainer's `args.max_completion_length`, else 256).
         batch_size (`int`, *optional*, defaults to `16`):
@@ -72,11 +83,20 @@ class PassAtKCallback(PeriodicEvalCallback):
         csv_name: str = "pass_at_k.csv",
         show_progress: bool = True,
     ) -> None:
-        if k < 1:
-            raise ValueError(f"`k` must be >= 1, got {k}.")
+        check_int(None, "k", value=k, low=1)
         super().__init__(eval_steps=eval_steps, csv_name=csv_name, show_progress=show_progress)
-        if "prompt" not in eval_dataset.column_names:
-            raise ValueError(f"`eval_dataset` needs a `prompt` column, got {eval_dataset.column_names}.")
+        check_dataset(eval_dataset, ["prompt"], "`eval_dataset`")
+        if not callable(reward_func):
+            raise ValueError(f"`reward_func` must be a TRL reward function (callable), got {reward_func!r}.")
+        check_optional_number(None, "temperature", value=temperature, low=0.0, low_open=True)
+        check_number(None, "top_p", value=top_p, low=0.0, high=1.0, low_open=True)
+        if max_new_tokens is not None:
+            check_int(None, "max_new_tokens", value=max_new_tokens, low=1)
+        check_int(None, "batch_size", value=batch_size, low=1)
+        check_number(None, "correct_threshold", value=correct_threshold)
+        if ks is not None:
+            for kk in ks:
+                check_int(None, "ks", value=kk, low=1, high=k)
         self.ks = sorted(set(ks)) if ks is not None else [2**i for i in range(k.bit_length()) if 2**i <= k]
         if any(kk < 1 or kk > k for kk in self.ks):
             raise ValueError(f"every value of `ks` must be in [1, k={k}], got {list(self.ks)}.")
@@ -88,6 +108,15 @@ class PassAtKCallback(PeriodicEvalCallback):
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.correct_threshold = correct_threshold
+
+    @classmethod
+    def paper_protocol(
+        cls, eval_dataset: Any, reward_func: Callable[..., list[float | None]], k: int = 8, **kwargs: Any
+    ) -> PassAtKCallback:
+        """The callback with the papers' evaluation sampling (`PAPER_PROTOCOL`: temperature 0.6, top-p 0.95) instead
+        of the trainer's; the papers use ``k=256``, the default here is 8 to keep periodic evaluation cheap. Other
+        keyword arguments are `PassAtKCallback`'s (``temperature`` / ``top_p`` override the preset)."""
+        return cls(eval_dataset, reward_func, k=k, **{**PAPER_PROTOCOL, **kwargs})
 
     # ------------------------------------------------------------------------------------------------ sampling
     def _sample_and_count(self, model: Any, tokenizer: Any, args: Any) -> tuple[list[int], list[int]]:

@@ -1,11 +1,26 @@
 """The offline exploration lab behind `trl-explore demo` (also `python -m trl_explore.demo`).
 
 A tiny model is warm-started on a toy task (cached), then plain GRPO and every RL method of the library are trained
-from the same weights with the same seed and budget; the report compares reward, entropy, the share of
-low-probability tokens and pass@1 / pass@k over steps.
+from the same weights with the same paired seeds and budget (`trl_explore.demo.regime`); the report opens with a
+verdict, gives each method's paired difference to GRPO on the quantities it targets, and plots reward, entropy, the
+share of low-probability tokens and pass@k.
 """
 
-from .methods import METHODS, DemoMethod
+from .methods import METHODS, DemoMethod, register_method
+from .regime import DEFAULT_REGIME, QUICK_REGIME, ToyRegime
 from .runner import DemoSettings, run_demo
+from .stats import PairedDifference, mean_se, paired_difference
 
-__all__ = ["METHODS", "DemoMethod", "DemoSettings", "run_demo"]
+__all__ = [
+    "DEFAULT_REGIME",
+    "METHODS",
+    "QUICK_REGIME",
+    "DemoMethod",
+    "DemoSettings",
+    "PairedDifference",
+    "ToyRegime",
+    "mean_se",
+    "paired_difference",
+    "register_method",
+    "run_demo",
+]

@@ -62,20 +62,36 @@ def decoding_section(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(model_path).to(device)
     rows = held_out.select(range(min(num_prompts, len(held_out))))
-    prompts = render_prompts(tokenizer, rows["prompt"], SamplingConfig(use_chat_template=not isinstance(
-        rows["prompt"][0], str)))
+    prompts = render_prompts(
+        tokenizer, rows["prompt"], SamplingConfig(use_chat_template=not isinstance(rows["prompt"][0], str))
+    )
     columns = {c: rows[c] for c in rows.column_names if c not in _NON_REWARD_COLUMNS}
     comparison = compare_decoding(
-        model, tokenizer, prompts, reward, columns, swi_configs=configs, budgets=[max_new_tokens],
-        num_samples=num_samples, temperature=temperature, top_p=top_p, batch_size=64, seed=seed, progress=False,
+        model,
+        tokenizer,
+        prompts,
+        reward,
+        columns,
+        swi_configs=configs,
+        budgets=[max_new_tokens],
+        num_samples=num_samples,
+        temperature=temperature,
+        top_p=top_p,
+        batch_size=64,
+        seed=seed,
+        progress=False,
     )
     short = list(configs)[-1]
     output = comparison.outputs[(short, max_new_tokens)][0]
-    plot_traces(output, output_dir / TRACE_PLOT, rows=range(0, min(4 * num_samples, len(output.mode_trace)),
-                                                            num_samples),
-                title=f"{short}: entropy per step, shaded by mode")
-    (output_dir / "decoding.json").write_text(json.dumps({"rows": comparison.rows, "traces": output.to_records()[:4]},
-                                                         indent=2))
+    plot_traces(
+        output,
+        output_dir / TRACE_PLOT,
+        rows=range(0, min(4 * num_samples, len(output.mode_trace)), num_samples),
+        title=f"{short}: entropy per step, shaded by mode",
+    )
+    (output_dir / "decoding.json").write_text(
+        json.dumps({"rows": comparison.rows, "traces": output.to_records()[:4]}, indent=2)
+    )
 
     by_name = {r["decoder"]: r for r in comparison.rows}
     n = by_name[PLAIN]["num_graded"]
@@ -114,12 +130,20 @@ def decoding_section(
     return lines
 
 
-def append_decoding_section(report_path: str | Path, model_path: str, settings: Any, held_out: Any,
-                            reward: Any) -> None:
-    """Append `decoding_section` to the demo report (budget: the demo's completion length)."""
-    report_path = Path(report_path)
+def decoding_report_section(run: Any, output_dir: str | Path) -> list[str]:
+    """The report section builder (`trl_explore.demo.report.SECTIONS`): `decoding_section` on the run's model and
+    held-out prompts, with the demo's completion budget and seed."""
     logger.info("decoding section: SwiReasoning vs plain sampling")
-    lines = decoding_section(model_path, held_out, reward, report_path.parent,
-                             max_new_tokens=settings.max_completion_length, seed=settings.seed)
-    with report_path.open("a") as f:
-        f.write("\n" + "\n".join(lines))
+    _, held_out, reward = run.task()
+    settings = run.settings
+    try:
+        return decoding_section(
+            run.model_path,
+            held_out,
+            reward,
+            output_dir,
+            max_new_tokens=settings.max_completion_length,
+            seed=settings.seed,
+        )
+    except OSError as err:  # the model the run trained from is gone (e.g. a report rebuilt elsewhere)
+        return ["## Decoding: SwiReasoning vs plain sampling", "", f"Skipped: could not load the model: {err}", ""]

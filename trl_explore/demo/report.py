@@ -1,236 +1,607 @@
-"""The demo's report: PNG plots per metric and a Markdown report that states plainly what the run shows."""
+"""The demo's report: a three-line verdict, paired statistics against GRPO, plots and tidy CSV files.
+
+`write_report` builds the Markdown report from a list of section builders (`SECTIONS`); a module that adds a section
+(e.g. a decoding comparison) appends its builder there. Numbers come from `trl_explore.demo.quantities` (what is
+measured) and `trl_explore.demo.stats` (paired differences across seeds).
+"""
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-LOW_PROB_PREFIX = "exploration/frac_prob_lt_"
+from .methods import BASELINE, METHODS
+from .quantities import QUANTITIES, low_prob_key, series, window
+from .stats import PairedDifference, mean_se, paired_difference
+
+OVERVIEW_PNG = "overview.png"
+PASS_AT_K_PNG = "pass_at_k.png"
+CURVES_PNG = "training_curves.png"
+MECHANISMS_PNG = "mechanisms.png"
 
 
-def _series(logs: Sequence[dict[str, float]], key: str) -> tuple[list[float], list[float]]:
-    pts = [(e["step"], e[key]) for e in logs if key in e and "step" in e]
-    return [p[0] for p in pts], [p[1] for p in pts]
+# ------------------------------------------------------------------------------------------------------- numbers
+def quantity_values(run: Any, method: str, key: str, *, at_end: bool = True) -> list[float]:
+    """One value of quantity `key` per seed (seed order) for `method`."""
+    q = QUANTITIES[key]
+    return [q.end(r, run.settings) if at_end else q.start(r, run.settings) for r in run.runs(method)]
 
 
-def _low_prob_key(results: Sequence[Any]) -> str | None:
-    keys = sorted({k for r in results for e in r.logs for k in e if k.startswith(LOW_PROB_PREFIX)},
-                  key=lambda k: -float(k[len(LOW_PROB_PREFIX):]))
-    return keys[0] if keys else None
-
-
-def _tail_mean(values: Sequence[float], n: int = 5) -> float:
-    tail = list(values)[-n:]
-    return sum(tail) / len(tail) if tail else float("nan")
-
-
-def _smooth(values: Sequence[float], window: int = 5) -> list[float]:
-    out = []
-    for i in range(len(values)):
-        chunk = values[max(0, i - window + 1) : i + 1]
-        out.append(sum(chunk) / len(chunk))
-    return out
-
-
-def _plot_metric(results: Sequence[Any], key: str, title: str, ylabel: str, path: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    drawn = False
-    for i, r in enumerate(results):
-        steps, values = _series(r.logs, key)
-        if not steps:
-            continue
-        color = f"C{i}"
-        ax.plot(steps, values, color=color, alpha=0.25, linewidth=1)
-        ax.plot(steps, _smooth(values), color=color, linewidth=2, label=r.label)
-        drawn = True
-    if not drawn:
-        plt.close(fig)
+def change(run: Any, method: str, key: str) -> PairedDifference | None:
+    """End minus start of `key` for `method`, paired by seed (None when a value is missing)."""
+    end, start = quantity_values(run, method, key), quantity_values(run, method, key, at_end=False)
+    if not end or not all(math.isfinite(v) for v in end + start):
         return None
-    ax.set_title(title)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return paired_difference(end, start)
 
 
-def _plot_pass_at_k(results: Sequence[Any], k: int, path: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not any(r.pass_at_k for r in results):
+def versus_baseline(run: Any, method: str, key: str) -> PairedDifference | None:
+    """End value of `key` for `method` minus GRPO's, paired by seed (None when a value is missing)."""
+    mine, base = quantity_values(run, method, key), quantity_values(run, BASELINE, key)
+    if not mine or len(mine) != len(base) or not all(math.isfinite(v) for v in mine + base):
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.0), sharex=True)
-    for i, r in enumerate(results):
-        steps = [row["step"] for row in r.pass_at_k]
-        for ax, key in zip(axes, ("pass@1", f"pass@{k}")):
-            ax.plot(steps, [row.get(key, float("nan")) for row in r.pass_at_k], marker="o", color=f"C{i}",
-                    label=r.label)
-    for ax, key in zip(axes, ("pass@1", f"pass@{k}")):
-        ax.set_title(f"{key} on held-out prompts")
-        ax.set_xlabel("optimizer step")
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return paired_difference(mine, base)
 
 
-def _first_last(r: Any, key: str) -> tuple[float, float]:
-    if not r.pass_at_k:
-        return float("nan"), float("nan")
-    return r.pass_at_k[0].get(key, float("nan")), r.pass_at_k[-1].get(key, float("nan"))
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else float("nan")
 
 
-def _standard_error(p: float, n: int) -> float:
-    """Binomial standard error of a rate measured on `n` observations, with the Laplace estimate (c + 1) / (n + 2) so
-    that rates of exactly 0 or 1 do not claim zero noise."""
-    if not math.isfinite(p):
-        return float("nan")
-    smoothed = (p * n + 1) / (n + 2)
-    return math.sqrt(smoothed * (1 - smoothed) / max(n, 1))
+def _label(run: Any, key: str) -> str:
+    return QUANTITIES[key].label(run.settings)
 
 
-def compare_with_baseline(results: Sequence[Any], settings: Any) -> list[str]:
-    """Plain sentences comparing each method's final pass@1 / pass@k and entropy with GRPO's (noise-aware)."""
-    base = next((r for r in results if r.name == "grpo"), None)
-    if base is None:
-        return ["GRPO was not run, so no method is compared with the baseline."]
-    lines = []
-    k = settings.k
-    n_prompts = settings.eval_prompts
-    for r in results:
-        if r is base:
+def compared_keys(method: Any) -> list[str]:
+    """The quantities a method is compared with GRPO on: its targets, then pass@1."""
+    return [*method.targets, *([] if "pass@1" in method.targets else ["pass@1"])]
+
+
+def _with_relative(run: Any, diff: PairedDifference, key: str) -> str:
+    """``+0.047 ± 0.009 (+22 % of GRPO's)`` when GRPO's end value is positive."""
+    base = _mean(quantity_values(run, BASELINE, key))
+    if math.isfinite(base) and base > 0:
+        return f"{diff.format()} ({100 * diff.mean / base:+.0f} % of GRPO's)"
+    return diff.format()
+
+
+# ------------------------------------------------------------------------------------------------------- verdict
+def verdict(run: Any) -> list[str]:
+    """Three lines: did GRPO learn; which methods changed their targeted quantity (by how much); pass@1 vs GRPO."""
+    n = run.settings.seeds
+    seeds = f"{n} seed{'s' if n != 1 else ''}"
+    gain, ent = change(run, BASELINE, "pass@1"), change(run, BASELINE, "entropy")
+    p1s, p1e = _mean(quantity_values(run, BASELINE, "pass@1", at_end=False)), _mean(quantity_values(run, BASELINE, "pass@1"))
+    if gain is None:
+        first = "**GRPO:** no pass@1 measurement."
+    else:
+        learned = gain.resolved and gain.mean > 0
+        head = "GRPO learned" if learned else "GRPO did not clearly learn"
+        why = "beyond 2 standard errors" if learned else (
+            "no standard error with one seed" if n < 2 else "within 2 standard errors: not resolved")
+        first = f"**{head}:** held-out pass@1 {p1s:.3f} → {p1e:.3f} ({gain.format()} across {seeds}, {why})"
+        if ent is not None:
+            e0, e1 = _mean(quantity_values(run, BASELINE, "entropy", at_end=False)), _mean(
+                quantity_values(run, BASELINE, "entropy"))
+            word = "fell" if ent.mean < 0 else "rose"
+            first += f"; its policy entropy {word} {e0:.3f} → {e1:.3f} nats/token"
+        big = change(run, BASELINE, "pass@k")
+        if big is not None:
+            k0, k1 = _mean(quantity_values(run, BASELINE, "pass@k", at_end=False)), _mean(
+                quantity_values(run, BASELINE, "pass@k"))
+            first += f" and its {_label(run, 'pass@k')} {'fell' if big.mean < 0 else 'rose'} {k0:.3f} → {k1:.3f}"
+        first += "."
+
+    raised, lowered, unresolved = [], [], []
+    pass1_diff, pass1_same = [], []
+    for method in run.methods:
+        if method.name == BASELINE:
             continue
-        for key, n_obs in (("pass@1", n_prompts * k), (f"pass@{k}", n_prompts)):
-            mine, theirs = _first_last(r, key)[1], _first_last(base, key)[1]
-            noise = 2 * math.hypot(_standard_error(mine, n_obs), _standard_error(theirs, n_obs))
-            diff = mine - theirs
-            if not math.isfinite(diff):
+        for key in method.targets:
+            diff = versus_baseline(run, method.name, key)
+            if diff is None:
                 continue
-            if abs(diff) <= noise:
-                verdict = f"within noise (±{noise:.3f}, two standard errors): no difference shown on this run"
-            elif diff > 0:
-                verdict = f"higher than GRPO by {diff:.3f} (beyond two standard errors, ±{noise:.3f})"
+            text = f"{method.label} {_label(run, key)} {_with_relative(run, diff, key)}"
+            if not diff.resolved:
+                unresolved.append(text)
+            elif diff.mean * QUANTITIES[key].intended > 0:
+                raised.append(text)
             else:
-                verdict = f"lower than GRPO by {-diff:.3f} (beyond two standard errors, ±{noise:.3f}): it does not beat GRPO here"
-            lines.append(f"- **{r.label}** final {key} = {mine:.3f} vs GRPO {theirs:.3f}: {verdict}.")
-        e_mine, e_base = _tail_mean(_series(r.logs, "entropy")[1]), _tail_mean(_series(base.logs, "entropy")[1])
-        if math.isfinite(e_mine) and math.isfinite(e_base):
-            rel = "higher than" if e_mine > e_base + 5e-4 else "lower than" if e_mine < e_base - 5e-4 else "the same as"
-            lines.append(f"- **{r.label}** ends with policy entropy {e_mine:.3f} ({rel} GRPO's {e_base:.3f}; mean "
-                         "of the last 5 steps).")
-    return lines
+                lowered.append(text)
+        diff = versus_baseline(run, method.name, "pass@1")
+        if diff is not None:
+            (pass1_diff if diff.resolved else pass1_same).append((diff.mean, f"{method.label} {diff.format()}"))
+    parts = []
+    if raised:
+        parts.append("moved as intended: " + ", ".join(raised))
+    if lowered:
+        parts.append("moved against the intent: " + ", ".join(lowered))
+    if unresolved:
+        parts.append("not resolved: " + ", ".join(unresolved))
+    if not parts:
+        second = "**Targeted quantities vs GRPO:** no method besides GRPO was run, so nothing is compared."
+    elif not raised and not lowered:
+        second = (f"**Targeted quantities vs GRPO:** no method changed the quantity it targets beyond 2 standard "
+                  f"errors at {seeds} ({parts[0]}).")
+    else:
+        second = "**Targeted quantities vs GRPO (resolved = beyond 2 SE):** " + "; ".join(parts) + "."
+    if not pass1_diff and not pass1_same:
+        third = "**pass@1 vs GRPO:** nothing to compare."
+    elif not pass1_diff:
+        third = f"**pass@1 vs GRPO:** no method differs beyond 2 standard errors at {seeds}."
+    else:
+        groups = [("below GRPO beyond 2 SE", [t for m, t in pass1_diff if m < 0]),
+                  ("above GRPO beyond 2 SE", [t for m, t in pass1_diff if m > 0]),
+                  ("within noise", [t for _, t in pass1_same])]
+        third = "**pass@1 vs GRPO:** " + "; ".join(f"{name}: {', '.join(items)}" for name, items in groups if items)
+        third += "."
+    return [first, second, third]
 
 
-def _write_metrics_csv(results: Sequence[Any], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["method", "step", "metric", "value"])
-        for r in results:
-            for entry in r.logs:
-                for key, value in entry.items():
-                    if key != "step":
-                        writer.writerow([r.name, int(entry.get("step", -1)), key, value])
-            for row in r.pass_at_k:
-                for key, value in row.items():
-                    if key.startswith("pass@"):
-                        writer.writerow([r.name, int(row["step"]), f"pass_at_k/{key}", value])
+# ------------------------------------------------------------------------------------------------------- tables
+def _fmt(v: float) -> str:
+    return f"{v:.3f}" if math.isfinite(v) else "n/a"
 
 
-def final_table(results: Sequence[Any], k: int) -> list[str]:
-    """Markdown rows: pass@1 and pass@k (start → end), entropy, low-probability share, wall time per step."""
-    low_key = _low_prob_key(results)
-    low_label = f"share p<{low_key[len(LOW_PROB_PREFIX):]}" if low_key else "share low-p"
-    rows = [
-        f"| method | pass@1 (start → end) | pass@{k} (start → end) | entropy | {low_label} | reward | s / step |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        p1 = _first_last(r, "pass@1")
-        pk = _first_last(r, f"pass@{k}")
-        ent = _tail_mean(_series(r.logs, "entropy")[1])
-        low = _tail_mean(_series(r.logs, low_key)[1]) if low_key else float("nan")
-        rew = _tail_mean(_series(r.logs, "reward")[1])
-        rows.append(
-            f"| {r.label} | {p1[0]:.3f} → {p1[1]:.3f} | {pk[0]:.3f} → {pk[1]:.3f} | {ent:.3f} | {low:.3f} | "
-            f"{rew:.3f} | {r.seconds_per_step:.2f} |"
-        )
+def results_table(run: Any) -> list[str]:
+    """Per method: mean over seeds at the start and the end of each quantity, and seconds per step."""
+    keys = list(QUANTITIES)
+    header = "| method | " + " | ".join(f"{_label(run, k)} (start → end)" for k in keys) + " | s / step |"
+    rows = [header, "|---" * (len(keys) + 2) + "|"]
+    for method in run.methods:
+        cells = []
+        for key in keys:
+            s, e = _mean(quantity_values(run, method.name, key, at_end=False)), _mean(
+                quantity_values(run, method.name, key))
+            cells.append(f"{_fmt(s)} → {_fmt(e)}")
+        sps = _mean([r.seconds_per_step for r in run.runs(method.name)])
+        rows.append(f"| {method.label} | " + " | ".join(cells) + f" | {sps:.2f} |")
     return rows
 
 
-def write_report(
-    results: Sequence[Any], settings: Any, output_dir: Path, *, model_path: str, warm_seconds: float,
-    total_seconds: float,
-) -> Path:
-    """Write plots, ``metrics.csv`` and ``demo_report.md`` under `output_dir`; return the report's path."""
-    output_dir = Path(output_dir)
-    plots = []
-    low_key = _low_prob_key(results)
-    for key, title, ylabel, name in [
-        ("reward", "Training reward (mean over the batch)", "reward", "reward.png"),
-        ("entropy", "Policy entropy of sampled completions", "nats / token", "entropy.png"),
-        *([(low_key, f"Share of sampled tokens with p < {low_key[len(LOW_PROB_PREFIX):]}", "share",
-            "low_prob_tokens.png")] if low_key else []),
-    ]:
-        p = _plot_metric(results, key, title, ylabel, output_dir / name)
-        if p is not None:
-            plots.append((title, p.name))
-    p = _plot_pass_at_k(results, settings.k, output_dir / "pass_at_k.png")
-    if p is not None:
-        plots.append((f"pass@1 and pass@{settings.k}", p.name))
-    _write_metrics_csv(results, output_dir / "metrics.csv")
+def paired_table(run: Any) -> list[str]:
+    """Per method and compared quantity: method and GRPO at the end, the paired difference ± SE, resolved or not."""
+    rows = ["| method | quantity | method (end) | GRPO (end) | difference ± SE | resolved (> 2 SE)? |",
+            "|---|---|---|---|---|---|"]
+    for method in run.methods:
+        if method.name == BASELINE:
+            continue
+        for key in compared_keys(method):
+            diff = versus_baseline(run, method.name, key)
+            mine, base = _mean(quantity_values(run, method.name, key)), _mean(quantity_values(run, BASELINE, key))
+            target = " (target)" if key in method.targets else ""
+            if diff is None:
+                rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | n/a | n/a |")
+                continue
+            word = "**yes**" if diff.resolved else "no"
+            rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | "
+                        f"{diff.format()} | {word} |")
+    return rows
 
-    model_desc = settings.model or f"toy Qwen2 warm-started on {settings.task} ({model_path})"
-    lines = [
-        "# trl_explore demo report",
+
+def grpo_table(run: Any) -> list[str]:
+    """GRPO's own change over the run (end minus start, paired by seed) for each quantity."""
+    rows = ["| quantity | start | end | change ± SE | resolved (> 2 SE)? |", "|---|---|---|---|---|"]
+    for key in QUANTITIES:
+        diff = change(run, BASELINE, key)
+        s, e = _mean(quantity_values(run, BASELINE, key, at_end=False)), _mean(quantity_values(run, BASELINE, key))
+        cells = ("n/a", "n/a") if diff is None else (diff.format(), "**yes**" if diff.resolved else "no")
+        rows.append(f"| {_label(run, key)} | {_fmt(s)} | {_fmt(e)} | {cells[0]} | {cells[1]} |")
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------- plots
+def _colors(run: Any) -> dict[str, str]:
+    palette = [f"C{i}" for i in range(10)]
+    order = [m for m in METHODS if m != BASELINE]
+    return {m.name: "black" if m.name == BASELINE else palette[order.index(m.name) % 10] for m in run.methods}
+
+
+def _smooth(values: Sequence[float], w: int) -> list[float]:
+    """Trailing moving average over `w` points (fewer at the start)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= w:
+            total -= values[i - w]
+        out.append(total / min(i + 1, w))
+    return out
+
+
+def _band(runs: Sequence[Any], key: str, w: int) -> tuple[list[float], list[float], list[float]] | None:
+    """Steps, mean and standard error across seeds of the `w`-step moving average of `key` (a metric logged every
+    few steps, like the reward at generation steps, is averaged over the points within `w` steps)."""
+    per_seed = [dict(zip(*series(r.logs, key))) for r in runs]
+    steps = sorted(set.intersection(*(set(s) for s in per_seed))) if per_seed else []
+    if not steps:
+        return None
+    spacing = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else 1.0
+    points = max(1, round(w / max(spacing, 1.0)))
+    curves = [_smooth([s[t] for t in steps], points) for s in per_seed]
+    means, ses = [], []
+    for i in range(len(steps)):
+        stat = mean_se([c[i] for c in curves])
+        means.append(stat.mean)
+        ses.append(stat.se if math.isfinite(stat.se) else 0.0)
+    return steps, means, ses
+
+
+def _scale_to_data(ax: Any, lows: list[float], highs: list[float], floor: float | None = None) -> None:
+    lo, hi = min(lows), max(highs)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1e-3)
+    lo, hi = lo - pad, hi + pad
+    if floor is not None:
+        lo = max(lo, floor)
+    ax.set_ylim(lo, hi)
+
+
+def _plot_curve(ax: Any, run: Any, key: str, title: str, ylabel: str, methods: Sequence[Any] | None = None) -> bool:
+    w = window(run.settings.steps)
+    lows, highs, drawn = [], [], False
+    for method in run.methods if methods is None else methods:
+        band = _band(run.runs(method.name), key, w)
+        if band is None:
+            continue
+        steps, mean, se = band
+        color = _colors(run)[method.name]
+        ax.plot(steps, mean, color=color, linewidth=2 if method.name == BASELINE else 1.6, label=method.label)
+        lo = [m - s for m, s in zip(mean, se)]
+        hi = [m + s for m, s in zip(mean, se)]
+        ax.fill_between(steps, lo, hi, color=color, alpha=0.15, linewidth=0)
+        lows.extend(lo)
+        highs.extend(hi)
+        drawn = True
+    if not drawn:
+        ax.set_visible(False)
+        return False
+    _scale_to_data(ax, lows, highs, floor=0.0)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    return True
+
+
+def _ks(run: Any) -> list[int]:
+    k = run.settings.k
+    return [2**i for i in range(k.bit_length()) if 2**i <= k]
+
+
+def _pass_curve(rows: Sequence[dict[str, float]], ks: list[int]) -> tuple[list[float], list[float]]:
+    means, ses = [], []
+    for kk in ks:
+        stat = mean_se([row[f"pass@{kk}"] for row in rows])
+        means.append(stat.mean)
+        ses.append(stat.se if math.isfinite(stat.se) else 0.0)
+    return means, ses
+
+
+def _plot_pass_at_k(ax: Any, run: Any, *, relative: bool) -> None:
+    ks = _ks(run)
+    start_rows = [run.start_evals[s] for s in run.settings.seed_list]
+    start_mean, start_se = _pass_curve(start_rows, ks)
+    lows, highs = [], []
+    if not relative:
+        ax.plot(ks, start_mean, color="grey", linestyle="--", marker="o", markersize=3, label="start (every method)")
+        lows.extend(m - s for m, s in zip(start_mean, start_se))
+        highs.extend(m + s for m, s in zip(start_mean, start_se))
+    else:
+        ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    for method in run.methods:
+        runs = run.runs(method.name)
+        if not runs or not all(r.final_eval for r in runs):
+            continue
+        if relative:
+            rows = [{f"pass@{kk}": r.final_eval[f"pass@{kk}"] - r.start_eval[f"pass@{kk}"] for kk in ks} for r in runs]
+        else:
+            rows = [r.final_eval for r in runs]
+        mean, se = _pass_curve(rows, ks)
+        color = _colors(run)[method.name]
+        ax.plot(ks, mean, color=color, marker="o", markersize=3, linewidth=2 if method.name == BASELINE else 1.6,
+                label=method.label)
+        lo, hi = [m - s for m, s in zip(mean, se)], [m + s for m, s in zip(mean, se)]
+        ax.fill_between(ks, lo, hi, color=color, alpha=0.15, linewidth=0)
+        lows.extend(lo)
+        highs.extend(hi)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(kk) for kk in ks])
+    ax.set_xlabel("k (samples per held-out prompt)")
+    if relative:
+        lows.append(0.0)
+        highs.append(0.0)
+        ax.set_ylabel("pass@k at the end − at the start")
+        ax.set_title("Change of held-out pass@k over training", fontsize=10)
+    else:
+        ax.set_ylabel("pass@k (fraction of held-out prompts)")
+        ax.set_title("Held-out pass@k: start (dashed) vs end of training (solid)", fontsize=10)
+    if lows:
+        _scale_to_data(ax, lows, highs, floor=None if relative else 0.0)
+    ax.grid(alpha=0.3)
+
+
+def _band_note(run: Any) -> str:
+    n = run.settings.seeds
+    band = f"band: ± 1 standard error across {n} seeds" if n > 1 else "one seed: no band"
+    return f"curves: mean over seeds of a {window(run.settings.steps)}-step moving average; {band}"
+
+
+def _figure(nrows: int, ncols: int, size: tuple[float, float]) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False)
+    return fig, axes
+
+
+def _save(fig: Any, path: Path, note: str, legend: bool = True) -> None:
+    import matplotlib.pyplot as plt
+
+    handles, labels = [], []
+    for ax in fig.axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    bottom = 0.03
+    if legend and labels:
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.035), ncol=min(len(labels), 7),
+                   fontsize=9, frameon=False)
+        bottom = 0.09
+    fig.text(0.5, 0.008, note, ha="center", va="bottom", fontsize=8, color="dimgrey")
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _curve_panels(run: Any) -> list[tuple[str, str, str]]:
+    thr = run.settings.low_prob_threshold
+    return [
+        ("reward", "Training reward (pass@1 on the training prompts)", "mean reward"),
+        ("entropy", "Policy entropy of the sampled completions", "nats / token"),
+        (low_prob_key(thr), f"Share of sampled tokens with p < {thr:g}", "share of tokens"),
+    ]
+
+
+def plot_overview(run: Any, path: Path) -> Path:
+    """The README figure: reward, entropy and low-probability share over steps, and pass@k over k."""
+    fig, axes = _figure(2, 2, (11.0, 7.6))
+    for ax, (key, title, ylabel) in zip(axes.flat, _curve_panels(run)):
+        _plot_curve(ax, run, key, title, ylabel)
+    _plot_pass_at_k(axes[1, 1], run, relative=False)
+    fig.suptitle(_title(run), fontsize=11)
+    _save(fig, path, _band_note(run))
+    return path
+
+
+def plot_pass_at_k(run: Any, path: Path) -> Path:
+    """pass@k over k: absolute (start vs end) and the change over training, per method."""
+    fig, axes = _figure(1, 2, (11.0, 4.4))
+    _plot_pass_at_k(axes[0, 0], run, relative=False)
+    _plot_pass_at_k(axes[0, 1], run, relative=True)
+    _save(fig, path, f"mean over {run.settings.seeds} seed(s); band: ± 1 standard error across seeds")
+    return path
+
+
+def plot_curves(run: Any, path: Path) -> Path:
+    """Training curves, plus held-out pass@1 / pass@k over steps when evaluated during training."""
+    panels = _curve_panels(run)
+    extra = len(run.settings.eval_steps) > 1
+    fig, axes = _figure(1, len(panels) + (2 if extra else 0), (4.2 * (len(panels) + (2 if extra else 0)), 3.8))
+    for ax, (key, title, ylabel) in zip(axes.flat, panels):
+        _plot_curve(ax, run, key, title, ylabel)
+    if extra:
+        for ax, kk in zip(axes.flat[len(panels):], (1, run.settings.k)):
+            _plot_eval_over_steps(ax, run, kk)
+    _save(fig, path, _band_note(run))
+    return path
+
+
+def plot_mechanisms(run: Any, path: Path) -> Path | None:
+    """One panel per method that declares `mechanism` metrics: the metric over steps (mean ± SE across seeds)."""
+    panels = [(m, key, label) for m in run.methods for key, label in m.mechanism
+              if any(key in e for r in run.runs(m.name) for e in r.logs)]
+    if not panels:
+        return None
+    cols = min(len(panels), 3)
+    rows = -(-len(panels) // cols)
+    fig, axes = _figure(rows, cols, (4.2 * cols, 3.6 * rows))
+    for ax, (method, key, label) in zip(axes.flat, panels):
+        _plot_curve(ax, run, key, f"{method.label}: {label}", "share", methods=[method])
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    _save(fig, path, _band_note(run), legend=False)
+    return path
+
+
+def _plot_eval_over_steps(ax: Any, run: Any, kk: int) -> None:
+    lows, highs = [], []
+    for method in run.methods:
+        runs = run.runs(method.name)
+        if not runs:
+            continue
+        steps = [0] + [int(row["step"]) for row in runs[0].evals]
+        rows = [[r.start_eval] + r.evals for r in runs]
+        means, ses = [], []
+        for i in range(len(steps)):
+            stat = mean_se([seed_rows[i][f"pass@{kk}"] for seed_rows in rows])
+            means.append(stat.mean)
+            ses.append(stat.se if math.isfinite(stat.se) else 0.0)
+        color = _colors(run)[method.name]
+        ax.plot(steps, means, marker="o", markersize=3, color=color, label=method.label)
+        lo, hi = [m - s for m, s in zip(means, ses)], [m + s for m, s in zip(means, ses)]
+        ax.fill_between(steps, lo, hi, color=color, alpha=0.15, linewidth=0)
+        lows.extend(lo)
+        highs.extend(hi)
+    if lows:
+        _scale_to_data(ax, lows, highs, floor=0.0)
+    ax.set_title(f"Held-out pass@{kk} over training", fontsize=10)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(f"pass@{kk}")
+    ax.grid(alpha=0.3)
+
+
+def _title(run: Any) -> str:
+    s = run.settings
+    return (f"{'toy ' + s.task if s.model is None else s.model}: {len(run.methods)} methods × {s.seeds} paired seeds, "
+            f"{s.steps} steps, lr {s.learning_rate:g}, temperature {s.temperature:g}")
+
+
+# ---------------------------------------------------------------------------------------------------- csv files
+def write_metrics_csv(run: Any, path: Path) -> None:
+    """Tidy rows ``method, seed, step, metric, value``: every logged training metric and every evaluation."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["method", "seed", "step", "metric", "value"])
+        for r in run.results:
+            for entry in r.logs:
+                for key, value in entry.items():
+                    if key != "step":
+                        writer.writerow([r.method, r.seed, int(entry.get("step", -1)), key, value])
+            for row in [r.start_eval, *r.evals]:
+                for key, value in row.items():
+                    if key.startswith("pass@"):
+                        writer.writerow([r.method, r.seed, int(row["step"]), f"pass_at_k/{key}", value])
+
+
+def write_summary_csv(run: Any, path: Path) -> None:
+    """Rows ``method, seed, quantity, start, end``: the numbers the paired statistics are computed from."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["method", "seed", "quantity", "start", "end"])
+        for method in run.methods:
+            for r in run.runs(method.name):
+                for q in QUANTITIES.values():
+                    writer.writerow([method.name, r.seed, q.label(run.settings), q.start(r, run.settings),
+                                     q.end(r, run.settings)])
+
+
+# -------------------------------------------------------------------------------------------------------- report
+def _section_verdict(run: Any, out: Path) -> list[str]:
+    return ["## Verdict", "", *[f"{i}. {line}" for i, line in enumerate(verdict(run), 1)], ""]
+
+
+def _section_results(run: Any, out: Path) -> list[str]:
+    s = run.settings
+    w = window(s.steps)
+    return [
+        "## What GRPO did",
         "",
-        f"Model: {model_desc}. Task: {settings.task}. Every method starts from the same weights and trains "
-        f"{settings.steps} steps of {settings.prompts_per_step} prompts × {settings.num_generations} completions "
-        f"(seed {settings.seed}, learning rate {settings.learning_rate:g}, temperature 1.0, token-mean loss, no KL). "
-        f"pass@k is measured on {settings.eval_prompts} held-out prompts with {settings.k} samples each "
-        f"(temperature 1.0) every {settings.eval_every} steps.",
+        *grpo_table(run),
         "",
-        f"Wall time: {total_seconds:.0f} s in all, of which {warm_seconds:.0f} s warm start (0 when cached).",
+        f"Start and end of entropy and of the low-probability share are means of the first and last {w} steps; "
+        f"pass@k is measured on {s.eval_prompts} held-out prompts with {s.k} samples each (temperature "
+        f"{s.temperature:g}). Changes are paired by seed (end minus start of the same run).",
         "",
-        "## Final table",
+        "## Paired differences to GRPO",
         "",
-        *final_table(results, settings.k),
+        "Each method against GRPO on the quantities it targets and on pass@1: the end-of-run value minus GRPO's with "
+        "the same seed, mean ± one standard error across seeds. *Resolved* means |difference| > 2 standard errors; "
+        f"with {s.seeds} seeds this is a lenient screen (a two-sided 95% t-interval needs about "
+        f"{_t_crit(s.seeds):.1f} standard errors), so read an unresolved difference as \"not shown at this sample "
+        "size\", not as \"no effect\". Add seeds with `--seeds`.",
         "",
-        "Entropy, low-probability share and reward are means of the last 5 logged steps.",
+        *paired_table(run),
         "",
-        "## What this run shows",
+        "## All quantities, mean over seeds",
         "",
-        *compare_with_baseline(results, settings),
-        "",
-        "A toy model and a short run are a smoke-scale experiment: differences within noise are expected and a "
-        "method that helps a 14B model need not help here. Use `--steps`, `--model` and `--task` for a real run.",
-        "",
-        "## Methods",
-        "",
-        *[f"- **{r.label}** — {r.summary}" for r in results],
-        "",
-        "## Plots",
-        "",
-        *[f"### {title}\n\n![{title}]({name})\n" for title, name in plots],
-        "Per-step metrics of every method are in `metrics.csv`; each run's logs in `runs/<method>/result.json`.",
+        *results_table(run),
         "",
     ]
+
+
+def _t_crit(n: int) -> float:
+    """Two-sided 95% Student-t critical value with n - 1 degrees of freedom (table; 1.96 for large n)."""
+    table = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
+    return table.get(n, 2.0 if n > 10 else float("nan"))
+
+
+def _section_plots(run: Any, out: Path) -> list[str]:
+    return [
+        "## Plots",
+        "",
+        f"![Overview]({OVERVIEW_PNG})",
+        "",
+        f"![pass@k over k]({PASS_AT_K_PNG})",
+        "",
+        f"![Training curves]({CURVES_PNG})",
+        "",
+        *(["Each method's mechanism at work (the metric it logs for it):", "", f"![Mechanisms]({MECHANISMS_PNG})", ""]
+          if (out / MECHANISMS_PNG).is_file() else []),
+        _band_note(run).capitalize() + ". Per-step metrics of every run are in `metrics.csv`, the per-seed start "
+        "and end values behind the tables in `summary.csv`, each run's logs in `runs/<method>/seed<k>.json`.",
+        "",
+    ]
+
+
+def _section_settings(run: Any, out: Path) -> list[str]:
+    s = run.settings
+    model = s.model or f"the toy Qwen2 warm-started on {s.task} (`{run.model_path}`)"
+    return [
+        "## Settings",
+        "",
+        f"- Model: {model}. Every run starts from these weights.",
+        f"- Seeds {', '.join(map(str, s.seed_list))}: a seed fixes the order of the training prompts, the sampling "
+        "during training and the sampling of the held-out evaluation, so the runs of two methods with one seed are "
+        "paired.",
+        f"- Training: {s.steps} optimizer steps of {s.prompts_per_step} prompts × {s.num_generations} completions, "
+        f"{s.steps_per_generation} optimizer steps per generation (importance ratio ≠ 1 from the second), constant "
+        f"learning rate {s.learning_rate:g}, temperature {s.temperature:g}, token-mean loss, no KL, clip ε = "
+        f"{s.epsilon:g} (unless the method sets its own), at most {s.max_completion_length} completion tokens.",
+        f"- Wall time: {run.total_seconds:.0f} s in all with {run.workers} worker process"
+        f"{'es' if run.workers > 1 else ''}, "
+        + (f"of which {run.warm_seconds:.0f} s warm start (cached for later runs)" if run.warm_seconds >= 5 else
+           "the warm start cached")
+        + (f"; CPU time {run.cpu_seconds:.0f} s (on a busy machine the wall time exceeds CPU time / cores)."
+           if math.isfinite(run.cpu_seconds) else "."),
+        "- A toy model and a short run are a smoke-scale experiment: a method that helps a 14B model need not help "
+        "here, and one that helps here need not help there.",
+        "",
+    ]
+
+
+def _section_methods(run: Any, out: Path) -> list[str]:
+    lines = ["## Methods", ""]
+    for m in run.methods:
+        targets = ", ".join(QUANTITIES[t].label(run.settings) for t in m.targets) or "none (the baseline)"
+        lines.append(f"- **{m.label}** — {m.summary} Targets: {targets}.")
+    return [*lines, ""]
+
+
+Section = Callable[[Any, Path], list[str]]
+def _section_decoding(run: Any, output_dir: Path) -> list[str]:
+    from .decoding import decoding_report_section  # SwiReasoning vs plain sampling on the run's model
+
+    return decoding_report_section(run, output_dir)
+
+
+SECTIONS: list[Section] = [
+    _section_verdict,
+    _section_results,
+    _section_plots,
+    _section_settings,
+    _section_methods,
+    _section_decoding,
+]
+"""Builders of the report's sections, in order: ``builder(run, output_dir) -> Markdown lines``. Append to add one."""
+
+
+def write_report(run: Any, output_dir: Path) -> Path:
+    """Write plots, ``metrics.csv``, ``summary.csv`` and ``demo_report.md`` under `output_dir`; return the report."""
+    output_dir = Path(output_dir)
+    plot_overview(run, output_dir / OVERVIEW_PNG)
+    plot_pass_at_k(run, output_dir / PASS_AT_K_PNG)
+    plot_curves(run, output_dir / CURVES_PNG)
+    plot_mechanisms(run, output_dir / MECHANISMS_PNG)
+    write_metrics_csv(run, output_dir / "metrics.csv")
+    write_summary_csv(run, output_dir / "summary.csv")
+    lines = ["# trl_explore demo report", ""]
+    for section in SECTIONS:
+        lines.extend(section(run, output_dir))
     path = output_dir / "demo_report.md"
     path.write_text("\n".join(lines))
     return path

@@ -1,88 +1,285 @@
-"""Run the exploration lab: warm-start (or load) a model, train each method from it with the same budget, collect."""
+"""Run the exploration lab: warm-start (or load) a model, train every method from it with every seed, collect.
+
+A run is a list of jobs: one evaluation of the starting model per seed, and one training run per (method, seed).
+Every training run starts from the same weights with the same settings (`trl_explore.demo.regime`); a seed fixes the
+order of the training prompts, the sampling during training and the sampling of the held-out evaluation, so the runs
+of two methods with one seed are paired. On a CPU without `--model` the jobs run in parallel worker processes (one
+thread each); otherwise in this process, one after the other. Results are written to a staging folder next to the
+output folder and moved into place at the end, so a re-run replaces the previous results as a whole and a failed run
+leaves them untouched.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import logging
 import math
+import os
 import random
+import shutil
+import tempfile
 import time
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .methods import DemoMethod, resolve_methods
+from .methods import BASELINE, METHODS, DemoMethod, resolve_methods
+from .regime import DEFAULT_REGIME, QUICK_REGIME, ToyRegime, check_int, grpo_config_values
 
 logger = logging.getLogger(__name__)
 
 TOY_TASKS = ("countdown", "arithmetic")
+MARKER_FILE = ".trl_explore_demo"
+MAX_AUTO_WORKERS = 8
+
+Emit = Callable[[tuple], None]
+
+
+class DemoUsageError(ValueError):
+    """A problem with the user's input found while running (output folder, dataset, model): the CLI prints it as
+    one line."""
 
 
 @dataclass
 class DemoSettings:
-    """Settings of one demo run (the `trl-explore demo` flags).
+    """Settings of one demo run (the `trl-explore demo` flags). The training fields default to `DEFAULT_REGIME`.
 
     Args:
-        methods (`list[str]`): methods to train (default: all of `METHODS`); GRPO is the baseline.
-        steps (`int`, defaults to `100`): optimizer steps per method.
-        seed (`int`, defaults to `0`): seed of the warm start, the data and every run.
-        output_dir (`str`, defaults to `"trl_explore_demo"`): where the report, plots and per-method logs go.
-        model (`str`, *optional*): Hub name or local path of the model to train; default: the toy kit's warm start.
-        task (`str`, defaults to `"countdown"`): `countdown` / `arithmetic` (synthetic, any model), or a math dataset
-            by Hub name or local file (`prompt`/`problem` + `answer`/`solution` columns), graded by
-            `math_accuracy_reward`.
-        prompts_per_step (`int`, defaults to `8`) and num_generations (`int`, defaults to `8`): batch per step.
-        max_completion_length (`int`, defaults to `40`): completion budget in tokens.
-        learning_rate (`float`, defaults to `1e-4`): shared constant learning rate (the toy model is tiny; real models
-            want ~1e-6).
-        eval_every (`int`, defaults to `25`): pass@k evaluation interval in steps.
-        eval_prompts (`int`, defaults to `64`) and k (`int`, defaults to `8`): held-out prompts and samples per prompt.
+        methods (`list[str]`, *optional*):
+            Methods to train (default: every method of `METHODS` marked `default`); GRPO, the baseline, is always run.
+        seeds (`int`, *optional*, defaults to `3`):
+            Number of paired seeds: every method runs with seeds `seed`, `seed + 1`, ... `seed + seeds - 1`.
+        seed (`int`, *optional*, defaults to `0`):
+            First seed.
+        steps (`int`, *optional*, defaults to `DEFAULT_REGIME.steps`):
+            Optimizer steps per run.
+        output_dir (`str`, *optional*, defaults to `"trl_explore_demo"`):
+            Folder of the report, plots and per-run logs; replaced as a whole by a re-run.
+        model (`str`, *optional*):
+            Hub name or local path of the model to train; default: the toy kit's warm start of the task (cached).
+        task (`str`, *optional*, defaults to `"countdown"`):
+            `countdown` / `arithmetic` (synthetic), or, with `model`, a math dataset by Hub name or local file
+            (`prompt`/`problem` + `answer`/`solution` columns) graded by `math_accuracy_reward`.
+        prompts_per_step (`int`, *optional*, defaults to `DEFAULT_REGIME.prompts_per_step`):
+            As in `ToyRegime`; so are `num_generations`, `steps_per_generation`, `max_completion_length`,
+            `learning_rate`, `temperature`, `epsilon`, `eval_prompts`, `k`, `low_prob_threshold`, `warm_start_steps`,
+            `train_data_seed` and `eval_data_seed` (defaults: `DEFAULT_REGIME`).
+        eval_every (`int`, *optional*):
+            Also evaluate pass@k every this many steps (default: only before and after training).
+        warm_start_seed (`int`, *optional*, defaults to `0`):
+            Seed of the warm start (one starting model for every seed).
+        workers (`int`, *optional*):
+            Parallel worker processes; default: the usable CPU cores (at most 8) for the toy model on a CPU, else 1.
+        show_progress (`bool`, *optional*, defaults to `True`):
+            Progress bar and one summary line per evaluation on the console.
     """
 
     methods: list[str] = field(default_factory=list)
-    steps: int = 100
+    seeds: int = 3
     seed: int = 0
+    steps: int = DEFAULT_REGIME.steps
     output_dir: str = "trl_explore_demo"
     model: str | None = None
-    task: str = "countdown"
-    prompts_per_step: int = 8
-    num_generations: int = 8
-    max_completion_length: int = 40
-    learning_rate: float = 1e-4
-    eval_every: int = 25
-    eval_prompts: int = 64
-    k: int = 8
-    train_prompts: int = 2000
+    task: str = DEFAULT_REGIME.task
+    prompts_per_step: int = DEFAULT_REGIME.prompts_per_step
+    num_generations: int = DEFAULT_REGIME.num_generations
+    steps_per_generation: int = DEFAULT_REGIME.steps_per_generation
+    max_completion_length: int = DEFAULT_REGIME.max_completion_length
+    learning_rate: float = DEFAULT_REGIME.learning_rate
+    temperature: float = DEFAULT_REGIME.temperature
+    epsilon: float = DEFAULT_REGIME.epsilon
+    eval_every: int | None = None
+    eval_prompts: int = DEFAULT_REGIME.eval_prompts
+    k: int = DEFAULT_REGIME.k
+    low_prob_threshold: float = DEFAULT_REGIME.low_prob_threshold
+    warm_start_steps: int | None = DEFAULT_REGIME.warm_start_steps
+    warm_start_seed: int = 0
+    train_data_seed: int = DEFAULT_REGIME.train_data_seed
+    eval_data_seed: int = DEFAULT_REGIME.eval_data_seed
+    workers: int | None = None
+    show_progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("steps", "prompts_per_step", "eval_every", "eval_prompts", "k", "max_completion_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"`{name}` must be >= 1, got {getattr(self, name)}.")
-        if self.num_generations < 2:
-            raise ValueError(f"`num_generations` must be >= 2 (GRPO compares completions), got {self.num_generations}.")
-        if self.learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate}.")
+        if not isinstance(self.methods, (list, tuple)) or not all(isinstance(m, str) for m in self.methods):
+            raise ValueError(f"`methods` must be a list of method names, got {self.methods!r}.")
+        for name in ("output_dir",) + (("model",) if self.model is not None else ()):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"`{name}` must be a non-empty string, got {getattr(self, name)!r}.")
+        if not isinstance(self.show_progress, bool):
+            raise ValueError(f"`show_progress` must be True or False, got {self.show_progress!r}.")
+        check_int("seeds", self.seeds, 1)
+        check_int("seed", self.seed, 0)
+        check_int("warm_start_seed", self.warm_start_seed, 0)
+        if self.eval_every is not None:
+            check_int("eval_every", self.eval_every, 1)
+        if self.workers is not None:
+            check_int("workers", self.workers, 1)
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError(f"`task` must be a non-empty string, got {self.task!r}.")
+        if self.model is None and self.task not in TOY_TASKS:
+            close = difflib.get_close_matches(self.task, TOY_TASKS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"Unknown task {self.task!r}: the toy model knows {' and '.join(TOY_TASKS)}.{hint} A math dataset (Hub "
+                "name or local file) needs `--model` as well."
+            )
+        self.regime  # noqa: B018  (validates the training fields)
         resolve_methods(self.methods)  # raises on unknown names
+
+    @classmethod
+    def from_regime(cls, regime: ToyRegime, **kwargs: Any) -> DemoSettings:
+        """Settings whose training fields are `regime`'s, plus `kwargs` (the run fields, or overrides)."""
+        values = {name: getattr(regime, name) for name in _REGIME_FIELDS}
+        values.update(kwargs)
+        return cls(**values)
+
+    @classmethod
+    def quick(cls, **kwargs: Any) -> DemoSettings:
+        """`trl-explore demo --quick`: `QUICK_REGIME`, 2 seeds; runs in seconds per method (checks the install)."""
+        return cls.from_regime(QUICK_REGIME, **{"seeds": 2, **kwargs})
+
+    @property
+    def regime(self) -> ToyRegime:
+        return ToyRegime(**{name: getattr(self, name) for name in _REGIME_FIELDS})
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.seeds))
+
+    @property
+    def eval_steps(self) -> list[int]:
+        """Steps after which the held-out pass@k is measured (always the last one)."""
+        every = self.eval_every or self.steps
+        return sorted({*range(every, self.steps + 1, every), self.steps})
+
+
+_REGIME_FIELDS = tuple(ToyRegime.__dataclass_fields__)
 
 
 @dataclass
-class MethodResult:
-    """What one method's run produced."""
+class RunResult:
+    """One training run: a method with one seed."""
 
-    name: str
+    method: str
     label: str
-    summary: str
+    seed: int
     logs: list[dict[str, float]]
-    pass_at_k: list[dict[str, float]]
+    evals: list[dict[str, float]]
     train_seconds: float
     eval_seconds: float
     steps: int
+    start_eval: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final_eval(self) -> dict[str, float]:
+        return self.evals[-1] if self.evals else {}
 
     @property
     def seconds_per_step(self) -> float:
-        return (self.train_seconds - self.eval_seconds) / max(self.steps, 1)
+        return self.train_seconds / max(self.steps, 1)
 
 
+@dataclass
+class DemoRun:
+    """Everything a demo run produced (what the report is written from)."""
+
+    settings: DemoSettings
+    methods: list[DemoMethod]
+    results: list[RunResult]
+    start_evals: dict[int, dict[str, float]]
+    model_path: str
+    warm_seconds: float
+    total_seconds: float = 0.0
+    workers: int = 1
+    cpu_seconds: float = float("nan")
+
+    def task(self) -> tuple[Any, Any, Any]:
+        """``(train_dataset, held_out_dataset, reward_func)`` of the run (`prepare_task`)."""
+        return prepare_task(self.settings)
+
+    def runs(self, method: str) -> list[RunResult]:
+        """The method's runs in seed order."""
+        return sorted((r for r in self.results if r.method == method), key=lambda r: r.seed)
+
+
+# ------------------------------------------------------------------------------------------------- process set-up
+KNOWN_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
+    # transformers 5 renamed gradient checkpointing to activation checkpointing; TRL 1.16 (and TrainingArguments
+    # itself) still use the old names, once per trainer: `gradient_checkpointing`, `is_gradient_checkpointing`,
+    # `gradient_checkpointing_enable` / `_disable` "is deprecated and will be removed in v6".
+    (FutureWarning, r"`(is_)?gradient_checkpointing\w*` is deprecated"),
+)
+"""Upstream warnings a demo user cannot act on (they come from TRL's and transformers' own calls), silenced by
+`quiet_known_warnings`; anything else still shows."""
+
+
+def quiet_known_warnings() -> None:
+    """Silence `KNOWN_WARNINGS` and the per-load progress bars of transformers ("Loading weights") and datasets."""
+    for category, pattern in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
+    with contextlib.suppress(ImportError):
+        import transformers
+
+        transformers.logging.disable_progress_bar()
+    with contextlib.suppress(ImportError):
+        import datasets
+
+        datasets.disable_progress_bars()
+
+
+@contextlib.contextmanager
+def _restoring_console_state() -> Iterator[None]:
+    """Undo `quiet_known_warnings` in this process afterwards (warning filters, transformers / datasets bars)."""
+    import datasets
+    import transformers
+
+    bars = transformers.utils.logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
+    with warnings.catch_warnings():
+        try:
+            yield
+        finally:
+            if bars[0]:
+                transformers.logging.enable_progress_bar()
+            if bars[1]:
+                datasets.enable_progress_bars()
+
+
+def _uses_cpu_toy(settings: DemoSettings) -> bool:
+    import torch
+
+    return settings.model is None and not torch.cuda.is_available()
+
+
+def _configure_process(settings: DemoSettings) -> None:
+    import torch
+
+    quiet_known_warnings()
+    os.environ.setdefault("WANDB_DISABLED", "true")
+    if _uses_cpu_toy(settings):
+        # The toy model's matmuls are a few dozen wide: threads add synchronisation, not speed (and oversubscribe a
+        # small machine). Real models keep torch's default.
+        torch.set_num_threads(1)
+
+
+def resolve_workers(settings: DemoSettings, n_jobs: int) -> int:
+    """`settings.workers`, or the usable CPU cores (at most 8) for the toy model on a CPU, else 1."""
+    if settings.workers is not None:
+        return max(1, min(settings.workers, n_jobs))
+    if not _uses_cpu_toy(settings):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_AUTO_WORKERS, n_jobs))
+
+
+# ---------------------------------------------------------------------------------------------------- the task
 def _seed_everything(seed: int) -> None:
     import numpy as np
     import torch
@@ -92,171 +289,399 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_task(settings: DemoSettings) -> tuple[Any, Any, Any]:
-    """Return ``(train_dataset, eval_dataset, reward_func)`` for the task (held-out prompts use another seed)."""
-    if settings.task == "countdown":
+@lru_cache(maxsize=4)
+def _task_data_cached(task: str, model: str | None, n_train: int, n_eval: int, train_seed: int, eval_seed: int):
+    if task == "countdown":
         from ..toy import countdown_reward, make_countdown_dataset
 
-        train = make_countdown_dataset(settings.train_prompts, seed=settings.seed + 1000)
-        held_out = make_countdown_dataset(settings.eval_prompts, seed=settings.seed + 2000)
+        train = make_countdown_dataset(n_train, seed=train_seed)
+        held_out = make_countdown_dataset(n_eval, seed=eval_seed)
         return train, held_out, countdown_reward
-    if settings.task == "arithmetic":
+    if task == "arithmetic":
         from ..rewards import math_accuracy_reward
         from ..toy import make_arithmetic_dataset
 
-        train = make_arithmetic_dataset(settings.train_prompts, seed=settings.seed + 1000)
-        held_out = make_arithmetic_dataset(settings.eval_prompts, seed=settings.seed + 2000)
+        train = make_arithmetic_dataset(n_train, seed=train_seed)
+        held_out = make_arithmetic_dataset(n_eval, seed=eval_seed)
         return train, held_out, math_accuracy_reward
     from ..evaluation import load_math_dataset
     from ..rewards import math_accuracy_reward
 
-    data = load_math_dataset(settings.task, split="train").shuffle(seed=settings.seed)
-    n_eval = min(settings.eval_prompts, len(data) // 5)
-    if n_eval < 1:
-        raise ValueError(f"Task dataset {settings.task!r} has {len(data)} rows: too few for a held-out split.")
-    return data.select(range(n_eval, len(data))), data.select(range(n_eval)), math_accuracy_reward
+    try:
+        data = load_math_dataset(task, split="train").shuffle(seed=train_seed)
+    except (OSError, ValueError, FileNotFoundError, ConnectionError) as err:
+        raise DemoUsageError(f"Could not load the task dataset {task!r}: {err}") from err
+    held = min(n_eval, len(data) // 5)
+    if held < 1:
+        raise DemoUsageError(f"Task dataset {task!r} has {len(data)} rows: too few for a held-out split.")
+    return data.select(range(held, len(data))), data.select(range(held)), math_accuracy_reward
+
+
+def prepare_task(settings: DemoSettings) -> tuple[Any, Any, Any]:
+    """``(train_dataset, held_out_dataset, reward_func)``: the same prompts for every method and seed (the run seed
+    orders the training prompts); the held-out prompts come from another seed."""
+    n_train = settings.steps * settings.prompts_per_step
+    return _task_data_cached(
+        settings.task, settings.model, n_train, settings.eval_prompts, settings.train_data_seed,
+        settings.eval_data_seed,
+    )
 
 
 def prepare_model(settings: DemoSettings) -> str:
     """The model every method starts from: `settings.model`, or the toy warm start of the task (cached)."""
     if settings.model is not None:
+        from transformers import AutoConfig
+
+        try:
+            AutoConfig.from_pretrained(settings.model)
+        except (OSError, ValueError) as err:
+            raise DemoUsageError(f"Could not load the model {settings.model!r}: {err}") from err
         return settings.model
-    if settings.task not in TOY_TASKS:
-        raise ValueError(f"Task {settings.task!r} needs `--model`: the toy model only knows {TOY_TASKS}.")
-    from ..toy import warm_start
+    from ..toy import warm_start, warm_start_path
 
-    logger.info("warm-starting the toy model on %s (cached after the first run)", settings.task)
-    return str(warm_start(task=settings.task, seed=settings.seed))
+    kwargs = {"task": settings.task, "seed": settings.warm_start_seed, "max_steps": settings.warm_start_steps}
+    cached = (warm_start_path(**kwargs) / "warm_start.json").is_file()
+    logger.info("warm start: %s", "cached" if cached else "training the toy model once (cached afterwards)")
+    return str(warm_start(**kwargs))
 
 
-def shared_grpo_values(
-    *,
-    output_dir: str,
-    steps: int,
-    prompts_per_step: int,
-    num_generations: int,
-    max_completion_length: int,
-    learning_rate: float,
-    seed: int,
-) -> dict[str, Any]:
-    """`GRPOConfig` fields shared by every method of a same-budget comparison (the demo, `benchmarks/rng_toy.py`):
-    constant learning rate, no KL, token-mean loss, temperature 1, one log per step, nothing saved."""
+# --------------------------------------------------------------------------------------------------------- jobs
+@dataclass(frozen=True)
+class Job:
+    """``kind="start"``: evaluate the starting model with `seed`; ``kind="train"``: train `method` with `seed`."""
+
+    kind: str
+    seed: int
+    method: str | None = None
+
+
+def _evaluator(settings: DemoSettings, held_out: Any, reward: Any) -> Any:
+    from ..callbacks.pass_at_k import PassAtKCallback
+
+    return PassAtKCallback(
+        held_out,
+        reward,
+        k=settings.k,
+        temperature=settings.temperature,
+        max_new_tokens=settings.max_completion_length,
+        batch_size=max(1, 512 // settings.k),
+        show_progress=False,
+    )
+
+
+def _evaluate(evaluator: Any, model: Any, tokenizer: Any, seed: int, step: int) -> dict[str, float]:
+    """pass@1 ... pass@k on the held-out prompts, sampled with `seed`; the global RNG state is left as it was, so an
+    evaluation never changes the training run around it."""
+    from types import SimpleNamespace
+
     import torch
 
+    with torch.random.fork_rng(devices=[]):
+        row = evaluator.evaluate(model, tokenizer, SimpleNamespace(output_dir=None, seed=seed), step)
+    return {key: float(value) for key, value in row.items()}
+
+
+def _format_eval(label: str, seed: int, step: int, steps: int, row: dict[str, float], k: int, extra: str = "") -> str:
+    return (
+        f"{label:<12} seed {seed}  step {step:>4}/{steps}  pass@1 {row.get('pass@1', float('nan')):.3f}  "
+        f"pass@{k} {row.get(f'pass@{k}', float('nan')):.3f}{extra}"
+    )
+
+
+def _load(model_path: str) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_path), AutoModelForCausalLM.from_pretrained(model_path)
+
+
+def _run_start(job: Job, settings: DemoSettings, model_path: str, emit: Emit) -> dict[str, Any]:
+    _, held_out, reward = prepare_task(settings)
+    tokenizer, model = _load(model_path)
+    import torch
+
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    row = _evaluate(_evaluator(settings, held_out, reward), model, tokenizer, job.seed, 0)
+    emit(("line", _format_eval("start", job.seed, 0, settings.steps, row, settings.k)))
+    return {"kind": "start", "seed": job.seed, "eval": row}
+
+
+def _run_train(job: Job, settings: DemoSettings, model_path: str, emit: Emit) -> dict[str, Any]:
+    import torch
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from ..callbacks.exploration import ExplorationDiagnosticsCallback
+    from .quantities import window
+
+    method = METHODS[job.method]
+    trainer_cls, config_cls = method.load()
+    train, held_out, reward = prepare_task(settings)
+    evaluator = _evaluator(settings, held_out, reward)
+    eval_steps = set(settings.eval_steps)
+    evals: list[dict[str, float]] = []
+    cuda = torch.cuda.is_available()
+
+    class _DemoCallback(TrainerCallback):
+        """Reports each optimizer step to the console and evaluates pass@k at the chosen steps."""
+
+        def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+            emit(("step", 1))
+            if state.global_step in eval_steps:
+                tok = getattr(processing_class, "tokenizer", processing_class)
+                row = _evaluate(evaluator, model, tok, job.seed, state.global_step)
+                evals.append(row)
+                # the last tenth of the steps logged so far (rewards are logged at generation steps only)
+                recent = [e for e in state.log_history if "entropy" in e][-window(state.global_step):]
+                rewards = [e["reward"] for e in recent if "reward" in e]
+                extra = ""
+                if recent:
+                    extra = f"  entropy {sum(e['entropy'] for e in recent) / len(recent):.3f}"
+                if rewards:
+                    extra += f"  train reward {sum(rewards) / len(rewards):.3f}"
+                emit(("line", _format_eval(method.label, job.seed, state.global_step, settings.steps, row,
+                                           settings.k, extra)))
+
+    with tempfile.TemporaryDirectory(prefix="trl_explore_demo_") as tmp:
+        # bf16 only where the GPU has it natively (compute capability >= 8); else float32 (is_bf16_supported()
+        # also counts emulation, e.g. on a T4)
+        bf16 = cuda and torch.cuda.get_device_capability()[0] >= 8
+        values = grpo_config_values(settings.regime, output_dir=tmp, seed=job.seed, use_cpu=not cuda, bf16=bf16)
+        values.update(method.overrides)
+        config = config_cls(**values)
+        _seed_everything(job.seed)
+        tokenizer, model = _load(model_path)
+        thresholds = sorted({settings.low_prob_threshold, 0.01}, reverse=True)
+        explore = ExplorationDiagnosticsCallback(tokenizer=tokenizer, thresholds=thresholds, spark_words=())
+        trainer = trainer_cls(
+            model=model,
+            reward_funcs=reward,
+            args=config,
+            train_dataset=train,
+            processing_class=tokenizer,
+            callbacks=[explore, _DemoCallback()],
+        )
+        explore.attach(trainer)
+        for quiet in (PrinterCallback, ProgressCallback):  # the demo prints its own progress and summaries
+            trainer.remove_callback(quiet)
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        logs = [
+            {k: float(v) for k, v in entry.items() if isinstance(v, (int, float)) and math.isfinite(float(v))}
+            for entry in trainer.state.log_history
+            if "loss" in entry  # one entry per optimizer step ("reward" only at the steps that generate)
+        ]
+    eval_seconds = sum(e.get("seconds", 0.0) for e in evals)
     return {
-        "output_dir": output_dir,
-        "max_steps": steps,
-        "per_device_train_batch_size": prompts_per_step * num_generations,
-        "num_generations": num_generations,
-        "max_completion_length": max_completion_length,
-        "learning_rate": learning_rate,
-        "lr_scheduler_type": "constant",
-        "warmup_steps": 0,
-        "weight_decay": 0.0,
-        "max_grad_norm": 1.0,
-        "beta": 0.0,
-        "loss_type": "dapo",
-        "temperature": 1.0,
-        "top_p": 1.0,
-        "logging_steps": 1,
-        "save_strategy": "no",
-        "report_to": "none",
-        "seed": seed,
-        "data_seed": seed,
-        "use_cpu": not torch.cuda.is_available(),
-        "bf16": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        "kind": "train",
+        "result": asdict(RunResult(
+            method=method.name, label=method.label, seed=job.seed, logs=logs, evals=evals,
+            train_seconds=seconds - eval_seconds, eval_seconds=eval_seconds, steps=int(trainer.state.global_step),
+        )),
     }
 
 
-def _build_config(method: DemoMethod, config_cls: type, settings: DemoSettings, output_dir: Path) -> Any:
-    values = shared_grpo_values(
-        output_dir=str(output_dir),
-        steps=settings.steps,
-        prompts_per_step=settings.prompts_per_step,
-        num_generations=settings.num_generations,
-        max_completion_length=settings.max_completion_length,
-        learning_rate=settings.learning_rate,
-        seed=settings.seed,
-    )
-    values.update(method.overrides)
-    return config_cls(**values)
+def run_job(job: Job, settings: DemoSettings, model_path: str, emit: Emit) -> dict[str, Any]:
+    """Run one job; progress goes to `emit` as ``("step", n)`` and ``("line", text)`` events."""
+    if job.kind == "start":
+        return _run_start(job, settings, model_path, emit)
+    return _run_train(job, settings, model_path, emit)
 
 
-def run_method(
-    method: DemoMethod, model_path: str, settings: DemoSettings, train: Any, held_out: Any, reward: Any
-) -> MethodResult:
-    """Train one method from `model_path` and collect its logs and pass@k curve."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+# ------------------------------------------------------------------------------------------------ worker processes
+_WORKER_EMIT: Emit | None = None
 
-    from ..callbacks.exploration import ExplorationDiagnosticsCallback
-    from ..callbacks.pass_at_k import PassAtKCallback
 
-    trainer_cls, config_cls = method.load()
-    out = Path(settings.output_dir) / "runs" / method.name
-    config = _build_config(method, config_cls, settings, out)
-    _seed_everything(settings.seed)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path)
-    pass_cb = PassAtKCallback(
-        held_out, reward, k=settings.k, eval_steps=settings.eval_every, batch_size=64, show_progress=False
+def _worker_init(queue: Any, settings: DemoSettings) -> None:
+    global _WORKER_EMIT
+    _WORKER_EMIT = queue.put
+    _configure_process(settings)
+
+
+def _worker_run(job: Job, settings: DemoSettings, model_path: str) -> dict[str, Any]:
+    assert _WORKER_EMIT is not None
+    return run_job(job, settings, model_path, _WORKER_EMIT)
+
+
+class _Console:
+    """One progress bar over every optimizer step of the run, and the summary lines above it."""
+
+    def __init__(self, total_steps: int, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self.enabled = enabled
+        self.bar = tqdm(total=total_steps, desc="training", unit="step", disable=not enabled, dynamic_ncols=True)
+
+    def __call__(self, event: tuple) -> None:
+        if event[0] == "step":
+            self.bar.update(event[1])
+        elif event[0] == "line" and self.enabled:
+            self._tqdm.write(event[1])
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def execute(jobs: list[Job], settings: DemoSettings, model_path: str, console: Emit, workers: int) -> list[dict]:
+    """Run `jobs` (in `workers` processes when > 1) and return their outputs in job order."""
+    if workers <= 1:
+        return [run_job(job, settings, model_path, console) for job in jobs]
+    import multiprocessing as mp
+    import queue as queue_module
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no forked torch threads or locks
+    events = ctx.Queue()
+
+    def drain() -> None:
+        while True:
+            try:
+                console(events.get_nowait())
+            except queue_module.Empty:
+                return
+
+    outputs: dict[int, dict] = {}
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(events, settings)) as pool:
+        futures = {pool.submit(_worker_run, job, settings, model_path): i for i, job in enumerate(jobs)}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                drain()
+                for future in done:
+                    outputs[futures[future]] = future.result()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        drain()
+    return [outputs[i] for i in range(len(jobs))]
+
+
+# ------------------------------------------------------------------------------------------------ output folder
+@contextlib.contextmanager
+def _staged_output(output_dir: Path) -> Iterator[Path]:
+    """Yield a staging folder next to `output_dir`; on success replace `output_dir` by it (a re-run replaces the
+    previous results as a whole); on failure leave `output_dir` untouched and keep the staging folder."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise DemoUsageError(f"--output-dir {output_dir} is a file; choose a folder.")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / MARKER_FILE).is_file():
+        raise DemoUsageError(
+            f"--output-dir {output_dir} holds files that the demo did not write; choose another folder or empty it."
+        )
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output folder gets the usual permissions
+    (staging / MARKER_FILE).write_text("written by `trl-explore demo`; a re-run replaces this folder\n")
+    try:
+        yield staging
+    except BaseException:
+        if (staging / "runs").is_dir():
+            logger.error("demo stopped; %s is unchanged, the finished runs are in %s", output_dir, staging)
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if output_dir.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
+        os.replace(output_dir, trash / "old")
+        os.replace(staging, output_dir)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, output_dir)
+
+
+def _write_run(staging: Path, result: RunResult) -> None:
+    folder = staging / "runs" / result.method
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"seed{result.seed}.json").write_text(json.dumps(asdict(result), indent=1))
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished child processes (the workers)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return float("nan")
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def collect(settings: DemoSettings, staging: Path | None = None) -> DemoRun:
+    """Warm-start (or load) the model, run every job and return the results (written under `staging` when given)."""
+    methods = resolve_methods(settings.methods)
+    _configure_process(settings)
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
+    model_path = prepare_model(settings)
+    warm_seconds = time.perf_counter() - start
+    prepare_task(settings)  # fail early on a bad dataset, before any worker starts
+    seeds = settings.seed_list
+    jobs = [Job("start", s) for s in seeds] + [Job("train", s, m.name) for s in seeds for m in methods]
+    workers = resolve_workers(settings, len(jobs))
+    logger.info(
+        "training %d methods x %d seeds (%d steps each) in %d process%s",
+        len(methods), len(seeds), settings.steps, workers, "es" if workers > 1 else "",
     )
-    explore_cb = ExplorationDiagnosticsCallback(tokenizer=tokenizer)
-    trainer = trainer_cls(
-        model=model,
-        reward_funcs=reward,
-        args=config,
-        train_dataset=train,
-        processing_class=tokenizer,
-        callbacks=[pass_cb, explore_cb],
+    console = _Console(total_steps=len(methods) * len(seeds) * settings.steps, enabled=settings.show_progress)
+    try:
+        outputs = execute(jobs, settings, model_path, console, workers)
+    finally:
+        console.close()
+    starts = {o["seed"]: o["eval"] for o in outputs if o["kind"] == "start"}
+    results = []
+    for output in outputs:
+        if output["kind"] != "train":
+            continue
+        result = RunResult(**output["result"])
+        result.start_eval = starts[result.seed]
+        results.append(result)
+        if staging is not None:
+            _write_run(staging, result)
+    return DemoRun(
+        settings=settings, methods=methods, results=results, start_evals=starts, model_path=model_path,
+        warm_seconds=warm_seconds, total_seconds=time.perf_counter() - start, workers=workers,
+        cpu_seconds=_cpu_seconds() - cpu_start,
     )
-    explore_cb.attach(trainer)
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    logs = [
-        {k: float(v) for k, v in entry.items() if isinstance(v, (int, float)) and math.isfinite(float(v))}
-        for entry in trainer.state.log_history
-        if "loss" in entry or "reward" in entry
-    ]
-    result = MethodResult(
-        name=method.name,
-        label=method.label,
-        summary=method.summary,
-        logs=logs,
-        pass_at_k=list(pass_cb.history),
-        train_seconds=seconds,
-        eval_seconds=sum(row["seconds"] for row in pass_cb.history),
-        steps=int(trainer.state.global_step),
-    )
-    (out / "result.json").write_text(json.dumps(asdict(result), indent=2))
-    return result
+
+
+def load_run(output_dir: str | os.PathLike) -> DemoRun:
+    """Read a finished demo folder back (``settings.json`` and ``runs/<method>/seed<k>.json``), e.g. to write its
+    report again with `trl_explore.demo.report.write_report` after changing the report code; trains nothing."""
+    folder = Path(output_dir)
+    if not (folder / MARKER_FILE).is_file() or not (folder / "settings.json").is_file():
+        raise DemoUsageError(f"{folder} is not a folder written by `trl-explore demo`.")
+    saved = json.loads((folder / "settings.json").read_text())
+    settings = DemoSettings(**{k: v for k, v in saved.items() if k in DemoSettings.__dataclass_fields__})
+    methods = [METHODS[name] for name in saved["resolved_methods"]]
+    results = [RunResult(**json.loads(path.read_text()))
+               for m in methods for path in sorted((folder / "runs" / m.name).glob("seed*.json"))]
+    starts = {r.seed: r.start_eval for r in results}
+    timing = saved.get("timing", {})
+    return DemoRun(settings=settings, methods=methods, results=results, start_evals=starts,
+                   model_path=timing.get("model_path", ""), warm_seconds=timing.get("warm_seconds", float("nan")),
+                   total_seconds=timing.get("total_seconds", float("nan")), workers=timing.get("workers", 1),
+                   cpu_seconds=timing.get("cpu_seconds", float("nan")))
 
 
 def run_demo(settings: DemoSettings) -> Path:
-    """Run every method and write the report; returns the path of ``demo_report.md``."""
-    import torch
-    from tqdm.auto import tqdm
+    """Run every method with every seed and write the report; returns the path of ``demo_report.md``.
 
+    Results go to a staging folder and replace `settings.output_dir` as a whole at the end; a folder that the demo
+    did not write is refused (`ValueError`).
+    """
     from .report import write_report
 
-    methods = resolve_methods(settings.methods)
-    if settings.model is None and not torch.cuda.is_available():
-        # The toy model's matmuls are a few dozen wide: threads add synchronisation, not speed (and oversubscribe a
-        # small machine). Real models keep torch's default.
-        torch.set_num_threads(1)
-    out = Path(settings.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    model_path = prepare_model(settings)
-    warm_seconds = time.perf_counter() - start
-    train, held_out, reward = prepare_task(settings)
-    results = []
-    for method in tqdm(methods, desc="methods", unit="method"):
-        logger.info("training %s for %d steps", method.label, settings.steps)
-        results.append(run_method(method, model_path, settings, train, held_out, reward))
-    report = write_report(results, settings, out, model_path=model_path, warm_seconds=warm_seconds,
-                          total_seconds=time.perf_counter() - start)
-    from .decoding import append_decoding_section  # SwiReasoning vs plain sampling, appended to the report
-
-    append_decoding_section(report, model_path, settings, held_out, reward)
-    return report
+    output_dir = Path(settings.output_dir).resolve()
+    with _restoring_console_state(), _staged_output(output_dir) as staging:
+        run = collect(settings, staging)
+        timing = {"model_path": run.model_path, "warm_seconds": run.warm_seconds,
+                  "total_seconds": run.total_seconds, "workers": run.workers, "cpu_seconds": run.cpu_seconds}
+        (staging / "settings.json").write_text(json.dumps(
+            {**asdict(settings), "baseline": BASELINE, "resolved_methods": [m.name for m in run.methods],
+             "timing": timing}, indent=1
+        ))
+        write_report(run, staging)
+    return output_dir / "demo_report.md"

@@ -44,6 +44,10 @@ _LAZY: dict[str, str] = {
     "recalibrated_advantages": "spear",
     "replay_allocation": "spear",
     "power_of_two_floor": "spear",
+    "diversity_entropy": "lastde",
+    "multiscale_diversity_entropy": "lastde",
+    "lastde_score": "lastde",
+    "lastde_plus_plus_score": "lastde",
 }
 
 __all__ = sorted(_LAZY)

@@ -54,8 +54,9 @@ class DetectionStats:
 class DetectionStatsFormula(TileFormula):
     """Per-tile formula of `detection_stats`: columns ``_SCALARS``, then ``K`` sample ids, then their log p."""
 
-    def __init__(self, labels: Tensor, temperature: float, uniforms: Tensor | None) -> None:
+    def __init__(self, labels: Tensor, temperature: float, uniforms: Tensor | None, moments: bool = True) -> None:
         self.labels = labels  # [N]
+        self.moments = moments
         self.inv_t = 1.0 / temperature
         self.uniforms = uniforms  # [N, K] in [0, 1), or None
         self.k = 0 if uniforms is None else uniforms.shape[1]
@@ -70,8 +71,10 @@ class DetectionStatsFormula(TileFormula):
             zp.mul_(self.inv_t)
         logp = zp.sub_(torch.logsumexp(zp, dim=-1, keepdim=True))  # [n, V], log p in place
         label_logprob = logp.gather(1, y).squeeze(1)
+        if not (self.moments or self.k):  # the label's log-prob and rank only
+            nan = torch.full_like(label_logprob, float("nan"))
+            return torch.stack([label_logprob, rank.to(logp.dtype), nan, nan, nan], 1)
         p = torch.exp(logp, out=tile.buffer("p"))  # [n, V]
-        entropy = -torch.bmm(p.unsqueeze(1), logp.unsqueeze(2)).view(-1)
         if tile.others:  # q from the reference model's tile
             zq = tile.others[0]
             if self.inv_t != 1.0:
@@ -79,9 +82,13 @@ class DetectionStatsFormula(TileFormula):
             q = zq.sub_(torch.logsumexp(zq, -1, keepdim=True)).exp_()  # [n, V], in place over q's logits
         else:
             q = p
-        expected = torch.bmm(q.unsqueeze(1), logp.unsqueeze(2)).view(-1)  # Σ q log p
-        sq = torch.mul(logp, logp, out=tile.buffer("sq"))  # [n, V]
-        expected2 = torch.bmm(q.unsqueeze(1), sq.unsqueeze(2)).view(-1)  # Σ q (log p)²
+        if self.moments:
+            entropy = -torch.bmm(p.unsqueeze(1), logp.unsqueeze(2)).view(-1)
+            expected = torch.bmm(q.unsqueeze(1), logp.unsqueeze(2)).view(-1)  # Σ q log p
+            sq = torch.mul(logp, logp, out=tile.buffer("sq"))  # [n, V]
+            expected2 = torch.bmm(q.unsqueeze(1), sq.unsqueeze(2)).view(-1)  # Σ q (log p)²
+        else:
+            entropy = expected = expected2 = torch.full_like(label_logprob, float("nan"))
         columns = [label_logprob, rank.to(logp.dtype), entropy, expected, expected2]
         out = torch.stack(columns, 1)
         if self.k:
@@ -102,6 +109,8 @@ def detection_stats(
     temperature: float = 1.0,
     num_samples: int = 0,
     generator: torch.Generator | None = None,
+    uniforms: Tensor | None = None,
+    moments: bool = True,
     tile_rows: int | None = None,
 ) -> DetectionStats:
     """Detection statistics of a text's positions (see the module docstring); no gradients.
@@ -116,6 +125,12 @@ def detection_stats(
         num_samples: K tokens drawn per position from q (0: none).
         generator: source of the ``[N, K]`` uniforms (on the hidden states' device); the samples are a deterministic
             function of its state.
+        uniforms: ``[N, K]`` values in ``[0, 1)`` to sample with instead of drawing them from ``generator`` (e.g. drawn
+            per text, so that a text's samples do not depend on the batch it is scored in); ``num_samples`` is then
+            ``K`` (or must equal it).
+        moments: compute ``entropy``, ``expected_logp`` and ``expected_logp2`` (``False``: they are NaN, and a pass
+            without samples skips the exponentials and the three reductions over the vocabulary: what likelihood,
+            log-rank and Lastde need).
         tile_rows: positions per tile (default: TRL's tile budget shared by the models' tiles).
 
     Returns:
@@ -131,10 +146,23 @@ def detection_stats(
         raise ValueError(
             f"`labels` must be [N] for `hidden` [N, H], got {tuple(labels.shape)} and {tuple(hidden.shape)}."
         )
-    uniforms = None
-    if num_samples:
+    if uniforms is not None:
+        if uniforms.dim() != 2 or uniforms.shape[0] != hidden.shape[0] or not uniforms.is_floating_point():
+            raise ValueError(
+                f"`uniforms` must be a float [N, K] tensor for `hidden` [N, H], got {tuple(uniforms.shape)} "
+                f"({uniforms.dtype})."
+            )
+        if num_samples not in (0, uniforms.shape[1]):
+            raise ValueError(f"`num_samples` ({num_samples}) must be 0 or K = {uniforms.shape[1]} with `uniforms`.")
+        if uniforms.numel() and not bool(((uniforms >= 0) & (uniforms < 1)).all()):
+            raise ValueError("`uniforms` must lie in [0, 1).")
+        num_samples = uniforms.shape[1]
+        uniforms = uniforms.to(hidden.device) if num_samples else None
+    elif num_samples:
         uniforms = torch.rand((hidden.shape[0], num_samples), generator=generator, device=hidden.device)
-    formula = DetectionStatsFormula(labels, float(temperature), uniforms)
+    if not isinstance(moments, bool):
+        raise ValueError(f"`moments` must be a bool, got {moments!r}.")
+    formula = DetectionStatsFormula(labels, float(temperature), uniforms, moments)
     hiddens, heads = [hidden], [head]
     if reference_head is not None:
         hiddens.append(reference_hidden)

@@ -162,7 +162,8 @@ def label_row_index(n_rows: int, label_mask: Tensor | None) -> Tensor | None:
 
     TRL scores every position (``N = B · (T − 1)``, ignored labels clamped to 0) on devices without Triton and only
     the labelled ones (``N = #labels``) elsewhere; ``label_mask`` is the shifted ``[B, T − 1]`` mask of labelled
-    positions (`None`: unknown, score every row).
+    positions (`None`: unknown, score every row). Prompt-learning PEFT models prepend virtual tokens (unlabelled) to
+    every row; their positions are recognised from ``n_rows``.
     """
     if label_mask is None:
         return None
@@ -170,6 +171,12 @@ def label_row_index(n_rows: int, label_mask: Tensor | None) -> Tensor | None:
         return label_mask.reshape(-1).nonzero().squeeze(-1)
     if n_rows == int(label_mask.sum()):
         return None
+    rows, width = label_mask.shape
+    if n_rows > label_mask.numel() and n_rows % rows == 0:
+        # prompt-learning PEFT (prompt / prefix tuning, p-tuning) prepends its virtual tokens to every sequence and
+        # pads the labels on the left with -100 for them: those leading positions are never scored
+        virtual = label_mask.new_zeros(rows, n_rows // rows - width)
+        return torch.cat([virtual, label_mask], dim=1).reshape(-1).nonzero().squeeze(-1)
     raise ValueError(
         f"the fused LM head scored {n_rows} positions, but the labels have {int(label_mask.sum())} of "
         f"{label_mask.numel()} (models that pad labels, e.g. prompt-learning PEFT, are not supported)."

@@ -9,6 +9,7 @@ head forward inside a block with forward hooks, which trainers add to their loss
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,10 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_bool, check_int, check_number
 from ..functional import fourier as F
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FourierHead", "FourierTerms", "collect_fourier_terms", "fourier_heads"]
 
@@ -65,16 +69,20 @@ class FourierHead(nn.Module):
         exact_bin_integration: bool = False,
     ) -> None:
         super().__init__()
-        if in_features < 1:
-            raise ValueError(f"in_features must be >= 1, got {in_features}")
-        if num_bins < 2:
-            raise ValueError(f"num_bins must be >= 2, got {num_bins}")
-        if num_frequencies < 1:
-            raise ValueError(f"num_frequencies must be >= 1, got {num_frequencies}")
-        if regularization_gamma < 0:
-            raise ValueError(f"regularization_gamma must be >= 0, got {regularization_gamma}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps}")
+        check_int(None, "in_features", value=in_features, low=1)
+        check_int(None, "num_bins", value=num_bins, low=2)
+        check_int(None, "num_frequencies", value=num_frequencies, low=1)
+        check_number(None, "regularization_gamma", value=regularization_gamma, low=0.0)
+        check_number(None, "eps", value=eps, low=0.0)
+        check_bool(None, "exact_bin_integration", value=exact_bin_integration)
+        if num_frequencies > num_bins:
+            logger.warning(
+                "FourierHead: num_frequencies=%d > num_bins=%d. At the bin centres frequency 2·num_bins − k equals "
+                "frequency k (conjugated), so frequencies above num_bins add parameters, not resolution; the paper "
+                "uses fewer than num_bins / 2 (N = 12 for 50 bins).",
+                num_frequencies,
+                num_bins,
+            )
         self.in_features = in_features
         self.num_bins = num_bins
         self.num_frequencies = num_frequencies

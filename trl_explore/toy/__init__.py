@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "ExpressionError": "expression",
     "evaluate_pass_rate": "evaluation",
     "make_multiple_choice_dataset": "multiple_choice",
+    "make_detection_texts": "detection",
     # tool-calling task (SPEAR)
     "calculator": "tools",
     "make_tool_tokenizer": "tool_task",
@@ -32,6 +33,14 @@ _LAZY: dict[str, str] = {
     "evaluate_tool_pass_rate": "tool_task",
     "sample_tool_conversations": "tool_task",
     "spear_toy_config": "tool_task",
+    # the examples' offline route (a warm-started chat model, conversational data, rewards)
+    "TOY_MATH_DATASETS": "route",
+    "TOY_WARM_START": "route",
+    "toy_model_path": "route",
+    "toy_base_model_path": "route",
+    "toy_math_dataset": "route",
+    "toy_sft_dataset": "route",
+    "toy_math_reward": "route",
 }
 
 # `warm_start` is both a submodule and a function. Import it eagerly (the module only imports the standard library at
@@ -44,10 +53,20 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .detection import make_detection_texts
     from .evaluation import evaluate_pass_rate
     from .expression import ExpressionError, parse_expression
     from .models import make_tiny_model
     from .multiple_choice import make_multiple_choice_dataset
+    from .route import (
+        TOY_MATH_DATASETS,
+        TOY_WARM_START,
+        toy_base_model_path,
+        toy_math_dataset,
+        toy_math_reward,
+        toy_model_path,
+        toy_sft_dataset,
+    )
     from .tasks import (
         arithmetic_reward,
         countdown_reward,

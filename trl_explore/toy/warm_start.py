@@ -52,21 +52,33 @@ def _settings(
     conversational: bool,
     task_kwargs: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
+    from .._validation import check_bool, check_choice, check_int, check_number
+
+    check_choice(None, "task", TASKS, value=task)
+    check_choice(None, "arch", ("qwen2", "llama"), value=arch)
+    check_int(None, "seed", value=seed, low=0)
     defaults = _TASK_DEFAULTS[task]
     max_steps = defaults["max_steps"] if max_steps is None else max_steps
     learning_rate = defaults["learning_rate"] if learning_rate is None else learning_rate
-    if max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1, got {max_steps}.")
-    if learning_rate <= 0:
-        raise ValueError(f"learning_rate must be > 0, got {learning_rate}.")
-    if per_device_train_batch_size < 1:
-        raise ValueError(f"per_device_train_batch_size must be >= 1, got {per_device_train_batch_size}.")
+    check_int(None, "max_steps", value=max_steps, low=1)
+    check_number(None, "learning_rate", value=learning_rate, low=0.0, low_open=True)
+    for name, value in (
+        ("hidden_size", hidden_size),
+        ("num_hidden_layers", num_hidden_layers),
+        ("num_attention_heads", num_attention_heads),
+        ("per_device_train_batch_size", per_device_train_batch_size),
+    ):
+        check_int(None, name, value=value, low=1)
+    if hidden_size % num_attention_heads:
+        raise ValueError(
+            f"`hidden_size` ({hidden_size}) must be a multiple of `num_attention_heads` ({num_attention_heads})."
+        )
+    check_bool(None, "conversational", value=conversational)
+    if task_kwargs is not None and not isinstance(task_kwargs, dict):
+        raise ValueError(f"`task_kwargs` must be a dict of dataset-builder arguments or None, got {task_kwargs!r}.")
     if num_train_samples is None:
         num_train_samples = max_steps * per_device_train_batch_size
-    if num_train_samples < 1:
-        raise ValueError(f"num_train_samples must be >= 1, got {num_train_samples}.")
+    check_int(None, "num_train_samples", value=num_train_samples, low=1)
     from .. import __version__
 
     return {
@@ -227,6 +239,10 @@ def warm_start(
         conversational,
         task_kwargs,
     )
+    from .._validation import check_int
+
+    check_int(None, "num_eval_prompts", value=num_eval_prompts, low=0)
+    check_int(None, "num_eval_samples_per_prompt", value=num_eval_samples_per_prompt, low=1)
     final = _checkpoint_dir(settings, cache_dir)
     if _is_complete(final) and not force:
         logger.info("warm_start: reusing cached checkpoint %s", final)
@@ -258,6 +274,33 @@ def warm_start(
 def _is_complete(path: Path) -> bool:
     """A cached checkpoint is complete when its metadata file (written last, before the rename) is there."""
     return path.is_dir() and (path / METADATA_FILE).is_file()
+
+
+def _sft_progress_callback():
+    """A progress bar over the SFT steps that prints no metrics dicts (transformers' `ProgressCallback` and
+    `PrinterCallback` write one per log); the metrics go to this module's logger at DEBUG."""
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class SFTProgress(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, desc="warm start (SFT)", unit="step",
+                            disable=not state.is_world_process_zero or args.disable_tqdm)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(1)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logger.debug("warm_start step %d: %s", state.global_step, logs)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+
+    return SFTProgress()
 
 
 def tokenize_prompt_completion(dataset, tokenizer, max_length: int | None = None) -> Any:
@@ -304,6 +347,7 @@ def _train(settings: dict[str, Any], out_dir: Path, num_eval_prompts: int, num_e
     import torch
     import transformers
     import trl
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTConfig, SFTTrainer
 
     from .evaluation import evaluate_pass_rate
@@ -347,6 +391,9 @@ def _train(settings: dict[str, Any], out_dir: Path, num_eval_prompts: int, num_e
         fp16=False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
+    for noisy in (PrinterCallback, ProgressCallback):  # replaced by a bar without metrics dicts
+        trainer.remove_callback(noisy)
+    trainer.add_callback(_sft_progress_callback())
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start

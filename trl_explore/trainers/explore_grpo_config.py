@@ -6,8 +6,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from transformers import SchedulerType
 from trl import GRPOConfig
 
+from .._device import resolve_precision
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_number,
+    check_optional_int,
+    check_optional_number,
+)
 from .components.base import NEGATIVE_NORMALIZATIONS, OWN_LOSS_TYPES, ComponentArguments
 from .components.covariance import CovarianceArguments
 from .components.dr_bot import DrBoTArguments
@@ -18,7 +27,12 @@ from .components.spear import SPEARArguments
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NEGATIVE_NORMALIZATIONS", "OWN_LOSS_TYPES", "ExploreGRPOConfig"]
+#: `loss_type` values of TRL 1.16's `GRPOConfig` (a tripwire test reads them in TRL's own help text)
+TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
+#: `lr_scheduler_type` values of transformers
+LR_SCHEDULERS = tuple(s.value for s in SchedulerType)
+
+__all__ = ["NEGATIVE_NORMALIZATIONS", "OWN_LOSS_TYPES", "TRL_LOSS_TYPES", "ExploreGRPOConfig"]
 
 
 @dataclass
@@ -61,8 +75,27 @@ class ExploreGRPOConfig(
     """
 
     def __post_init__(self) -> None:
+        self._validate_trl_fields()
+        resolve_precision(self)
         super().__post_init__()
         self._validate_components()
+
+    def _validate_trl_fields(self) -> None:
+        """Type, range and finiteness of the TRL fields the named configs re-declare with their recipes' defaults
+        (`LpRegConfig`, `HAPOConfig`, ...), checked before TRL's own ``__post_init__`` reads them."""
+        check_number(self, "epsilon", low=0.0)
+        check_optional_number(self, "epsilon_high", low=0.0)
+        check_number(self, "beta", low=0.0)
+        check_number(self, "temperature", low=0.0, low_open=True)
+        check_number(self, "top_p", low=0.0, high=1.0, low_open=True)
+        check_number(self, "learning_rate", low=0.0)
+        check_number(self, "weight_decay", low=0.0)
+        check_number(self, "warmup_steps", low=0.0)
+        check_choice(self, "loss_type", TRL_LOSS_TYPES)
+        scheduler = self.lr_scheduler_type
+        check_choice(None, "lr_scheduler_type", LR_SCHEDULERS, value=getattr(scheduler, "value", scheduler))
+        check_bool(self, "vllm_importance_sampling_correction")
+        check_optional_int(self, "steps_per_generation", low=1)
 
     def _validate_components(self) -> None:
         """Run `ComponentArguments.validate` of every component mixin of this config class, base-most first."""

@@ -34,6 +34,7 @@ from ..kernels.fused_head import fused_token_stats
 from ..kernels.token_stats import TokenStatsRequest
 from . import _faults as faults
 from . import _trl_compat as compat
+from ._inputs import check_grpo_datasets, model_as_str
 from .components import (
     ADDED_KEY,
     IN_MASK_KEY,
@@ -57,6 +58,18 @@ logger = logging.getLogger(__name__)
 __all__ = ["ExploreGRPOTrainer"]
 
 
+def _check_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """A `pathlib.Path` model becomes its `str` path; empty datasets and datasets without `prompt` are refused."""
+    if args:
+        args = (model_as_str(args[0]), *args[1:])
+    elif "model" in kwargs:
+        kwargs["model"] = model_as_str(kwargs["model"])
+    names = ("model", "reward_funcs", "args", "train_dataset", "eval_dataset")
+    given = {**dict(zip(names, args)), **kwargs}
+    check_grpo_datasets(given.get("train_dataset"), given.get("eval_dataset"))
+    return args, kwargs
+
+
 class ExploreGRPOTrainer(GRPOTrainer):
     """`trl.GRPOTrainer` with exploration components (see `ExploreGRPOConfig`); each is off by default.
 
@@ -77,6 +90,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
         from .. import _check_trl_version
 
         _check_trl_version()
+        args, kwargs = _check_inputs(args, kwargs)
         args, kwargs = self._resolve_args(args, kwargs)
         super().__init__(*args, **kwargs)
         self._last_rewards_per_func: torch.Tensor | None = None

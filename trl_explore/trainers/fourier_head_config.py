@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import math
+import logging
 from dataclasses import dataclass, field
 
 from trl import SFTConfig
+
+from .._device import resolve_precision
+from .._validation import changed_fields, check_choice, check_int, check_number
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FourierSFTConfig"]
 
@@ -56,6 +61,7 @@ class FourierSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
+        resolve_precision(self)
         super().__post_init__()
         tokens = self.fourier_head_number_tokens
         if tokens is not None:
@@ -66,11 +72,14 @@ class FourierSFTConfig(SFTConfig):
                     f"`fourier_head_number_tokens` must hold at least 2 distinct tokens, got {list(tokens)!r}."
                 )
             self.fourier_head_number_tokens = list(tokens)
-        n = self.fourier_head_num_frequencies
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"`fourier_head_num_frequencies` must be an integer >= 1, got {n!r}.")
-        if self.fourier_head_mode not in HEAD_MODES:
-            raise ValueError(f"`fourier_head_mode` must be one of {HEAD_MODES}, got {self.fourier_head_mode!r}.")
-        gamma = self.fourier_head_regularization_gamma
-        if isinstance(gamma, bool) or not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and gamma >= 0):
-            raise ValueError(f"`fourier_head_regularization_gamma` must be a finite number >= 0, got {gamma!r}.")
+        check_int(self, "fourier_head_num_frequencies", low=1)
+        check_choice(self, "fourier_head_mode", HEAD_MODES)
+        check_number(self, "fourier_head_regularization_gamma", low=0.0)
+        if tokens is None:
+            ignored = changed_fields(self, ["fourier_head_num_frequencies", "fourier_head_mode"])
+            if ignored:
+                logger.warning(
+                    "%s set but `fourier_head_number_tokens` is not: no head is attached, so it has no effect (the "
+                    "model's own FourierHead modules keep their settings).",
+                    ", ".join(f"`{f}`" for f in ignored),
+                )

@@ -32,6 +32,7 @@ from ..modules.numeric_head import (
     numeric_head_projection,
 )
 from ._faults import EMPTY_MICRO_BATCHES
+from ._inputs import check_sft_datasets, model_as_str
 from ._trl_compat import resolve_resume_checkpoint, sft_config_from
 from .fourier_head_config import FourierSFTConfig
 
@@ -82,7 +83,10 @@ class FourierSFTTrainer(SFTTrainer):
         **kwargs: Any,
     ):
         _check_trl_version()
+        model = model_as_str(model)
         args = self._fourier_args(model, args)
+        given = {**dict(zip(("data_collator", "train_dataset", "eval_dataset"), trainer_args)), **kwargs}
+        check_sft_datasets(given.get("train_dataset"), given.get("eval_dataset"), args, given.get("formatting_func"))
         if args.fourier_head_number_tokens is not None:
             if isinstance(model, str):
                 from trl.trainer.utils import create_model_from_path

@@ -17,13 +17,13 @@ class HAPOConfig(ExploreGRPOConfig):
     differential advantage redistribution, asymmetric adaptive clipping and adaptive temperature sampling on, and the
     defaults of the released recipes.
 
+    When neither `steps_per_generation` nor `generation_batch_size` is given, `steps_per_generation` becomes
+    `16 · gradient_accumulation_steps`: 16 optimizer steps per generation batch, as released, so that the importance
+    ratio moves and the redistribution and the adaptive clipping act (with one step per generation the ratio is 1).
+
     Parameters whose defaults differ from [`ExploreGRPOConfig`]:
         hapo_tlga, hapo_dar, hapo_adaptive_clip, hapo_adaptive_temperature (`bool`, *optional*, defaults to `True`):
             All four HAPO parts on.
-        steps_per_generation (`int` or `None`, *optional*, defaults to `None`):
-            When neither `steps_per_generation` nor `generation_batch_size` is given, `16 · gradient_accumulation_steps`:
-            16 optimizer steps per generation batch, as released, so that the importance ratio moves and the
-            redistribution and the adaptive clipping act (with one step per generation the ratio is 1).
         vllm_importance_sampling_correction (`bool`, *optional*, defaults to `False`):
             Off, as released: the adaptive temperature samples away from T_base, at which TRL scores the rollouts.
         loss_type (`str`, *optional*, defaults to `"dapo"`):
@@ -32,9 +32,14 @@ class HAPOConfig(ExploreGRPOConfig):
             No reference KL.
         epsilon (`float`, *optional*, defaults to `0.2`) and epsilon_high (`float`, *optional*, defaults to `0.2`):
             Clip 0.2 / 0.2 as released (the paper reports 0.2 / 0.28).
-        learning_rate (`float`, *optional*, defaults to `1e-6`), warmup_steps (`int`, *optional*, defaults to `10`),
-        weight_decay (`float`, *optional*, defaults to `0.1`), temperature (`float`, *optional*, defaults to `1.0`):
-            The released optimisation settings (gradient clip 1.0 is TRL's default `max_grad_norm`).
+        learning_rate (`float`, *optional*, defaults to `1e-6`):
+            Learning rate of the released recipes (gradient clip 1.0 is TRL's default `max_grad_norm`).
+        warmup_steps (`int`, *optional*, defaults to `10`):
+            Warm-up steps of the released recipes.
+        weight_decay (`float`, *optional*, defaults to `0.1`):
+            Weight decay of the released recipes.
+        temperature (`float`, *optional*, defaults to `1.0`):
+            Base sampling temperature T_base.
     """
 
     hapo_tlga: bool = field(default=True, metadata={"help": "HAPO token-level group average advantages."})

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import math
+import logging
 from dataclasses import dataclass, field
 
 from trl import SFTConfig
+
+from .._device import resolve_precision
+from .._validation import changed_fields, check_int, check_number
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["RANK_AWARE_PRESETS", "RankAwareSFTConfig"]
 
@@ -76,17 +81,20 @@ class RankAwareSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
+        resolve_precision(self)
         super().__post_init__()
-        beta = self.rank_aware_beta
-        if not (isinstance(beta, (int, float)) and math.isfinite(beta) and -10.0 <= beta <= 10.0):
-            raise ValueError(f"`rank_aware_beta` must be a finite number in [-10, 10], got {beta!r}.")
-        top_k = self.rank_aware_top_k
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"`rank_aware_top_k` must be an integer >= 1, got {top_k!r}.")
-        for name in ("rank_aware_lambda_high", "rank_aware_lambda_low"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and -1.0 <= value <= 1.0):
-                raise ValueError(f"`{name}` must be a finite number in [-1, 1], got {value!r}.")
+        check_number(self, "rank_aware_beta", low=-10.0, high=10.0)
+        check_int(self, "rank_aware_top_k", low=1)
+        check_number(self, "rank_aware_lambda_high", low=-1.0, high=1.0)
+        check_number(self, "rank_aware_lambda_low", low=-1.0, high=1.0)
+        if (self.rank_aware_lambda_high, self.rank_aware_lambda_low) == (0.0, 0.0) and changed_fields(
+            self, ["rank_aware_top_k"]
+        ):
+            logger.warning(
+                "`rank_aware_top_k`=%s has no effect: the head set only separates the λ_high and λ_low negatives, "
+                "and both are 0.",
+                self.rank_aware_top_k,
+            )
         if self.rank_aware_shaping and self.loss_type != "nll":
             raise ValueError(
                 f"`loss_type` must be 'nll' while rank-aware shaping is on (rank_aware_beta={self.rank_aware_beta}, "

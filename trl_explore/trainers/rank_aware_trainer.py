@@ -10,6 +10,8 @@ MoE auxiliary loss, PEFT, FSDP2 and ZeRO-3 handling and the optimizer are all `S
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from transformers import TrainingArguments
 from trl import SFTTrainer
@@ -18,10 +20,13 @@ from .. import _check_trl_version
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..kernels.rank_aware import RankAwareRequest
 from ._faults import EMPTY_MICRO_BATCHES
+from ._inputs import check_sft_datasets, model_as_str
 from ._trl_compat import resolve_resume_checkpoint, sft_config_from
 from .rank_aware_config import RankAwareSFTConfig
 
 __all__ = ["RankAwareSFTTrainer"]
+
+logger = logging.getLogger(__name__)
 
 # Per-token statistics summed for the metrics, in the order they are gathered
 _SUMMED = ("entropy", "p_tail", "p_topk_neg", "w")
@@ -45,6 +50,7 @@ class RankAwareSFTTrainer(SFTTrainer):
     _name = "RankAwareSFT"
 
     def __init__(self, model, args: RankAwareSFTConfig | TrainingArguments | None = None, *trainer_args, **kwargs):
+        model = model_as_str(model)
         if args is None:
             model_id = model if isinstance(model, str) else model.config._name_or_path
             args = RankAwareSFTConfig(f"{model_id.split('/')[-1]}-RankAwareSFT")
@@ -56,7 +62,10 @@ class RankAwareSFTTrainer(SFTTrainer):
                 "`compute_loss_func` is not supported by `RankAwareSFTTrainer` while rank-aware shaping is on: it "
                 "would replace the rank-aware loss (with shaping off it works as in `SFTTrainer`)."
             )
+        given = {**dict(zip(("data_collator", "train_dataset", "eval_dataset"), trainer_args)), **kwargs}
+        check_sft_datasets(given.get("train_dataset"), given.get("eval_dataset"), args, given.get("formatting_func"))
         super().__init__(model, args, *trainer_args, **kwargs)
+        self._check_top_k_against_vocabulary()
         parallelism_config = self.accelerator.parallelism_config
         if (
             parallelism_config is not None
@@ -73,6 +82,22 @@ class RankAwareSFTTrainer(SFTTrainer):
         ``output_dir`` (one a run killed while saving left half-written is skipped, with a warning)."""
         resume_from_checkpoint = resolve_resume_checkpoint(self.args.output_dir, resume_from_checkpoint)
         return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _check_top_k_against_vocabulary(self) -> None:
+        """`rank_aware_top_k` at or above the vocabulary size puts every token in the head set: warn, since the tail
+        (and with it `rank_aware_lambda_low`) is then empty."""
+        model = self.accelerator.unwrap_model(self.model)
+        vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
+        top_k = self.args.rank_aware_top_k
+        if isinstance(vocab_size, int) and top_k >= vocab_size:
+            logger.warning(
+                "`rank_aware_top_k`=%d >= the vocabulary size %d: the head set is the whole vocabulary (clipped to %d), "
+                "so the tail is empty and `rank_aware_lambda_low`=%s has no effect.",
+                top_k,
+                vocab_size,
+                vocab_size,
+                self.args.rank_aware_lambda_low,
+            )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         request = RankAwareRequest(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .components.relative_negative import ADVANTAGE_MODES
 from .explore_grpo_config import ExploreGRPOConfig
 
 # Optimizer steps per generation batch in the NSR / W-REINFORCE released scripts: 1024 prompts x 8 samples per
@@ -32,7 +33,10 @@ class RelativeNegativeConfig(ExploreGRPOConfig):
         - [`~RelativeNegativeConfig.grpo_n_recipe`]: GRPO-N with the same optimisation settings.
     """
 
-    advantage_mode: str = field(default="grpo_n", metadata={"help": "Advantage mode (GRPO-N by default)."})
+    advantage_mode: str = field(
+        default="grpo_n",
+        metadata={"help": "Advantage mode (GRPO-N by default).", "choices": list(ADVANTAGE_MODES)},
+    )
     rng_metrics: bool = field(default=True, metadata={"help": "Log the rng/* metrics with advantage_mode='grpo' too."})
 
     @classmethod

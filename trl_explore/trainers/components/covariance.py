@@ -7,12 +7,13 @@ covariance is centred within each population.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from ..._validation import check_number
+from ..._validation import changed_fields, check_number
 from ...functional.covariance import clip_cov_mask, kl_cov_penalty
 from .base import (
     ADDED_KEY,
@@ -23,6 +24,8 @@ from .base import (
     Metric,
     register_component,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ClipCovComponent", "CovarianceArguments", "KLCovComponent"]
 
@@ -84,6 +87,15 @@ class CovarianceArguments(ComponentArguments):
                 )
         check_number(self, "kl_cov_coef", low=0.0)
         check_number(self, "kl_cov_replay_coef", low=0.0)
+        for ratio, settings in (
+            ("clip_cov_ratio", ("clip_cov_lb", "clip_cov_ub")),
+            ("clip_cov_replay_ratio", ("clip_cov_replay_lb", "clip_cov_replay_ub")),
+            ("kl_cov_ratio", ("kl_cov_coef",)),
+            ("kl_cov_replay_ratio", ("kl_cov_replay_coef",)),
+        ):
+            ignored = changed_fields(self, settings) if getattr(self, ratio) == 0 else []
+            if ignored:
+                logger.warning("%s set but `%s=0` (off): no effect.", ", ".join(f"`{f}`" for f in ignored), ratio)
         on = self.clip_cov_ratio > 0 or self.clip_cov_replay_ratio > 0 or self.kl_cov_ratio > 0
         if (on or self.kl_cov_replay_ratio > 0) and self.loss_type not in OWN_LOSS_TYPES:
             raise ValueError(

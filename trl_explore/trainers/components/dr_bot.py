@@ -9,12 +9,13 @@ helper (`GenerationContext.drop_samples`) with the denominator chosen by ``dr_bo
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from ..._validation import check_bool, check_choice, check_int, check_number
+from ..._validation import changed_fields, check_bool, check_choice, check_int, check_number
 from ...functional.dr_bot import repeated_ngram_mask, top_std_group_mask
 from .base import (
     NEGATIVE_NORMALIZATIONS,
@@ -25,6 +26,8 @@ from .base import (
     Metric,
     register_component,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DrBoTArguments", "DrBoTComponent", "is_incomplete"]
 
@@ -91,6 +94,18 @@ class DrBoTArguments(ComponentArguments):
         check_number(self, "group_std_keep_ratio", low=0.0, high=1.0, low_open=True)
         check_choice(self, "dr_bot_normalization", NEGATIVE_NORMALIZATIONS)
         enabled = self.mask_incomplete_completions or self.mask_repetitive_completions or self.group_std_keep_ratio < 1
+        ignored = (
+            []
+            if self.mask_repetitive_completions
+            else changed_fields(self, ["repetition_ngram_size", "repetition_min_count"])
+        )
+        ignored += [] if enabled else changed_fields(self, ["dr_bot_normalization"])
+        if ignored:
+            logger.warning(
+                "%s set but the Dr.BoT filter reading it is off (`mask_repetitive_completions` for the repetition "
+                "settings, any filter for `dr_bot_normalization`): no effect.",
+                ", ".join(f"`{f}`" for f in ignored),
+            )
         if enabled and self.loss_type not in OWN_LOSS_TYPES:
             raise ValueError(
                 f"`loss_type` must be one of {list(OWN_LOSS_TYPES)} with the Dr.BoT filters, got {self.loss_type!r}."

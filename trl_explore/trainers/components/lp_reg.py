@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 
-from ..._validation import check_bool, check_choice, check_number
+from ..._validation import changed_fields, check_bool, check_choice, check_number
 from ...functional.lp_reg import (
     APPLY_TO,
     KL_ESTIMATORS,
@@ -22,6 +23,8 @@ from ...functional.lp_reg import (
 from ...kernels.fused_head import project_rows
 from ...kernels.token_stats import TokenStatsRequest
 from .base import OWN_LOSS_TYPES, ComponentArguments, ExploreComponent, LossContext, Metric, register_component
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["LpRegArguments", "LpRegComponent"]
 
@@ -94,6 +97,10 @@ class LpRegArguments(ComponentArguments):
         check_choice(self, "lp_reg_kl_estimator", KL_ESTIMATORS)
         check_bool(self, "lp_reg_require_below_proxy")
         check_choice(self, "lp_reg_apply_to", APPLY_TO)
+        if not self.lp_reg:
+            ignored = changed_fields(self, [f.name for f in fields(LpRegArguments) if f.name != "lp_reg"])
+            if ignored:
+                logger.warning("%s set but `lp_reg=False`: no effect.", ", ".join(f"`{f}`" for f in ignored))
         if self.lp_reg and self.loss_type not in OWN_LOSS_TYPES:
             raise ValueError(
                 f"`loss_type` must be one of {list(OWN_LOSS_TYPES)} when `lp_reg=True`, got {self.loss_type!r}."

@@ -147,6 +147,7 @@ class RelativeNegativeComponent(ExploreComponent):
     def __init__(self, trainer: Any) -> None:
         super().__init__(trainer)
         self.mode = self.args.advantage_mode
+        self._threshold_warned = False
         if self.mode == "gspo_n" and trainer.importance_sampling_level != "sequence":
             raise ValueError(
                 "advantage_mode='gspo_n' needs importance_sampling_level='sequence', "
@@ -170,6 +171,7 @@ class RelativeNegativeComponent(ExploreComponent):
         else:
             rewards = ctx.rewards
             unscorable = torch.isnan(rewards)
+            self._warn_if_threshold_unreached(rewards[~unscorable])
             filled = torch.where(unscorable, torch.zeros_like(rewards), rewards)
             adv_all, keep_all = relative_negative_advantages(
                 filled, ctx.num_generations, self.mode, self.args.positive_weight, self.args.correct_threshold
@@ -179,6 +181,24 @@ class RelativeNegativeComponent(ExploreComponent):
             ctx.advantages = adv_all[ctx.process_slice].to(ctx.advantages.dtype)
             drop = ~keep_all[ctx.process_slice]
         ctx.drop_samples(drop, self.args.negative_normalization)
+
+    def _warn_if_threshold_unreached(self, rewards: torch.Tensor) -> None:
+        """Once per run: the rewards of a batch differ, yet none reaches `correct_threshold`, so every completion
+        counts as incorrect (NSR trains on all of them, PSR on none). Usually a threshold above the reward scale."""
+        if self._threshold_warned or rewards.numel() == 0:
+            return
+        low, high = rewards.min().item(), rewards.max().item()
+        if high > low and high < self.args.correct_threshold:
+            self._threshold_warned = True
+            logger.warning(
+                "advantage_mode=%r: no completion of this batch reaches `correct_threshold`=%s although the rewards "
+                "range from %.4g to %.4g, so every completion counts as incorrect. Is the threshold above your "
+                "reward scale?",
+                self.mode,
+                self.args.correct_threshold,
+                low,
+                high,
+            )
 
     # ---------------------------------------------------------------------------------------------------- metrics
     def metrics(self, ctx: Any) -> dict[str, Metric]:

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 
-from ..._validation import check_bool, check_choice, check_int, check_number
+from ..._validation import changed_fields, check_bool, check_choice, check_int, check_number
 from ...functional.spear import (
     RECALIBRATIONS,
     median,
@@ -128,6 +128,11 @@ class SPEARArguments(ComponentArguments):
         check_int(self, "sil_baseline_size", low=1)
         check_number(self, "sil_loss_coef", low=0.0)
         check_int(self, "sil_warmup_steps", low=0)
+        if not self.sil:
+            names = [f.name for f in fields(SPEARArguments) if f.name.startswith("sil_")]
+            ignored = changed_fields(self, names)
+            if ignored:
+                logger.warning("%s set but `sil=False` (no replay): no effect.", ", ".join(f"`{f}`" for f in ignored))
         if self.sil and self.loss_type not in OWN_LOSS_TYPES:
             raise ValueError(
                 f"`loss_type` must be one of {list(OWN_LOSS_TYPES)} with `sil=True`, got {self.loss_type!r}."

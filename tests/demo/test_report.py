@@ -1,0 +1,74 @@
+"""The report's verdict and tables on a hand-built run (no training): the numbers equal hand computations."""
+
+import math
+
+import pytest
+
+from trl_explore.demo.methods import METHODS
+from trl_explore.demo.report import change, verdict, versus_baseline, write_report
+from trl_explore.demo.runner import DemoRun, DemoSettings, RunResult
+
+STEPS = 10  # the "start" / "end" windows of a training-log quantity are the first / last step (a tenth of 10)
+
+
+def _run_result(method, seed, entropy_end, pass_end, start):
+    logs = [
+        {"step": float(t), "entropy": 0.5 if t == 1 else entropy_end, "reward": 0.2,
+         "exploration/frac_prob_lt_0.1": 0.03}
+        for t in range(1, STEPS + 1)
+    ]
+    final = {"step": float(STEPS), "pass@1": pass_end[0], "pass@2": pass_end[1], "pass@4": pass_end[2]}
+    return RunResult(method=method, label=METHODS[method].label, seed=seed, logs=logs, evals=[final],
+                     train_seconds=1.0, eval_seconds=0.1, steps=STEPS, start_eval=start)
+
+
+def _run(grpo_pass1_end):
+    settings = DemoSettings(methods=["grpo", "lp_reg", "nsr"], seeds=3, steps=STEPS, k=4, workers=1)
+    starts = {s: {"step": 0.0, "pass@1": 0.2, "pass@2": 0.35, "pass@4": 0.6} for s in range(3)}
+    grpo_entropy, lp_entropy = (0.25, 0.30, 0.32), (0.30, 0.40, 0.35)
+    grpo_pass4, nsr_pass4 = (0.60, 0.65, 0.70), (0.50, 0.60, 0.70)
+    results = []
+    for s in range(3):
+        results.append(_run_result("grpo", s, grpo_entropy[s], (grpo_pass1_end[s], 0.4, grpo_pass4[s]), starts[s]))
+        results.append(_run_result("lp_reg", s, lp_entropy[s], (grpo_pass1_end[s], 0.4, 0.6), starts[s]))
+        results.append(_run_result("nsr", s, 0.45, (0.1, 0.3, nsr_pass4[s]), starts[s]))
+    methods = [METHODS[n] for n in ("grpo", "lp_reg", "nsr")]
+    return DemoRun(settings=settings, methods=methods, results=results, start_evals=starts, model_path="toy",
+                   warm_seconds=0.0, total_seconds=1.0, workers=1)
+
+
+def test_verdict_matches_hand_computation(tmp_path):
+    """GRPO pass@1 0.2 -> (0.30, 0.32, 0.31): gains (0.10, 0.12, 0.11), mean 0.11, sd 0.01, se 0.01/sqrt(3) = 0.0058:
+    learned. Its entropy 0.5 -> (0.25, 0.30, 0.32) mean 0.29: fell.
+    Lp-Reg entropy (0.30, 0.40, 0.35) vs GRPO (0.25, 0.30, 0.32): d = (0.05, 0.10, 0.03), mean 0.06, se 0.0208:
+    resolved, as intended (entropy up), 0.06 / 0.29 = +21 % of GRPO's.
+    NSR pass@4 (0.50, 0.60, 0.70) vs GRPO (0.60, 0.65, 0.70): d = (-0.10, -0.05, 0), mean -0.05, sd 0.05,
+    se 0.0289: |−0.05| < 0.0577, not resolved (-0.05 / 0.65 = -8 % of GRPO's); Lp-Reg's share equals GRPO's. NSR pass@1 0.1 vs GRPO (0.30, 0.32, 0.31): d = (-0.20, -0.22, -0.21),
+    mean -0.21, se 0.0058: below GRPO, resolved."""
+    run = _run((0.30, 0.32, 0.31))
+    gain = change(run, "grpo", "pass@1")
+    assert gain.mean == pytest.approx(0.11) and gain.se == pytest.approx(0.01 / math.sqrt(3))
+    lp = versus_baseline(run, "lp_reg", "entropy")
+    assert lp.mean == pytest.approx(0.06) and lp.se == pytest.approx(math.sqrt(0.0013 / 3)) and lp.resolved
+    nsr = versus_baseline(run, "nsr", "pass@k")
+    assert nsr.mean == pytest.approx(-0.05) and nsr.se == pytest.approx(0.05 / math.sqrt(3)) and not nsr.resolved
+
+    lines = verdict(run)
+    assert len(lines) == 3
+    assert lines[0].startswith("**GRPO learned:** held-out pass@1 0.200 → 0.310 (+0.110 ± 0.006 across 3 seeds")
+    assert "entropy fell 0.500 → 0.290" in lines[0] and "pass@4 rose 0.600 → 0.650" in lines[0]
+    assert "moved as intended: Lp-Reg entropy +0.060 ± 0.021 (+21 % of GRPO's)" in lines[1]
+    assert "; not resolved: Lp-Reg share p<0.1 +0.000 ± 0.000 (+0 % of GRPO's), NSR pass@4 -0.050 ± 0.029 (-8 % of GRPO's)." in lines[1]
+    assert "below GRPO beyond 2 SE: NSR -0.210 ± 0.006" in lines[2] and "within noise: Lp-Reg +0.000" in lines[2]
+
+    report = write_report(run, tmp_path).read_text()
+    assert "| Lp-Reg | entropy (target) | 0.350 | 0.290 | +0.060 ± 0.021 | **yes** |" in report
+    assert "| NSR | pass@4 (target) | 0.600 | 0.650 | -0.050 ± 0.029 | no |" in report
+    summary = (tmp_path / "summary.csv").read_text().splitlines()
+    assert "lp_reg,1,entropy,0.5,0.4" in summary
+
+
+def test_verdict_says_plainly_when_grpo_did_not_learn():
+    """GRPO pass@1 0.2 -> (0.25, 0.15, 0.21): gains (0.05, -0.05, 0.01), mean 0.0033, not resolved."""
+    first = verdict(_run((0.25, 0.15, 0.21)))[0]
+    assert first.startswith("**GRPO did not clearly learn:**") and "not resolved" in first
