@@ -24,6 +24,7 @@ from trl_explore.kernels.token_stats import TokenStatsRequest
 
 DEVICE = torch.device("cuda")
 RESULTS: dict[str, float] = {}
+BOUNDS: dict[str, float] = {}
 FAILED: list[str] = []
 
 
@@ -35,6 +36,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def check(name: str, got: torch.Tensor, want: torch.Tensor, bound: float) -> None:
     err = _rel(got, want)
     RESULTS[name] = err
+    BOUNDS[name] = bound
     status = "ok" if err <= bound else "FAIL"
     if err > bound:
         FAILED.append(name)
@@ -65,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=3000)  # several tiles: rows_per_tile(50000) = 2684
     parser.add_argument("--vocab", type=int, default=50000)
     parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--csv", default=None, help="also append one row per check to this CSV (benchmarks/_common.py)")
     args = parser.parse_args(argv)
     DEVICE = torch.device(args.device)
     if DEVICE.type == "cuda":
@@ -152,6 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     if out:
         with open(os.path.join(out, "kernels_check.json"), "w") as f:
             json.dump({"results": RESULTS, "failed": FAILED}, f, indent=2)
+    if args.csv:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        from _common import append_rows, make_row
+
+        config = {"device": str(DEVICE), "tokens": n, "vocab": vocab, "hidden": hidden}
+        rows = [
+            make_row(f"kernels_check/{name}", "relative error vs float64" if "agreement" not in name else "agreement",
+                     "", value, BOUNDS.get(name), {**config, "failed": name in FAILED})
+            for name, value in RESULTS.items()
+        ]  # fmt: skip
+        append_rows(rows, args.csv)
     print("FAILED: " + ", ".join(FAILED) if FAILED else "all checks passed")
     return 1 if FAILED else 0
 
