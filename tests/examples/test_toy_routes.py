@@ -137,28 +137,25 @@ TESTED_EXAMPLES = {
 
 
 @pytest.mark.slow
+@pytest.mark.distributed
 def test_documented_multi_process_cpu_command_starts_two_processes(toy_route_cache, tmp_path):
     """The docstrings' CPU multi-process command (`torchrun --nproc_per_node 2 examples/<script>.py <toy flags>`)
-    really runs two processes (gloo) without `--use_cpu`, and they train together."""
-    import os
-    import subprocess
-    import sys
+    really runs two processes (gloo) without `--use_cpu`, and they train together. Launched by the tests' launcher
+    (the same command plus a free rendezvous port and per-rank logs in a failure message)."""
     from pathlib import Path
 
+    from torchrun_launch import torchrun
+
     script = Path(__file__).resolve().parents[2] / "examples" / "lpreg_grpo.py"
-    probe = tmp_path / "ranks.py"  # the example, plus a line per process with its rank and world size
+    probe = tmp_path / "ranks.py"  # the example, plus a file per process with its rank and world size
     probe.write_text(
         "import os, runpy, sys\n"
-        "print('RANK', os.environ['RANK'], 'WORLD', os.environ['WORLD_SIZE'], flush=True)\n"
+        f"open(os.path.join({str(tmp_path)!r}, 'rank' + os.environ['RANK']), 'w').write(os.environ['WORLD_SIZE'])\n"
         f"sys.argv[0] = {str(script)!r}\n"
         f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
     )
     args = ["--model_name_or_path", "toy", "--dataset_name", "toy-arithmetic", "--max_completion_length", "24",
             *RL_COMMON, "--per_device_train_batch_size", "8", "--max_steps", "2", "--output_dir", str(tmp_path / "out")]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(script.parents[1])}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(probe), *args]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
-    ranks = sorted(line for line in run.stdout.splitlines() if line.startswith("RANK"))
-    assert ranks == ["RANK 0 WORLD 2", "RANK 1 WORLD 2"]
+    torchrun(probe, *args, nproc=2, timeout=600, log_dir=tmp_path / "logs")
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["2", "2"]
     assert (tmp_path / "out" / "config.json").is_file()
