@@ -56,7 +56,6 @@ Without a GPU the script trains on the CPU in float32.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import torch
@@ -75,11 +74,11 @@ from trl_explore.scripts import (
     is_toy,
     run_example,
     toy_base_model_path,
+    train_and_save,
 )
 from trl_explore.trainers.fourier_head_config import FourierSFTConfig
 from trl_explore.trainers.fourier_head_trainer import FourierSFTTrainer
 
-logger = logging.getLogger(__name__)
 DIGITS = [str(d) for d in range(10)]
 #: ``--dataset_name`` of the synthetic regression task (the default with ``--model_name_or_path toy``)
 TOY_MEAN = "toy-mean"
@@ -217,10 +216,7 @@ def main(
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    logger.info("Model saved to %s", training_args.output_dir)
-    return trainer
+    return train_and_save(trainer, training_args, script_args.dataset_name)
 
 
 if __name__ == "__main__":

@@ -53,14 +53,17 @@ folder) with a problem and a solution column. Without a GPU the script trains on
 
 from __future__ import annotations
 
-import logging
-
 from trl import ModelConfig, get_peft_config
 
-from trl_explore.scripts import ExampleParser, MathScriptArguments, load_math_data, run_example, set_model_init_kwargs
+from trl_explore.scripts import (
+    ExampleParser,
+    MathScriptArguments,
+    load_math_data,
+    run_example,
+    set_model_init_kwargs,
+    train_and_save,
+)
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
-
-logger = logging.getLogger(__name__)
 
 
 def make_parser() -> ExampleParser:
@@ -78,12 +81,7 @@ def main(script_args: MathScriptArguments, training_args: LpRegConfig, model_arg
         eval_dataset=data.evaluation,
         peft_config=get_peft_config(model_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    logger.info("Model saved to %s", training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.dataset_name)
-    return trainer
+    return train_and_save(trainer, training_args, script_args.dataset_name)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ from trl_explore.scripts import (
     set_model_init_kwargs,
     toy_base_model_path,
     toy_sft_dataset,
+    train_and_save,
 )
 from trl_explore.trainers.rank_aware_config import RANK_AWARE_PRESETS, RankAwareSFTConfig
 from trl_explore.trainers.rank_aware_trainer import RankAwareSFTTrainer
@@ -179,12 +180,7 @@ def main(
         quantization_config=get_quantization_config(model_args),  # QLoRA with --load_in_4bit / --load_in_8bit
         peft_config=get_peft_config(model_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    logger.info("Model saved to %s", training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.dataset_name)
-    return trainer
+    return train_and_save(trainer, training_args, script_args.dataset_name)
 
 
 if __name__ == "__main__":

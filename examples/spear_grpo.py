@@ -80,6 +80,7 @@ from trl_explore.scripts import (
     load_math_data,
     run_example,
     set_model_init_kwargs,
+    train_and_save,
 )
 from trl_explore.toy.tools import calculator
 from trl_explore.trainers import SPEARConfig, SPEARGRPOTrainer
@@ -187,12 +188,7 @@ def main(script_args: SpearScriptArguments, training_args: SPEARConfig, model_ar
         peft_config=get_peft_config(model_args),
         tools=[calculator],
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    logger.info("Model saved to %s", training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.dataset_name)
-    return trainer
+    return train_and_save(trainer, training_args, script_args.dataset_name)
 
 
 if __name__ == "__main__":

@@ -56,22 +56,14 @@ import warnings
 
 import torch
 
+from trl_explore.colab import notebook_setup
+
 warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=FutureWarning)
-if SMOKE:
-    torch.set_num_threads(1)  # the toy model's matmuls are tiny: one thread is fastest
-
-HAS_GPU = torch.cuda.is_available() and not SMOKE
-# bf16 on compute capability >= 8 (Ampere and newer); a T4 (7.5) emulates bf16 slowly, so it trains in fp16
-USE_BF16 = HAS_GPU and torch.cuda.get_device_capability()[0] >= 8
-USE_FP16 = HAS_GPU and not USE_BF16  # a T4 trains in fp16 mixed precision
-# Weights: bf16 where supported; on a T4 float32 weights + fp16 autocast (fp16 weights can overflow in Qwen2.5
-# and cannot be trained under fp16's gradient scaler).
-DTYPE = torch.bfloat16 if USE_BF16 else torch.float32
+SETUP = notebook_setup(SMOKE)  # bf16 from compute capability 8.0 (Ampere); a T4 (7.5): fp16 autocast
+HAS_GPU, USE_BF16, USE_FP16, DTYPE = SETUP.has_gpu, SETUP.use_bf16, SETUP.use_fp16, SETUP.dtype
 PUSH_TO_HUB = False  # True (after `huggingface_hub.notebook_login()`) uploads the trained adapter
-print(f"smoke={SMOKE} gpu={HAS_GPU} bf16={USE_BF16} fp16={USE_FP16}")
-if not SMOKE and not HAS_GPU:
-    print("No GPU found: this will be very slow. On Colab: Runtime -> Change runtime type -> T4 GPU.")
+print(SETUP.summary())
 
 # %% [markdown]
 # ## Part 1 — the toy experiment

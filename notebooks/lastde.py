@@ -53,20 +53,13 @@ import warnings
 
 import torch
 
-warnings.filterwarnings("ignore", category=FutureWarning)
-if SMOKE:
-    torch.set_num_threads(1)  # the toy model's matmuls are tiny: one thread is fastest
+from trl_explore.colab import notebook_setup
 
-HAS_GPU = torch.cuda.is_available() and not SMOKE
-CAPABILITY = torch.cuda.get_device_capability() if HAS_GPU else (0, 0)
-USE_BF16 = HAS_GPU and CAPABILITY >= (8, 0)  # Ampere or newer
-USE_FP16 = HAS_GPU and not USE_BF16  # a T4 (compute capability 7.5): fp16 weights are fine for scoring
-DTYPE = torch.bfloat16 if USE_BF16 else (torch.float16 if USE_FP16 else torch.float32)
-DEVICE = "cuda" if HAS_GPU else "cpu"
+warnings.filterwarnings("ignore", category=FutureWarning)
+SETUP = notebook_setup(SMOKE, fp16_weights=True)  # bf16 from compute capability 8.0 (Ampere), fp16 below (a T4)
+DTYPE, DEVICE = SETUP.dtype, SETUP.device
 PUSH_TO_HUB = False  # nothing is trained here; kept for the notebooks' common settings
-print(f"smoke={SMOKE} gpu={HAS_GPU} capability={CAPABILITY} bf16={USE_BF16} fp16={USE_FP16}")
-if not SMOKE and not HAS_GPU:
-    print("No GPU found: this will be slow. On Colab: Runtime -> Change runtime type -> T4 GPU.")
+print(SETUP.summary())
 
 # %% [markdown]
 # ## Settings

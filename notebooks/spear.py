@@ -54,21 +54,14 @@ import warnings
 
 import torch
 
+from trl_explore.colab import notebook_setup
+
 warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=FutureWarning)
-if SMOKE:
-    torch.set_num_threads(1)  # the toy model's matmuls are tiny: one thread is fastest
-
-HAS_GPU = torch.cuda.is_available() and not SMOKE
-CAPABILITY = torch.cuda.get_device_capability() if HAS_GPU else (0, 0)
-USE_BF16 = HAS_GPU and CAPABILITY >= (8, 0)  # Ampere or newer
-USE_FP16 = HAS_GPU and not USE_BF16  # a T4 (compute capability 7.5) runs fp16 mixed precision
-# Weights: bf16 where the GPU has it; on a T4 float32 weights + fp16 autocast (fp16 weights can overflow in Qwen).
-DTYPE = torch.bfloat16 if USE_BF16 else torch.float32
+SETUP = notebook_setup(SMOKE)  # bf16 from compute capability 8.0 (Ampere); a T4 (7.5): fp16 autocast
+HAS_GPU, USE_BF16, USE_FP16, DTYPE = SETUP.has_gpu, SETUP.use_bf16, SETUP.use_fp16, SETUP.dtype
 PUSH_TO_HUB = False  # True (after `huggingface_hub.notebook_login()`) uploads the SPEAR adapter
-print(f"smoke={SMOKE} gpu={HAS_GPU} capability={CAPABILITY} bf16={USE_BF16} fp16={USE_FP16}")
-if not SMOKE and not HAS_GPU:
-    print("No GPU found: this will be very slow. On Colab: Runtime -> Change runtime type -> T4 GPU.")
+print(SETUP.summary())
 
 # %% [markdown]
 # ## Settings

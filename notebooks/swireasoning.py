@@ -56,18 +56,13 @@ import warnings
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from trl_explore.colab import notebook_setup
+
 warnings.filterwarnings("ignore", category=FutureWarning)
-HAS_GPU = torch.cuda.is_available() and not SMOKE
-if HAS_GPU:
-    # bf16 needs compute capability 8.0 (Ampere); a T4 is 7.5 and decodes in fp16
-    major, _ = torch.cuda.get_device_capability()
-    DTYPE = torch.bfloat16 if major >= 8 else torch.float16
-else:
-    DTYPE = torch.float32
+SETUP = notebook_setup(SMOKE, fp16_weights=True)  # bf16 from compute capability 8.0 (Ampere), fp16 below (a T4)
+HAS_GPU, DTYPE = SETUP.has_gpu, SETUP.dtype
 PUSH_TO_HUB = False  # nothing is trained here
-print(f"smoke={SMOKE} gpu={HAS_GPU} dtype={DTYPE}")
-if not SMOKE and not HAS_GPU:
-    print("No GPU found: this will be very slow. On Colab: Runtime -> Change runtime type -> T4 GPU.")
+print(SETUP.summary())
 
 if SMOKE:
     from trl_explore.toy import make_tiny_model, make_tokenizer

@@ -55,11 +55,12 @@ __all__ = [
     "load_math_data",
     "run_example",
     "set_model_init_kwargs",
-    "toy_math_dataset",
     "toy_base_model_path",
+    "toy_math_dataset",
     "toy_math_reward",
     "toy_model_path",
     "toy_sft_dataset",
+    "train_and_save",
 ]
 
 #: ``--model_name_or_path`` value of the offline toy route
@@ -229,6 +230,18 @@ def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[
         print(f"{parser.prog}: error: {_one_line(err)}", file=sys.stderr)  # noqa: T201 - the script's error line
         print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None
+
+
+def train_and_save(trainer: Any, training_args: Any, dataset_name: str | None = None) -> Any:
+    """The end of every training example: train (resuming from ``training_args.resume_from_checkpoint`` when set),
+    save the model (adapter with PEFT) to ``output_dir``, push it to the Hub when ``push_to_hub`` is set (with
+    ``dataset_name`` on the model card). Returns the trainer."""
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    logger.info("Model saved to %s", training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=dataset_name)
+    return trainer
 
 
 def silence_known_warnings() -> None:

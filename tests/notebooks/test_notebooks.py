@@ -67,8 +67,10 @@ def test_notebook_structure(name):
     assert 'if not SMOKE and importlib.util.find_spec("trl_explore") is None:' in install_cell
     assert "pip" in install_cell and "install" in install_cell
     assert 'os.environ.get("TRL_EXPLORE_SMOKE", "0") == "1"' in sources
-    # fp16 below compute capability 8 (a T4), bf16 from Ampere on; not `is_bf16_supported()` (True on a T4)
-    assert "torch.cuda.get_device_capability()" in sources and "is_bf16_supported" not in sources
+    # the shared setup decides the precision (fp16 below compute capability 8, bf16 from Ampere on; see test_colab.py);
+    # never `is_bf16_supported()` (True on a T4) nor a precision rule of the notebook's own
+    assert "SETUP = notebook_setup(SMOKE" in sources and "is_bf16_supported" not in sources
+    assert "get_device_capability" not in sources
     if "Trainer(" in sources:  # a notebook that trains passes the precision it decided to the trainer's config
         assert "fp16=USE_FP16" in sources
     assert "PUSH_TO_HUB = False" in sources

@@ -160,3 +160,16 @@ def dapo_normalizer(trainer, inputs) -> float:
         * trainer.current_gradient_accumulation_steps
         / (trainer.args.steps_per_generation)
     )
+
+
+#: TRL loss settings the exactness tests sweep: (loss_type, importance_sampling_level, beta, off_policy)
+LOSS_CASES = [
+    ("grpo", "token", 0.0, False),
+    ("bnpo", "token", 0.0, True),
+    ("dr_grpo", "sequence", 0.0, True),
+    ("dapo", "token", 0.0, False),
+    ("dapo", "sequence", 0.04, True),
+    ("grpo", "sequence", 0.04, False),
+    ("bnpo", "token", 0.04, True),
+    ("dr_grpo", "token", 0.04, False),
+]

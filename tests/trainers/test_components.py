@@ -9,7 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from grpo_helpers import build_trainer, const_reward, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
+from grpo_helpers import (
+    LOSS_CASES,
+    build_trainer,
+    const_reward,
+    fixed_batch,
+    loss_and_grads,
+    tiny_model,
+    tiny_tokenizer,
+)
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_explore.trainers import (
@@ -30,17 +38,7 @@ from trl_explore.trainers.components import GenerationContext
 
 torch.set_num_threads(1)
 
-CASES = [
-    # (loss_type, importance_sampling_level, beta, off_policy)
-    ("grpo", "token", 0.0, False),
-    ("bnpo", "token", 0.0, True),
-    ("dr_grpo", "sequence", 0.0, True),
-    ("dapo", "token", 0.0, False),
-    ("dapo", "sequence", 0.04, True),
-    ("grpo", "sequence", 0.04, False),
-    ("bnpo", "token", 0.04, True),
-    ("dr_grpo", "token", 0.04, False),
-]
+CASES = LOSS_CASES
 
 
 def _register(cls):

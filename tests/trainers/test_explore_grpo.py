@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from grpo_helpers import build_trainer, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
+from grpo_helpers import LOSS_CASES, build_trainer, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_explore.trainers import ExploreComponent, ExploreGRPOConfig, ExploreGRPOTrainer, LpRegConfig, LpRegGRPOTrainer
 
-CASES = [
-    # (loss_type, importance_sampling_level, beta, off_policy)
-    ("grpo", "token", 0.0, False),
-    ("bnpo", "token", 0.0, True),
-    ("dr_grpo", "sequence", 0.0, True),
-    ("dapo", "token", 0.0, False),
-    ("dapo", "sequence", 0.04, True),
-    ("grpo", "sequence", 0.04, False),
-    ("bnpo", "token", 0.04, True),
-    ("dr_grpo", "token", 0.04, False),
-]
+CASES = LOSS_CASES
 
 
 def _pair(tmp_path, **overrides):

@@ -93,6 +93,18 @@ def _check_labels(scores: np.ndarray, labels: Any) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _scored_pairs(scores: Sequence[float], labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The scored texts' ``(scores, labels)`` (NaN scores left out), both classes required."""
+    s = _as_scores("scores", scores)
+    y = _check_labels(s, labels)
+    keep = ~np.isnan(s)
+    s, y = s[keep], y[keep]
+    if len(np.unique(y)) != 2:
+        raise ValueError("`labels` must contain both classes (0 = human, 1 = machine) among the scored texts.")
+    return s, y
+
+
+
 def choose_threshold(scores: Sequence[float], labels: Sequence[int], rule: str | float = "youden") -> float:
     """A decision threshold on the scores (a text is called machine-generated when its score is at least it).
 
@@ -106,12 +118,7 @@ def choose_threshold(scores: Sequence[float], labels: Sequence[int], rule: str |
     Returns:
         `float`: the threshold (finite).
     """
-    s = _as_scores("scores", scores)
-    y = _check_labels(s, labels)
-    keep = ~np.isnan(s)
-    s, y = s[keep], y[keep]
-    if len(np.unique(y)) != 2:
-        raise ValueError("`labels` must contain both classes (0 = human, 1 = machine) among the scored texts.")
+    s, y = _scored_pairs(scores, labels)
     fpr, tpr, thresholds = _sklearn_metrics().roc_curve(y, s)
     finite = np.isfinite(thresholds)  # the first ROC point's threshold is +inf (nothing flagged)
     if rule == "youden":
@@ -131,12 +138,7 @@ def calibrate(scores: Sequence[float], labels: Sequence[int]) -> Any:
     unpenalised, ``C = 1e6``). Returns a fitted callable ``scores -> P(machine)`` (NaN in, NaN out)."""
     from sklearn.linear_model import LogisticRegression
 
-    s = _as_scores("scores", scores)
-    y = _check_labels(s, labels)
-    keep = ~np.isnan(s)
-    s, y = s[keep], y[keep]
-    if len(np.unique(y)) != 2:
-        raise ValueError("`labels` must contain both classes (0 = human, 1 = machine) among the scored texts.")
+    s, y = _scored_pairs(scores, labels)
     mean, std = float(s.mean()), float(s.std())
     std = std if std > 0 else 1.0
     model = LogisticRegression(C=1e6).fit(((s - mean) / std).reshape(-1, 1), y)

@@ -100,10 +100,8 @@ def toy_base_model_path(*, seed: int = 0) -> str:
     return str(path)
 
 
-def toy_math_dataset(name: str, num_samples: int, seed: int = 0) -> Any:
-    """Rows of a toy math dataset (``toy-arithmetic`` / ``toy-countdown``) in the form the examples train on:
-    conversational ``prompt`` (no system message) plus the columns its reward reads (``solution``; ``target`` and
-    ``numbers`` for countdown), with the same task settings as the toy model's warm start."""
+def _toy_conversations(name: str, num_samples: int, seed: int) -> Any:
+    """Every column of a toy math dataset, conversational, with the task settings of the toy model's warm start."""
     from .tasks import make_arithmetic_dataset, make_countdown_dataset
 
     if name not in TOY_MATH_DATASETS:
@@ -111,23 +109,22 @@ def toy_math_dataset(name: str, num_samples: int, seed: int = 0) -> Any:
     check_int(None, "num_samples", value=num_samples, low=1)
     task = TOY_MATH_DATASETS[name]
     builder = make_arithmetic_dataset if task == "arithmetic" else make_countdown_dataset
-    data = builder(num_samples, seed=seed, conversational=True, **TOY_WARM_START[task]["task_kwargs"])
-    keep = ["prompt", "solution"] + (["target", "numbers"] if task == "countdown" else [])
+    return builder(num_samples, seed=seed, conversational=True, **TOY_WARM_START[task]["task_kwargs"])
+
+
+def toy_math_dataset(name: str, num_samples: int, seed: int = 0) -> Any:
+    """Rows of a toy math dataset (``toy-arithmetic`` / ``toy-countdown``) in the form the examples train on:
+    conversational ``prompt`` (no system message) plus the columns its reward reads (``solution``; ``target`` and
+    ``numbers`` for countdown), with the same task settings as the toy model's warm start."""
+    data = _toy_conversations(name, num_samples, seed)
+    keep = ["prompt", "solution"] + (["target", "numbers"] if TOY_MATH_DATASETS[name] == "countdown" else [])
     return data.select_columns(keep)
 
 
 def toy_sft_dataset(name: str, num_samples: int, seed: int = 0) -> Any:
     """Prompt-completion rows of a toy math dataset for the SFT examples: conversational ``prompt`` and
     ``completion`` (``<think>…</think>\\boxed{…}``), the form of the toy model's warm start."""
-    from .tasks import make_arithmetic_dataset, make_countdown_dataset
-
-    if name not in TOY_MATH_DATASETS:
-        raise ValueError(f"Unknown toy dataset {name!r}; use one of {sorted(TOY_MATH_DATASETS)}.")
-    check_int(None, "num_samples", value=num_samples, low=1)
-    task = TOY_MATH_DATASETS[name]
-    builder = make_arithmetic_dataset if task == "arithmetic" else make_countdown_dataset
-    data = builder(num_samples, seed=seed, conversational=True, **TOY_WARM_START[task]["task_kwargs"])
-    return data.select_columns(["prompt", "completion"])
+    return _toy_conversations(name, num_samples, seed).select_columns(["prompt", "completion"])
 
 
 def toy_math_reward(name: str) -> Callable[..., list[float | None]]:

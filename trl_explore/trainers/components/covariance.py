@@ -118,6 +118,17 @@ def _seeded_generator(component: ExploreComponent, salt: int) -> torch.Generator
     return torch.Generator().manual_seed(int(component.args.seed) * 1_000_003 + rank * 7919 + salt)
 
 
+def _selection_metrics(ctx: Any, name: str, with_replay: bool) -> dict[str, Metric]:
+    """``frac_selected`` (and ``frac_selected_replay``) from the counts the component's loss phase recorded."""
+    if not isinstance(ctx, LossContext) or name not in ctx.records:
+        return {}
+    counts = ctx.records[name]
+    out = {"frac_selected": Metric(*counts["frac_selected"])}
+    if with_replay:
+        out["frac_selected_replay"] = Metric(*counts["frac_selected_replay"])
+    return out
+
+
 @register_component
 class ClipCovComponent(ExploreComponent):
     """Clip-Cov: cuts the policy-gradient term of a few random high-covariance tokens (``adjust_loss``).
@@ -171,13 +182,7 @@ class ClipCovComponent(ExploreComponent):
         ctx.records[self.name] = counts
 
     def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if not isinstance(ctx, LossContext) or self.name not in ctx.records:
-            return {}
-        counts = ctx.records[self.name]
-        out = {"frac_selected": Metric(*counts["frac_selected"])}
-        if self.args.clip_cov_replay_ratio > 0:
-            out["frac_selected_replay"] = Metric(*counts["frac_selected_replay"])
-        return out
+        return _selection_metrics(ctx, self.name, with_replay=self.args.clip_cov_replay_ratio > 0)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
@@ -224,10 +229,4 @@ class KLCovComponent(ExploreComponent):
         ctx.records[self.name] = counts
 
     def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if not isinstance(ctx, LossContext) or self.name not in ctx.records:
-            return {}
-        counts = ctx.records[self.name]
-        out = {"frac_selected": Metric(*counts["frac_selected"])}
-        if self.args.kl_cov_replay_ratio > 0:
-            out["frac_selected_replay"] = Metric(*counts["frac_selected_replay"])
-        return out
+        return _selection_metrics(ctx, self.name, with_replay=self.args.kl_cov_replay_ratio > 0)
