@@ -59,12 +59,13 @@ folder) with a problem and a solution column. Without a GPU the script trains on
 
 from __future__ import annotations
 
-from trl import ModelConfig, get_peft_config
+from trl import ModelConfig
 
 from trl_explore.scripts import (
     ExampleParser,
     MathScriptArguments,
     load_math_data,
+    math_grpo_trainer,
     run_example,
     set_model_init_kwargs,
     train_and_save,
@@ -79,14 +80,7 @@ def make_parser() -> ExampleParser:
 def main(script_args: MathScriptArguments, training_args: HAPOConfig, model_args: ModelConfig) -> HAPOGRPOTrainer:
     set_model_init_kwargs(training_args, model_args)
     data = load_math_data(script_args, training_args, model_args)
-    trainer = HAPOGRPOTrainer(
-        model=data.model,
-        reward_funcs=[data.reward],
-        args=training_args,
-        train_dataset=data.train,
-        eval_dataset=data.evaluation,
-        peft_config=get_peft_config(model_args),
-    )
+    trainer = math_grpo_trainer(HAPOGRPOTrainer, data, training_args, model_args)
     return train_and_save(trainer, training_args, script_args.dataset_name)
 
 

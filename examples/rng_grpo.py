@@ -65,7 +65,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trl import ModelConfig, get_peft_config
+from trl import ModelConfig
 
 from trl_explore._validation import check_choice, check_int
 from trl_explore.callbacks.pass_at_k import PAPER_PROTOCOL, PassAtKCallback
@@ -73,6 +73,7 @@ from trl_explore.scripts import (
     ExampleParser,
     MathScriptArguments,
     load_math_data,
+    math_grpo_trainer,
     run_example,
     set_model_init_kwargs,
     train_and_save,
@@ -135,14 +136,8 @@ def main(
             )
         )
 
-    trainer = RelativeNegativeGRPOTrainer(
-        model=data.model,
-        reward_funcs=[data.reward],
-        args=training_args,
-        train_dataset=data.train,
-        eval_dataset=data.evaluation,
-        peft_config=get_peft_config(model_args),
-        callbacks=callbacks or None,
+    trainer = math_grpo_trainer(
+        RelativeNegativeGRPOTrainer, data, training_args, model_args, callbacks=callbacks or None
     )
     return train_and_save(trainer, training_args, script_args.dataset_name)
 

@@ -67,7 +67,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from trl import ModelConfig, get_peft_config
+from trl import ModelConfig
 
 from trl_explore._validation import check_choice, check_int, check_number
 from trl_explore.rewards import toolcall_reward
@@ -78,6 +78,7 @@ from trl_explore.scripts import (
     UsageError,
     is_toy,
     load_math_data,
+    math_grpo_trainer,
     run_example,
     set_model_init_kwargs,
     train_and_save,
@@ -179,14 +180,8 @@ def main(script_args: SpearScriptArguments, training_args: SPEARConfig, model_ar
         data = _toy_data(script_args, training_args)
     else:
         data = load_math_data(script_args, training_args, model_args)
-    trainer = SPEARGRPOTrainer(
-        model=data.model,
-        reward_funcs=[data.reward, curriculum],
-        args=training_args,
-        train_dataset=data.train,
-        eval_dataset=data.evaluation,
-        peft_config=get_peft_config(model_args),
-        tools=[calculator],
+    trainer = math_grpo_trainer(
+        SPEARGRPOTrainer, data, training_args, model_args, reward_funcs=[data.reward, curriculum], tools=[calculator]
     )
     return train_and_save(trainer, training_args, script_args.dataset_name)
 

@@ -53,6 +53,7 @@ __all__ = [
     "check_model_path",
     "is_toy",
     "load_math_data",
+    "math_grpo_trainer",
     "run_example",
     "set_model_init_kwargs",
     "toy_base_model_path",
@@ -388,6 +389,29 @@ def load_math_data(
             held, train = train.select(range(n)), train.select(range(n, len(train)))
             check_dataset(train, ["prompt", "solution"], f"the training split of {name!r} after holding out {n} rows")
     return MathData(model, train, evaluation, math_accuracy_reward, held)
+
+
+def math_grpo_trainer(
+    trainer_cls: type, data: MathData, training_args: Any, model_args: ModelConfig, **kwargs: Any
+) -> Any:
+    """The GRPO trainer of a math example on what `load_math_data` resolved::
+
+        trainer_cls(model=data.model, reward_funcs=[data.reward], args=training_args, train_dataset=data.train,
+                    eval_dataset=data.evaluation, peft_config=get_peft_config(model_args), **kwargs)
+
+    ``kwargs`` go to the trainer (``callbacks``, ``tools``, or ``reward_funcs`` to replace the default list).
+    """
+    from trl import get_peft_config
+
+    kwargs.setdefault("reward_funcs", [data.reward])
+    return trainer_cls(
+        model=data.model,
+        args=training_args,
+        train_dataset=data.train,
+        eval_dataset=data.evaluation,
+        peft_config=get_peft_config(model_args),
+        **kwargs,
+    )
 
 
 def _warn_unused_math_columns(script_args: MathScriptArguments) -> None:
