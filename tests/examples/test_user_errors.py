@@ -152,6 +152,24 @@ def test_grpo_trainer_takes_a_path_and_refuses_bad_datasets(tiny_model_dir, tmp_
                            train_dataset=good, eval_dataset={"x": good.select([])})  # fmt: skip
 
 
+def test_environment_factory_datasets_need_no_prompt_column():
+    """With an `environment_factory`, TRL routes rows by their `environment` column and the environment supplies the
+    conversation (TRL's own suite: test_environment_owned_reward_mixed_environments): no `prompt` column is required,
+    an empty dataset is still refused."""
+    from trl_explore.trainers._inputs import check_grpo_datasets
+    from trl_explore.trainers.explore_grpo_trainer import _check_inputs
+
+    routed = Dataset.from_dict({"environment": ["scored", "plain"]})
+    check_grpo_datasets(routed, None, needs_prompt=False)
+    with pytest.raises(ValueError, match=r"needs the column\(s\) \['prompt'\]"):
+        check_grpo_datasets(routed, None)
+    with pytest.raises(ValueError, match="train_dataset is empty"):
+        check_grpo_datasets(routed.select([]), None, needs_prompt=False)
+    _check_inputs((), {"model": "m", "train_dataset": routed, "environment_factory": {"plain": object}})
+    with pytest.raises(ValueError, match=r"\['prompt'\]"):
+        _check_inputs((), {"model": "m", "train_dataset": routed})
+
+
 def test_sft_trainers_take_a_path_and_refuse_bad_datasets(tiny_model_dir, tmp_path, caplog):
     from trl_explore.trainers.fourier_head_config import FourierSFTConfig
     from trl_explore.trainers.fourier_head_trainer import FourierSFTTrainer

@@ -27,11 +27,13 @@ def _each(dataset: Any, name: str):
         yield dataset, name
 
 
-def check_grpo_datasets(train_dataset: Any, eval_dataset: Any) -> None:
+def check_grpo_datasets(train_dataset: Any, eval_dataset: Any, *, needs_prompt: bool = True) -> None:
     """GRPO reads a ``prompt`` column; refuse an empty dataset or one without it (train and eval, a dict of eval
-    datasets included)."""
+    datasets included). With an ``environment_factory`` (``needs_prompt=False``) the environment may supply the
+    conversation (TRL routes rows by their ``environment`` column): only emptiness is checked."""
+    columns = ["prompt"] if needs_prompt else []
     for dataset, name in [*_each(train_dataset, "train_dataset"), *_each(eval_dataset, "eval_dataset")]:
-        check_dataset(dataset, ["prompt"], name)
+        check_dataset(dataset, columns, name)
 
 
 def check_sft_datasets(train_dataset: Any, eval_dataset: Any, args: Any, formatting_func: Any = None) -> None:

@@ -66,7 +66,9 @@ def _check_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         kwargs["model"] = model_as_str(kwargs["model"])
     names = ("model", "reward_funcs", "args", "train_dataset", "eval_dataset")
     given = {**dict(zip(names, args)), **kwargs}
-    check_grpo_datasets(given.get("train_dataset"), given.get("eval_dataset"))
+    check_grpo_datasets(
+        given.get("train_dataset"), given.get("eval_dataset"), needs_prompt=given.get("environment_factory") is None
+    )
     return args, kwargs
 
 
