@@ -73,3 +73,14 @@ def toy_route_cache(_toy_route_cache_dir, monkeypatch):
     previous = _one_thread()
     yield _toy_route_cache_dir
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for the test (tiny tensors: fastest, and no oversubscription of shared CI cores);
+    the previous count is restored afterwards. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    previous = _one_thread()
+    yield
+    torch.set_num_threads(previous)

@@ -24,13 +24,7 @@ from trl_explore.modules.numeric_head import (
 )
 from trl_explore.toy import make_tiny_model, make_tokenizer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

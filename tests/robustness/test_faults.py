@@ -46,12 +46,7 @@ def families(offset: int) -> list:
     return [f if f == chosen else pytest.param(f, marks=pytest.mark.slow) for f in FAMILIES]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _every_third(value: float | None):

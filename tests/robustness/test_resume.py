@@ -22,12 +22,7 @@ STEPS = 4
 SAVE_AT = 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _state_files(checkpoint: Path) -> list[Path]:

@@ -27,12 +27,7 @@ from trl_explore.trainers.fourier_head_trainer import FourierSFTTrainer
 DIGITS = [str(d) for d in range(10)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
