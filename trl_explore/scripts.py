@@ -22,7 +22,6 @@ import dataclasses
 import logging
 import os
 import re
-import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -228,9 +227,7 @@ def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[
     except (ValueError, OSError) as err:  # OSError: a file or model that is not there (also from_pretrained's)
         if os.environ.get(DEBUG_ENV):
             raise
-        print(f"{parser.prog}: error: {_one_line(err)}", file=sys.stderr)  # noqa: T201 - the script's error line
-        print(f"(set {DEBUG_ENV}=1 to see the traceback)", file=sys.stderr)  # noqa: T201
-        raise SystemExit(2) from None
+        parser.exit(2, f"{parser.prog}: error: {_one_line(err)}\n(set {DEBUG_ENV}=1 to see the traceback)\n")
 
 
 def train_and_save(trainer: Any, training_args: Any, dataset_name: str | None = None) -> Any:
