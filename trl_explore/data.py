@@ -13,6 +13,25 @@ if TYPE_CHECKING:  # pragma: no cover
 DATA_FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 
 
+def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str) -> str:
+    """The column holding `what`: `wanted` when given (it must exist), else the first of `candidates` present.
+
+    Raises:
+        ValueError: naming the columns, when `wanted` is missing or no candidate is present.
+    """
+    if wanted is not None:
+        if wanted not in columns:
+            raise ValueError(f"{what} column {wanted!r} not in the dataset's columns {list(columns)}.")
+        return wanted
+    for name in candidates:
+        if name in columns:
+            return name
+    raise ValueError(
+        f"Could not find a {what} column among {list(columns)}; pass it explicitly (one of {list(candidates)} "
+        "is expected)."
+    )
+
+
 def load_any_dataset(
     name_or_path: str, config: str | None = None, split: str | None = None
 ) -> datasets.DatasetDict:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._validation import check_bool, check_int, check_number
+from .data import pick_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -48,20 +49,6 @@ def gold_to_solution(answer: Any) -> str:
     if m:
         text = m.group(1).replace(",", "").strip()
     return f"\\boxed{{{text}}}"
-
-
-def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str) -> str:
-    if wanted is not None:
-        if wanted not in columns:
-            raise ValueError(f"{what} column {wanted!r} not in the dataset's columns {list(columns)}.")
-        return wanted
-    for name in candidates:
-        if name in columns:
-            return name
-    raise ValueError(
-        f"Could not find a {what} column among {list(columns)}; pass it explicitly (one of {list(candidates)} "
-        "is expected)."
-    )
 
 
 def load_math_dataset(
@@ -99,8 +86,8 @@ def load_math_dataset(
     ds = data[split] if split in data else data["train"] if len(data) == 1 else data[split]
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
-    p_col = _pick(ds.column_names, prompt_column, PROMPT_COLUMNS, "prompt")
-    a_col = _pick(ds.column_names, answer_column, ANSWER_COLUMNS, "answer")
+    p_col = pick_column(ds.column_names, prompt_column, PROMPT_COLUMNS, "prompt")
+    a_col = pick_column(ds.column_names, answer_column, ANSWER_COLUMNS, "answer")
 
     def _normalise(row: dict[str, Any]) -> dict[str, Any]:
         return {"prompt": row[p_col], "solution": gold_to_solution(row[a_col])}

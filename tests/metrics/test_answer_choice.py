@@ -6,14 +6,23 @@ import copy
 
 import pytest
 import torch
-from reference.answer_choice_reference import next_token_logprobs, pmi_ratio, sequence_logprob, sfc_resolved
+from reference.answer_choice_reference import (
+    greedy_token_ids,
+    next_token_logprobs,
+    pmi_ratio,
+    released_answer_index,
+    sequence_logprob,
+    sfc_resolved,
+)
 from tokenizers import AddedToken
 
 from trl_explore.metrics.answer_choice import (
     answer_choice_mass,
     build_prompt,
     draw_demos,
+    draw_shared_demos,
     parse_generation,
+    released_instruction,
     unconditional_premise,
 )
 from trl_explore.toy import make_tiny_model, make_tokenizer
@@ -177,6 +186,105 @@ def test_prompt_formats_exactly():
         build_prompt("Q?", ["a", "b"], "mcq")
 
 
+# The released prompts, typed by hand from the authors' templates (arXiv 2305.14596, Appendix; the released
+# evaluation script): a header and a blank line, then the demonstrations, then the question.
+CSQA_STRING_1SHOT = (
+    "Let's answer commonsense reasoning questions.\n\n"
+    "question: Where do fish live?\nanswer choices: tree, sea, sky, desk, or moon\nThe correct answer is: sea\n\n"
+    "question: What barks?\nanswer choices: dog, cat, cow, hen, or ant\nThe correct answer is:"
+)
+OBQA_ENUMERATED_1SHOT = (
+    "The following are elementary-level multiple-choice questions about science. For the question below, select the "
+    "most suitable answer from the 4 options given.\n\n"
+    "Question: Where do fish live?\nChoices:\n A: tree\n B: sea\n C: sky\n D: desk\nAnswer: B\n\n"
+    "Question: What barks?\nChoices:\n A: dog\n B: cat\n C: cow\n D: hen\nAnswer:"
+)
+MMLU_ENUMERATED_0SHOT = (
+    "The following are multiple-choice questions about abstract algebra. For the question below, select the most "
+    "suitable answer from the 4 options given.\n\n"
+    "Question: What barks?\nChoices:\n A: dog\n B: cat\n C: cow\n D: hen\nAnswer:"
+)
+CLOZE_1SHOT = "Where do fish live? sea\nWhat barks?"
+
+
+def test_released_prompts_byte_for_byte():
+    fish5 = {"question": "Where do fish live?", "choices": ["tree", "sea", "sky", "desk", "moon"], "answer": 1}
+    fish4 = {"question": "Where do fish live?", "choices": ["tree", "sea", "sky", "desk"], "answer": 1}
+    header = released_instruction("commonsense_qa", "string")
+    assert build_prompt("What barks?", ["dog", "cat", "cow", "hen", "ant"], "string", [fish5], header) == (
+        CSQA_STRING_1SHOT
+    )
+    header = released_instruction("openbookqa", "enumerated")
+    assert build_prompt("What barks?", ["dog", "cat", "cow", "hen"], "enumerated", [fish4], header) == (
+        OBQA_ENUMERATED_1SHOT
+    )
+    header = released_instruction("mmlu", "enumerated", subject="abstract_algebra")
+    assert build_prompt("What barks?", ["dog", "cat", "cow", "hen"], "enumerated", (), header) == MMLU_ENUMERATED_0SHOT
+    assert released_instruction("openbookqa", "cloze") is None
+    assert build_prompt("What barks?", ["dog", "cat"], "cloze", [fish4], None) == CLOZE_1SHOT
+    assert released_instruction("mmlu", "string") == "Let's answer multiple-choice questions."
+    with pytest.raises(ValueError, match="subject"):
+        released_instruction("mmlu", "enumerated")
+    with pytest.raises(ValueError, match="dataset"):
+        released_instruction("arc", "string")
+    with pytest.raises(ValueError, match="instruction"):
+        build_prompt("Q?", ["a", "b"], "string", (), 3)
+
+
+def test_released_protocol_scores_the_released_prompt(model, tok):
+    """protocol="released", one shot from a separate pool with seed 10: every question gets the same demonstration,
+    the one Python's ``random.seed(10); random.sample(range(3), 3)[0]`` (= 2) picks (the released draw), and the mass is the
+    softmax sum after a plain forward over the hand-written prompt (plus the moved space of the toy tokenizer)."""
+    import random
+
+    pool = [
+        {"question": "What is 1+1?", "choices": ["2", "3", "4", "5"], "answer": 0},
+        {"question": "Which is red?", "choices": ["grass", "sky", "blood", "snow"], "answer": 2},
+        {"question": "Where do fish live?", "choices": ["tree", "sea", "sky", "desk"], "answer": 1},
+    ]
+    state = random.getstate()
+    random.seed(10)  # the released script seeds Python's global generator
+    first = random.sample([i for i in range(len(pool))], len(pool))[0]
+    random.setstate(state)
+    assert first == 2  # so the hand-written prompt's demonstration is pool[2]
+    header = released_instruction("openbookqa", "enumerated")
+    r = _run(model, tok, questions=["What barks?", "What barks?"], choices=[["dog", "cat", "cow", "hen"]] * 2,
+             num_shots=1, demos=pool, seed=10, protocol="released", instruction=header)
+    logp = next_token_logprobs(model, _ids(tok, OBQA_ENUMERATED_1SHOT + " "))
+    ids = [_ids(tok, x)[0] for x in "ABCD"]
+    assert r.mass == pytest.approx([float(logp[ids].exp().sum())] * 2, rel=1e-5)
+    assert draw_shared_demos(pool, 2, seed=10) == [pool[j] for j in random.Random(10).sample(range(3), 3)[:2]]
+
+
+def test_instruction_and_shared_draw_options(model, tok):
+    """`instruction` alone (default protocol) opens the prompt; `demo_sampling="shared"` gives every question the
+    same demonstrations; the released protocol refuses to run without a header or without a separate pool."""
+    pool = [{"question": f"d{i}?", "choices": ["a", "b"], "answer": i % 2} for i in range(5)]
+    r = _run(model, tok, instruction="Answer.", num_shots=2, demos=pool, demo_sampling="shared", seed=3)
+    shared = [pool[j] for j in random_sample(3, 5)[:2]]
+    for i, (q, c) in enumerate(zip(QUESTIONS, CHOICES)):
+        prompt = "Answer.\n\n" + "".join(
+            f"Question: {d['question']}\nChoices:\n A: a\n B: b\nAnswer: {'AB'[d['answer']]}\n\n" for d in shared
+        ) + build_prompt(q, c, "enumerated") + " "
+        logp = next_token_logprobs(model, _ids(tok, prompt))
+        assert r.mass[i] == pytest.approx(float(logp[r.first_token_ids[i]].exp().sum()), rel=1e-5)
+    with pytest.raises(ValueError, match="instruction"):
+        _run(model, tok, protocol="released")
+    with pytest.raises(ValueError, match="separate pool"):
+        _run(model, tok, protocol="released", instruction="x", num_shots=1, answers=ANSWERS)
+    with pytest.raises(ValueError, match="protocol"):
+        _run(model, tok, protocol="paper")
+    with pytest.raises(ValueError, match="demo_sampling"):
+        _run(model, tok, demo_sampling="global")
+
+
+def random_sample(seed: int, n: int) -> list[int]:
+    """The released draw: Python's generator seeded with `seed`, the pool's indices sampled without replacement."""
+    import random
+
+    return random.Random(seed).sample(range(n), n)
+
+
 def test_draw_demos_seeded_nested_and_self_excluding():
     pool = [{"question": f"q{i}", "choices": ["a", "b"], "answer": 0} for i in range(6)]
     two = draw_demos(pool, 6, 2, seed=3, exclude_self=True)
@@ -223,25 +331,96 @@ def test_chat_template(model, tok):
 
 
 # ------------------------------------------------------------------------------------------------------ generation
-def test_parse_generation():
-    assert parse_generation(" B", ["x", "y"], "enumerated") == 1
-    assert parse_generation("(A) because", ["x", "y"], "enumerated") == 0
-    assert parse_generation("A: x", ["x", "y"], "enumerated") == 0
-    assert parse_generation("C", ["x", "y"], "enumerated") is None  # not a choice of this question
-    assert parse_generation("Because", ["x", "y"], "enumerated") is None
-    assert parse_generation(" Green sea, surely\nmore", ["green", "green sea"], "string") == 1  # longest match
-    assert parse_generation("purple", ["green", "blue"], "cloze") is None
+ANIMALS = ["dog", "cat", "bird", "fish"]
 
 
-def test_greedy_generation_and_invalid_rate(model, tok):
-    r = _run(model, tok, answers=ANSWERS, greedy_max_new_tokens=3)
-    assert len(r.generations) == 3 and all(isinstance(g, str) for g in r.generations)
-    assert r.pred_generation == [parse_generation(g, c, "enumerated") for g, c in zip(r.generations, CHOICES)]
-    assert r.invalid_rate == pytest.approx(sum(p is None for p in r.pred_generation) / 3)
-    assert r.generation_accuracy == pytest.approx(sum(p == a for p, a in zip(r.pred_generation, ANSWERS)) / 3)
+@pytest.mark.parametrize(
+    ("text", "fmt", "expected"),
+    [
+        # the released rule: first line, periods stripped from both ends, then whitespace; an exact, case-sensitive match
+        (" cat", "string", 1),
+        ("cat.", "string", 1),
+        (" fish.\nbecause it swims", "string", 3),
+        (" catfish", "string", None),  # a prefix is not an answer (the lenient parser said 1)
+        (" Dog", "string", None),  # case matters
+        (" dog house", "string", None),
+        (" cat. ", "string", None),  # periods go before the whitespace: "cat." is left
+        ("\ncat", "string", None),  # the first line is empty
+        (" bird", "cloze", 2),
+        (" B", "enumerated", 1),
+        ("D.", "enumerated", 3),
+        (" (B)", "enumerated", None),
+        (" C: bird", "enumerated", None),
+        (" b", "enumerated", None),
+        (" E", "enumerated", None),  # not a symbol of this question's four choices
+    ],
+)
+def test_parse_generation_strict_is_the_released_rule(text, fmt, expected):
+    """Default parsing: the hand-read answer of each generation (cases from the audit of issue 24 §2.3), and the
+    released rule as written in `tests/reference` agrees on every case."""
+    assert parse_generation(text, ANIMALS, fmt) == expected
+    assert released_answer_index(text, ANIMALS, "ABCD" if fmt == "enumerated" else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "choices", "fmt", "expected"),
+    [
+        (" catfish", ANIMALS, "string", 1),  # prefix of "catfish": "cat"
+        (" Dog house", ANIMALS, "string", 0),
+        (" Green sea, surely\nmore", ["green", "green sea"], "string", 1),  # the longest match wins
+        ("purple", ["green", "blue"], "cloze", None),
+        ("(A) because", ["x", "y"], "enumerated", 0),
+        ("A: x", ["x", "y"], "enumerated", 0),
+        ("C", ["x", "y"], "enumerated", None),  # not a choice of this question
+        ("Because", ["x", "y"], "enumerated", None),
+    ],
+)
+def test_parse_generation_lenient(text, choices, fmt, expected):
+    assert parse_generation(text, choices, fmt, answer_parsing="lenient") == expected
+
+
+def test_parse_generation_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="answer_parsing"):
+        parse_generation("A", ["x", "y"], "enumerated", answer_parsing="loose")
+
+
+def test_invalid_rate_counts_rejected_generations(model, tok, monkeypatch):
+    """Generations fixed by hand (the model's are replaced): " catfish", " cat", " Dog" for questions whose choices
+    are ANIMALS, answer 1 ("cat"). Strict: invalid, valid and right, invalid -> invalid rate 2/3, generation accuracy
+    1/3. Lenient: "cat", "cat", "dog" -> invalid rate 0, accuracy 2/3."""
+    import trl_explore.metrics.answer_choice.core as core
+
+    monkeypatch.setattr(core, "_generate", lambda *a, **k: [" catfish", " cat", " Dog"])
+    kwargs = {"questions": ["q1", "q2", "q3"], "choices": [ANIMALS] * 3, "answers": [1, 1, 1], "format": "string",
+              "greedy_max_new_tokens": 4}
+    strict = _run(model, tok, **kwargs)
+    assert strict.pred_generation == [None, 1, None]
+    assert strict.invalid_rate == pytest.approx(2 / 3) and strict.generation_accuracy == pytest.approx(1 / 3)
+    lenient = _run(model, tok, answer_parsing="lenient", **kwargs)
+    assert lenient.pred_generation == [1, 1, 0]
+    assert lenient.invalid_rate == 0.0 and lenient.generation_accuracy == pytest.approx(2 / 3)
+
+
+def test_greedy_generation_matches_a_hand_decoding(model, tok):
+    """The generations equal a token-by-token argmax decoding of the same prompt (uncached, unbatched; the reference),
+    and their parse, invalid rate and accuracy follow the released rule as written in `tests/reference`."""
+    r = _run(model, tok, answers=ANSWERS, greedy_max_new_tokens=3, batch_size=2)
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    expected_text = []
+    for q, c in zip(QUESTIONS, CHOICES):
+        ids = greedy_token_ids(model, _ids(tok, build_prompt(q, c, "enumerated")), 3, eos_ids)
+        expected_text.append(tok.decode(ids, skip_special_tokens=True))
+    assert r.generations == expected_text
+    expected_pred = [released_answer_index(g, c, "ABCD") for g, c in zip(expected_text, CHOICES)]
+    assert r.pred_generation == expected_pred
+    assert r.invalid_rate == pytest.approx(sum(p is None for p in expected_pred) / 3)
+    assert r.generation_accuracy == pytest.approx(sum(p == a for p, a in zip(expected_pred, ANSWERS)) / 3)
 
 
 def test_restores_training_mode_and_summary(model, tok):
+    """Enumerated accuracy against the reference: the argmax of the symbols' probabilities after a plain forward
+    over each prompt (with the moved space)."""
     model.train()
     try:
         r = _run(model, tok, answers=ANSWERS, pmi=True)
@@ -249,8 +428,13 @@ def test_restores_training_mode_and_summary(model, tok):
     finally:
         model.eval()
     s = r.summary()
+    hits = 0
+    for q, c, a in zip(QUESTIONS, CHOICES, ANSWERS):
+        logp = next_token_logprobs(model, _ids(tok, build_prompt(q, c, "enumerated") + " "))
+        symbol_logp = [float(logp[_ids(tok, x)[0]]) for x in "ABCD"[: len(c)]]
+        hits += int(max(range(len(c)), key=symbol_logp.__getitem__) == a)
     assert s["num_questions"] == 3 and 0.0 <= s["mass"] <= 1.0 and 0.0 <= s["sfc_resolved"] <= 1.0
-    assert s["accuracy"] == pytest.approx(sum(p == a for p, a in zip(r.pred_sequence, ANSWERS)) / 3)
+    assert s["accuracy"] == pytest.approx(hits / 3)
     assert set(r.to_dict()) >= {"mass", "choice_probs", "pmi_scores", "summary"}
 
 

@@ -1,5 +1,5 @@
-"""Slow, obviously-correct reference of answer-choice scoring, written from the spec
-(`shared/specs/answer_choice_mass.md`): one plain forward per (prompt + continuation) string, no padding, no batching,
+"""Slow, obviously-correct reference of answer-choice scoring, written from the paper
+(Wiegreffe et al., arXiv 2305.14596, §2-3): one plain forward per (prompt + continuation) string, no padding, no batching,
 no KV cache, full ``[T, V]`` logits, log-softmax in float64, Python loops."""
 
 from __future__ import annotations
@@ -42,3 +42,26 @@ def sfc_resolved(choice_probs: list[float]) -> bool:
 def pmi_ratio(conditional_logprob: float, unconditional_logprob: float) -> float:
     """``P(c | x) / P(c | x_unc)``."""
     return math.exp(conditional_logprob) / math.exp(unconditional_logprob)
+
+
+@torch.no_grad()
+def greedy_token_ids(model, ids: list[int], max_new_tokens: int, eos_ids: set[int]) -> list[int]:
+    """Greedy decoding by hand: append the argmax of the last position's logits (one uncached forward over the whole
+    sequence each step) until `max_new_tokens` tokens or an end-of-sequence id (kept, as `generate` keeps it)."""
+    out: list[int] = []
+    for _ in range(max_new_tokens):
+        logits = model(input_ids=torch.tensor([list(ids) + out])).logits[0, -1]  # [V]
+        token = int(torch.argmax(logits))
+        out.append(token)
+        if token in eos_ids:
+            break
+    return out
+
+
+def released_answer_index(text: str, choices: list[str], symbols: str | None = None) -> int | None:
+    """The released rule for a greedy answer, written from the paper's released evaluation: the first line of the
+    generation with periods stripped from both ends and then whitespace must equal a choice (or, with `symbols`, a
+    choice's symbol) exactly; otherwise the answer is invalid (`None`)."""
+    answer = text.split("\n")[0].strip(".").strip()
+    labels = list(symbols[: len(choices)]) if symbols else list(choices)
+    return labels.index(answer) if answer in labels else None

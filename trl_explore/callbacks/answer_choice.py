@@ -73,7 +73,8 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
         csv_name: str = "answer_choice_mass.csv",
         show_progress: bool = True,
     ) -> None:
-        from ..metrics.answer_choice import _check_item, _check_options, draw_demos
+        from ..metrics.answer_choice import draw_demos
+        from ..metrics.answer_choice.validation import _check_item, _check_options
 
         super().__init__(eval_steps=eval_steps, csv_name=csv_name, show_progress=show_progress)
         if len(eval_dataset) == 0:

@@ -22,6 +22,8 @@ _LAZY: dict[str, str] = {
     "parse_generation": "answer_choice",
     "load_multiple_choice_dataset": "answer_choice",
     "plot_answer_choice_mass": "answer_choice",
+    "draw_shared_demos": "answer_choice",
+    "released_instruction": "answer_choice",
 }
 
 __all__ = sorted(_LAZY)
