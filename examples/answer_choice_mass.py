@@ -23,13 +23,16 @@ from) or local JSONL / JSON / CSV / Parquet files in the MMLU (`question`, `choi
 CommonsenseQA (`choices` = {label, text}, `answerKey`) or OpenBookQA (`question_stem`) conventions. The paper used
 500 OpenBookQA, 500 CommonsenseQA and 1,140 MMLU questions (`--limit`).
 
-Offline on a CPU (toy kit; no Hub, no GPU): `--model_name_or_path toy` is the toy route's warm-started tiny model
-(cached; the one the training examples use, prompts in its chat template), `toy-mc` synthetic arithmetic questions:
+Offline on a CPU (toy kit; no Hub, no GPU): `--model_name_or_path toy` is a tiny model warm-started on the toy
+multiple-choice task in the three formats (cached after its first run; prompts in its chat template; PMI on), `toy-mc`
+synthetic arithmetic questions; the toy route evaluates k = 0, 1, 2 unless `--shots` says otherwise:
 
 ```bash
-python examples/answer_choice_mass.py --model_name_or_path toy --datasets toy-mc --limit 32 --shots 0 1 \
-    --output_dir /tmp/acm_toy
+python examples/answer_choice_mass.py --model_name_or_path toy --datasets toy-mc --output_dir /tmp/acm_toy
 ```
+
+The authors' released prompts (instruction header, the same k demonstrations for every question drawn from the
+training split with Python's `random` seeded 10, strict answer parsing): `--protocol released --seed 10`.
 
 One GPU (base model; the paper's datasets and sizes):
 
@@ -61,12 +64,15 @@ from typing import Any
 from trl_explore._device import default_device
 from trl_explore._validation import check_bool, check_int
 from trl_explore.metrics.answer_choice import (
+    ANSWER_PARSING,
     FORMATS,
+    PROTOCOLS,
     answer_choice_mass,
     load_multiple_choice_dataset,
     plot_answer_choice_mass,
+    released_instruction,
 )
-from trl_explore.scripts import ExampleParser, check_model_path, is_toy, run_example, toy_model_path
+from trl_explore.scripts import ExampleParser, check_model_path, is_toy, run_example
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +83,11 @@ HUB_PRESETS: dict[str, dict[str, str | None]] = {
     "allenai/openbookqa": {"subset": "main", "split": "test", "demo_split": "train"},
 }
 ALIASES = {"mmlu": "cais/mmlu", "commonsense_qa": "tau/commonsense_qa", "openbookqa": "allenai/openbookqa"}
+#: the released prompts' instruction headers, by Hub name (`released_instruction`)
+RELEASED_NAMES = {hub: short for short, hub in ALIASES.items()}
+DEFAULT_SHOTS = [0, 1, 2, 4, 8]
+#: the toy model holds 512 positions: about two demonstrations
+TOY_SHOTS = [0, 1, 2]
 METRICS = ("mass", "all_token_mass", "accuracy", "first_token_accuracy", "pmi_accuracy", "generation_accuracy",
            "invalid_rate", "sfc_resolved")
 
@@ -106,8 +117,12 @@ class AnswerChoiceMassArguments:
     )
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N questions."})
     formats: list[str] = field(default_factory=lambda: list(FORMATS), metadata={"help": "Prompt formats."})
-    shots: list[int] = field(default_factory=lambda: [0, 1, 2, 4, 8], metadata={"help": "In-context examples k."})
-    pmi: bool = field(default=False, metadata={"help": "Also score PMI_DC (one more pass per question)."})
+    shots: list[int] | None = field(
+        default=None, metadata={"help": "In-context examples k (default 0 1 2 4 8; the toy model: 0 1 2)."}
+    )
+    pmi: bool | None = field(
+        default=None, metadata={"help": "Also score PMI_DC (one more pass per question; default: on for the toy model)."}
+    )
     surface_forms: list[str] | None = field(
         default=None,
         metadata={"help": "Enumerated format: surface-form templates counted in PM, the first one scored, e.g. "
@@ -127,7 +142,18 @@ class AnswerChoiceMassArguments:
             "choices": ["auto", "bfloat16", "float16", "float32"],
         },
     )
-    seed: int = field(default=0, metadata={"help": "Seed of the demonstrations' shuffle."})
+    seed: int = field(default=0, metadata={"help": "Seed of the demonstrations' shuffle (the released runs: 10)."})
+    protocol: str = field(
+        default="default",
+        metadata={"help": "`released`: the authors' released prompts (instruction header, one shared draw of the "
+                          "demonstrations from the demo split); `default`: no header, a draw per question.",
+                  "choices": list(PROTOCOLS)},
+    )
+    answer_parsing: str = field(
+        default="strict",
+        metadata={"help": "Greedy answers: `strict` (the released rule: exactly a choice / symbol) or `lenient` "
+                          "(a prefix, case-insensitive).", "choices": list(ANSWER_PARSING)},
+    )
     output_dir: str = field(default="answer_choice_mass_out", metadata={"help": "Where results and the plot go."})
 
 
@@ -135,7 +161,9 @@ def _check(args: AnswerChoiceMassArguments) -> None:
     unknown = [f for f in args.formats if f not in FORMATS]
     if unknown or not args.formats:
         raise ValueError(f"`formats` must be a non-empty list from {FORMATS}, got {args.formats}.")
-    if not args.shots or any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in args.shots):
+    if args.shots is not None and (
+        not args.shots or any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in args.shots)
+    ):
         raise ValueError(f"`shots` must be a non-empty list of integers >= 0, got {args.shots}.")
     if not args.datasets:
         raise ValueError("`datasets` is empty.")
@@ -146,8 +174,13 @@ def _check(args: AnswerChoiceMassArguments) -> None:
     check_int(args, "greedy_max_new_tokens", low=0)
     check_int(args, "batch_size", low=1)
     check_int(args, "seed", low=0)
-    check_bool(args, "pmi")
+    if args.pmi is not None:
+        check_bool(args, "pmi")
     check_bool(args, "use_chat_template")
+    if args.protocol not in PROTOCOLS:
+        raise ValueError(f"`protocol` must be one of {PROTOCOLS}, got {args.protocol!r}.")
+    if args.answer_parsing not in ANSWER_PARSING:
+        raise ValueError(f"`answer_parsing` must be one of {ANSWER_PARSING}, got {args.answer_parsing!r}.")
 
 
 def _load_model(args: AnswerChoiceMassArguments):
@@ -155,7 +188,9 @@ def _load_model(args: AnswerChoiceMassArguments):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if is_toy(args.model_name_or_path):
-        path = toy_model_path("arithmetic")
+        from trl_explore.toy.multiple_choice import toy_multiple_choice_model_path
+
+        path = toy_multiple_choice_model_path()
         if not args.use_chat_template:
             logger.info("toy model: prompts rendered with its chat template (the form it was trained on)")
             args.use_chat_template = True
@@ -191,6 +226,22 @@ def _load(name: str, args: AnswerChoiceMassArguments) -> tuple[list[dict], list[
     return rows, load_multiple_choice_dataset(name, split=demo_source, subset=subset).to_list()
 
 
+def _instruction(name: str, fmt: str, args: AnswerChoiceMassArguments) -> str | None:
+    """The released header of a known dataset under `--protocol released` (none otherwise, and none for cloze)."""
+    if args.protocol != "released" or fmt == "cloze":
+        return None
+    hub = ALIASES.get(name, name)
+    if hub not in RELEASED_NAMES:
+        raise ValueError(
+            f"--protocol released needs the released header of {name!r}: it is known for {sorted(ALIASES)} only."
+        )
+    subset = args.subset if args.subset is not None else HUB_PRESETS[hub].get("subset")
+    if RELEASED_NAMES[hub] == "mmlu" and fmt == "enumerated" and subset in (None, "all"):
+        raise ValueError("--protocol released on MMLU runs one subject at a time (its header names the subject): "
+                         "pass --subset <subject>, e.g. --subset abstract_algebra.")
+    return released_instruction(RELEASED_NAMES[hub], fmt, subject=subset)
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     head = ["dataset", "format", "k", *METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -206,6 +257,11 @@ def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
     _check(args)
+    toy = is_toy(args.model_name_or_path)
+    if args.shots is None:
+        args.shots = list(TOY_SHOTS if toy else DEFAULT_SHOTS)
+    if args.pmi is None:
+        args.pmi = toy
     model, tokenizer = _load_model(args)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -233,6 +289,9 @@ def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
             seed=args.seed,
             use_chat_template=args.use_chat_template,
             greedy_max_new_tokens=args.greedy_max_new_tokens,
+            instruction=_instruction(name, fmt, args),
+            answer_parsing=args.answer_parsing,
+            protocol=args.protocol,
         )
         summary = result.summary()
         rows.append({"dataset": name, "format": fmt, "k": k, **{m: summary[m] for m in METRICS},

@@ -113,6 +113,9 @@ def test_answer_choice_mass_toy_route(toy_route_cache, tmp_path):
          "--formats", "enumerated", "--greedy_max_new_tokens", "2", "--output_dir", str(tmp_path)],
     )  # fmt: skip
     assert len(rows) == 2 and all(0.0 <= r["mass"] <= 1.0 for r in rows)
+    # the toy model is warm-started on the task: it answers with a choice (an untrained one has PM about 0.01 and
+    # every greedy answer invalid), and the toy route scores PMI by itself
+    assert all(r["mass"] > 0.1 and r["invalid_rate"] < 1.0 and r["pmi_accuracy"] is not None for r in rows)
     assert (tmp_path / "results.md").is_file() and (tmp_path / "mass_vs_accuracy.png").is_file()
 
 

@@ -487,3 +487,12 @@ def test_validation_of_model_tokenizer_and_chat(model, tok):
         answer_choice_mass(model, plain, QUESTIONS, CHOICES, use_chat_template=True)
     with pytest.raises(ValueError, match="26"):
         answer_choice_mass(model, tok, ["q"], [[str(i) for i in range(27)]])
+
+
+def test_plot_labels_coinciding_points_once():
+    """k=0 and k=1 land within 0.05 of each other (PM 0.000 and 0.040, accuracy 0.25 and 0.27): one label "k=0, 1"
+    at the first point instead of two drawn over each other; k=2, 0.5 away, keeps its own."""
+    from trl_explore.metrics.answer_choice.plot import _point_labels
+
+    labels = _point_labels([0, 1, 2], [0.0, 0.04, 0.5], [0.25, 0.27, 0.5])
+    assert labels == {(0.0, 0.25): "k=0, 1", (0.5, 0.5): "k=2"}

@@ -12,13 +12,10 @@ from typing import Any
 
 from datasets import Dataset
 
+from .._validation import check_int
+
 MULTIPLE_CHOICE_QUESTION_TEMPLATE = "What is {a}{op}{b}?"
 _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
-
-
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
 
 
 def make_multiple_choice_dataset(
@@ -52,11 +49,9 @@ def make_multiple_choice_dataset(
     Returns:
         `datasets.Dataset` with columns ``question`` (`str`), ``choices`` (`list[str]`) and ``answer`` (`int`).
     """
-    _check_int("num_samples", num_samples, 0)
-    _check_int("num_choices", num_choices, 2)
-    _check_int("max_operand", max_operand, 1)
-    if num_choices > 26:
-        raise ValueError(f"num_choices must be at most 26 (symbols A-Z), got {num_choices}.")
+    check_int(None, "num_samples", value=num_samples, low=0)
+    check_int(None, "num_choices", value=num_choices, low=2, high=26)  # symbols A-Z
+    check_int(None, "max_operand", value=max_operand, low=1)
     if not operations or any(op not in _OPS for op in operations) or len(set(operations)) != len(operations):
         raise ValueError(f"operations must be a non-empty string of distinct characters from '+-*', got {operations!r}.")
     for name in ("{a}", "{op}", "{b}"):
@@ -82,3 +77,103 @@ def make_multiple_choice_dataset(
         rows["choices"].append([str(values[j]) for j in order])
         rows["answer"].append(order.index(0))
     return Dataset.from_dict(rows)
+
+
+#: Warm start of the answer-choice toy route's model (`toy_multiple_choice_model_path`): conversational rows of the
+#: three prompt formats with 0 or 1 in-context example (short rows keep the warm start fast; the model's 512 positions
+#: hold about two)
+TOY_MC_WARM_START: dict[str, Any] = {
+    "max_steps": 100, "learning_rate": 1e-2, "per_device_train_batch_size": 16, "task_kwargs": {"max_shots": 1},
+}
+
+
+def make_multiple_choice_sft_dataset(
+    num_samples: int,
+    seed: int = 0,
+    conversational: bool = True,
+    max_shots: int = 2,
+    num_choices: int = 4,
+    max_operand: int = 9,
+) -> Dataset:
+    """Prompt-completion rows that teach the answer formats of `trl_explore.metrics.answer_choice_mass`.
+
+    Each row takes a question of `make_multiple_choice_dataset`, one of the three prompt formats (enumerated, string,
+    cloze; uniformly) and 0 to `max_shots` in-context examples (uniformly; drawn from the other questions), rendered
+    exactly as `answer_choice_mass` renders them: conversational rows have the demonstrations as user / assistant turns
+    and the question as the last user turn; plain rows are `build_prompt`'s text. The completion is the answer as the
+    metric scores it: the symbol (``"B"``) in the enumerated format, the choice's text (``"7"``) otherwise (a leading
+    space in plain rows).
+
+    Args:
+        num_samples (`int`): rows (>= 1).
+        seed (`int`, *optional*, defaults to `0`): seed of the questions, formats and demonstrations.
+        conversational (`bool`, *optional*, defaults to `True`): conversational rows (the toy chat template).
+        max_shots (`int`, *optional*, defaults to `2`): the most in-context examples of a row.
+        num_choices (`int`, *optional*, defaults to `4`): choices per question.
+        max_operand (`int`, *optional*, defaults to `9`): operands are drawn from ``[1, max_operand]``.
+
+    Returns:
+        `datasets.Dataset` with ``prompt``, ``completion`` and ``solution`` (the completion's text, what
+        `multiple_choice_reward` compares with).
+    """
+    from ..metrics.answer_choice.prompts import FORMATS, _answer_text, _question_text, build_prompt
+
+    check_int(None, "num_samples", value=num_samples, low=1)
+    check_int(None, "max_shots", value=max_shots, low=0)
+    questions = make_multiple_choice_dataset(num_samples + max_shots + 1, seed=seed, num_choices=num_choices,
+                                             max_operand=max_operand).to_list()
+    rng = random.Random(seed)
+    rows: dict[str, list[Any]] = {"prompt": [], "completion": [], "solution": []}
+    for i in range(num_samples):
+        item, fmt, k = questions[i], rng.choice(FORMATS), rng.randint(0, max_shots)
+        demos = [questions[j] for j in rng.sample([j for j in range(len(questions)) if j != i], k)]
+        answer = _answer_text(item["choices"], item["answer"], fmt)
+        if conversational:
+            prompt = []
+            for d in demos:
+                prompt.append({"role": "user", "content": _question_text(d["question"], d["choices"], fmt)})
+                prompt.append({"role": "assistant", "content": _answer_text(d["choices"], d["answer"], fmt)})
+            prompt.append({"role": "user", "content": _question_text(item["question"], item["choices"], fmt)})
+            completion: Any = [{"role": "assistant", "content": answer}]
+        else:
+            prompt, completion = build_prompt(item["question"], item["choices"], fmt, demos), " " + answer
+        rows["prompt"].append(prompt)
+        rows["completion"].append(completion)
+        rows["solution"].append(answer)
+    return Dataset.from_dict(rows)
+
+
+def multiple_choice_reward(completions: list[Any], solution: list[str], **kwargs: Any) -> list[float]:
+    """1.0 when the completion, stripped, is exactly the answer (`make_multiple_choice_sft_dataset`'s ``solution``),
+    else 0.0 — the strict rule `parse_generation` applies. Plain or conversational completions (TRL's contract)."""
+    texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+    return [float(t.strip() == s) for t, s in zip(texts, solution, strict=True)]
+
+
+def toy_multiple_choice_model_path(*, seed: int = 0, max_steps: int | None = None) -> str:
+    """The answer-choice toy route's model: a tiny Qwen2 warm-started (`trl_explore.toy.warm_start`, cached on disk)
+    on conversational rows of `make_multiple_choice_sft_dataset`, so it answers toy multiple-choice questions with a
+    choice in all three formats. Trained with one CPU thread (restored afterwards): the model is too small for more
+    threads to help, and a busy machine's cores are not oversubscribed.
+
+    Args:
+        seed (`int`, *optional*, defaults to `0`): seed of the warm start.
+        max_steps (`int`, *optional*): SFT steps instead of `TOY_MC_WARM_START`'s.
+
+    Returns:
+        `str`: the checkpoint folder (model and tokenizer).
+    """
+    import torch
+
+    from .warm_start import warm_start
+
+    settings = dict(TOY_MC_WARM_START)
+    if max_steps is not None:
+        settings["max_steps"] = check_int(None, "max_steps", value=max_steps, low=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        path = warm_start("multiple_choice", seed=seed, conversational=True, num_eval_prompts=32, **settings)
+    finally:
+        torch.set_num_threads(threads)
+    return str(path)

@@ -21,7 +21,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("countdown", "arithmetic")
+TASKS = ("countdown", "arithmetic", "multiple_choice")
 METADATA_FILE = "warm_start.json"
 
 # Per-task defaults (with the default 64-wide, 2-layer model), tuned to land a modest pass@1 at temperature 1
@@ -29,6 +29,7 @@ METADATA_FILE = "warm_start.json"
 _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "countdown": {"max_steps": 1500, "learning_rate": 3e-3},
     "arithmetic": {"max_steps": 800, "learning_rate": 3e-3},
+    "multiple_choice": {"max_steps": 150, "learning_rate": 3e-3},  # answer formats (toy/multiple_choice.py)
 }
 
 
@@ -108,11 +109,19 @@ def _checkpoint_dir(settings: dict[str, Any], cache_dir: str | Path | None) -> P
 def _make_dataset(task: str, num_samples: int, seed: int, conversational: bool, task_kwargs: dict[str, Any]):
     from .tasks import make_arithmetic_dataset, make_countdown_dataset
 
+    if task == "multiple_choice":
+        from .multiple_choice import make_multiple_choice_sft_dataset
+
+        return make_multiple_choice_sft_dataset(num_samples, seed=seed, conversational=conversational, **task_kwargs)
     builder = make_countdown_dataset if task == "countdown" else make_arithmetic_dataset
     return builder(num_samples, seed=seed, conversational=conversational, **task_kwargs)
 
 
 def _reward_fn(task: str):
+    if task == "multiple_choice":
+        from .multiple_choice import multiple_choice_reward
+
+        return multiple_choice_reward
     if task == "countdown":
         from .tasks import countdown_reward
 
