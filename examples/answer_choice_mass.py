@@ -188,7 +188,7 @@ def _load_model(args: AnswerChoiceMassArguments):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if is_toy(args.model_name_or_path):
-        from trl_explore.toy.multiple_choice import toy_multiple_choice_model_path
+        from trl_explore.toy import toy_multiple_choice_model_path
 
         path = toy_multiple_choice_model_path()
         if not args.use_chat_template:

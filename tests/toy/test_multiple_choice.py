@@ -44,3 +44,30 @@ def test_seeded_and_options():
 def test_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_multiple_choice_dataset(**kwargs)
+
+
+def test_sft_rows_answer_each_format_correctly():
+    """Every row's last user turn is one of the three formats, its completion the correct answer worked out here:
+    the symbol of the right choice (enumerated) or the right number (string, cloze); demonstrations are user /
+    assistant pairs; plain rows are the text with a leading-space answer."""
+    from trl_explore.toy import make_multiple_choice_sft_dataset, multiple_choice_reward
+
+    ds = make_multiple_choice_sft_dataset(60, seed=2, max_shots=1)
+    seen = set()
+    for row in ds:
+        *demos, last = row["prompt"]
+        assert len(demos) in (0, 2) and [m["role"] for m in demos] == ["user", "assistant"][: len(demos)]
+        a, op, b = re.search(r"What is (\d+)([-+*])(\d+)\?", last["content"]).groups()
+        value = str(_OPS[op](int(a), int(b)))
+        if last["content"].startswith("Question:"):  # enumerated: " A: 12" lines
+            symbol = re.search(rf"\n ([A-D]): {re.escape(value)}(\n|$)", last["content"]).group(1)
+            expected, fmt = symbol, "enumerated"
+        else:
+            expected, fmt = value, "string" if last["content"].startswith("question:") else "cloze"
+        seen.add(fmt)
+        assert row["completion"] == [{"role": "assistant", "content": expected}] and row["solution"] == expected
+    assert seen == {"enumerated", "string", "cloze"}
+    assert multiple_choice_reward(ds["completion"][:3], ds["solution"][:3]) == [1.0, 1.0, 1.0]
+    plain = make_multiple_choice_sft_dataset(4, seed=2, conversational=False)
+    assert all(isinstance(p, str) and c == " " + s for p, c, s in zip(plain["prompt"], plain["completion"],
+                                                                       plain["solution"]))

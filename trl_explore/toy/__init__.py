@@ -24,6 +24,8 @@ _LAZY: dict[str, str] = {
     "ExpressionError": "expression",
     "evaluate_pass_rate": "evaluation",
     "make_multiple_choice_dataset": "multiple_choice",
+    "make_multiple_choice_sft_dataset": "multiple_choice",
+    "multiple_choice_reward": "multiple_choice",
     "make_detection_texts": "detection",
     # tool-calling task (SPEAR)
     "calculator": "tools",
@@ -37,6 +39,8 @@ _LAZY: dict[str, str] = {
     "TOY_MATH_DATASETS": "route",
     "TOY_WARM_START": "route",
     "toy_model_path": "route",
+    "toy_multiple_choice_model_path": "route",
+    "TOY_MC_WARM_START": "route",
     "toy_base_model_path": "route",
     "toy_math_dataset": "route",
     "toy_sft_dataset": "route",
@@ -57,14 +61,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .evaluation import evaluate_pass_rate
     from .expression import ExpressionError, parse_expression
     from .models import make_tiny_model
-    from .multiple_choice import make_multiple_choice_dataset
+    from .multiple_choice import make_multiple_choice_dataset, make_multiple_choice_sft_dataset, multiple_choice_reward
     from .route import (
         TOY_MATH_DATASETS,
+        TOY_MC_WARM_START,
         TOY_WARM_START,
         toy_base_model_path,
         toy_math_dataset,
         toy_math_reward,
         toy_model_path,
+        toy_multiple_choice_model_path,
         toy_sft_dataset,
     )
     from .tasks import (

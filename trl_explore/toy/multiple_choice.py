@@ -79,14 +79,6 @@ def make_multiple_choice_dataset(
     return Dataset.from_dict(rows)
 
 
-#: Warm start of the answer-choice toy route's model (`toy_multiple_choice_model_path`): conversational rows of the
-#: three prompt formats with 0 or 1 in-context example (short rows keep the warm start fast; the model's 512 positions
-#: hold about two)
-TOY_MC_WARM_START: dict[str, Any] = {
-    "max_steps": 100, "learning_rate": 1e-2, "per_device_train_batch_size": 16, "task_kwargs": {"max_shots": 1},
-}
-
-
 def make_multiple_choice_sft_dataset(
     num_samples: int,
     seed: int = 0,
@@ -148,32 +140,3 @@ def multiple_choice_reward(completions: list[Any], solution: list[str], **kwargs
     else 0.0 — the strict rule `parse_generation` applies. Plain or conversational completions (TRL's contract)."""
     texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
     return [float(t.strip() == s) for t, s in zip(texts, solution, strict=True)]
-
-
-def toy_multiple_choice_model_path(*, seed: int = 0, max_steps: int | None = None) -> str:
-    """The answer-choice toy route's model: a tiny Qwen2 warm-started (`trl_explore.toy.warm_start`, cached on disk)
-    on conversational rows of `make_multiple_choice_sft_dataset`, so it answers toy multiple-choice questions with a
-    choice in all three formats. Trained with one CPU thread (restored afterwards): the model is too small for more
-    threads to help, and a busy machine's cores are not oversubscribed.
-
-    Args:
-        seed (`int`, *optional*, defaults to `0`): seed of the warm start.
-        max_steps (`int`, *optional*): SFT steps instead of `TOY_MC_WARM_START`'s.
-
-    Returns:
-        `str`: the checkpoint folder (model and tokenizer).
-    """
-    import torch
-
-    from .warm_start import warm_start
-
-    settings = dict(TOY_MC_WARM_START)
-    if max_steps is not None:
-        settings["max_steps"] = check_int(None, "max_steps", value=max_steps, low=1)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        path = warm_start("multiple_choice", seed=seed, conversational=True, num_eval_prompts=32, **settings)
-    finally:
-        torch.set_num_threads(threads)
-    return str(path)
