@@ -70,3 +70,26 @@ def test_help_explains_the_script():
     out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--shots" in out.stdout and "--formats" in out.stdout
     assert out.stdout.index("Does the model attend to the answer choices") < out.stdout.index("options:")
+
+
+def test_released_protocol_headers():
+    """`--protocol released` gives the released header of a known dataset (typed here from the released prompts),
+    none for cloze or the default protocol, and refuses MMLU without a subject and unknown datasets, naming them."""
+    script = load_example("answer_choice_mass")
+    args = script.AnswerChoiceMassArguments(model_name_or_path="x", protocol="released")
+    assert script._instruction("commonsense_qa", "string", args) == "Let's answer commonsense reasoning questions."
+    assert script._instruction("allenai/openbookqa", "enumerated", args) == (
+        "The following are elementary-level multiple-choice questions about science. For the question below, select "
+        "the most suitable answer from the 4 options given."
+    )
+    assert script._instruction("openbookqa", "cloze", args) is None
+    with pytest.raises(ValueError, match="--subset"):
+        script._instruction("mmlu", "enumerated", args)
+    args.subset = "high_school_physics"
+    assert script._instruction("mmlu", "enumerated", args).startswith(
+        "The following are multiple-choice questions about high school physics. For the question below"
+    )
+    with pytest.raises(ValueError, match="toy-mc"):
+        script._instruction("toy-mc", "string", args)
+    default = script.AnswerChoiceMassArguments(model_name_or_path="x")
+    assert script._instruction("commonsense_qa", "string", default) is None
