@@ -285,6 +285,14 @@ def random_sample(seed: int, n: int) -> list[int]:
     return random.Random(seed).sample(range(n), n)
 
 
+def _drawn_by_hand(pool, i, k, seed):
+    """The documented draw, restated: question i shuffles the pool with ``numpy.random.default_rng([seed, i])`` and
+    takes the first k entries other than itself."""
+    import numpy as np
+
+    return [pool[int(j)] for j in np.random.default_rng([seed, i]).permutation(len(pool)) if j != i][:k]
+
+
 def test_draw_demos_seeded_nested_and_self_excluding():
     pool = [{"question": f"q{i}", "choices": ["a", "b"], "answer": 0} for i in range(6)]
     two = draw_demos(pool, 6, 2, seed=3, exclude_self=True)
@@ -294,6 +302,7 @@ def test_draw_demos_seeded_nested_and_self_excluding():
     for i in range(6):
         assert four[i][:2] == two[i]  # k shots are a prefix of k + 2 shots
         assert pool[i] not in four[i] and len({d["question"] for d in four[i]}) == 4
+    assert four == [_drawn_by_hand(pool, i, 4, seed=3) for i in range(6)]
     with pytest.raises(ValueError, match="num_shots"):
         draw_demos(pool, 6, 6, exclude_self=True)
 
@@ -302,7 +311,7 @@ def test_k_shot_uses_the_drawn_demos(model, tok):
     """num_shots=2, demos drawn from the other questions: the mass equals the plain forward over that exact prompt."""
     r = _run(model, tok, answers=ANSWERS, num_shots=2, seed=5)
     pool = [{"question": q, "choices": c, "answer": a} for q, c, a in zip(QUESTIONS, CHOICES, ANSWERS)]
-    demos = draw_demos(pool, 3, 2, seed=5, exclude_self=True)
+    demos = [_drawn_by_hand(pool, i, 2, seed=5) for i in range(3)]
     for i in range(3):
         prompt = build_prompt(QUESTIONS[i], CHOICES[i], "enumerated", demos[i]) + " "
         logp = next_token_logprobs(model, _ids(tok, prompt))
@@ -318,7 +327,7 @@ def test_chat_template(model, tok):
     so nothing is moved."""
     r = _run(model, tok, use_chat_template=True, answers=ANSWERS, num_shots=1)
     pool = [{"question": q, "choices": c, "answer": a} for q, c, a in zip(QUESTIONS, CHOICES, ANSWERS)]
-    demo = draw_demos(pool, 3, 1, seed=0, exclude_self=True)[0][0]
+    demo = _drawn_by_hand(pool, 0, 1, seed=0)[0]
     messages = [
         {"role": "user", "content": build_prompt(demo["question"], demo["choices"], "enumerated")},
         {"role": "assistant", "content": "ABCD"[demo["answer"]]},
