@@ -59,6 +59,30 @@ def test_metrics_equal_the_function_and_csv(tiny, tmp_path):
     assert float(written[0]["mass"]) == pytest.approx(s["mass"], abs=1e-6)
 
 
+def test_instruction_and_shared_demonstrations(tiny, tmp_path):
+    """demo_sampling="shared": every question gets the same two demonstrations, those of Python's
+    ``random.Random(0).sample`` over the pool (the released draw); with a header the logged mass equals the function's
+    with the same header and demonstrations."""
+    import random
+
+    model, tok = tiny
+    ds = make_multiple_choice_dataset(4, seed=1)
+    pool = make_multiple_choice_dataset(5, seed=2).to_list()
+    cb = AnswerChoiceMassCallback(ds, num_shots=2, demos=pool, demo_sampling="shared", instruction="Answer.",
+                                  show_progress=False)
+    shared = [pool[j] for j in random.Random(0).sample(range(5), 5)[:2]]
+    assert cb.demos == [shared] * 4
+    row = cb.evaluate(model, tok, _Args(tmp_path), step=0)
+    r = answer_choice_mass(model, tok, ds["question"], ds["choices"], num_shots=2, demos=[shared] * 4,
+                           answers=ds["answer"], instruction="Answer.", show_progress=False)
+    assert row["mass"] == pytest.approx(r.summary()["mass"])
+    plain = answer_choice_mass(model, tok, ds["question"], ds["choices"], num_shots=2, demos=[shared] * 4,
+                               answers=ds["answer"], show_progress=False)
+    assert row["mass"] != pytest.approx(plain.summary()["mass"])  # the header is in the prompt
+    with pytest.raises(ValueError, match="demo_sampling"):
+        AnswerChoiceMassCallback(ds, demo_sampling="all")
+
+
 def test_logs_inside_sft_training(tiny, tmp_path):
     """Evaluates at steps 0, 2 (eval_steps) and 3 (end) and puts mc/mass, mc/accuracy, mc/sfc_resolved in the log
     history; SFT on the enumerated answers moves the mass."""

@@ -54,6 +54,11 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
             File under `args.output_dir` receiving one row per evaluation.
         show_progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar while scoring.
+        instruction (`str`, *optional*):
+            A header opening every prompt (see `answer_choice_mass`; `released_instruction` gives the released ones).
+        demo_sampling (`str`, *optional*, defaults to `"per_question"`):
+            `"per_question"` (a seeded draw per question) or `"shared"` (the released code's: the same demonstrations
+            for every question; needs `demos`).
     """
 
     namespace = "mc"
@@ -72,9 +77,11 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
         seed: int = 0,
         csv_name: str = "answer_choice_mass.csv",
         show_progress: bool = True,
+        instruction: str | None = None,
+        demo_sampling: str = "per_question",
     ) -> None:
-        from ..metrics.answer_choice import draw_demos
-        from ..metrics.answer_choice.validation import _check_item, _check_options
+        from ..metrics.answer_choice.demos import _resolve_demos
+        from ..metrics.answer_choice.validation import _check_item, _check_options, _resolve_protocol
 
         super().__init__(eval_steps=eval_steps, csv_name=csv_name, show_progress=show_progress)
         if len(eval_dataset) == 0:
@@ -99,9 +106,12 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
         self.pmi = pmi
         self.use_chat_template = use_chat_template
         self.batch_size = batch_size
-        pool = self.rows if demos is None else list(demos)
+        self.instruction, demo_sampling, _ = _resolve_protocol("default", format, instruction, demo_sampling, None)
         # drawn once for the whole set: every process and every evaluation uses the same prompts
-        self.demos = draw_demos(pool, len(self.rows), num_shots, seed, exclude_self=demos is None)
+        self.demos = _resolve_demos(
+            None if demos is None else list(demos), [r["question"] for r in self.rows],
+            [r["choices"] for r in self.rows], [r["answer"] for r in self.rows], num_shots, seed, format, demo_sampling,
+        )
 
     @staticmethod
     def parameters_sharded(model: Any) -> bool:
@@ -136,6 +146,7 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
                 answers=[self.rows[i]["answer"] for i in shard],
                 use_chat_template=self.use_chat_template,
                 show_progress=self.show_progress,
+                instruction=self.instruction,
             )
             pmi_pred = result.pred_pmi if self.pmi else [None] * len(shard)
             local = [
