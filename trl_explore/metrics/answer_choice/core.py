@@ -12,8 +12,11 @@ Cost. Every format runs one forward over the (left-padded) prompt batch that kee
 scores are read there. Continuations longer than one token (string and cloze formats, multi-token surface forms, the
 PMI premise) are scored from that prefill's KV cache, repeated once per continuation (``Cache.reorder_cache`` with a
 repeated index): the prompt is encoded once per question, not once per choice.
-"""
 
+`answer_choice_mass` runs in named steps: check the inputs and options (`validation`), resolve the demonstrations
+(`demos`), tokenise every question (`_prepare_questions`), score the batches (`_score_batches`) and assemble the
+result (`_build_result`).
+"""
 
 from __future__ import annotations
 

@@ -205,7 +205,8 @@ class AnswerChoiceMassResult:
 
     @property
     def invalid_rate(self) -> float | None:
-        """Share of greedy generations that name none of the choices."""
+        """Share of greedy generations that name none of the choices under the call's `answer_parsing` (strict by
+        default: anything but an exact choice or symbol is invalid)."""
         if self.pred_generation is None:
             return None
         return _mean([float(p is None) for p in self.pred_generation])
