@@ -26,7 +26,7 @@ GOLDEN = Path(__file__).parent / "data" / "swireasoning_golden.json"
 TOK = make_tokenizer()
 PROMPTS = ["Compute (3+4)*2\n", "x=1\n", "Use 3 5 7 to make 22\n", "What is 12*12?\n"]
 # what the recorded loop did, spelled out where the defaults changed afterwards
-OLD = {}
+OLD = dict(math_tokens="pattern", answer_budget_from="after_termination")
 CASES = {
     "defaults": dict(seed=1, max_new_tokens=32, config={}),
     "defaults_eos": dict(seed=1, max_new_tokens=32, config={}, eos=173),  # rows 0 and 2 emit 173 at steps 9 and 6

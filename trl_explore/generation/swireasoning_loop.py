@@ -1,4 +1,4 @@
-"""The SwiReasoning decode loop (arXiv 2510.05069, Sec. 3), one named step per method of `_Decoder`:
+"""The SwiReasoning decode loop (arXiv 2510.05069), one named step per method of `_Decoder`:
 
 ```text
 prefill                 the (left-padded) prompts once, position ids from the attention mask
@@ -273,7 +273,7 @@ class _Decoder:
         state.forced_pos = state.forced_pos + forcing.long()
         termination_done = forcing & (state.forced_kind == TERMINATION) & (state.forced_pos == self.forced_len[2])
         state.remaining = _answer_budget_left(
-            state.remaining, self.config.answer_budget, "after_termination",
+            state.remaining, self.config.answer_budget, self.config.answer_budget_from,
             inject_termination=inject_termination, termination_done=termination_done, forcing=forcing)
         state.cap_trace[:, step] = inject_convergence.to(torch.int8) + inject_termination.to(torch.int8) * 2
         return token, state.remaining == 0, blended & ~inject
