@@ -13,8 +13,9 @@ from reference.swireasoning_reference import reference_swireasoning
 from torch import nn
 
 from trl_explore.generation import SwiReasoningConfig, SwiReasoningOutput, swi_generate, swireasoning_decoding
-from trl_explore.generation.swireasoning import LATENT, _cache_argument, _forward_parameters
+from trl_explore.generation.swireasoning import LATENT
 from trl_explore.generation.swireasoning_config import resolve_tokens
+from trl_explore.generation.swireasoning_loop import _cache_argument, _forward_parameters
 from trl_explore.toy import make_tiny_model, make_tokenizer
 
 TOK = make_tokenizer()

@@ -31,14 +31,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .swireasoning_config import SwiReasoningConfig, resolve_tokens
-from .swireasoning_loop import (  # noqa: F401  (`_cache_argument`, `_forward_parameters`: used by the tests)
-    CONVERGENCE,
-    FINISH_REASONS,
-    TERMINATION,
-    _cache_argument,
-    _forward_parameters,
-    decode,
-)
+from .swireasoning_loop import CONVERGENCE, FINISH_REASONS, TERMINATION, decode
 
 logger = logging.getLogger(__name__)
 
