@@ -203,8 +203,10 @@ TABLE: dict[type, dict[str, Spec]] = {
         "end_think_token": STR,
         "convergence_string": OPT_STR,
         "termination_string": OPT_STR,
-        "answer_budget": integer(-1),
+        "answer_budget": integer(-1, 0),  # 0: refused with answer_budget_from="switch" (the default)
+        "answer_budget_from": CHOICE,
         "math_override": BOOL,
+        "math_tokens": CHOICE,
         "math_token_ids": Spec("list", ([-1], [1.5]), optional=True),
         "start_mode": CHOICE,
         "initial_soft_weight": num(-0.1, 1.5),

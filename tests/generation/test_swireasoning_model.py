@@ -13,8 +13,9 @@ from reference.swireasoning_reference import reference_swireasoning
 from torch import nn
 
 from trl_explore.generation import SwiReasoningConfig, SwiReasoningOutput, swi_generate, swireasoning_decoding
-from trl_explore.generation.swireasoning import LATENT, _cache_argument, _forward_parameters
+from trl_explore.generation.swireasoning import LATENT
 from trl_explore.generation.swireasoning_config import resolve_tokens
+from trl_explore.generation.swireasoning_loop import _cache_argument, _forward_parameters
 from trl_explore.toy import make_tiny_model, make_tokenizer
 
 TOK = make_tokenizer()
@@ -58,6 +59,8 @@ def test_degenerate_settings_equal_generate_with_text_prompts_and_model_eos():
 
 SWITCHING = {
     "latent_cap_override": dict(window_size=2, alpha0=0.5, beta0=0.7, max_switch_count=1, answer_budget=4),
+    "cap_after_termination": dict(window_size=2, alpha0=0.5, max_switch_count=1, answer_budget=4,
+                                  answer_budget_from="after_termination", math_tokens="pattern"),
     "explicit_start_no_override": dict(start_mode="explicit", window_size=3, alpha0=0.3, math_override=False,
                                        initial_mix_token=None),
 }
@@ -70,7 +73,8 @@ def reference_for(model, prompt: str, config: SwiReasoningConfig, max_new_tokens
         end_think_id=tokens.end_think_id, eos_ids=[1, 3], alpha0=config.alpha0, beta0=config.beta0,
         window_size=config.window_size, max_switch_count=config.max_switch_count,
         convergence_ids=tokens.convergence_ids, termination_ids=tokens.termination_ids,
-        answer_budget=config.answer_budget, math_ids=set(tokens.math_ids), start_mode=config.start_mode,
+        answer_budget=config.answer_budget, answer_budget_from=config.answer_budget_from,
+        math_ids=set(tokens.math_ids), start_mode=config.start_mode,
         initial_soft_weight=config.initial_soft_weight, initial_mix_id=tokens.initial_mix_id,
     )
 
@@ -93,18 +97,26 @@ def test_cached_batched_decoding_equals_the_full_recompute_reference(setting):
         assert out.entropy_trace[row] == pytest.approx(ref["entropies"], abs=1e-4)
 
 
-def test_switch_cap_terminates_real_rows():
+@pytest.mark.parametrize("setting", ["latent_cap_override", "cap_after_termination"])
+def test_switch_cap_terminates_real_rows(setting):
     """With C = 1 and a short window the toy model's rows reach the termination string and stop after the answer
-    budget (the reference test above checks the same rows step by step)."""
+    budget of 4 (the reference test above checks the same rows step by step): counted from the switch step (the
+    released count) the row stops 3 steps after it, inside the 22-token termination string; counted after the
+    string, the row ends with the whole string and 4 more tokens."""
     model = tiny(seed=1)
-    config = SwiReasoningConfig(do_sample=False, **SWITCHING["latent_cap_override"])
+    config = SwiReasoningConfig(do_sample=False, **SWITCHING[setting])
     out = swi_generate(model, TOK, PROMPTS, config, 80)
     assert "answer_budget" in out.finish_reason
     termination = TOK.encode("</think>\n\nThe final answer is")
     for row, reason in enumerate(out.finish_reason):
         if reason == "answer_budget":
-            ids = out.sequences[row, out.prompt_length : out.prompt_length + out.num_generated_tokens[row]].tolist()
-            assert ids[-4 - len(termination) : -4] == termination  # the string, then the 4-token answer budget
+            n = out.num_generated_tokens[row]
+            ids = out.sequences[row, out.prompt_length : out.prompt_length + n].tolist()
+            switch_step = [e.step for e in out.trigger_events[row] if e.kind == "termination"]
+            if setting == "latent_cap_override":
+                assert switch_step == [n - 4] and ids[-4:] == termination[:4]
+            else:
+                assert switch_step == [n - 4 - len(termination)] and ids[-4 - len(termination) : -4] == termination
 
 
 @pytest.mark.parametrize("setting", sorted(SWITCHING))

@@ -102,8 +102,10 @@ def cap_script(answer: float = 0.05) -> list[tuple[float, int]]:
 
 
 def test_switch_cap_convergence_then_termination_and_answer_budget():
+    """The answer budget counted after the termination string (`answer_budget_from="after_termination"`): the
+    string at t13..t34, then 3 answer tokens t35..t37: 38 tokens."""
     model = ScriptedLM(cap_script(), [2])
-    config = greedy(window_size=1, max_switch_count=1, answer_budget=3)
+    config = greedy(window_size=1, max_switch_count=1, answer_budget=3, answer_budget_from="after_termination")
     out = swi_generate(model, TOK, PROMPT, config, max_new_tokens=60)
     E_ = SwiReasoningEvent
     assert out.trigger_events[0] == [
@@ -126,6 +128,29 @@ def test_switch_cap_convergence_then_termination_and_answer_budget():
     assert out.texts[0].endswith("The final answer is@@@")
 
 
+def test_answer_budget_counts_from_the_termination_switch_by_default():
+    """The released count (`answer_budget_from="switch"`, the default) with the released budget 32: the budget is
+    set at the termination switch step t13 and counts every recorded token from it on, so the row stops 31 steps
+    after it, at t44: 45 tokens = 13 before the switch + 22 of the termination string (t13..t34) + 10 answer tokens
+    (t35..t44). (Counted after the string, 32 answer tokens would run into max_new_tokens = 60.)"""
+    model = ScriptedLM(cap_script(), [2])
+    out = swi_generate(model, TOK, PROMPT, greedy(window_size=1, max_switch_count=1), max_new_tokens=60)
+    assert SwiReasoningEvent(13, "termination") in out.trigger_events[0]
+    assert out.finish_reason == ["answer_budget"] and out.num_generated_tokens == [45]
+    gen = out.sequences[0, 2:].tolist()
+    assert gen[13:35] == TOK.encode("</think>\n\nThe final answer is")
+    assert gen[35:] == [AT] * 10
+
+
+def test_answer_budget_counted_from_the_switch_can_cut_the_termination_string():
+    """`answer_budget=1` from the switch: the row records only the switch step t13, the string's first token."""
+    model = ScriptedLM(cap_script(), [2])
+    out = swi_generate(model, TOK, PROMPT, greedy(window_size=1, max_switch_count=1, answer_budget=1),
+                       max_new_tokens=60)
+    assert out.num_generated_tokens == [14] and out.finish_reason == ["answer_budget"]
+    assert out.sequences[0, -1].item() == END_THINK
+
+
 def test_forced_strings_feed_their_own_embeddings():
     model = ScriptedLM(cap_script(), [2])
     swi_generate(model, TOK, PROMPT, greedy(window_size=1, max_switch_count=1, answer_budget=3), max_new_tokens=60)
@@ -137,8 +162,8 @@ def test_forced_strings_feed_their_own_embeddings():
 
 def test_answer_budget_zero_stops_after_the_termination_string():
     model = ScriptedLM(cap_script(), [2])
-    out = swi_generate(model, TOK, PROMPT, greedy(window_size=1, max_switch_count=1, answer_budget=0),
-                       max_new_tokens=60)
+    config = greedy(window_size=1, max_switch_count=1, answer_budget=0, answer_budget_from="after_termination")
+    out = swi_generate(model, TOK, PROMPT, config, max_new_tokens=60)
     assert out.num_generated_tokens == [35] and out.finish_reason == ["answer_budget"]
     assert TOK.decode(out.sequences[0, -22:]) == "</think>\n\nThe final answer is"
 

@@ -20,7 +20,7 @@ import transformers
 from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
 from trl_explore.generation import SwiReasoningConfig, swi_generate, swireasoning_decoding
-from trl_explore.generation.swireasoning import _cache_argument, _forward_parameters
+from trl_explore.generation.swireasoning_loop import _cache_argument, _forward_parameters
 
 
 class ByteTokenizer:

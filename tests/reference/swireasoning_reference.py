@@ -1,5 +1,5 @@
-"""Slow, obviously-correct reference of SwiReasoning decoding, written from the spec (`shared/specs/swireasoning.md`)
-and the documented choices of `docs/methods/swireasoning.md`: one sequence at a time, plain Python scalars for the
+"""Slow, obviously-correct reference of SwiReasoning decoding, written from the paper (arXiv 2510.05069), the
+released code's behaviour and the documented choices of `docs/methods/swireasoning.md`: one sequence at a time, plain Python scalars for the
 rule, float64 for the distribution and the embeddings, and **no KV cache**: every step re-runs the model on the whole
 sequence of input embeddings fed so far (prompt token embeddings + one embedding per step). Greedy only.
 
@@ -13,8 +13,10 @@ Per step t (0-based), with T = max_new_tokens:
   explicit: H > ref, dwell >= W, not locked, not frozen -> latent
   on a switch: ref = H, dwell = 0
   cap C: entropy drop that makes count in [C, 2C] -> feed the convergence string; count > 2C -> feed the termination
-         string, then `answer_budget` more tokens, then stop. Fed strings start at this step (replacing x) and
-         freeze the mode; after the termination string the mode stays frozen.
+         string and stop when the answer budget is spent: answer_budget_from "switch" (released) -> stop at step
+         t_switch + answer_budget - 1; "after_termination" -> `answer_budget` more tokens after the string. Fed
+         strings start at this step (replacing x) and freeze the mode; after the termination string the mode stays
+         frozen.
   next input (float64):
     explicit after an entropy drop (no string fed): β_t e_soft + (1-β_t) E[</think>], β_t = β0 + (1-β0) t / T
     explicit otherwise:                              E[token]
@@ -48,6 +50,7 @@ def reference_swireasoning(
     convergence_ids: list[int] = (),
     termination_ids: list[int] = (),
     answer_budget: int = 32,
+    answer_budget_from: str = "switch",
     math_ids: set[int] = frozenset(),
     start_mode: str = "latent",
     initial_soft_weight: float = 0.9,
@@ -65,6 +68,7 @@ def reference_swireasoning(
     forced: list[int] = []
     terminating = False
     remaining = None
+    termination_step = None
     tokens, modes, entropies, events = [], [], [], []
     reason = "length"
     for t in range(max_new_tokens):
@@ -106,6 +110,7 @@ def reference_swireasoning(
                 events.append((t, "convergence"))
             elif count > 2 * max_switch_count:
                 forced, injected, terminating = list(termination_ids), True, True
+                termination_step = t
                 events.append((t, "termination"))
         budget_done = False
         if forced:
@@ -118,6 +123,8 @@ def reference_swireasoning(
             if remaining is not None:
                 remaining -= 1
                 budget_done = remaining == 0
+        if answer_budget_from == "switch":  # count the steps from the termination switch step, that one included
+            budget_done = termination_step is not None and t - termination_step + 1 == answer_budget
         override = not explicit and x in math_ids and x < vocab
         modes.append(EXPLICIT if explicit else MATH_OVERRIDE if override else LATENT)
         tokens.append(token)

@@ -1,6 +1,6 @@
 """SwiReasoning: switch-thinking between latent and explicit reasoning (Shi et al., 2025, arXiv 2510.05069, ICLR 2026).
 
-Pure tensor math of one decoding step, no model and no loop (the loop is `trl_explore.generation.swireasoning`).
+Pure tensor math of one decoding step, no model and no loop (the loop is `trl_explore.generation.swireasoning_loop`).
 Per sequence, at decoding step ``t`` with raw next-token logits ``z_t`` (paper Sec. 3)::
 
     p_t      = softmax(z_t)                      (no temperature, no truncation)

@@ -2,7 +2,8 @@
 or token (explicit) input embeddings, switching on the next-token entropy, with per-sequence traces.
 
 `model.generate` cannot do this with a logits processor (a processor cannot change the next *input*), and accepts
-`inputs_embeds` only for the prompt, so the loop here drives the model's forward with the KV cache itself:
+`inputs_embeds` only for the prompt, so a loop of its own (`trl_explore.generation.swireasoning_loop`, one method per
+step) drives the model's forward with the KV cache:
 
 - prefill the (left-padded) prompts once, position ids from the attention mask;
 - each step: entropy of the raw next-token distribution, a token sampled with transformers' own warpers
@@ -11,8 +12,8 @@ or token (explicit) input embeddings, switching on the next-token entropy, with 
 - finished rows (EOS, answer budget after the switch cap) leave the batch and the cache
   (`Cache.batch_select_indices`).
 
-The math of a step lives in `trl_explore.functional.swireasoning`; the public entry points are `swi_generate` and
-`swireasoning_decoding` (for ``model.generate(custom_generate=swireasoning_decoding, ...)``).
+The math of a step lives in `trl_explore.functional.swireasoning`; this module holds the output type and the public
+entry points, `swi_generate` and `swireasoning_decoding` (for ``model.generate(custom_generate=swireasoning_decoding, ...)``).
 
 transformers: tested with 5.24, whose models take the cache as ``cache=``; older versions (down to the package floor,
 4.56.2, checked by ``tests/generation/transformers_floor_check.py``) name it ``past_key_values=``, and the loop picks
@@ -22,23 +23,15 @@ whichever name the model's ``forward`` declares. On transformers 4.x pass the co
 
 from __future__ import annotations
 
-import inspect
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
 
-from ..functional.swireasoning import (
-    mix_embeddings,
-    mix_weight,
-    soft_embeddings,
-    swireasoning_entropy,
-    swireasoning_switch,
-)
-from .swireasoning_config import SwiReasoningConfig, SwiReasoningTokens, math_mask, resolve_tokens
+from .swireasoning_config import SwiReasoningConfig, resolve_tokens
+from .swireasoning_loop import CONVERGENCE, FINISH_REASONS, TERMINATION, decode
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +58,6 @@ EVENT_BITS: dict[str, int] = {
     "convergence": 8,  # switch cap: convergence string fed
     "termination": 16,  # switch cap: termination string fed, answer budget follows
 }
-_FINISH_REASONS = ("length", "eos", "answer_budget", "stopping_criteria")
 
 
 class SwiReasoningEvent(NamedTuple):
@@ -161,30 +153,6 @@ class SwiReasoningOutput:
 
 
 # ----------------------------------------------------------------------------------------------- model plumbing
-def _forward_parameters(model: Any) -> Any:
-    target = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return inspect.signature(target.forward).parameters
-
-
-def _cache_argument(parameters: Any) -> str:
-    """Name of the KV-cache argument of the model's forward: ``cache`` (recent transformers 5 releases) or
-    ``past_key_values`` (older releases, e.g. the 4.56 floor)."""
-    if "cache" in parameters:
-        return "cache"
-    if "past_key_values" in parameters:
-        return "past_key_values"
-    return "cache"
-
-
-def _output_cache(output: Any) -> Any:
-    cache = getattr(output, "cache", None)
-    if cache is None:
-        cache = getattr(output, "past_key_values", None)
-    if cache is None:
-        raise ValueError("The model returned no KV cache (SwiReasoning needs `use_cache=True` support).")
-    return cache
-
-
 def _to_list(value: Any) -> list[int]:
     if value is None:
         return []
@@ -242,270 +210,8 @@ def _left_align(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_id: i
     return ids, new_mask
 
 
-# -------------------------------------------------------------------------------------------------- decode loop
-class _RowState:
-    """Per-row decoding state of the active rows (all tensors ``[b]`` or ``[b, ...]``), pruned together."""
-
-    NAMES = ("row_ids", "explicit", "reference", "dwell", "locked", "count", "next_pos", "mask", "ids", "explicit_trace",
-             "override_trace", "entropies", "lock_trace", "cap_trace", "forced_kind", "forced_pos", "remaining",
-             "terminating")
-
-    def __init__(self, **tensors: torch.Tensor | None) -> None:
-        for name in self.NAMES:
-            setattr(self, name, tensors.get(name))
-
-    def select(self, index: torch.Tensor) -> None:
-        for name in self.NAMES:
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, value.index_select(0, index))
-
-
-_TRACES = ("ids", "explicit_trace", "override_trace", "entropies", "lock_trace", "cap_trace")
-_CONVERGENCE, _TERMINATION = 1, 2  # codes of the cap trace (and rows of the forced-string table)
-
-
-@torch.no_grad()
-def _decode(
-    model: Any,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    *,
-    config: SwiReasoningConfig,
-    tokens: SwiReasoningTokens,
-    processors: Any,
-    do_sample: bool,
-    eos_ids: list[int],
-    pad_id: int,
-    max_new_tokens: int,
-    generator: torch.Generator | None,
-    cache: Any = None,
-    stopping_criteria: Any = None,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """The SwiReasoning loop over left-padded ``input_ids [B, P]``; returns per-row buffers (see `_build_output`).
-
-    Per step it records, for each active row, the token, the mode after the switch rule (explicit or not), whether
-    the math override fired, the entropy, whether explicit became locked and any cap injection; switches are the
-    mode changes of that trace (`_build_output` turns it into events).
-    """
-    from tqdm.auto import tqdm
-
-    device = input_ids.device
-    batch, prompt_len = input_ids.shape
-    parameters = _forward_parameters(model)
-    cache_name = _cache_argument(parameters)
-    keep_logits = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
-    embedding = model.get_input_embeddings()
-    weight = embedding.weight  # [V_emb, D]
-    embed_scale = getattr(embedding, "embed_scale", None)
-
-    # ---- prefill
-    if attention_mask is None:
-        attention_mask = torch.ones_like(input_ids)
-    attention_mask = attention_mask.long()
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # [B, P]; pads get 0 (never attended)
-    padded = not bool(attention_mask.all())
-    prefill_kwargs = {"attention_mask": attention_mask if padded else None, "position_ids": position_ids,
-                      "use_cache": True, **keep_logits}
-    if cache is not None:
-        prefill_kwargs[cache_name] = cache
-    output = model(input_ids=input_ids, **prefill_kwargs)
-    cache = _output_cache(output)
-    logits = output.logits[:, -1].to(device)  # [B, V] (a model split over devices may return it elsewhere)
-    del output
-    vocab = logits.shape[-1]
-    if vocab > weight.shape[0]:
-        raise ValueError(
-            f"The model's logits have {vocab} entries but its input embedding matrix only {weight.shape[0]} rows: "
-            "soft embeddings p @ E need one embedding per vocabulary entry."
-        )
-    weight = weight[:vocab]
-
-    # ---- per-row state and traces
-    cap = config.max_switch_count
-    window = math.inf if config.window_size is None else float(config.window_size)
-    is_math = math_mask(tokens.math_ids, vocab, device) if tokens.math_ids else None
-    steps = max_new_tokens
-
-    def zeros(dtype: torch.dtype, *shape: int) -> torch.Tensor:
-        return torch.zeros(batch, *shape, dtype=dtype, device=device)
-
-    state = _RowState(
-        row_ids=torch.arange(batch, device=device),
-        explicit=torch.full((batch,), config.start_mode == "explicit", dtype=torch.bool, device=device),
-        reference=zeros(torch.float32),
-        dwell=zeros(torch.long),
-        locked=zeros(torch.bool),
-        next_pos=position_ids[:, -1:] + 1,  # [B, 1]
-        mask=attention_mask if padded else None,
-        ids=torch.cat([input_ids, input_ids.new_full((batch, steps), pad_id)], dim=1),  # [B, P + T]
-        explicit_trace=zeros(torch.bool, steps),
-        override_trace=zeros(torch.bool, steps) if is_math is not None else None,
-        entropies=zeros(torch.float32, steps),
-        lock_trace=zeros(torch.bool, steps),
-    )
-    if cap is not None:
-        forced = [[], tokens.convergence_ids, tokens.termination_ids]
-        width = max(len(f) for f in forced)
-        forced_table = torch.tensor([f + [pad_id] * (width - len(f)) for f in forced], dtype=torch.long,
-                                    device=device)  # [3, L]
-        forced_len = torch.tensor([len(f) for f in forced], dtype=torch.long, device=device)  # [3]
-        state.count = zeros(torch.long)
-        state.cap_trace = zeros(torch.int8, steps)
-        state.forced_kind = zeros(torch.long)
-        state.forced_pos = zeros(torch.long)
-        state.remaining = torch.full((batch,), -1, dtype=torch.long, device=device)
-        state.terminating = zeros(torch.bool)
-    eos = torch.tensor(eos_ids, dtype=torch.long, device=device) if eos_ids else None
-    mix_id = tokens.initial_mix_id if config.start_mode == "latent" else None
-
-    # finished rows land here, in the original order
-    done = {name: torch.zeros_like(getattr(state, name)) for name in _TRACES if getattr(state, name) is not None}
-    done["ids"].fill_(pad_id)
-    done_steps = zeros(torch.long)
-    done_reason = zeros(torch.long)
-
-    def flush(local: torch.Tensor | slice, n_steps: int, reason: torch.Tensor) -> None:
-        rows = state.row_ids[local]
-        for name, buffer in done.items():
-            buffer[rows] = getattr(state, name)[local]
-        done_steps[rows] = n_steps
-        done_reason[rows] = reason[local]
-
-    bar = tqdm(total=steps, desc="swireasoning", unit="step", disable=not progress, leave=False)
-    for step in range(steps):
-        entropy, probs = swireasoning_entropy(logits)  # [b], [b, V] (raw distribution)
-        if step == 0:
-            state.reference = entropy
-        scores = logits.float()
-        if processors:
-            scores = processors(state.ids[:, : prompt_len + step], scores)
-        if do_sample:
-            sampled = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator).squeeze(1)
-        else:
-            sampled = scores.argmax(dim=-1)
-
-        # the switch rule; rows feeding a forced string keep their mode and do not "sample" </think>
-        end_think = sampled == tokens.end_think_id
-        frozen = None
-        if cap is not None:
-            forcing = state.forced_pos < forced_len[state.forced_kind]
-            frozen = forcing | state.terminating
-            end_think = end_think & ~forcing
-        was_locked = state.locked
-        switch = swireasoning_switch(state.explicit, entropy, state.reference, state.dwell, was_locked, end_think,
-                                     window, frozen)
-        state.explicit, state.reference, state.dwell, state.locked = (
-            switch.explicit, switch.reference, switch.dwell, switch.locked)
-        blended = switch.entropy_drop  # latent -> explicit switch steps: β·e_soft + (1 - β)·E[</think>]
-
-        # switch cap: force-feed the convergence / termination string from this step on
-        token = sampled
-        budget_done = None
-        if cap is not None:
-            state.count = state.count + switch.to_explicit.long()
-            inject_convergence = switch.entropy_drop & (state.count >= cap) & (state.count <= 2 * cap)
-            inject_termination = switch.entropy_drop & (state.count > 2 * cap)
-            inject = inject_convergence | inject_termination
-            state.forced_kind = torch.where(inject_convergence, _CONVERGENCE,
-                                            torch.where(inject_termination, _TERMINATION, state.forced_kind))
-            state.forced_pos = torch.where(inject, 0, state.forced_pos)
-            state.terminating = state.terminating | inject_termination
-            forcing = state.forced_pos < forced_len[state.forced_kind]
-            position = state.forced_pos.clamp(max=forced_table.shape[1] - 1)
-            token = torch.where(forcing, forced_table[state.forced_kind, position], sampled)
-            state.forced_pos = state.forced_pos + forcing.long()
-            termination_done = forcing & (state.forced_kind == _TERMINATION) & (state.forced_pos == forced_len[2])
-            answering = (state.remaining > 0) & ~forcing
-            state.remaining = torch.where(termination_done, config.answer_budget, state.remaining - answering.long())
-            budget_done = state.remaining == 0
-            blended = blended & ~inject
-            state.cap_trace[:, step] = inject_convergence.to(torch.int8) + inject_termination.to(torch.int8) * 2
-
-        # math override: a latent row whose sampled token is a math token feeds that token this step
-        fed_latent = ~state.explicit
-        if is_math is not None:
-            override = fed_latent & is_math[sampled]
-            fed_latent = fed_latent & ~override
-            state.override_trace[:, step] = override
-
-        state.ids[:, prompt_len + step] = token
-        state.explicit_trace[:, step] = state.explicit
-        state.entropies[:, step] = entropy
-        state.lock_trace[:, step] = state.locked ^ was_locked
-        bar.update(1)
-
-        # finished rows leave the batch and the cache
-        finished = torch.isin(token, eos) if eos is not None else None
-        if budget_done is not None:
-            finished = budget_done if finished is None else finished | budget_done
-        if stopping_criteria:
-            stop = stopping_criteria(state.ids[:, : prompt_len + step + 1], None).to(device)
-            finished = stop if finished is None else finished | stop
-        last = step == steps - 1
-        if last or (finished is not None and bool(finished.any())):
-            reason = _finish_reasons(token, eos, budget_done, finished, last)
-            flush(slice(None) if last else finished, step + 1, reason)
-            if last:
-                break
-            keep = (~finished).nonzero().squeeze(1)
-            if keep.numel() == 0:
-                break
-            state.select(keep)
-            cache.batch_select_indices(keep)
-            token, probs, fed_latent, blended = token[keep], probs[keep], fed_latent[keep], blended[keep]
-            to_latent = switch.to_latent[keep]
-        else:
-            to_latent = switch.to_latent
-
-        # next input: c · e_soft + (1 - c) · E[anchor]  (c = 0 for explicit rows: the token's own embedding)
-        if bool((fed_latent | blended).any()):
-            coef = fed_latent.to(torch.float32)
-            anchor = token
-            if step == 0 and mix_id is not None:
-                coef = torch.where(fed_latent, config.initial_soft_weight, coef)
-                anchor = torch.where(fed_latent, mix_id, anchor)
-            to_latent = to_latent & fed_latent
-            coef = torch.where(to_latent, mix_weight(config.alpha0, step, steps), coef)
-            anchor = torch.where(to_latent, tokens.think_id, anchor)
-            coef = torch.where(blended, mix_weight(config.beta0, step, steps), coef)
-            anchor = torch.where(blended, tokens.end_think_id, anchor)
-            soft = soft_embeddings(probs, weight, embed_scale) if bool((coef > 0).any()) else None
-            inputs_embeds = mix_embeddings(soft, embedding(anchor), coef)  # [b, D]
-        else:
-            inputs_embeds = embedding(token)  # [b, D]
-        if state.mask is not None:
-            state.mask = torch.cat([state.mask, state.mask.new_ones(state.mask.shape[0], 1)], dim=1)
-        output = model(
-            inputs_embeds=inputs_embeds[:, None], attention_mask=state.mask, position_ids=state.next_pos,
-            use_cache=True, **{cache_name: cache}, **keep_logits,
-        )
-        state.next_pos = state.next_pos + 1
-        logits = output.logits[:, -1].to(device)
-        del output
-    bar.close()
-    return {"steps": done_steps, "reason": done_reason, "prompt_length": prompt_len,
-            "start_explicit": config.start_mode == "explicit", **done}
-
-
-def _finish_reasons(
-    token: torch.Tensor, eos: torch.Tensor | None, budget_done: torch.Tensor | None, finished: torch.Tensor | None,
-    last: bool,
-) -> torch.Tensor:
-    """Index into `_FINISH_REASONS` per active row: eos, else answer budget, else stopping criteria, else length."""
-    reason = torch.zeros_like(token)
-    if finished is not None:
-        reason = torch.where(finished, _FINISH_REASONS.index("stopping_criteria"), reason)
-    if budget_done is not None:
-        reason = torch.where(budget_done, _FINISH_REASONS.index("answer_budget"), reason)
-    if eos is not None:
-        reason = torch.where(torch.isin(token, eos), _FINISH_REASONS.index("eos"), reason)
-    return reason
-
-
 def _build_output(raw: dict[str, Any], tokenizer: Any, config: SwiReasoningConfig) -> SwiReasoningOutput:
-    """Traces, events and texts per sequence from the buffers of `_decode`."""
+    """Traces, events and texts per sequence from the buffers of `swireasoning_loop.decode`."""
     steps = raw["steps"].tolist()
     prompt_len = raw["prompt_length"]
     longest = max(steps) if steps else 0
@@ -519,8 +225,8 @@ def _build_output(raw: dict[str, Any], tokenizer: Any, config: SwiReasoningConfi
              + raw["lock_trace"].cpu().long() * EVENT_BITS["end_think"])
     if "cap_trace" in raw:
         cap = raw["cap_trace"].cpu().long()
-        codes += (cap == _CONVERGENCE).long() * EVENT_BITS["convergence"]
-        codes += (cap == _TERMINATION).long() * EVENT_BITS["termination"]
+        codes += (cap == CONVERGENCE).long() * EVENT_BITS["convergence"]
+        codes += (cap == TERMINATION).long() * EVENT_BITS["termination"]
     entropies = raw["entropies"].cpu()
     mode_trace, entropy_trace, trigger_events, latent_share, switch_count = [], [], [], [], []
     for row, n in enumerate(steps):
@@ -548,7 +254,7 @@ def _build_output(raw: dict[str, Any], tokenizer: Any, config: SwiReasoningConfi
         trigger_events=trigger_events,
         latent_share=latent_share,
         num_generated_tokens=steps,
-        finish_reason=[_FINISH_REASONS[r] for r in raw["reason"].tolist()],
+        finish_reason=[FINISH_REASONS[r] for r in raw["reason"].tolist()],
         prompt_length=prompt_len,
         config=config,
     )
@@ -665,7 +371,7 @@ def swi_generate(
     was_training = model.training
     model.eval()
     try:
-        raw = _decode(
+        raw = decode(
             model, input_ids.to(device), mask.to(device), config=config, tokens=tokens,
             processors=_sampling_processors(config), do_sample=config.do_sample, eos_ids=eos_ids, pad_id=int(pad_id),
             max_new_tokens=max_new_tokens, generator=_generator(config.seed, device), progress=progress,
@@ -737,7 +443,7 @@ def swireasoning_decoding(
         )
     if attention_mask is not None:
         input_ids, attention_mask = _left_align(input_ids, attention_mask, pad_id)
-    raw = _decode(
+    raw = decode(
         model, input_ids, attention_mask, config=config, tokens=tokens, processors=logits_processor,
         do_sample=bool(generation_config.do_sample), eos_ids=eos_ids, pad_id=pad_id, max_new_tokens=max_new_tokens,
         generator=_generator(config.seed, input_ids.device), cache=cache, stopping_criteria=extra or None,

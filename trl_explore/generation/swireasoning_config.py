@@ -2,19 +2,59 @@
 
 from __future__ import annotations
 
-import math
 import re
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_optional_int,
+    check_optional_number,
+    check_str,
+)
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 START_MODES = ("latent", "explicit")
+MATH_TOKEN_SETS = ("released", "pattern")
+ANSWER_BUDGET_FROM = ("switch", "after_termination")
 
-#: Text of a "math" token, stripped of surrounding whitespace: a LaTeX command, a run of digits and operators, or
-#: a single letter (a variable). Such a sampled token forces its step explicit when `math_override` is on.
+#: The math symbols of the released construction (the authors' code, sdc17/SwiReasoning): each is encoded without
+#: special tokens and every id of its encoding is a math token, so a symbol spelled in several tokens contributes all
+#: its pieces (``\\begin{pmatrix}`` adds every token of its encoding). Encoded bare, so the space-prefixed tokens
+#: (``" +"``) are not in the set, and neither are ``.`` and ``,``.
+RELEASED_MATH_SYMBOLS: tuple[str, ...] = (
+    # operators and relations
+    "+", "-", "*", "/", "^", "_", "=", "<", ">", "|",
+    "\\leq", "\\geq", "\\neq", "\\approx", "\\sim", "\\equiv", "\\to", "\\implies", "\\iff", "\\mid", "\\vert",
+    "\\Vert", "\\cdot", "\\ast", "\\star", "\\circ", "\\perp", "\\parallel", "\\angle",
+    # logic and sets
+    "\\in", "\\notin", "\\subset", "\\supset", "\\subseteq", "\\supseteq", "\\cup", "\\cap", "\\emptyset",
+    "\\varnothing", "\\because", "\\therefore", "\\forall", "\\exists", "\\wedge", "\\vee", "\\neg",
+    # brackets and delimiters
+    "(", ")", "[", "]", "{", "}", "\\left", "\\right", "\\left(", "\\right)", "\\left[", "\\right]", "\\left\\{",
+    "\\right\\}", "\\lceil", "\\rceil", "\\lfloor", "\\rfloor", "\\begin{pmatrix}", "\\end{pmatrix}",
+    # constructs and fonts
+    "\\frac", "\\dfrac", "\\sqrt", "\\sqrt[]", "\\binom", "\\choose", "\\boxed", "\\overline", "\\underline",
+    "\\mathbb", "\\mathbf", "\\mathrm", "\\text", "\\mbox", "\\operatorname", "\\sum", "\\prod", "\\int", "\\lim",
+    "\\dots", "\\ldots", "\\cdots", "\\vdots", "\\ddots",
+    # constants, Greek letters, shapes
+    "\\infty", "\\prime", "\\pi", "\\theta", "\\alpha", "\\beta", "\\gamma", "\\delta", "\\epsilon", "\\zeta",
+    "\\lambda", "\\mu", "\\nu", "\\triangle", "\\triangleleft", "\\triangleright",
+    # functions
+    "\\sin", "\\cos", "\\tan", "\\cot", "\\cotg", "\\sec", "\\csc", "\\arcsin", "\\arccos", "\\arctan", "\\log",
+    "\\ln", "\\exp", "\\min", "\\max", "\\arg", "\\deg", "\\gcd",
+    # digits and ASCII letters
+    *"0123456789", *"abcdefghijklmnopqrstuvwxyz", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+)
+
+#: Text of a "math" token of the `"pattern"` set, stripped of surrounding whitespace: a LaTeX command, a run of digits
+#: and operators, or a single letter (a variable).
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 _DIGITS_AND_OPERATORS = re.compile(r"[0-9+\-*/=^_<>()\[\]{}|!.,%$\\]+")
 _SINGLE_LETTER = re.compile(r"[A-Za-z]")
@@ -27,30 +67,6 @@ def is_math_text(text: str) -> bool:
     if not s:
         return False
     return bool(_LATEX_COMMAND.fullmatch(s) or _DIGITS_AND_OPERATORS.fullmatch(s) or _SINGLE_LETTER.fullmatch(s))
-
-
-def _check_number(name: str, value: Any, low: float, high: float, *, integer: bool = False, allow_none: bool = False,
-                  low_open: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        want = "an int" if integer else "a float"
-        raise ValueError(f"`{name}` must be {want}{' or None' if allow_none else ''}, got {value!r}.")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite, got {value!r}.")
-    too_low = value <= low if low_open else value < low
-    if too_low or value > high:
-        lo = "(" if low_open else "["
-        hi = "inf)" if math.isinf(high) else f"{high:g}]"
-        raise ValueError(f"`{name}` must be in {lo}{low:g}, {hi}, got {value!r}.")
-
-
-def _check_token_text(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"`{name}` must be a non-empty string{' or None' if allow_none else ''}, got {value!r}.")
 
 
 @dataclass
@@ -69,8 +85,8 @@ class SwiReasoningConfig:
             Explicit steps that must pass before an explicit → latent switch (at least 1). `None`: never switch back.
         max_switch_count (`int` or `None`, *optional*, defaults to `None`):
             Switch cap C (off when `None`; the released README uses 2). On a latent → explicit switch that brings the
-            count to C … 2C the convergence string is fed; beyond 2C the termination string is fed, then
-            `answer_budget` more tokens are generated and the sequence stops.
+            count to C … 2C the convergence string is fed; beyond 2C the termination string is fed and the sequence
+            stops when its answer budget is spent (`answer_budget`, `answer_budget_from`).
         think_token (`str`, *optional*, defaults to `"<think>"`):
             Start-of-thinking token (anchor of the explicit → latent step). Must be one token of the tokenizer.
         end_think_token (`str`, *optional*, defaults to `"</think>"`):
@@ -81,12 +97,24 @@ class SwiReasoningConfig:
         termination_string (`str`, *optional*):
             Text fed when the count exceeds 2C. Defaults to ``end_think_token + "\n\nThe final answer is"``.
         answer_budget (`int`, *optional*, defaults to `32`):
-            Tokens generated after the termination string before the sequence stops (≥ 0).
+            Length of the answer after the termination string is triggered; how it is counted is
+            `answer_budget_from`. At least 1 with ``"switch"``, at least 0 with ``"after_termination"``.
+        answer_budget_from (`str`, *optional*, defaults to `"switch"`):
+            `"switch"` (the released code): the sequence records `answer_budget` tokens from the termination switch
+            step on, that step and the termination string included, then stops (32: it stops 31 steps after the
+            switch). `"after_termination"`: it records the whole termination string, then `answer_budget` more tokens.
         math_override (`bool`, *optional*, defaults to `True`):
-            A sampled math token (digit, operator, single letter, LaTeX command; see `is_math_text`) forces that one
-            step explicit: the token's embedding is fed instead of the soft embedding, the mode is unchanged.
+            A sampled math token (see `math_tokens`) forces that one step explicit: the token's embedding is fed
+            instead of the soft embedding, the mode is unchanged.
+        math_tokens (`str`, *optional*, defaults to `"released"`):
+            Which token ids are math tokens. `"released"` (the released code): every id of the encodings of
+            `RELEASED_MATH_SYMBOLS` (operators, relations, brackets, LaTeX commands, digits, ASCII letters), each
+            symbol encoded bare; on a byte-level BPE vocabulary this leaves out the space-prefixed forms (``" +"``)
+            and the punctuation ``.`` and ``,``. `"pattern"`: every vocabulary token whose decoded text, stripped of
+            whitespace, is a LaTeX command, a run of digits and operators (``.`` and ``,`` included) or a single
+            letter (`is_math_text`; special tokens excluded).
         math_token_ids (`list[int]`, *optional*):
-            Explicit set of math token ids, instead of the ones derived from the tokenizer's vocabulary.
+            Explicit set of math token ids, instead of the set `math_tokens` builds from the tokenizer.
         start_mode (`str`, *optional*, defaults to `"latent"`):
             Mode of step 0: `"latent"` (the paper) or `"explicit"`.
         initial_soft_weight (`float`, *optional*, defaults to `0.9`):
@@ -116,7 +144,9 @@ class SwiReasoningConfig:
     convergence_string: str | None = None
     termination_string: str | None = None
     answer_budget: int = 32
+    answer_budget_from: str = "switch"
     math_override: bool = True
+    math_tokens: str = "released"
     math_token_ids: list[int] | None = None
     start_mode: str = "latent"
     initial_soft_weight: float = 0.9
@@ -129,20 +159,26 @@ class SwiReasoningConfig:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        _check_number("alpha0", self.alpha0, 0.0, 1.0)
-        _check_number("beta0", self.beta0, 0.0, 1.0)
-        _check_number("window_size", self.window_size, 1, math.inf, integer=True, allow_none=True)
-        _check_number("max_switch_count", self.max_switch_count, 1, math.inf, integer=True, allow_none=True)
-        _check_token_text("think_token", self.think_token)
-        _check_token_text("end_think_token", self.end_think_token)
+        check_number(self, "alpha0", low=0.0, high=1.0)
+        check_number(self, "beta0", low=0.0, high=1.0)
+        check_optional_int(self, "window_size", low=1)
+        check_optional_int(self, "max_switch_count", low=1)
+        check_str(self, "think_token")
+        check_str(self, "end_think_token")
         if self.think_token == self.end_think_token:
             raise ValueError(f"`think_token` and `end_think_token` must differ, both are {self.think_token!r}.")
-        _check_token_text("convergence_string", self.convergence_string, allow_none=True)
-        _check_token_text("termination_string", self.termination_string, allow_none=True)
-        _check_number("answer_budget", self.answer_budget, 0, math.inf, integer=True)
-        for name in ("math_override", "do_sample"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"`{name}` must be a bool, got {getattr(self, name)!r}.")
+        check_str(self, "convergence_string", allow_none=True)
+        check_str(self, "termination_string", allow_none=True)
+        check_choice(self, "answer_budget_from", ANSWER_BUDGET_FROM)
+        check_int(self, "answer_budget", low=0)
+        if self.answer_budget == 0 and self.answer_budget_from == "switch":
+            raise ValueError(
+                "`answer_budget` must be >= 1 with `answer_budget_from='switch'` (it counts the switch step), got 0; "
+                "`answer_budget_from='after_termination'` with 0 stops right after the termination string."
+            )
+        check_bool(self, "math_override")
+        check_choice(self, "math_tokens", MATH_TOKEN_SETS)
+        check_bool(self, "do_sample")
         if self.math_token_ids is not None:
             ids = self.math_token_ids
             if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
@@ -151,15 +187,14 @@ class SwiReasoningConfig:
             if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids):
                 raise ValueError(f"`math_token_ids` must be a list of non-negative ints or None, got {ids!r}.")
             self.math_token_ids = ids
-        if self.start_mode not in START_MODES:
-            raise ValueError(f"`start_mode` must be one of {START_MODES}, got {self.start_mode!r}.")
-        _check_number("initial_soft_weight", self.initial_soft_weight, 0.0, 1.0)
-        _check_token_text("initial_mix_token", self.initial_mix_token, allow_none=True)
-        _check_number("temperature", self.temperature, 0.0, math.inf, low_open=True)
-        _check_number("top_p", self.top_p, 0.0, 1.0, low_open=True)
-        _check_number("top_k", self.top_k, 0, math.inf, integer=True, allow_none=True)
-        _check_number("min_p", self.min_p, 0.0, 1.0, allow_none=True)
-        _check_number("seed", self.seed, 0, 2**64 - 1, integer=True, allow_none=True)
+        check_choice(self, "start_mode", START_MODES)
+        check_number(self, "initial_soft_weight", low=0.0, high=1.0)
+        check_str(self, "initial_mix_token", allow_none=True)
+        check_number(self, "temperature", low=0.0, low_open=True)
+        check_number(self, "top_p", low=0.0, high=1.0, low_open=True)
+        check_optional_int(self, "top_k", low=0)
+        check_optional_number(self, "min_p", low=0.0, high=1.0)
+        check_optional_int(self, "seed", low=0, high=2**64 - 1)
 
     @property
     def resolved_convergence_string(self) -> str:
@@ -207,21 +242,39 @@ def _single_token_id(tokenizer: Any, text: str, field_name: str) -> int:
 _MATH_IDS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def math_token_ids(tokenizer: Any) -> list[int]:
-    """Ids of the tokenizer's math tokens (`is_math_text` of each token's decoded text; special tokens excluded).
+def released_math_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of the released construction: the union of the encodings of `RELEASED_MATH_SYMBOLS`, each symbol encoded
+    bare (no special tokens), every id of a multi-token encoding kept; sorted."""
+    ids: set[int] = set()
+    for symbol in RELEASED_MATH_SYMBOLS:
+        ids.update(int(i) for i in tokenizer.encode(symbol, add_special_tokens=False))
+    return sorted(ids)
 
-    Decodes the whole vocabulary once per tokenizer (cached while the tokenizer lives).
+
+def pattern_math_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of the vocabulary tokens whose decoded text is math (`is_math_text`); special tokens excluded."""
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
+    return [i for i, text in enumerate(texts) if i not in special and is_math_text(text)]
+
+
+_MATH_TOKEN_BUILDERS = {"released": released_math_token_ids, "pattern": pattern_math_token_ids}
+
+
+def math_token_ids(tokenizer: Any, math_tokens: str = "released") -> list[int]:
+    """The tokenizer's math token ids, built as `math_tokens` says (`"released"` or `"pattern"`; see
+    `SwiReasoningConfig.math_tokens`).
+
+    Cached per tokenizer while it lives (the `"pattern"` set decodes the whole vocabulary).
     """
+    check_choice(None, "math_tokens", MATH_TOKEN_SETS, value=math_tokens)
     size = len(tokenizer)
     cacheable = hasattr(type(tokenizer), "__weakref__")
-    cached = _MATH_IDS_CACHE.get(tokenizer) if cacheable else None
-    if cached is not None and cached[0] == size:
-        return cached[1]
-    special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    texts = tokenizer.batch_decode([[i] for i in range(size)], skip_special_tokens=False)
-    ids = [i for i, text in enumerate(texts) if i not in special and is_math_text(text)]
-    if cacheable:
-        _MATH_IDS_CACHE[tokenizer] = (size, ids)
+    cached = _MATH_IDS_CACHE.setdefault(tokenizer, {}) if cacheable else {}
+    if math_tokens in cached and cached[math_tokens][0] == size:
+        return cached[math_tokens][1]
+    ids = _MATH_TOKEN_BUILDERS[math_tokens](tokenizer)
+    cached[math_tokens] = (size, ids)
     return ids
 
 
@@ -243,7 +296,7 @@ def resolve_tokens(tokenizer: Any, config: SwiReasoningConfig) -> SwiReasoningTo
     if config.math_token_ids is not None:
         math_ids = list(config.math_token_ids)
     elif config.math_override:
-        math_ids = math_token_ids(tokenizer)
+        math_ids = math_token_ids(tokenizer, config.math_tokens)
     else:
         math_ids = []
     return SwiReasoningTokens(
