@@ -1,6 +1,7 @@
 """The demo end to end with the quick budget: report, verdict, plots, CSV files, re-runs, and the CLI's errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +62,13 @@ def test_registering_a_method_adds_it_to_the_default_run(monkeypatch):
     assert "new" in [m.name for m in methods.resolve_methods(None)]
 
 
+def _toy_page_outputs() -> str:
+    """docs/toy.md's "What the run writes" section."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "toy.md").read_text()
+    start = text.index("### What the run writes\n")
+    return text[start : text.index("\n### ", start + 1)]
+
+
 def _read_report(out):
     report = (out / "demo_report.md").read_text()
     verdict = report.split("## Verdict")[1].split("##")[0].strip().splitlines()
@@ -85,6 +93,9 @@ def test_quick_demo_two_workers(quick_model, tmp_path, capfd):
                 assert f"| {method.label} | {label} (target) |" in paired
     for name in ("overview.png", "pass_at_k.png", "training_curves.png", "metrics.csv", "summary.csv"):
         assert (out / name).stat().st_size > 0, name
+    documented = _toy_page_outputs()
+    for path in out.iterdir():  # docs/toy.md lists every file and folder the run writes
+        assert path.name.startswith(".") or f"`{path.name}" in documented, path.name
     metrics = (out / "metrics.csv").read_text()
     assert "lp_reg,0,2,lp_reg/kept_mass" in metrics and "grpo,1,4,entropy" in metrics
     assert "nsr,1,4,pass_at_k/pass@4" in metrics
