@@ -614,8 +614,9 @@ def _cpu_seconds() -> float:
 
 def collect(settings: DemoSettings, staging: Path | None = None) -> DemoRun:
     """Warm-start (or load) the model, run every job and return the results (written under `staging` when given).
-    Torch's thread count, ``WANDB_DISABLED``, warning filters and progress bars of this process are restored after."""
-    with restoring_process_state(), _restoring_console_state():
+    Torch's thread count and ``WANDB_DISABLED`` of this process are restored after (the quiet console stays on for the
+    report; `run_demo` restores it)."""
+    with restoring_process_state():
         return _collect(settings, staging)
 
 
