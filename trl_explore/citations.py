@@ -3,7 +3,7 @@
 TRL's trainers cite their method's paper in the model card that `create_model_card` writes (and `push_to_hub`
 uploads) through two class attributes, ``_name`` and ``_paper`` (``{"title", "id", "citation"}``). Our trainers use
 the same mechanism: the SFT trainers set ``_paper = trl_paper(key)``, and `ExploreGRPOTrainer` cites the papers of the
-components it has enabled (`components_paper`). Each method's documentation page ends with the same BibTeX (a test
+components it has enabled (`trainer_card_paper`). Each method's documentation page ends with the same BibTeX (a test
 compares them). Author lists and titles are those on the papers' arXiv pages (first version for HAPO).
 
 This module imports nothing from the package, torch or TRL.
@@ -211,3 +211,10 @@ def components_paper(
         return paper.method, paper.as_trl_paper()
     name = " + ".join(PAPERS[key].method for key in keys)
     return name, {"citation": "\n\n".join(PAPERS[key].bibtex for key in keys)}
+
+
+def trainer_card_paper(trainer: Any, base: type) -> tuple[str, dict[str, str]]:
+    """``(name, paper)`` of a GRPO trainer's model card: `components_paper` of its enabled components
+    (``trainer.components``), falling back to `base`'s own ``_name`` / ``_paper`` (TRL's `GRPOTrainer`)."""
+    names = [component.name for component in getattr(trainer, "components", [])]
+    return components_paper(names, trainer.args, base._name, base._paper)

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
-from ..citations import components_paper
+from ..citations import trainer_card_paper
 from ..kernels.fused_head import fused_token_stats
 from ..kernels.token_stats import TokenStatsRequest
 from . import _faults as faults
@@ -90,12 +90,8 @@ class ExploreGRPOTrainer(GRPOTrainer):
     _default_output_suffix = "ExploreGRPO"
 
     # the model card (`create_model_card`, `push_to_hub`) names and cites the enabled components' papers
-    _name = property(lambda self: self._card_paper()[0])
-    _paper = property(lambda self: self._card_paper()[1])
-
-    def _card_paper(self) -> tuple[str, dict[str, str]]:
-        names = [c.name for c in getattr(self, "components", [])]
-        return components_paper(names, self.args, GRPOTrainer._name, GRPOTrainer._paper)
+    _name = property(lambda self: trainer_card_paper(self, GRPOTrainer)[0])
+    _paper = property(lambda self: trainer_card_paper(self, GRPOTrainer)[1])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from .. import _check_trl_version
