@@ -1,6 +1,7 @@
 """The demo end to end with the quick budget: report, verdict, plots, CSV files, re-runs, and the CLI's errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +62,13 @@ def test_registering_a_method_adds_it_to_the_default_run(monkeypatch):
     assert "new" in [m.name for m in methods.resolve_methods(None)]
 
 
+def _toy_page_outputs() -> str:
+    """docs/toy.md's "What the run writes" section."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "toy.md").read_text()
+    start = text.index("### What the run writes\n")
+    return text[start : text.index("\n### ", start + 1)]
+
+
 def _read_report(out):
     report = (out / "demo_report.md").read_text()
     verdict = report.split("## Verdict")[1].split("##")[0].strip().splitlines()
@@ -85,6 +93,9 @@ def test_quick_demo_two_workers(quick_model, tmp_path, capfd):
                 assert f"| {method.label} | {label} (target) |" in paired
     for name in ("overview.png", "pass_at_k.png", "training_curves.png", "metrics.csv", "summary.csv"):
         assert (out / name).stat().st_size > 0, name
+    documented = _toy_page_outputs()
+    for path in out.iterdir():  # docs/toy.md lists every file and folder the run writes
+        assert path.name.startswith(".") or f"`{path.name}" in documented, path.name
     metrics = (out / "metrics.csv").read_text()
     assert "lp_reg,0,2,lp_reg/kept_mass" in metrics and "grpo,1,4,entropy" in metrics
     assert "nsr,1,4,pass_at_k/pass@4" in metrics
@@ -172,3 +183,48 @@ def test_cli_help(capsys):
     assert text.index("offline exploration lab") < text.index("options:") < text.index("methods (--methods")
     for method in METHODS.values():
         assert f"  {method.name}" in text and method.summary[:30] in text
+
+
+def test_console_lines_stay_aligned_with_the_longest_label():
+    """`SPEAR (replay)` (14 characters) is longer than the old 12-character column: every label gets the width of
+    the longest one, so "seed" starts in the same column on every line."""
+    from trl_explore.demo.runner import _format_eval
+
+    row = {"pass@1": 0.25, "pass@4": 0.5}
+    labels = ["start", "GRPO", "W-REINFORCE", "SPEAR (replay)", *(m.label for m in METHODS.values())]
+    lines = [_format_eval(label, 0, 4, 4, row, 4) for label in labels]
+    assert {line.index(" seed 0") for line in lines} == {len("SPEAR (replay)")}
+    assert lines[3] == "SPEAR (replay) seed 0  step    4/4  pass@1 0.250  pass@4 0.500"
+
+
+def test_collect_in_process_restores_threads_and_wandb(monkeypatch, tmp_path):
+    """Collecting in the caller's process (a notebook) runs the toy jobs with one torch thread and W&B disabled, and
+    afterwards leaves the process as it was: the thread count and `WANDB_DISABLED` (unset, or the user's value)."""
+    import os
+
+    import torch
+
+    import trl_explore.demo.runner as runner
+
+    seen = []
+
+    def fake_execute(jobs, settings, model_path, console, workers):
+        seen.append((torch.get_num_threads(), os.environ.get("WANDB_DISABLED")))
+        return []
+
+    monkeypatch.setattr(runner, "execute", fake_execute)
+    monkeypatch.setattr(runner, "prepare_model", lambda settings: "toy")
+    monkeypatch.setattr(runner, "_uses_cpu_toy", lambda settings: True)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.delenv("WANDB_DISABLED", raising=False)
+        runner.collect(DemoSettings.quick(methods=["grpo"], seeds=1, workers=1, show_progress=False))
+        assert seen[-1] == (1, "true")  # during the run
+        assert torch.get_num_threads() == 2 and "WANDB_DISABLED" not in os.environ  # after it
+        monkeypatch.setenv("WANDB_DISABLED", "false")
+        runner.collect(DemoSettings.quick(methods=["grpo"], seeds=1, workers=1, show_progress=False))
+        assert seen[-1] == (1, "false") and os.environ["WANDB_DISABLED"] == "false"
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

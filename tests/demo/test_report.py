@@ -72,3 +72,77 @@ def test_verdict_says_plainly_when_grpo_did_not_learn():
     """GRPO pass@1 0.2 -> (0.25, 0.15, 0.21): gains (0.05, -0.05, 0.01), mean 0.0033, not resolved."""
     first = verdict(_run((0.25, 0.15, 0.21)))[0]
     assert first.startswith("**GRPO did not clearly learn:**") and "not resolved" in first
+
+
+def _all_methods_run(settings: DemoSettings, value: float = 0.0) -> DemoRun:
+    """Every default method, 2 seeds, every quantity flat at `value` (a `--quick` run's degenerate numbers)."""
+    from trl_explore.demo.methods import resolve_methods
+
+    methods = resolve_methods(settings.methods)
+    start = {"step": 0.0, **{f"pass@{k}": value for k in (1, 2, 4)}}
+    results = []
+    for seed in settings.seed_list:
+        logs = [{"step": float(t), "entropy": 3.518, "reward": value, "exploration/frac_prob_lt_0.1": 0.03}
+                for t in range(1, settings.steps + 1)]
+        for m in methods:
+            results.append(RunResult(method=m.name, label=m.label, seed=seed, logs=logs,
+                                     evals=[{**start, "step": float(settings.steps)}], train_seconds=1.0,
+                                     eval_seconds=0.1, steps=settings.steps, start_eval=start))
+    return DemoRun(settings=settings, methods=methods, results=results, start_evals=dict.fromkeys(settings.seed_list, start),
+                   model_path="toy", warm_seconds=0.0, total_seconds=1.0, workers=1)
+
+
+def test_quick_report_says_it_is_a_smoke_run(tmp_path, caplog):
+    """`--quick` settings (`DemoSettings.quick`): the report opens with the smoke-run note, the console says it too,
+    and a quantity that did not move reads "stayed at 3.518", not "rose 3.518 → 3.518". The default settings get no
+    note."""
+    import logging
+
+    run = _all_methods_run(DemoSettings.quick(workers=1, k=4))
+    with caplog.at_level(logging.INFO, logger="trl_explore.demo.report"):
+        report = write_report(run, tmp_path).read_text()
+    head = report.split("## Verdict")[0]
+    assert "> **This is a smoke run (`--quick`)**: 4 steps of 2 prompts × 4 completions on a model warm-started for " \
+           "60 steps, 8 held-out prompts." in head
+    assert "smoke run (--quick)" in caplog.text
+    first = verdict(run)[0]
+    assert "its policy entropy stayed at 3.518 nats/token and its pass@4 stayed at 0.000." in first
+    assert "→" not in first  # (the tables still give start → end)
+    assert "smoke run" not in write_report(_run((0.30, 0.32, 0.31)), tmp_path).read_text()
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize("plot", ["plot_pass_at_k", "plot_overview", "plot_curves"])
+def test_legend_and_note_clear_the_axis_labels(plot, tmp_path, monkeypatch):
+    """With every default method the legend takes two rows (8 labels, 7 per row); it must not be drawn over any
+    panel's x-axis label or tick labels, nor over the note under it."""
+    from matplotlib.figure import Figure
+
+    import trl_explore.demo.report as report
+
+    checked = []
+
+    def check(fig, path, **kwargs):
+        fig.canvas.draw()  # places the axis labels where the saved image has them
+        renderer = fig.canvas.get_renderer()
+        [legend] = fig.legends
+        box = legend.get_window_extent(renderer)
+        note = fig.texts[-1].get_window_extent(renderer)
+        assert not _overlaps(box, note)
+        for ax in fig.axes:
+            if not ax.get_visible():
+                continue
+            parts = [ax.xaxis.label, *ax.get_xticklabels()]
+            for part in parts:
+                if part.get_visible() and part.get_text():
+                    assert not _overlaps(box, part.get_window_extent(renderer)), (plot, part.get_text())
+        assert box.y0 >= 0 and note.y0 >= 0
+        checked.append(len(legend.get_texts()))
+
+    monkeypatch.setattr(Figure, "savefig", check)
+    run = _all_methods_run(DemoSettings(seeds=2, steps=STEPS, k=4, workers=1), value=0.25)
+    getattr(report, plot)(run, tmp_path / "x.png")
+    assert checked and checked[0] == len(run.methods) + (plot != "plot_curves")  # + "start (every method)"

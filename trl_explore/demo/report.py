@@ -8,6 +8,7 @@ measured) and `trl_explore.demo.stats` (paired differences across seeds).
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,10 @@ from typing import Any
 
 from .methods import BASELINE, METHODS
 from .quantities import QUANTITIES, low_prob_key, series, window
+from .regime import QUICK_REGIME
 from .stats import PairedDifference, mean_se, paired_difference
+
+logger = logging.getLogger(__name__)
 
 OVERVIEW_PNG = "overview.png"
 PASS_AT_K_PNG = "pass_at_k.png"
@@ -69,6 +73,30 @@ def _with_relative(run: Any, diff: PairedDifference, key: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------- verdict
+def _span(start: float, end: float) -> str:
+    """``0.199 → 0.264``; ``stayed at 3.518`` when both print alike at three decimals."""
+    return f"stayed at {end:.3f}" if f"{start:.3f}" == f"{end:.3f}" else f"{start:.3f} → {end:.3f}"
+
+
+def _movement(start: float, end: float) -> str:
+    """``rose 0.296 → 0.317`` / ``fell ...``; ``stayed at 3.518`` when both print alike at three decimals."""
+    span = _span(start, end)
+    return span if span.startswith("stayed") else f"{'rose' if end > start else 'fell'} {span}"
+
+
+def is_smoke_run(settings: Any) -> bool:
+    """A `trl-explore demo --quick` run (`DemoSettings.quick`): the toy model warm-started for `QUICK_REGIME`'s few
+    steps, with its batch shape (fields the command line cannot change). Its numbers check the install only."""
+    fields = ("warm_start_steps", "prompts_per_step", "num_generations", "steps_per_generation")
+    return settings.model is None and all(getattr(settings, f) == getattr(QUICK_REGIME, f) for f in fields)
+
+
+SMOKE_NOTE = (
+    "smoke run (`--quick`): a tiny budget on a barely warm-started model that checks that everything runs; its "
+    "numbers do not compare the methods (run `trl-explore demo` for that)"
+)
+
+
 def verdict(run: Any) -> list[str]:
     """Three lines: did GRPO learn; which methods changed their targeted quantity (by how much); pass@1 vs GRPO."""
     n = run.settings.seeds
@@ -82,17 +110,16 @@ def verdict(run: Any) -> list[str]:
         head = "GRPO learned" if learned else "GRPO did not clearly learn"
         why = "beyond 2 standard errors" if learned else (
             "no standard error with one seed" if n < 2 else "within 2 standard errors: not resolved")
-        first = f"**{head}:** held-out pass@1 {p1s:.3f} → {p1e:.3f} ({gain.format()} across {seeds}, {why})"
+        first = f"**{head}:** held-out pass@1 {_span(p1s, p1e)} ({gain.format()} across {seeds}, {why})"
         if ent is not None:
             e0, e1 = _mean(quantity_values(run, BASELINE, "entropy", at_end=False)), _mean(
                 quantity_values(run, BASELINE, "entropy"))
-            word = "fell" if ent.mean < 0 else "rose"
-            first += f"; its policy entropy {word} {e0:.3f} → {e1:.3f} nats/token"
+            first += f"; its policy entropy {_movement(e0, e1)} nats/token"
         big = change(run, BASELINE, "pass@k")
         if big is not None:
             k0, k1 = _mean(quantity_values(run, BASELINE, "pass@k", at_end=False)), _mean(
                 quantity_values(run, BASELINE, "pass@k"))
-            first += f" and its {_label(run, 'pass@k')} {'fell' if big.mean < 0 else 'rose'} {k0:.3f} → {k1:.3f}"
+            first += f" and its {_label(run, 'pass@k')} {_movement(k0, k1)}"
         first += "."
 
     raised, lowered, unresolved = [], [], []
@@ -231,7 +258,7 @@ def _band(runs: Sequence[Any], key: str, w: int) -> tuple[list[float], list[floa
 
 def _scale_to_data(ax: Any, lows: list[float], highs: list[float], floor: float | None = None) -> None:
     lo, hi = min(lows), max(highs)
-    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1e-3)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1.0)  # flat data: a visible band around it
     lo, hi = lo - pad, hi + pad
     if floor is not None:
         lo = max(lo, floor)
@@ -347,12 +374,15 @@ def _save(fig: Any, path: Path, note: str, legend: bool = True) -> None:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    bottom = 0.03
+    # bottom up: the note, the legend above it (as many rows as it needs), the panels above both
+    renderer = fig.canvas.get_renderer()
+    to_fig = fig.transFigure.inverted()
+    text = fig.text(0.5, 0.008, note, ha="center", va="bottom", fontsize=8, color="dimgrey")
+    bottom = text.get_window_extent(renderer).transformed(to_fig).y1 + 0.005
     if legend and labels:
-        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.035), ncol=min(len(labels), 7),
-                   fontsize=9, frameon=False)
-        bottom = 0.09
-    fig.text(0.5, 0.008, note, ha="center", va="bottom", fontsize=8, color="dimgrey")
+        box = fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, bottom), ncol=min(len(labels), 7),
+                         fontsize=9, frameon=False)
+        bottom = box.get_window_extent(renderer).transformed(to_fig).y1 + 0.01
     fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -481,6 +511,19 @@ def write_summary_csv(run: Any, path: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------------------- report
+def _section_smoke(run: Any, out: Path) -> list[str]:
+    if not is_smoke_run(run.settings):
+        return []
+    s = run.settings
+    return [
+        f"> **This is a smoke run (`--quick`)**: {s.steps} steps of {s.prompts_per_step} prompts × {s.num_generations} "
+        f"completions on a model warm-started for {s.warm_start_steps} steps, {s.eval_prompts} held-out prompts. It "
+        "checks that everything runs; its numbers do not compare the methods. Run `trl-explore demo` for the "
+        "comparison.",
+        "",
+    ]
+
+
 def _section_verdict(run: Any, out: Path) -> list[str]:
     return ["## Verdict", "", *[f"{i}. {line}" for i, line in enumerate(verdict(run), 1)], ""]
 
@@ -580,6 +623,7 @@ def _section_decoding(run: Any, output_dir: Path) -> list[str]:
 
 
 SECTIONS: list[Section] = [
+    _section_smoke,
     _section_verdict,
     _section_results,
     _section_plots,
@@ -604,4 +648,6 @@ def write_report(run: Any, output_dir: Path) -> Path:
         lines.extend(section(run, output_dir))
     path = output_dir / "demo_report.md"
     path.write_text("\n".join(lines))
+    if is_smoke_run(run.settings):
+        logger.info("%s", SMOKE_NOTE.replace("`", ""))
     return path

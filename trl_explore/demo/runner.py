@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ._process import restoring_process_state
 from .methods import BASELINE, METHODS, DemoMethod, resolve_methods
 from .regime import DEFAULT_REGIME, QUICK_REGIME, ToyRegime, check_int, grpo_config_values
 
@@ -382,8 +383,9 @@ def _evaluate(evaluator: Any, model: Any, tokenizer: Any, seed: int, step: int) 
 
 
 def _format_eval(label: str, seed: int, step: int, steps: int, row: dict[str, float], k: int, extra: str = "") -> str:
+    width = max(12, *(len(m.label) for m in METHODS.values()))  # every label, e.g. "SPEAR (replay)", fits
     return (
-        f"{label:<12} seed {seed}  step {step:>4}/{steps}  pass@1 {row.get('pass@1', float('nan')):.3f}  "
+        f"{label:<{width}} seed {seed}  step {step:>4}/{steps}  pass@1 {row.get('pass@1', float('nan')):.3f}  "
         f"pass@{k} {row.get(f'pass@{k}', float('nan')):.3f}{extra}"
     )
 
@@ -611,7 +613,14 @@ def _cpu_seconds() -> float:
 
 
 def collect(settings: DemoSettings, staging: Path | None = None) -> DemoRun:
-    """Warm-start (or load) the model, run every job and return the results (written under `staging` when given)."""
+    """Warm-start (or load) the model, run every job and return the results (written under `staging` when given).
+    Torch's thread count and ``WANDB_DISABLED`` of this process are restored after (the quiet console stays on for the
+    report; `run_demo` restores it)."""
+    with restoring_process_state():
+        return _collect(settings, staging)
+
+
+def _collect(settings: DemoSettings, staging: Path | None) -> DemoRun:
     methods = resolve_methods(settings.methods)
     _configure_process(settings)
     start, cpu_start = time.perf_counter(), _cpu_seconds()

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
+from ..citations import trainer_card_paper
 from ..kernels.fused_head import fused_token_stats
 from ..kernels.token_stats import TokenStatsRequest
 from . import _faults as faults
@@ -87,6 +88,10 @@ class ExploreGRPOTrainer(GRPOTrainer):
     # the config class `args=None` and a plain GRPOConfig are turned into, and the suffix of the default output dir
     config_class: type[ExploreGRPOConfig] = ExploreGRPOConfig
     _default_output_suffix = "ExploreGRPO"
+
+    # the model card (`create_model_card`, `push_to_hub`) names and cites the enabled components' papers
+    _name = property(lambda self: trainer_card_paper(self, GRPOTrainer)[0])
+    _paper = property(lambda self: trainer_card_paper(self, GRPOTrainer)[1])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from .. import _check_trl_version

@@ -23,6 +23,7 @@ from transformers import TrainingArguments
 from trl import SFTTrainer
 
 from .. import _check_trl_version
+from ..citations import trl_paper
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..modules.fourier_head import collect_fourier_terms, fourier_heads
 from ..modules.numeric_head import (
@@ -71,6 +72,7 @@ class FourierSFTTrainer(SFTTrainer):
 
     _tag_names = ["trl", "sft", "trl_explore", "fourier-head"]
     _name = "FourierSFT"
+    _paper = trl_paper("fourier_head")  # cited in the model card (`create_model_card`, `push_to_hub`)
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from transformers import TrainingArguments
 from trl import SFTTrainer
 
 from .. import _check_trl_version
+from ..citations import trl_paper
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..kernels.rank_aware import RankAwareRequest
 from ._faults import EMPTY_MICRO_BATCHES
@@ -48,6 +49,7 @@ class RankAwareSFTTrainer(SFTTrainer):
 
     _tag_names = ["trl", "sft", "trl_explore", "rank-aware"]
     _name = "RankAwareSFT"
+    _paper = trl_paper("rank_aware")  # cited in the model card (`create_model_card`, `push_to_hub`)
 
     def __init__(self, model, args: RankAwareSFTConfig | TrainingArguments | None = None, *trainer_args, **kwargs):
         model = model_as_str(model)
