@@ -41,6 +41,11 @@ _LAZY: dict[str, str] = {
     "toy_math_dataset": "route",
     "toy_sft_dataset": "route",
     "toy_math_reward": "route",
+    # a real pretrained chat model, offline (SmolLM2-135M-Instruct)
+    "PRETRAINED_ALIASES": "pretrained",
+    "PRETRAINED_MODELS": "pretrained",
+    "pretrained_model_path": "pretrained",
+    "resolve_pretrained": "pretrained",
 }
 
 # `warm_start` is both a submodule and a function. Import it eagerly (the module only imports the standard library at
@@ -58,6 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .expression import ExpressionError, parse_expression
     from .models import make_tiny_model
     from .multiple_choice import make_multiple_choice_dataset
+    from .pretrained import PRETRAINED_ALIASES, PRETRAINED_MODELS, pretrained_model_path, resolve_pretrained
     from .route import (
         TOY_MATH_DATASETS,
         TOY_WARM_START,
