@@ -157,9 +157,9 @@ def test_real_checkpoint_shape_and_chat_template(smollm2):
 
 @pytest.mark.slow
 def test_real_model_stops_at_eos_and_answers_a_sum(smollm2):
-    import torch
-
     import re
+
+    import torch
 
     from trl_explore.rewards import make_math_reward
 
