@@ -46,6 +46,8 @@ _LAZY: dict[str, str] = {
     "PRETRAINED_MODELS": "pretrained",
     "pretrained_model_path": "pretrained",
     "resolve_pretrained": "pretrained",
+    "make_word_problem_dataset": "word_problems",
+    "sample_word_problems": "word_problems",
 }
 
 # `warm_start` is both a submodule and a function. Import it eagerly (the module only imports the standard library at
@@ -91,3 +93,4 @@ if TYPE_CHECKING:  # pragma: no cover
         warm_start_tool_task,
     )
     from .tools import calculator
+    from .word_problems import make_word_problem_dataset, sample_word_problems
