@@ -45,6 +45,13 @@ _LAZY: dict[str, str] = {
     "toy_math_dataset": "route",
     "toy_sft_dataset": "route",
     "toy_math_reward": "route",
+    # a real pretrained chat model, offline (SmolLM2-135M-Instruct)
+    "PRETRAINED_ALIASES": "pretrained",
+    "PRETRAINED_MODELS": "pretrained",
+    "pretrained_model_path": "pretrained",
+    "resolve_pretrained": "pretrained",
+    "make_word_problem_dataset": "word_problems",
+    "sample_word_problems": "word_problems",
 }
 
 # `warm_start` is both a submodule and a function. Import it eagerly (the module only imports the standard library at
@@ -62,6 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .expression import ExpressionError, parse_expression
     from .models import make_tiny_model
     from .multiple_choice import make_multiple_choice_dataset, make_multiple_choice_sft_dataset, multiple_choice_reward
+    from .pretrained import PRETRAINED_ALIASES, PRETRAINED_MODELS, pretrained_model_path, resolve_pretrained
     from .route import (
         TOY_MATH_DATASETS,
         TOY_MC_WARM_START,
@@ -91,3 +99,4 @@ if TYPE_CHECKING:  # pragma: no cover
         warm_start_tool_task,
     )
     from .tools import calculator
+    from .word_problems import make_word_problem_dataset, sample_word_problems
