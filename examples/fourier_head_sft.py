@@ -38,7 +38,7 @@ One GPU, LoRA (number tokens = Qwen's digit tokens; QLoRA: add `--load_in_4bit`,
 ```bash
 accelerate launch --config_file examples/accelerate_configs/single_gpu_lora.yaml examples/fourier_head_sft.py \
     --model_name_or_path Qwen/Qwen2.5-0.5B --dataset_name my_numbers.jsonl --value_column target \
-    --value_range 0 100 --fourier_head_num_frequencies 5 --fourier_head_regularization_gamma 1e-6 \
+    --value_range 0 100 --fourier_head_num_frequencies 4 --fourier_head_regularization_gamma 1e-6 \
     --use_peft --lora_r 16 --lora_alpha 32 --learning_rate 1e-4 --bf16 --output_dir qwen-fourier-sft
 ```
 
@@ -48,7 +48,7 @@ after `pip install deepspeed`):
 ```bash
 accelerate launch --config_file examples/accelerate_configs/fsdp2.yaml examples/fourier_head_sft.py \
     --model_name_or_path Qwen/Qwen2.5-7B --dataset_name my_numbers.jsonl --value_column target \
-    --value_range 0 100 --fourier_head_num_frequencies 5 --learning_rate 1e-5 --bf16 --output_dir qwen7b-fourier
+    --value_range 0 100 --fourier_head_num_frequencies 4 --learning_rate 1e-5 --bf16 --output_dir qwen7b-fourier
 ```
 
 Without a GPU the script trains on the CPU in float32.

@@ -254,6 +254,7 @@ TABLE: dict[type, dict[str, Spec]] = {
         "methods": Spec("list", (["not-a-method"], [])),
         "n_samples": integer(1),
         "short_text": CHOICE,
+        "rank_ties": CHOICE,
         "batch_size": integer(0),
         "max_length": integer(1),
         "limit": integer(0, optional=True),
@@ -340,14 +341,17 @@ def test_fourier_head_bad_argument(name, value):
         FourierHead(**kwargs)
 
 
-def test_fourier_head_aliasing_frequencies_warn(caplog):
-    """Above num_bins, frequencies repeat at the bin centres: allowed (a valid model) but flagged."""
-    with caplog.at_level(logging.WARNING, logger="trl_explore.modules.fourier_head"):
-        FourierHead(4, 4, 4)
-    assert not caplog.records
-    with caplog.at_level(logging.WARNING, logger="trl_explore.modules.fourier_head"):
-        FourierHead(4, 4, 100)
-    assert "num_frequencies=100 > num_bins=4" in caplog.text
+def test_fourier_head_frequencies_above_nyquist_refused():
+    """N < m / 2 (arXiv 2410.22269, §3.3): 1 frequency fits 4 bins, 2 (= 4 / 2) and 100 do not; the config's numeric
+    head is checked at construction against its number tokens (10 digits: N <= 4)."""
+    FourierHead(4, 4, 1)
+    for n in (2, 100):
+        with pytest.raises(ValueError, match=rf"`num_frequencies`={n} must be < `num_bins` / 2 = 2"):
+            FourierHead(4, 4, n)
+    digits = [str(d) for d in range(10)]
+    _build(FourierSFTConfig, fourier_head_number_tokens=digits, fourier_head_num_frequencies=4)
+    with pytest.raises(ValueError, match=r"`fourier_head_num_frequencies`=5 must be < `len\(fourier_head_number_tokens"):
+        _build(FourierSFTConfig, fourier_head_number_tokens=digits, fourier_head_num_frequencies=5)
 
 
 # -------------------------------------------------------------------------------------- settings a mode ignores

@@ -107,8 +107,9 @@ def test_statistics_equal_full_logits(tok, model64, build):
 
 
 def test_baselines_by_hand(tok, model64):
-    """Each baseline's formula from full logits: mean log p, −mean log rank, −mean entropy, and Fast-DetectGPT's
-    (Σ log p − Σ μ) / sqrt(Σ σ²) with μ, σ² the mean and variance of log p under p (white-box)."""
+    """Each baseline's formula from full logits: mean log p, −mean log rank, +mean entropy (the released baseline's
+    sign: higher entropy = machine), and Fast-DetectGPT's (Σ log p − Σ μ) / sqrt(Σ σ²) with μ, σ² the mean and
+    variance of log p under p (white-box)."""
     ids = tok(TEXTS[0])["input_ids"]
     logp = _full_logprobs(model64, ids)
     labels = torch.tensor(ids[1:])
@@ -120,7 +121,7 @@ def test_baselines_by_hand(tok, model64):
     want = {
         "likelihood": float(ll.mean()),
         "log_rank": -float(rank.double().log().mean()),
-        "entropy": float((p * logp).sum(-1).mean()),
+        "entropy": float(-(p * logp).sum(-1).mean()),  # mean_t H(p_t) = mean_t −Σ_v p log p
         "fast_detectgpt": float((ll.sum() - mu.sum()) / var.sum().sqrt()),
     }
     for cls in (LikelihoodDetector, LogRankDetector, EntropyDetector, FastDetectGPTDetector):
@@ -316,6 +317,7 @@ def test_short_text_rule_in_the_detector(tok, model64):
         ({"short_text": "drop"}, "short_text"),
         ({"show_progress": "yes"}, "show_progress"),
         ({"seed": -1}, "seed"),
+        ({"rank_ties": "max"}, "rank_ties"),
     ],
 )
 def test_constructor_validation(tok, model64, kwargs, match):
@@ -386,3 +388,41 @@ def test_chunked_scoring_equals_one_chunk(tok, model64, monkeypatch):
         np.testing.assert_allclose(whole[method].scores, chunked[method].scores, rtol=1e-12, atol=1e-12)
         assert whole[method].reasons == chunked[method].reasons
     np.testing.assert_allclose(single.details["mde"], whole["lastde"].details["mde"], rtol=1e-12)
+
+
+def test_entropy_score_sign_by_hand():
+    """The entropy baseline scores +mean_t H(p_t), as the released baselines do (so its AUROC reads like the papers'
+    tables). Hand statistics: entropies [1, 3] and [0.5, 0.5] give scores (1 + 3) / 2 = 2 and 0.5: the
+    higher-entropy text scores higher (more machine-like). (Fails on the old −mean sign: −2 and −0.5.)"""
+    from trl_explore.detection import TextStatistics
+
+    def stats(entropy):
+        n = len(entropy)
+        f = torch.zeros(n, dtype=torch.float32)
+        return TextStatistics(torch.zeros(n + 1, dtype=torch.long), f, torch.ones(n, dtype=torch.long),
+                              torch.tensor(entropy), f, f, torch.zeros((n, 0), dtype=torch.long), torch.zeros((n, 0)))
+
+    detector = EntropyDetector.__new__(EntropyDetector)  # score_statistics reads only the statistics
+    got = detector.score_statistics([stats([1.0, 3.0]), stats([0.5, 0.5])]).scores
+    assert got.tolist() == [2.0, 0.5]
+
+
+def test_rank_ties_reach_the_log_rank_detector(tok):
+    """``rank_ties`` goes from the detectors (and `score_all_methods`) to the statistics pass. A toy model whose head
+    rows of two tokens ``a < b`` are equal gives them bit-equal logits at every position (same products); a text
+    holding ``b``: with "min" ``b`` gets ``a``'s rank, with "released" one more (``a`` has the smaller id, it comes
+    first). Every other token's rank is the same under both rules (no other row is duplicated)."""
+    torch.manual_seed(3)
+    model = make_tiny_model(tok, hidden_size=32, num_hidden_layers=1, initializer_range=0.2).double().eval()
+    ids = tok(TEXTS[1])["input_ids"]
+    b = ids[3]
+    a = next(v for v in range(b) if v not in ids)
+    with torch.no_grad():
+        model.get_output_embeddings().weight[a] = model.get_output_embeddings().weight[b]
+    low = LogRankDetector(model, tok, show_progress=False).statistics([TEXTS[1]])[0].label_rank
+    released = LogRankDetector(model, tok, show_progress=False, rank_ties="released").statistics([TEXTS[1]])[0]
+    labels = torch.tensor(ids[1:])
+    assert torch.equal(released.label_rank, low + (labels == b).long()) and (labels == b).any()
+    both = score_all_methods(model, tok, [TEXTS[1]], ["log_rank", "lastde"], rank_ties="released", show_progress=False)
+    want = -float(released.label_rank.double().log().mean())
+    assert both["log_rank"].scores[0] == pytest.approx(want, rel=1e-12)

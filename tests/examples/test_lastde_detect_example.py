@@ -91,7 +91,7 @@ def test_toy_set_route(model_dir, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"methods": ["gptzero"]}, "methods"), ({"data_files": None}, "data_files"), ({"n_samples": 1}, "n_samples"),
-     ({"limit": 0}, "limit"), ({"dtype": "int8"}, "dtype"), ({"short_text": "drop"}, "short_text"),
+     ({"limit": 0}, "limit"), ({"dtype": "int8"}, "dtype"), ({"short_text": "drop"}, "short_text"), ({"rank_ties": "max"}, "rank_ties"),
      ({"human_files": ["h.csv"]}, "either"), ({"data_files": ["x.txt"]}, "unsupported")],
 )
 def test_rejects_bad_arguments(model_dir, tmp_path, kwargs, match):

@@ -168,3 +168,54 @@ def test_detection_stats_without_moments():
             assert torch.isnan(getattr(lean, name)).all()
     with pytest.raises(ValueError, match="moments"):
         detection_stats(h, head, labels, moments=1)
+
+
+def _tied_top():
+    """A head whose logits are ``[5]*10 + [1, 1]`` at every position: ``h = [1]``, weight column ``[5]*10 + [1, 1]``,
+    no bias (each logit is one product ``1 · w_v``, so equal weights give bit-equal logits)."""
+    w = torch.tensor([[5.0]] * 10 + [[1.0], [1.0]], dtype=torch.float64)  # [V = 12, H = 1]
+    return torch.ones(6, 1, dtype=torch.float64), TiledHead(w)
+
+
+@pytest.mark.parametrize("tile_rows", [1, 4, None])
+def test_rank_ties_min_by_hand(tile_rows):
+    """``rank_ties="min"`` (default): labels 0, 3, 7, 9 sit in the 10-way tied top (no logit is larger: rank 1);
+    labels 10, 11 have the ten 5's above them and tie with each other: rank 1 + 10 = 11 each."""
+    h, head = _tied_top()
+    labels = torch.tensor([0, 3, 7, 9, 10, 11])
+    for kwargs in ({}, {"rank_ties": "min"}):
+        ours = detection_stats(h, head, labels, tile_rows=tile_rows, **kwargs)
+        assert ours.label_rank.tolist() == [1, 1, 1, 1, 11, 11]
+
+
+@pytest.mark.parametrize("tile_rows", [1, 4, None])
+def test_rank_ties_released_by_hand(tile_rows):
+    """``rank_ties="released"``: 1 + #larger + #tied tokens of smaller id. Label 0: 1 + 0 + 0 = 1; label 3:
+    1 + 0 + 3 (ids 0, 1, 2) = 4; label 7: 1 + 7 = 8; label 9: 1 + 9 = 10; label 10: 1 + 10 + 0 = 11; label 11:
+    1 + 10 + 1 (id 10) = 12. (Fails on code without the option: it took no ``rank_ties``.)"""
+    h, head = _tied_top()
+    ours = detection_stats(h, head, torch.tensor([0, 3, 7, 9, 10, 11]), tile_rows=tile_rows, rank_ties="released")
+    assert ours.label_rank.tolist() == [1, 4, 8, 10, 11, 12]
+
+
+def test_rank_ties_released_equals_stable_argsort_position():
+    """``"released"`` is the label's position (+1) in a stable descending argsort of the logits, computed here with
+    plain torch on the full ``[N, V]`` logits; logits rounded to 1 decimal so that many tie. ``"min"`` is at most it."""
+    n, vocab = 40, 23
+    h, head = _model(n, 6, vocab, seed=13)
+    rounded = TiledHead((head.weight * 2).round() / 2)  # weights on a 0.5 grid, h on an integer grid: exact ties
+    h = h.round()
+    labels = torch.randint(0, vocab, (n,), generator=torch.Generator().manual_seed(14))
+    z = h @ rounded.weight.t()  # [N, V] (float64, integer-valued products: exact)
+    order = torch.sort(z, dim=-1, descending=True, stable=True).indices  # [N, V]
+    want = (order == labels[:, None]).nonzero()[:, 1] + 1
+    released = detection_stats(h, rounded, labels, tile_rows=7, rank_ties="released").label_rank
+    low = detection_stats(h, rounded, labels, tile_rows=7).label_rank
+    assert torch.equal(released, want)
+    assert (low <= released).all() and (low < released).any()  # the draw has ties below some labels
+
+
+def test_rank_ties_validation():
+    h, head = _tied_top()
+    with pytest.raises(ValueError, match="rank_ties"):
+        detection_stats(h, head, torch.zeros(6, dtype=torch.long), rank_ties="max")

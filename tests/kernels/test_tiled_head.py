@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from reference.rank_aware_reference import reference_loss
+from reference.tiled_head_reference import reference_log_softmax, reference_logits
 
 from trl_explore.kernels._tiled_head import NumberGroup, TiledHead, rows_per_tile
 from trl_explore.kernels.rank_aware import RankAwareRequest
@@ -25,16 +26,19 @@ def _group_head(mode, n=13, hidden=6, vocab=29, seed=0, scale=0.8, softcap=5.0):
 
 @pytest.mark.parametrize("mode", ["hybrid", "full"])
 def test_number_group_projection_equals_full_logits(mode):
-    """Token statistics through a head with a number group equal those of its full float64 logits
-    (`TiledHead.logits`, plain autograd), values and gradients w.r.t. hidden, weight, bias and the group's part;
-    several tiles."""
+    """Token statistics through a head with a number group equal those of its full float64 logits, written out in
+    `tests/reference/tiled_head_reference.py` (plain autograd; not the module's own `TiledHead.logits`), values and
+    gradients w.r.t. hidden, weight, bias and the group's part; several tiles. float64 both sides, different operation
+    orders: rtol 1e-10 (~ 5e5 float64 ulps, far below any float32-sized error)."""
     h, head, part = _group_head(mode)
     targets = torch.randint(0, 29, (13,), generator=torch.Generator().manual_seed(1))
     targets[::3] = head.group.token_ids[1]  # labels inside the group too
     if mode == "full":
         targets = head.group.token_ids[torch.arange(13) % 5]
     stats = TokenStatsRequest(min_p=None).stats(h, head, targets, temperature=0.9, tile_rows=4)
-    logp = torch.log_softmax(head.logits(h) / 0.9, -1)
+    ids = head.group.token_ids.tolist()
+    z = reference_logits(h, head.weight, head.bias, head.logit_scale, head.softcap, ids, head.group.log_probs(h), mode)
+    logp = reference_log_softmax(z / 0.9)
     ref_lp = logp.gather(1, targets[:, None]).squeeze(1)
     ref_h = -(logp.exp() * logp).sum(-1)
     torch.testing.assert_close(stats.logprobs, ref_lp, rtol=1e-10, atol=1e-10)
@@ -99,3 +103,15 @@ def test_head_validation_and_tile_size():
     with pytest.raises(ValueError, match="hidden"):
         TokenStatsRequest().stats(torch.randn(4, 2), TiledHead(w), torch.zeros(4, dtype=torch.long))
     assert rows_per_tile(151936) == 883 and rows_per_tile(10**9) == 1
+
+
+@pytest.mark.parametrize("mode", [None, "hybrid", "full"])
+def test_head_logits_equal_the_reference(mode):
+    """`TiledHead.logits` itself (used by other kernels for selected rows) against the written-out reference."""
+    h, head, _ = _group_head(mode or "hybrid")
+    if mode is None:
+        head = TiledHead(head.weight, head.bias, head.logit_scale, head.softcap)
+    ids = None if mode is None else head.group.token_ids.tolist()
+    group_logp = None if mode is None else head.group.log_probs(h)
+    want = reference_logits(h, head.weight, head.bias, head.logit_scale, head.softcap, ids, group_logp, mode or "hybrid")
+    torch.testing.assert_close(head.logits(h), want, rtol=1e-12, atol=1e-12)

@@ -56,7 +56,7 @@ def _head(in_features: int, m: int, n: int, seed: int = 0, scale: float = 1.0, *
 SHAPES = [  # (leading dims, in_features, m, N): typical, odd, tiny, large m with many frequencies
     ((16,), 32, 50, 12),
     ((3, 5), 7, 7, 1),
-    ((2,), 3, 2, 3),
+    ((2,), 3, 3, 1),
     ((4,), 16, 257, 64),
 ]
 
@@ -76,7 +76,8 @@ def test_hand_derived_two_coefficients():
 
     m = 4: centres -0.75, -0.25, 0.25, 0.75; cos(pi b) = -s, s, s, -s with s = sqrt(2)/2, so
     p = (1 - s)/2, (1 + s)/2, (1 + s)/2, (1 - s)/2 with sum 2, and P = (1 - s)/4, (1 + s)/4, (1 + s)/4, (1 - s)/4
-    = 0.0732, 0.4268, 0.4268, 0.0732.  m = 2: centres -1/2, 1/2, cos = 0 -> P = (1/2, 1/2).
+    = 0.0732, 0.4268, 0.4268, 0.0732.  m = 3: centres -2/3, 0, 2/3, cos = -1/2, 1, -1/2, p = 1/4, 1, 1/4 with sum 3/2
+    -> P = (1/6, 2/3, 1/6).
     CDF: F(x) = (x + 1)/2 + sin(pi x) / (2 pi): F(0) = 1/2, F(-1/2) = 1/4 - 1/(2 pi).
     Regulariser: gamma * 2 * (2 pi^2 * 1^2 * |c_1|^2) = 4 pi^2 gamma.
     """
@@ -86,7 +87,8 @@ def test_hand_derived_two_coefficients():
     expected = torch.tensor([(1 - s) / 4, (1 + s) / 4, (1 + s) / 4, (1 - s) / 4])
     torch.testing.assert_close(head(x).exp(), expected.expand(2, 4), atol=1e-6, rtol=0)
     torch.testing.assert_close(head.regularization(x), torch.tensor(4 * math.pi**2 * 0.5), atol=1e-5, rtol=1e-6)
-    torch.testing.assert_close(_two_coefficient_head(2)(x).exp(), torch.full((2, 2), 0.5), atol=1e-6, rtol=0)
+    expected3 = torch.tensor([1 / 6, 2 / 3, 1 / 6])
+    torch.testing.assert_close(_two_coefficient_head(3)(x).exp(), expected3.expand(2, 3), atol=1e-6, rtol=0)
     cdf = head.cdf(x, torch.tensor([-1.0, -0.5, 0.0, 1.0]))
     expected_cdf = torch.tensor([0.0, 0.25 - 1 / (2 * math.pi), 0.5, 1.0])
     torch.testing.assert_close(cdf, expected_cdf.expand(2, 4), atol=1e-6, rtol=0)
@@ -122,6 +124,33 @@ def test_invalid_arguments_raise(bad):
     kwargs = dict(in_features=4, num_bins=8, num_frequencies=2) | bad
     with pytest.raises(ValueError, match=next(iter(bad))):
         FourierHead(**kwargs)
+
+
+@pytest.mark.parametrize(("m", "n"), [(4, 100_000), (4, 2), (2, 1), (50, 25), (11, 6)])
+def test_frequencies_at_or_above_nyquist_are_refused(m, n):
+    """N < m / 2 (arXiv 2410.22269, §3.3): N = 100000 with 4 bins, and N = m / 2 exactly, are refused with one line
+    naming both values. (Before: 100000 frequencies were accepted with a warning, N = m / 2 silently.)"""
+    with pytest.raises(ValueError, match=rf"`num_frequencies`={n} must be < `num_bins` / 2 = {m / 2:g}") as err:
+        FourierHead(4, m, n)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("m", range(2, 13))
+def test_nyquist_bound_is_where_the_bin_basis_loses_rank(m):
+    """The bound is where the head's functions stop being independent on the bin centres: the 2N + 1 real functions
+    1, cos(pi k b), sin(pi k b), k = 1..N, at b_j = -1 + (2j + 1)/m (plain float64 torch here) have rank 2N + 1
+    exactly when N < m / 2 — and those N are the ones the head accepts."""
+    b = -1 + (2 * torch.arange(m, dtype=torch.float64) + 1) / m
+    for n in range(1, m + 1):
+        k = torch.arange(1, n + 1, dtype=torch.float64)[:, None]
+        basis = torch.cat([torch.ones(1, m, dtype=torch.float64), torch.cos(math.pi * k * b), torch.sin(math.pi * k * b)])
+        independent = int(torch.linalg.matrix_rank(basis)) == 2 * n + 1
+        try:
+            FourierHead(2, m, n)
+            accepted = True
+        except ValueError:
+            accepted = False
+        assert accepted == independent == (2 * n < m), (m, n)
 
 
 # --------------------------------------------------------------------------------------------- reference parity

@@ -84,7 +84,7 @@ def test_attach_unties_embeddings_and_records_config(tokenizer):
     model = _model(tokenizer, tie=True)
     assert model.lm_head.weight is model.model.embed_tokens.weight
     before = model.model.embed_tokens.weight.detach().clone()
-    head = attach_numeric_head(model, _digit_ids(tokenizer), 5, regularization_gamma=1e-6)
+    head = attach_numeric_head(model, _digit_ids(tokenizer), 4, regularization_gamma=1e-6)
     assert model.get_output_embeddings() is head and isinstance(head, nn.Linear)
     assert head.weight is not model.model.embed_tokens.weight
     assert model.config.tie_word_embeddings is False
@@ -95,7 +95,14 @@ def test_attach_unties_embeddings_and_records_config(tokenizer):
     torch.testing.assert_close(model.model.embed_tokens.weight, before, rtol=0, atol=0)
     assert find_numeric_head(model)[0] == "lm_head"
     with pytest.raises(ValueError, match="already"):
-        attach_numeric_head(model, _digit_ids(tokenizer), 5)
+        attach_numeric_head(model, _digit_ids(tokenizer), 4)
+
+
+def test_numeric_head_refuses_frequencies_above_nyquist(tokenizer):
+    """10 digit tokens are 10 bins: N < 10 / 2, so N = 4 is the largest; N = 5 is refused in one line naming both."""
+    with pytest.raises(ValueError, match=r"`num_frequencies`=5 must be < `len\(number_token_ids\)` / 2 = 5") as err:
+        attach_numeric_head(_model(tokenizer), _digit_ids(tokenizer), 5)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("bad,match", [([3], "at least 2"), ([3, 3], "distinct"), ([0, 10_000], "lie in")])
@@ -107,7 +114,7 @@ def test_invalid_number_ids(tokenizer, bad, match):
 @pytest.mark.parametrize("mode", ["hybrid", "full"])
 def test_save_load_identical_logits(tokenizer, tmp_path, mode):
     model = _model(tokenizer)
-    head = attach_numeric_head(model, _digit_ids(tokenizer), 6, mode=mode, regularization_gamma=1e-6)
+    head = attach_numeric_head(model, _digit_ids(tokenizer), 3, mode=mode, regularization_gamma=1e-6)
     _randomise_fourier(head, seed=1)
     x = torch.randint(0, len(tokenizer), (3, 7))
     expected = model(x).logits

@@ -85,8 +85,53 @@ def test_save_load_round_trip(tok, tmp_path) -> None:
     torch.testing.assert_close(loaded(x).logits, model(x).logits)
 
 
+def _next_token_model(tok, successor: dict[int, int]):
+    """A toy model whose greedy next token is ``successor[current token]``, whatever came before.
+
+    Every layer's output projections (attention ``o_proj``, MLP ``down_proj``) are zero, so the residual stream is the
+    current token's embedding. Token ``x`` (the ``i``-th key of ``successor``) embeds as the unit vector ``e_i``; the
+    final RMSNorm maps it to ``e_i / sqrt(1/64 + 1e-6) ≈ 8 e_i``; the untied head has ``W[successor[x], i] = 1`` and
+    zeros elsewhere, so the logit of ``successor[x]`` is ≈ 8 and every other logit is 0."""
+    model = make_tiny_model(tok, tie_word_embeddings=False)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        model.lm_head.weight.zero_()
+        for i, (x, nxt) in enumerate(successor.items()):
+            model.model.embed_tokens.weight[x] = torch.nn.functional.one_hot(torch.tensor(i), 64).float()
+            model.lm_head.weight[nxt, i] = 1.0
+    return model
+
+
 def test_generate_stops_and_pads(tok) -> None:
-    model = make_tiny_model(tok)
-    ids = tok(["ab", "abcd"], padding=True, return_tensors="pt")
-    out = model.generate(**ids, max_new_tokens=5, do_sample=False)
-    assert out.shape[0] == 2 and out.shape[1] <= 4 + 5
+    """The generation config stops a row at eos or ``<|im_end|>``, pads it with the pad id afterwards, and stops the
+    call once every row has stopped. Hand-built chains (`_next_token_model`; ids from the tokenizer):
+
+    row 0  "xy":  y -> eos                       new tokens [eos, pad, pad, ...]
+    row 1  "pq":  q -> r -> s -> eos             [r, s, eos, pad, ...]
+    row 2  "uv":  v -> w -> <|im_end|>           [w, im_end, pad, ...]
+    row 3  "ijk": k -> k (never stops)           [k, k, k, k, k]  (max_new_tokens = 5)
+
+    Rows 0-2 left-padded by one pad (the tokenizer pads on the left). With row 3 the call runs the 5 steps; without it
+    every row has stopped after 3 steps, so 3 new tokens, not 5.
+    """
+    one = {c: tok.convert_tokens_to_ids(c) for c in "xypqrsuvwijk"}
+    eos, pad, im_end = tok.eos_token_id, tok.pad_token_id, tok.convert_tokens_to_ids("<|im_end|>")
+    assert len({eos, pad, im_end}) == 3
+    successor = {one["y"]: eos, one["q"]: one["r"], one["r"]: one["s"], one["s"]: eos, one["v"]: one["w"],
+                 one["w"]: im_end, one["k"]: one["k"]}
+    model = _next_token_model(tok, successor)
+    batch = tok(["xy", "pq", "uv", "ijk"], padding=True, return_tensors="pt")
+    out = model.generate(**batch, max_new_tokens=5, do_sample=False)
+    assert batch["input_ids"][:3, 0].tolist() == [pad, pad, pad]
+    assert out[:, :3].tolist() == batch["input_ids"].tolist()
+    assert out[:, 3:].tolist() == [
+        [eos, pad, pad, pad, pad],
+        [one["r"], one["s"], eos, pad, pad],
+        [one["w"], im_end, pad, pad, pad],
+        [one["k"]] * 5,
+    ]
+    batch = tok(["xy", "pq", "uv"], padding=True, return_tensors="pt")
+    out = model.generate(**batch, max_new_tokens=5, do_sample=False)
+    assert out[:, 2:].tolist() == [[eos, pad, pad], [one["r"], one["s"], eos], [one["w"], im_end, pad]]

@@ -114,7 +114,7 @@ def test_trainer_attaches_head_and_refuses_a_model_without_one(tokenizer, tmp_pa
             processing_class=tokenizer,
         )
     with pytest.raises(ValueError, match="not a single token"):
-        _trainer(tokenizer, tmp_path, fourier_head_number_tokens=["10", "11"])
+        _trainer(tokenizer, tmp_path, fourier_head_number_tokens=["10", "11", "12"], fourier_head_num_frequencies=1)
     # TRL's own config is accepted (Fourier fields at their defaults): the model brings its head
     model = make_tiny_model(tokenizer, hidden_size=32, num_hidden_layers=1, seed=0)
     attach_numeric_head(model, [tokenizer.convert_tokens_to_ids(d) for d in DIGITS], 3)

@@ -43,6 +43,11 @@ class LastdeDetectArguments:
     methods: list[str] = field(default_factory=lambda: list(METHODS), metadata={"help": f"Methods, among {METHODS}."})
     n_samples: int = field(default=100, metadata={"help": "Lastde++: tokens sampled per position (K)."})
     short_text: str = field(default="clamp", metadata={"help": "Lastde texts shorter than tau' + s: clamp or nan."})
+    rank_ties: str = field(
+        default="min",
+        metadata={"help": "log_rank: tied logits give the label the tie's best rank (min) or count those of smaller "
+                          "token id, as the released argsort does (released)."},
+    )
     batch_size: int = field(default=8, metadata={"help": "Texts per forward pass."})
     max_length: int = field(default=512, metadata={"help": "Texts are truncated to this many tokens."})
     limit: int | None = field(default=None, metadata={"help": "Use only the first N texts of each file."})
@@ -74,6 +79,7 @@ class LastdeDetectArguments:
         check_int(self, "seed", low=0)
         check_choice(self, "dtype", ("auto", "bfloat16", "float16", "float32"))
         check_choice(self, "short_text", ("clamp", "nan"))
+        check_choice(self, "rank_ties", ("min", "released"))
 
 
 def _check(args: LastdeDetectArguments) -> None:
@@ -178,6 +184,7 @@ def main(args: LastdeDetectArguments) -> dict[str, Any]:
     results = score_all_methods(
         model, tokenizer, texts, args.methods, reference_model=reference, n_samples=args.n_samples,
         batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, short_text=args.short_text,
+        rank_ties=args.rank_ties,
     )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

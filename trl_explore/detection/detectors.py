@@ -12,14 +12,22 @@ Scores per text, from the per-token statistics of `trl_explore.detection.scoring
 detection-statistics kernel; no ``[T, V]`` logits kept), with ``ℓ_t = log p(x_t | x_<t)``:
 
     likelihood      mean_t ℓ_t
-    log_rank        − mean_t log rank_t                           (rank 1 = the most likely token)
-    entropy         − mean_t H(p_t)                               (low predictive entropy = machine-like)
+    log_rank        − mean_t log rank_t                           (rank 1 = the most likely token; ties: rank_ties)
+    entropy         mean_t H(p_t)                                 (the released baseline's sign: see EntropyDetector)
     fast_detectgpt  (Σ_t ℓ_t − Σ_t μ_t) / sqrt(Σ_t σ_t²)          μ_t, σ_t²: mean and variance of log p under q_t
     lastde          mean_t ℓ_t / MDE(ℓ)                           `trl_explore.functional.lastde`
     lastde++        (Lastde(x) − mean_k Lastde(x̃_k)) / std_k Lastde(x̃_k), x̃_k drawn from q with the prefix fixed
 
 (q: the reference model's distribution — Fast-DetectGPT's and Lastde++'s sampling model — or the scoring model's own
 without one.) A score that cannot be defined (too few tokens, a zero spread) is NaN with a reason, never ±inf.
+
+Orientation: every score is reported as the papers' evaluation code computes it — machine text is the positive class
+and the score is used as is, higher = machine (AUROC = P(score(machine) > score(human))). Per detector, the direction
+that counts as machine-like: likelihood — a higher mean log-probability; log_rank — a lower mean log-rank; entropy —
+a *higher* mean predictive entropy (the sign of the released baselines of DetectGPT, Fast-DetectGPT and Lastde, whose
+tables report this baseline's AUROC); fast_detectgpt — a log-likelihood higher than its expectation under q; lastde —
+a higher mean log-probability over the multiscale diversity entropy; lastde++ — a Lastde score higher than those of
+the sampled sequences.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from .._validation import check_bool, check_choice, check_int, check_number
 from ..functional.lastde import (
     AGGREGATIONS,
     SHORT_TEXT_RULES,
@@ -42,6 +51,7 @@ from ..functional.lastde import (
     lastde_plus_plus_score,
     lastde_score,
 )
+from ..kernels.detection_stats import RANK_TIES
 from .metrics import calibrate, choose_threshold, detection_metrics
 from .scoring import TextStatistics, TokenStatisticsScorer
 
@@ -123,18 +133,6 @@ def _check_texts(name: str, texts: Any) -> list[str]:
     return list(texts)
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
-    return value
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a bool, got {value!r}.")
-    return value
-
-
 def _same_vocabulary(tokenizer: Any, other: Any) -> bool:
     if tokenizer is other:
         return True
@@ -161,6 +159,11 @@ class ZeroShotDetector:
         add_special_tokens (`bool`, *optional*, defaults to `True`): tokenizer flag (e.g. a BOS token, which is never
             scored itself but conditions the first scored token).
         show_progress (`bool`, *optional*, defaults to `True`): tqdm progress bar over the batches.
+        seed (`int`, *optional*, defaults to `0`): seed of the samples of Lastde++ (drawn per text).
+        rank_ties (`str`, *optional*, defaults to `"min"`): how logits tied with the observed token's count in its
+            rank (read by ``log_rank``): ``"min"`` — none of them, every tied token gets the tie's best rank;
+            ``"released"`` — those of smaller token id, the released code's ``argsort`` position with the ties in a
+            fixed order (`trl_explore.kernels.detection_stats`).
     """
 
     method: ClassVar[str] = ""
@@ -181,18 +184,20 @@ class ZeroShotDetector:
         add_special_tokens: bool = True,
         show_progress: bool = True,
         seed: int = 0,
+        rank_ties: str = "min",
     ) -> None:
         if model is None or not hasattr(model, "parameters"):
             raise ValueError(f"`model` must be a causal LM (torch module), got {type(model).__name__}.")
         if tokenizer is None or not callable(tokenizer):
             raise ValueError(f"`tokenizer` must be a Hugging Face tokenizer, got {type(tokenizer).__name__}.")
-        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.batch_size = check_int(None, "batch_size", value=batch_size, low=1)
         if max_length is not None:
-            _check_int("max_length", max_length, 2)
+            check_int(None, "max_length", value=max_length, low=2)
         self.max_length = max_length
-        self.add_special_tokens = _check_bool("add_special_tokens", add_special_tokens)
-        self.show_progress = _check_bool("show_progress", show_progress)
-        self.seed = _check_int("seed", seed, 0)
+        self.add_special_tokens = check_bool(None, "add_special_tokens", value=add_special_tokens)
+        self.show_progress = check_bool(None, "show_progress", value=show_progress)
+        self.seed = check_int(None, "seed", value=seed, low=0)
+        self.rank_ties = check_choice(None, "rank_ties", RANK_TIES, value=rank_ties)
         if reference_model is not None and not hasattr(reference_model, "parameters"):
             raise ValueError(f"`reference_model` must be a causal LM, got {type(reference_model).__name__}.")
         if reference_tokenizer is not None and reference_model is None:
@@ -215,7 +220,12 @@ class ZeroShotDetector:
             if pad is None:
                 pad = getattr(self.tokenizer, "eos_token_id", None) or 0
             self._scorer = TokenStatisticsScorer(
-                self.model, self.reference_model, num_samples=self.num_samples, seed=self.seed, pad_token_id=pad
+                self.model,
+                self.reference_model,
+                num_samples=self.num_samples,
+                seed=self.seed,
+                pad_token_id=pad,
+                rank_ties=self.rank_ties,
             )
         return self._scorer
 
@@ -250,7 +260,7 @@ class ZeroShotDetector:
         return total
 
     def _statistics(self, token_ids: Sequence[Sequence[int]], moments: bool | None, bar: Any) -> list[TextStatistics]:
-        moments = self.needs_moments if moments is None else _check_bool("moments", moments)
+        moments = self.needs_moments if moments is None else check_bool(None, "moments", value=moments)
         out: list[TextStatistics | None] = [None] * len(token_ids)
         scorable = [i for i, ids in enumerate(token_ids) if len(ids) >= 2]
         for i, ids in enumerate(token_ids):
@@ -288,7 +298,7 @@ class ZeroShotDetector:
             `np.ndarray` or `DetectionScores`: ``[N]`` float64 scores (NaN where undefined, with a warning naming the
             reasons), or the `DetectionScores`.
         """
-        _check_bool("return_details", return_details)
+        check_bool(None, "return_details", value=return_details)
         result = _scored_in_chunks(self, [self], texts)[0]
         self.warn_undefined(result)
         return result if return_details else result.scores
@@ -414,7 +424,7 @@ class LikelihoodDetector(ZeroShotDetector):
 
 class LogRankDetector(ZeroShotDetector):
     """Negative mean log-rank ``− mean_t log rank_t`` of the observed tokens (rank 1 = most likely; higher = more
-    machine-like). Same arguments as `ZeroShotDetector`."""
+    machine-like). Same arguments as `ZeroShotDetector`; ``rank_ties`` says how tied logits count in a rank."""
 
     method = "log_rank"
     needs_moments = False
@@ -424,13 +434,16 @@ class LogRankDetector(ZeroShotDetector):
 
 
 class EntropyDetector(ZeroShotDetector):
-    """Negative mean predictive entropy ``− mean_t H(p(· | x_<t))`` (confident, low-entropy text is machine-like).
+    """Mean predictive entropy ``mean_t H(p(· | x_<t))``, ``H(p) = − Σ_v p(v) log p(v)``, used as the score as is:
+    higher entropy counts as more machine-like. This is the sign of the released entropy baseline (DetectGPT, arXiv
+    2301.11305; Fast-DetectGPT, arXiv 2310.05130; Lastde, arXiv 2410.06072, Tables 1-2), so AUROCs compare with the
+    papers' tables; the opposite intuition (confident text is machine-like) gives 1 − that AUROC: negate the scores.
     Same arguments as `ZeroShotDetector`."""
 
     method = "entropy"
 
     def score_statistics(self, stats: Sequence[TextStatistics]) -> DetectionScores:
-        return _per_text(stats, lambda st: (-float(st.entropy.double().mean()), ""))
+        return _per_text(stats, lambda st: (float(st.entropy.double().mean()), ""))
 
 
 def _fast_detectgpt(st: TextStatistics) -> tuple[float, str]:
@@ -482,6 +495,8 @@ class LastdeDetector(ZeroShotDetector):
         show_progress (`bool`, *optional*, defaults to `True`): tqdm progress bar over the batches.
         seed (`int`, *optional*, defaults to `0`): seed of Lastde++'s samples (drawn per text from the seed and the
             text's tokens: the same text gets the same samples in any batch).
+        rank_ties (`str`, *optional*, defaults to `"min"`): tied-logit rule of the shared statistics pass (read by
+            ``log_rank`` only; see `ZeroShotDetector`).
     """
 
     method = "lastde"
@@ -507,26 +522,20 @@ class LastdeDetector(ZeroShotDetector):
         add_special_tokens: bool = True,
         show_progress: bool = True,
         seed: int = 0,
+        rank_ties: str = "min",
     ) -> None:
-        if preset not in PRESETS:
-            raise ValueError(f"`preset` must be one of {tuple(PRESETS)}, got {preset!r}.")
+        check_choice(None, "preset", tuple(PRESETS), value=preset)
         base = PRESETS[preset]
         self.preset = preset
         self.plus_plus = base.plus_plus
         self.method = preset
-        self.embed_size = _check_int("embed_size", base.embed_size if embed_size is None else embed_size, 1)
+        self.embed_size = check_int(None, "embed_size", value=base.embed_size if embed_size is None else embed_size, low=1)
         eps = base.epsilon_mult if epsilon_mult is None else epsilon_mult
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-            raise ValueError(f"`epsilon_mult` must be a finite number > 0, got {eps!r}.")
-        self.epsilon_mult = float(eps)
-        self.tau_prime = _check_int("tau_prime", base.tau_prime if tau_prime is None else tau_prime, 1)
-        self.agg = base.agg if agg is None else agg
-        if self.agg not in AGGREGATIONS:
-            raise ValueError(f"`agg` must be one of {AGGREGATIONS}, got {self.agg!r}.")
-        if short_text not in SHORT_TEXT_RULES:
-            raise ValueError(f"`short_text` must be one of {SHORT_TEXT_RULES}, got {short_text!r}.")
-        self.short_text = short_text
-        _check_int("n_samples", n_samples, 2)
+        self.epsilon_mult = check_number(None, "epsilon_mult", value=eps, low=0, low_open=True)
+        self.tau_prime = check_int(None, "tau_prime", value=base.tau_prime if tau_prime is None else tau_prime, low=1)
+        self.agg = check_choice(None, "agg", AGGREGATIONS, value=base.agg if agg is None else agg)
+        self.short_text = check_choice(None, "short_text", SHORT_TEXT_RULES, value=short_text)
+        check_int(None, "n_samples", value=n_samples, low=2)
         self.n_samples = n_samples
         self.num_samples = n_samples if self.plus_plus else 0
         if reference_model is not None and not self.plus_plus:
@@ -541,6 +550,7 @@ class LastdeDetector(ZeroShotDetector):
             add_special_tokens=add_special_tokens,
             show_progress=show_progress,
             seed=seed,
+            rank_ties=rank_ties,
         )
 
     def warn_undefined(self, result: DetectionScores) -> None:

@@ -39,7 +39,7 @@ class TextStatistics:
     Attributes:
         token_ids: ``[n + 1]`` the text's token ids (the first one is not scored).
         label_logprob: ``[n]`` ``log p(x_t | x_<t)``.
-        label_rank: ``[n]`` long, 1 for the most likely token.
+        label_rank: ``[n]`` long, 1 for the most likely token (tied logits: the scorer's ``rank_ties``).
         entropy: ``[n]`` entropy of p.
         expected_logp: ``[n]`` ``Σ_v q(v) log p(v)`` (q: the reference distribution, or p).
         expected_logp2: ``[n]`` ``Σ_v q(v) (log p(v))²``.
@@ -153,13 +153,22 @@ class TokenStatisticsScorer:
         num_samples: K samples per position (0: none).
         seed: seed of the per-text samples.
         pad_token_id: id used for right padding (any id: padded positions are never attended to nor scored).
+        rank_ties: how logits tied with the label's count in its rank: ``"min"`` or ``"released"``
+            (`trl_explore.kernels.detection_stats`).
     """
 
     def __init__(
-        self, model: Any, reference_model: Any = None, num_samples: int = 0, seed: int = 0, pad_token_id: int = 0
+        self,
+        model: Any,
+        reference_model: Any = None,
+        num_samples: int = 0,
+        seed: int = 0,
+        pad_token_id: int = 0,
+        rank_ties: str = "min",
     ) -> None:
         self.model, self.reference_model = model, reference_model
         self.num_samples, self.seed, self.pad_token_id = num_samples, seed, pad_token_id
+        self.rank_ties = rank_ties
         self.device = _device_of(model)
         self.backbone, self.head = backbone_of(model), lm_head_of(model)
         self.reference_backbone = self.reference_head = None
@@ -223,6 +232,7 @@ class TokenStatisticsScorer:
                 reference_head=self.reference_head,
                 uniforms=uniforms,
                 moments=moments,
+                rank_ties=self.rank_ties,
             )
         out, start = [], 0
         for row, n in zip(batch, lengths):

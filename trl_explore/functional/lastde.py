@@ -41,12 +41,12 @@ and over any leading dimensions (e.g. ``[B, K, T]`` for K samples per text): no 
 
 from __future__ import annotations
 
-import math
-from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from .._validation import check_choice, check_int, check_number
 
 __all__ = [
     "AGGREGATIONS",
@@ -74,24 +74,6 @@ _COS_EPS = 1e-12
 
 
 # --------------------------------------------------------------------------------------------------------- validation
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}, got {value!r}.")
-    return int(value)
-
-
-def _check_positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}.")
-    return float(value)
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
-    return value
-
-
 def _as_float64(name: str, x: Any, min_dim: int = 1) -> Tensor:
     if not isinstance(x, Tensor):
         raise ValueError(f"`{name}` must be a torch.Tensor, got {type(x).__name__}.")
@@ -248,11 +230,11 @@ def _mde(
 def _validate(
     token_logps: Any, lengths: Any, embed_size: Any, epsilon_mult: Any, tau_prime: Any, agg: Any, short_text: Any
 ) -> tuple[Tensor, Tensor]:
-    _check_int("embed_size", embed_size, 1)
-    _check_positive("epsilon_mult", epsilon_mult)
-    _check_int("tau_prime", tau_prime, 1)
-    _check_choice("agg", agg, AGGREGATIONS)
-    _check_choice("short_text", short_text, SHORT_TEXT_RULES)
+    check_int(None, "embed_size", value=embed_size, low=1)
+    check_number(None, "epsilon_mult", value=epsilon_mult, low=0, low_open=True)
+    check_int(None, "tau_prime", value=tau_prime, low=1)
+    check_choice(None, "agg", AGGREGATIONS, value=agg)
+    check_choice(None, "short_text", SHORT_TEXT_RULES, value=short_text)
     x = _as_float64("token_logps", token_logps)
     n = _lengths(x, lengths)
     _check_finite("token_logps", x, n)
@@ -291,9 +273,9 @@ def diversity_entropy(sequence: Tensor, embed_size: int, num_bins: int, tau: int
     Raises:
         ValueError: on a bad argument, or a row shorter than ``τ + s`` (no cosine to bin).
     """
-    s = _check_int("embed_size", embed_size, 1)
-    bins = _check_int("num_bins", num_bins, 2)
-    tau = _check_int("tau", tau, 1)
+    s = check_int(None, "embed_size", value=embed_size, low=1)
+    bins = check_int(None, "num_bins", value=num_bins, low=2)
+    tau = check_int(None, "tau", value=tau, low=1)
     x = _as_float64("sequence", sequence)
     n = _lengths(x, lengths)
     _check_finite("sequence", x, n)

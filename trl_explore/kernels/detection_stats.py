@@ -8,12 +8,23 @@ For position ``i`` with label ``x``, scoring distribution ``p = softmax(z_p / T)
 ``q = softmax(z_q / T)`` (``q = p`` without a reference model; both models share the vocabulary)::
 
     label_logprob   log p(x)
-    label_rank      1 + #{v : z_p[v] > z_p[x]}                 (1 = top; ties do not push the label down)
+    label_rank      1 + #{v : z_p[v] > z_p[x]}                 (rank_ties="min": 1 = top; ties do not push the label down)
+                    1 + #{v : z_p[v] > z_p[x]} + #{v < x : z_p[v] = z_p[x]}     (rank_ties="released")
     entropy         − Σ_v p(v) log p(v)
     expected_logp   Σ_v q(v) log p(v)                          (Fast-DetectGPT's analytic mean under q)
     expected_logp2  Σ_v q(v) (log p(v))²                        (its variance is expected_logp2 − expected_logp²)
     samples         K tokens per position drawn from q, by inverse CDF from K uniforms per position drawn up front
                     from ``generator`` (the draws do not depend on the tiling); ``sample_logprobs`` = log p(samples)
+
+Tied logits and the rank. ``rank_ties="min"`` (the default) gives every token tied with the label the label's best
+rank — the "min" rank of ``scipy.stats.rankdata`` on the negated logits: a function of the distribution alone, so the
+rank of a token does not depend on its id. The released code of the log-rank baseline (Mitchell et al., DetectGPT,
+arXiv 2301.11305; kept by Fast-DetectGPT and Lastde, arXiv 2410.06072) takes the label's position in
+``logits.argsort(descending=True)``: ties count the tied tokens placed before the label, in an order that torch's
+unstable sort leaves to the implementation. ``rank_ties="released"`` counts them in a fixed order — tied tokens with a
+smaller id come first, as a stable descending argsort orders them — so a label tied with ``k`` others gets a rank
+between the min rank and the min rank plus ``k``. Example: logits ``[5]*10 + [1, 1]``, labels ``0, 3, 7, 9, 10, 11``
+give ranks ``1, 1, 1, 1, 11, 11`` ("min") and ``1, 4, 8, 10, 11, 12`` ("released").
 """
 
 from __future__ import annotations
@@ -24,10 +35,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._validation import check_choice
 from ._tiled_head import Tile, TiledHead, TileFormula, tiled_forward
 
-__all__ = ["DetectionStats", "DetectionStatsFormula", "detection_stats"]
+__all__ = ["RANK_TIES", "DetectionStats", "DetectionStatsFormula", "detection_stats", "label_rank"]
 
+#: how tied logits count in the label's rank (see the module docstring)
+RANK_TIES = ("min", "released")
 _SCALARS = ("label_logprob", "label_rank", "entropy", "expected_logp", "expected_logp2")
 
 
@@ -37,7 +51,7 @@ class DetectionStats:
 
     Attributes:
         label_logprob, entropy, expected_logp, expected_logp2: ``[N]``.
-        label_rank: ``[N]`` long, 1 for the most likely token.
+        label_rank: ``[N]`` long, 1 for the most likely token (ties: ``rank_ties``).
         sample_ids: ``[N, K]`` long, tokens drawn from q (``K = 0`` without sampling).
         sample_logprobs: ``[N, K]``, log p of the sampled tokens.
     """
@@ -51,12 +65,40 @@ class DetectionStats:
     sample_logprobs: Tensor
 
 
+def label_rank(logits: Tensor, labels: Tensor, rank_ties: str = "min") -> Tensor:
+    """Rank of each label among its row's logits, 1 for the largest.
+
+    Args:
+        logits: ``[n, V]`` logits (any positive temperature keeps the order).
+        labels: ``[n, 1]`` long, the label of each row.
+        rank_ties: ``"min"``: ``1 + #{v : z[v] > z[x]}``; ``"released"``: plus ``#{v < x : z[v] = z[x]}``, the tied
+            tokens of smaller id (a stable descending argsort's position of the label, plus 1).
+
+    Returns:
+        ``[n]`` long ranks in ``[1, V]``.
+    """
+    z_x = logits.gather(1, labels)  # [n, 1]
+    rank = (logits > z_x).sum(-1) + 1  # [n]
+    if rank_ties == "released":
+        ids = torch.arange(logits.shape[1], device=logits.device)  # [V]
+        rank = rank + ((logits == z_x) & (ids < labels)).sum(-1)  # tied tokens placed before the label
+    return rank
+
+
 class DetectionStatsFormula(TileFormula):
     """Per-tile formula of `detection_stats`: columns ``_SCALARS``, then ``K`` sample ids, then their log p."""
 
-    def __init__(self, labels: Tensor, temperature: float, uniforms: Tensor | None, moments: bool = True) -> None:
+    def __init__(
+        self,
+        labels: Tensor,
+        temperature: float,
+        uniforms: Tensor | None,
+        moments: bool = True,
+        rank_ties: str = "min",
+    ) -> None:
         self.labels = labels  # [N]
         self.moments = moments
+        self.rank_ties = rank_ties
         self.inv_t = 1.0 / temperature
         self.uniforms = uniforms  # [N, K] in [0, 1), or None
         self.k = 0 if uniforms is None else uniforms.shape[1]
@@ -65,8 +107,7 @@ class DetectionStatsFormula(TileFormula):
     def forward(self, tile: Tile) -> Tensor:
         zp = tile.logits  # [n, V] scoring model, temperature 1
         y = tile.take(self.labels).unsqueeze(1)  # [n, 1]
-        z_x = zp.gather(1, y)  # [n, 1]
-        rank = (zp > z_x).sum(-1) + 1  # [n], on the temperature-1 logits (a positive temperature keeps the order)
+        rank = label_rank(zp, y, self.rank_ties)  # [n], on the temperature-1 logits (a positive T keeps the order)
         if self.inv_t != 1.0:
             zp.mul_(self.inv_t)
         logp = zp.sub_(torch.logsumexp(zp, dim=-1, keepdim=True))  # [n, V], log p in place
@@ -111,6 +152,7 @@ def detection_stats(
     generator: torch.Generator | None = None,
     uniforms: Tensor | None = None,
     moments: bool = True,
+    rank_ties: str = "min",
     tile_rows: int | None = None,
 ) -> DetectionStats:
     """Detection statistics of a text's positions (see the module docstring); no gradients.
@@ -131,6 +173,9 @@ def detection_stats(
         moments: compute ``entropy``, ``expected_logp`` and ``expected_logp2`` (``False``: they are NaN, and a pass
             without samples skips the exponentials and the three reductions over the vocabulary: what likelihood,
             log-rank and Lastde need).
+        rank_ties: how logits tied with the label's count in ``label_rank``: ``"min"`` (none of them: the best rank
+            of the tie) or ``"released"`` (those of smaller token id, the released code's argsort position with ties
+            in a fixed order); see the module docstring.
         tile_rows: positions per tile (default: TRL's tile budget shared by the models' tiles).
 
     Returns:
@@ -162,7 +207,8 @@ def detection_stats(
         uniforms = torch.rand((hidden.shape[0], num_samples), generator=generator, device=hidden.device)
     if not isinstance(moments, bool):
         raise ValueError(f"`moments` must be a bool, got {moments!r}.")
-    formula = DetectionStatsFormula(labels, float(temperature), uniforms, moments)
+    check_choice(None, "rank_ties", RANK_TIES, value=rank_ties)
+    formula = DetectionStatsFormula(labels, float(temperature), uniforms, moments, rank_ties)
     hiddens, heads = [hidden], [head]
     if reference_head is not None:
         hiddens.append(reference_hidden)

@@ -22,10 +22,38 @@ from ..functional import fourier as F
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FourierHead", "FourierTerms", "collect_fourier_terms", "fourier_heads"]
+__all__ = ["FourierHead", "FourierTerms", "check_nyquist", "collect_fourier_terms", "fourier_heads"]
 
 # Rows of each forward's pmf kept for the smoothness metric
 _PMF_SAMPLE_ROWS = 64
+
+
+def check_nyquist(
+    num_frequencies: int, num_bins: int, names: tuple[str, str] = ("num_frequencies", "num_bins")
+) -> None:
+    """Refuse frequencies at or above the Nyquist limit of ``num_bins`` bins: ``N < m / 2`` (``2N + 1 <= m``).
+
+    The paper's construction assumes ``N < m / 2`` (Gillman et al., arXiv 2410.22269, §3.3, Theorem 3.3). The head
+    sees its density only at the ``m`` bin centres ``b_j = −1 + (2j + 1) / m``, where ``e^{iπ(m − k) b_j} =
+    (−1)^{m+1} conj(e^{iπ k b_j})``: frequency ``m − k`` repeats frequency ``k``. The ``2N + 1`` real functions
+    ``1, cos(πk b), sin(πk b)`` (``k = 1..N``) are linearly independent on the centres exactly when ``2N + 1 <= m``;
+    at ``N = m / 2`` the cosine of frequency ``N`` vanishes at every centre, and above, frequencies alias lower ones
+    (parameters without resolution).
+
+    Args:
+        num_frequencies: ``N``.
+        num_bins: ``m``.
+        names: the two arguments' names, for the error (e.g. a config's fields).
+
+    Raises:
+        ValueError: one line naming both values, when ``N >= m / 2``.
+    """
+    if 2 * num_frequencies >= num_bins:
+        raise ValueError(
+            f"`{names[0]}`={num_frequencies} must be < `{names[1]}` / 2 = {num_bins / 2:g} (the Nyquist limit of "
+            f"{num_bins} bins; arXiv 2410.22269 §3.3 takes N < m/2): use at most {(num_bins - 1) // 2} frequencies "
+            f"or at least {2 * num_frequencies + 1} bins."
+        )
 
 
 class FourierHead(nn.Module):
@@ -37,7 +65,8 @@ class FourierHead(nn.Module):
         num_bins (`int`):
             Number of ordered output classes ``m`` (equal bins of [-1, 1]).
         num_frequencies (`int`):
-            Number of frequencies ``N``; the layer predicts ``N + 1`` complex coefficients.
+            Number of frequencies ``N``; the layer predicts ``N + 1`` complex coefficients. Must be below the
+            Nyquist limit, ``N < num_bins / 2`` (`check_nyquist`; the paper uses N = 12 for 50 bins).
         regularization_gamma (`float`, *optional*, defaults to `0.0`):
             Weight ``gamma`` of the smoothness penalty ``gamma * int |f'|^2`` (:meth:`regularization`; the paper uses
             `1e-6`).
@@ -75,14 +104,7 @@ class FourierHead(nn.Module):
         check_number(None, "regularization_gamma", value=regularization_gamma, low=0.0)
         check_number(None, "eps", value=eps, low=0.0)
         check_bool(None, "exact_bin_integration", value=exact_bin_integration)
-        if num_frequencies > num_bins:
-            logger.warning(
-                "FourierHead: num_frequencies=%d > num_bins=%d. At the bin centres frequency 2·num_bins − k equals "
-                "frequency k (conjugated), so frequencies above num_bins add parameters, not resolution; the paper "
-                "uses fewer than num_bins / 2 (N = 12 for 50 bins).",
-                num_frequencies,
-                num_bins,
-            )
+        check_nyquist(num_frequencies, num_bins)
         self.in_features = in_features
         self.num_bins = num_bins
         self.num_frequencies = num_frequencies

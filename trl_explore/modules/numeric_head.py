@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from ..kernels._tiled_head import NumberGroup, TiledHead
-from .fourier_head import FourierHead
+from .fourier_head import FourierHead, check_nyquist
 
 __all__ = [
     "CONFIG_KEY",
@@ -71,7 +71,7 @@ class FourierNumericHead(nn.Linear):
             Token ids of the ordered bins, lowest value first; bin ``j`` of the Fourier head is token
             ``number_token_ids[j]``. At least 2, distinct, each in ``[0, vocab_size)``.
         num_frequencies (`int`):
-            Frequencies ``N`` of the Fourier head.
+            Frequencies ``N`` of the Fourier head, below the Nyquist limit ``N < len(number_token_ids) / 2``.
         mode (`str`, *optional*, defaults to `"hybrid"`):
             `"hybrid"` (LM head for everything, Fourier shape inside the number group) or `"full"` (only number
             tokens, with the Fourier pmf).
@@ -115,6 +115,7 @@ class FourierNumericHead(nn.Linear):
             raise ValueError("number_token_ids must be distinct")
         if min(ids) < 0 or max(ids) >= vocab_size:
             raise ValueError(f"number_token_ids must lie in [0, {vocab_size}), got range [{min(ids)}, {max(ids)}]")
+        check_nyquist(num_frequencies, len(ids), ("num_frequencies", "len(number_token_ids)"))
         self.mode = mode
         self.fourier = FourierHead(
             in_features, len(ids), num_frequencies, regularization_gamma, eps, exact_bin_integration

@@ -9,6 +9,7 @@ from trl import SFTConfig
 
 from .._device import resolve_precision
 from .._validation import changed_fields, check_choice, check_int, check_number
+from ..modules.fourier_head import check_nyquist
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ class FourierSFTConfig(SFTConfig):
             `["0", ..., "9"]`. When set, the trainer replaces the LM head by a `FourierNumericHead` over them before
             PEFT wraps the model (the head joins `modules_to_save`). At least 2, distinct.
         fourier_head_num_frequencies (`int`, *optional*, defaults to `4`):
-            Frequencies N of the attached head (about half the number of bins at most is useful). Must be `>= 1`.
+            Frequencies N of the attached head. Must be `>= 1` and, with number tokens, below the Nyquist limit
+            `N < len(fourier_head_number_tokens) / 2` (so at least 2N + 1 tokens; the digits allow N <= 4).
         fourier_head_mode (`str`, *optional*, defaults to `"hybrid"`):
             `"hybrid"` (the LM head keeps the number group's total mass, the Fourier density shapes it) or `"full"`
             (only number tokens can be emitted, bins as classes).
@@ -73,6 +75,9 @@ class FourierSFTConfig(SFTConfig):
                 )
             self.fourier_head_number_tokens = list(tokens)
         check_int(self, "fourier_head_num_frequencies", low=1)
+        if tokens is not None:
+            check_nyquist(self.fourier_head_num_frequencies, len(tokens),
+                          ("fourier_head_num_frequencies", "len(fourier_head_number_tokens)"))
         check_choice(self, "fourier_head_mode", HEAD_MODES)
         check_number(self, "fourier_head_regularization_gamma", low=0.0)
         if tokens is None:
