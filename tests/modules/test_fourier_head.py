@@ -135,6 +135,17 @@ def test_frequencies_at_or_above_nyquist_are_refused(m, n):
     assert "\n" not in str(err.value)
 
 
+def test_allow_aliasing_reproduces_the_released_frequency_sweep():
+    """The released code sweeps N up to 32 on Seaquest's 18 actions: `allow_aliasing=True` accepts it with a warning
+    and builds the head (2 * (32 + 1) = 66 outputs of the linear layer, 18 log-probabilities)."""
+    with pytest.warns(UserWarning, match="num_frequencies=32 >= num_bins / 2 = 9"):
+        head = FourierHead(4, 18, 32, allow_aliasing=True)
+    assert head.linear.out_features == 66
+    assert head(torch.zeros(2, 4)).shape == (2, 18)
+    with pytest.raises(ValueError, match="allow_aliasing"):
+        FourierHead(4, 18, 4, allow_aliasing="yes")
+
+
 @pytest.mark.parametrize("m", range(2, 13))
 def test_nyquist_bound_is_where_the_bin_basis_loses_rank(m):
     """The bound is where the head's functions stop being independent on the bin centres: the 2N + 1 real functions

@@ -10,6 +10,7 @@ head forward inside a block with forward hooks, which trainers add to their loss
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +75,10 @@ class FourierHead(nn.Module):
             Added to bin probabilities before the log.
         exact_bin_integration (`bool`, *optional*, defaults to `False`):
             Integrate the density over each bin with the closed-form CDF instead of the paper's midpoint rule.
+        allow_aliasing (`bool`, *optional*, defaults to `False`):
+            Accept ``N >= num_bins / 2`` (with a warning) instead of refusing it. The released code's frequency sweep
+            on Seaquest's 18 actions goes up to N = 32; set this to reproduce it. The frequencies above the limit alias
+            lower ones (`check_nyquist`).
 
     Forward: ``x [..., in_features]`` -> ``log(P + eps) [..., num_bins]`` in **float32** whatever the input dtype or
     autocast state (the Fourier math runs in float32, and float32 log-probabilities are what ``cross_entropy`` /
@@ -96,6 +101,7 @@ class FourierHead(nn.Module):
         regularization_gamma: float = 0.0,
         eps: float = 1e-5,
         exact_bin_integration: bool = False,
+        allow_aliasing: bool = False,
     ) -> None:
         super().__init__()
         check_int(None, "in_features", value=in_features, low=1)
@@ -104,7 +110,15 @@ class FourierHead(nn.Module):
         check_number(None, "regularization_gamma", value=regularization_gamma, low=0.0)
         check_number(None, "eps", value=eps, low=0.0)
         check_bool(None, "exact_bin_integration", value=exact_bin_integration)
-        check_nyquist(num_frequencies, num_bins)
+        check_bool(None, "allow_aliasing", value=allow_aliasing)
+        if not allow_aliasing:
+            check_nyquist(num_frequencies, num_bins)
+        elif 2 * num_frequencies >= num_bins:
+            warnings.warn(
+                f"FourierHead: num_frequencies={num_frequencies} >= num_bins / 2 = {num_bins / 2:g}: frequencies above "
+                "the Nyquist limit alias lower ones (allow_aliasing=True).",
+                stacklevel=2,
+            )
         self.in_features = in_features
         self.num_bins = num_bins
         self.num_frequencies = num_frequencies
