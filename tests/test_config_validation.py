@@ -99,6 +99,8 @@ HAPO = {
     "hapo_adaptive_clip": BOOL,
     "hapo_adaptive_temperature": BOOL,
     "hapo_entropy_pivot": num(0.0, 1.5),
+    "hapo_pivot_rule": CHOICE,
+    "hapo_sampling_entropy": CHOICE,
     "hapo_clip_alpha": num(-1.0),
     "hapo_adv_beta": num(-0.1, 1.5),
     "hapo_temperature_tau": num(-0.1, 1.0),
@@ -118,6 +120,7 @@ COVARIANCE = {
     "kl_cov_coef": num(-1.0),
     "kl_cov_replay_ratio": num(-0.1, 1.0),
     "kl_cov_replay_coef": num(-1.0),
+    "kl_cov_surrogate": CHOICE,
 }
 DR_BOT = {
     "mask_incomplete_completions": BOOL,

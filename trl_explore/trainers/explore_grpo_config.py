@@ -58,11 +58,12 @@ class ExploreGRPOConfig(
     - [`~trl_explore.trainers.components.RelativeNegativeArguments`]: `advantage_mode`, `positive_weight`,
       `correct_threshold`, `negative_normalization`, `rng_metrics`.
     - [`~trl_explore.trainers.components.HAPOArguments`]: `hapo_tlga`, `hapo_dar`, `hapo_adaptive_clip`,
-      `hapo_adaptive_temperature`, `hapo_entropy_pivot`, `hapo_clip_alpha`, `hapo_adv_beta`, `hapo_temperature_tau`,
-      `hapo_sign`, `hapo_stats_scope`, `hapo_tlga_fallback`, `hapo_dual_clip`.
+      `hapo_adaptive_temperature`, `hapo_entropy_pivot`, `hapo_pivot_rule`, `hapo_sampling_entropy`, `hapo_clip_alpha`,
+      `hapo_adv_beta`, `hapo_temperature_tau`, `hapo_sign`, `hapo_stats_scope`, `hapo_tlga_fallback`,
+      `hapo_dual_clip`.
     - [`~trl_explore.trainers.components.CovarianceArguments`] (Clip-Cov / KL-Cov): `clip_cov_ratio`, `clip_cov_lb`,
       `clip_cov_ub`, `clip_cov_replay_ratio`, `clip_cov_replay_lb`, `clip_cov_replay_ub`, `kl_cov_ratio`,
-      `kl_cov_coef`, `kl_cov_replay_ratio`, `kl_cov_replay_coef`.
+      `kl_cov_coef`, `kl_cov_replay_ratio`, `kl_cov_replay_coef`, `kl_cov_surrogate`.
     - [`~trl_explore.trainers.components.DrBoTArguments`] (Dr.BoT filters): `mask_incomplete_completions`,
       `mask_repetitive_completions`, `repetition_ngram_size`, `repetition_min_count`, `group_std_keep_ratio`,
       `dr_bot_normalization`.

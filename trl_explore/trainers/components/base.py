@@ -33,6 +33,7 @@ the trainer: they receive it (duck-typed) at construction.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from typing import Any, ClassVar
 import torch
 
 from ...kernels.token_stats import TokenStatsRequest
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ADDED_KEY",
@@ -63,6 +66,7 @@ __all__ = [
     "register_component",
     "registered_components",
     "unregister_component",
+    "warn_if_ratio_is_one",
 ]
 
 PHASES = ("sampling", "advantages", "post_generation", "prepare_loss", "adjust_loss", "metrics")
@@ -481,6 +485,28 @@ class ExploreComponent:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         return None
+
+
+def warn_if_ratio_is_one(component: ExploreComponent, consequence: str, hint: str = "") -> None:
+    """Warn at construction when TRL computes no old log-probs for this configuration (one optimizer step per
+    generation batch, no vLLM correction): the importance ratio of the generated rows is then exactly 1.
+
+    Args:
+        component: the component being built (its ``name`` and ``trainer``).
+        consequence: what a ratio of 1 means for it (e.g. ``"the adaptive clip bounds are never reached"``).
+        hint: appended to the advice (e.g. the paper's number of updates per generation).
+    """
+    from .. import _trl_compat
+
+    if not _trl_compat.computes_old_logps(component.trainer):
+        logger.warning(
+            "%s is on, but TRL computes no old log-probs in this configuration (one optimizer step per generation "
+            "batch, no vLLM correction): the importance ratio is 1, so %s. Use `steps_per_generation` = k · "
+            "`gradient_accumulation_steps`%s or `num_iterations` > 1.",
+            component.name,
+            consequence,
+            f" ({hint})" if hint else "",
+        )
 
 
 _REGISTRY: dict[str, type[ExploreComponent]] = {}

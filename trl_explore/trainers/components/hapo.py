@@ -24,6 +24,7 @@ import torch
 
 from ..._validation import check_bool, check_choice, check_number, check_optional_number
 from ...functional.hapo import (
+    HAPO_PIVOT_RULES,
     HAPO_SIGNS,
     HapoEntropyStats,
     hapo_clip_bounds,
@@ -42,9 +43,11 @@ from .base import (
     Metric,
     SamplingRequest,
     register_component,
+    warn_if_ratio_is_one,
 )
 
 __all__ = [
+    "HAPO_SAMPLING_ENTROPIES",
     "HAPO_STATS_SCOPES",
     "HAPOArguments",
     "HapoClipComponent",
@@ -56,7 +59,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 HAPO_STATS_SCOPES = ("micro_batch", "batch_all")
+#: `hapo_sampling_entropy` values: the logits whose entropy the rollout sampler scores
+HAPO_SAMPLING_ENTROPIES = ("t_base", "raw")
 _SCORES = "hapo_scores"  # LossContext.records key of the micro-batch's (scores, stats)
+_HAPO_HINT = "HAPO: 16 updates per generation"
 _PAD = -1.0e30  # sentinel for padded gathers of log-entropies (log H >= log 1e-8)
 
 
@@ -80,6 +86,14 @@ class HAPOArguments(ComponentArguments):
             previous step's entropy statistics. TRL still computes every log-prob (old, current, reference) at T_base.
         hapo_entropy_pivot (`float`, *optional*, defaults to `0.8`):
             Quantile q in `(0, 1]` of the log-entropies used as the pivot of h̃ (nearest rank).
+        hapo_pivot_rule (`str`, *optional*, defaults to `"nearest_rank"`):
+            Rank of the pivot among n sorted log-entropies: `"nearest_rank"`: the `⌈q·n⌉`-th smallest; `"released"`:
+            the released code's `torch.quantile(..., interpolation="nearest")`, 0-based index `round(q·(n − 1))`
+            (one rank lower for 12 of n = 1..59 at q = 0.8).
+        hapo_sampling_entropy (`str`, *optional*, defaults to `"t_base"`):
+            Logits whose entropy the adaptive-temperature sampler scores: `"t_base"`: `softmax(logits / T_base)`, the
+            temperature of the training-side statistics it is standardised with; `"raw"`: `softmax(logits)`, as
+            released (identical at T_base = 1).
         hapo_clip_alpha (`float`, *optional*, defaults to `1.0`):
             α >= 0 of the adaptive clipping.
         hapo_adv_beta (`float`, *optional*, defaults to `1.0`):
@@ -111,6 +125,14 @@ class HAPOArguments(ComponentArguments):
     hapo_adv_beta: float = field(
         default=1.0, metadata={"help": "β of the advantage redistribution, in [0, 1] with hapo_sign='paper'."}
     )
+    hapo_pivot_rule: str = field(
+        default="nearest_rank",
+        metadata={"help": "Rank rule of the entropy pivot.", "choices": list(HAPO_PIVOT_RULES)},
+    )
+    hapo_sampling_entropy: str = field(
+        default="t_base",
+        metadata={"help": "Logits of the sampler's entropy (T_base or raw).", "choices": list(HAPO_SAMPLING_ENTROPIES)},
+    )
     hapo_temperature_tau: float = field(
         default=0.05, metadata={"help": "τ in [0, 1) of the adaptive temperature (paper: 0.1)."}
     )
@@ -138,6 +160,8 @@ class HAPOArguments(ComponentArguments):
             check_bool(self, name)
         check_choice(self, "hapo_sign", HAPO_SIGNS)
         check_number(self, "hapo_entropy_pivot", low=0.0, high=1.0, low_open=True)
+        check_choice(self, "hapo_pivot_rule", HAPO_PIVOT_RULES)
+        check_choice(self, "hapo_sampling_entropy", HAPO_SAMPLING_ENTROPIES)
         check_number(self, "hapo_clip_alpha", low=0.0)
         check_number(self, "hapo_adv_beta", low=0.0, high=1.0 if self.hapo_sign == "paper" else None)
         check_number(self, "hapo_temperature_tau", low=0.0, high=1.0, high_open=True)
@@ -189,7 +213,7 @@ def _entropy_stats(trainer: Any, args: Any, entropies: torch.Tensor, mask: torch
     log_h = log_h[torch.isfinite(log_h)]
     if args.hapo_stats_scope == "batch_all":
         log_h = _gathered_population(trainer.accelerator, log_h)
-    return hapo_entropy_stats(log_h, args.hapo_entropy_pivot)
+    return hapo_entropy_stats(log_h, args.hapo_entropy_pivot, args.hapo_pivot_rule)
 
 
 def _micro_batch_scores(component: ExploreComponent, ctx: LossContext) -> tuple[torch.Tensor, HapoEntropyStats]:
@@ -213,19 +237,6 @@ def _score_metrics(component: ExploreComponent, ctx: LossContext) -> dict[str, M
         "h_mean": Metric.masked_mean(scores, ctx.mask),
         "frac_high_entropy": Metric.masked_mean((scores > 0).float(), ctx.mask),
     }
-
-
-def _warn_if_ratio_is_one(component: ExploreComponent, what: str) -> None:
-    from .. import _trl_compat
-
-    if not _trl_compat.computes_old_logps(component.trainer):
-        logger.warning(
-            "%s is on, but TRL computes no old log-probs in this configuration (one optimizer step per generation "
-            "batch, no vLLM correction): the importance ratio is 1, so %s. Use `steps_per_generation` = k · "
-            "`gradient_accumulation_steps` (HAPO: 16 updates per generation) or `num_iterations` > 1.",
-            component.name,
-            what,
-        )
 
 
 def _scorable(
@@ -300,7 +311,7 @@ class HapoClipComponent(ExploreComponent):
 
     def __init__(self, trainer: Any) -> None:
         super().__init__(trainer)
-        _warn_if_ratio_is_one(self, "the adaptive clip bounds are never reached")
+        warn_if_ratio_is_one(self, "the adaptive clip bounds are never reached", _HAPO_HINT)
 
     def prepare_loss(self, ctx: LossContext) -> None:
         scores, _ = _micro_batch_scores(self, ctx)
@@ -338,7 +349,7 @@ class HapoDARComponent(ExploreComponent):
 
     def __init__(self, trainer: Any) -> None:
         super().__init__(trainer)
-        _warn_if_ratio_is_one(self, "the redistribution only dampens low-entropy tokens")
+        warn_if_ratio_is_one(self, "the redistribution only dampens low-entropy tokens", _HAPO_HINT)
 
     def prepare_loss(self, ctx: LossContext) -> None:
         scores, _ = _micro_batch_scores(self, ctx)
@@ -403,18 +414,25 @@ class HapoTemperatureComponent(ExploreComponent):
         if self.stats is None:
             return None
         args = self.args
+        # the temperature of the row entropy: T_base, or 1 (the raw logits, released)
+        entropy_temperature = 1.0 if args.hapo_sampling_entropy == "raw" else float(args.temperature)
         if ctx.backend.startswith("vllm"):
             from ...generation.vllm_adaptive_temperature import request_arguments
 
+            # vLLM's processor reads `hapo_temperature` only for the row entropy (vLLM applies T_base itself)
             return SamplingRequest(
                 vllm_extra_args=request_arguments(
-                    args.hapo_temperature_tau, args.temperature, self.stats, args.hapo_sign
+                    args.hapo_temperature_tau, entropy_temperature, self.stats, args.hapo_sign
                 )
             )
         from ...generation.adaptive_temperature import AdaptiveTemperatureLogitsProcessor
 
         processor = AdaptiveTemperatureLogitsProcessor(
-            args.hapo_temperature_tau, self.stats, temperature=args.temperature, sign=args.hapo_sign
+            args.hapo_temperature_tau,
+            self.stats,
+            temperature=args.temperature,
+            sign=args.hapo_sign,
+            entropy_temperature=entropy_temperature,
         )
         self._processors.append(processor)
         return SamplingRequest(logits_processors=[processor])
