@@ -136,9 +136,9 @@ def _seeded_generator(component: ExploreComponent, salt: int) -> torch.Generator
     return torch.Generator().manual_seed(int(component.args.seed) * 1_000_003 + rank * 7919 + salt)
 
 
-def _selection_metrics(ctx: Any, name: str, with_replay: bool) -> dict[str, Metric]:
+def _selection_metrics(ctx: LossContext, name: str, with_replay: bool) -> dict[str, Metric]:
     """``frac_selected`` (and ``frac_selected_replay``) from the counts the component's loss phase recorded."""
-    if not isinstance(ctx, LossContext) or name not in ctx.records:
+    if name not in ctx.records:
         return {}
     counts = ctx.records[name]
     out = {"frac_selected": Metric(*counts["frac_selected"])}
@@ -163,6 +163,7 @@ class ClipCovComponent(ExploreComponent):
     order = {"adjust_loss": 20}
     edits_loss = True
     state_per_process = True
+    example_config = dict(clip_cov_ratio=0.2, clip_cov_lb=-1e9, clip_cov_ub=1e9)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -199,7 +200,7 @@ class ClipCovComponent(ExploreComponent):
         ctx.per_token_loss = ctx.per_token_loss * (~cut).to(ctx.per_token_loss.dtype)
         ctx.records[self.name] = counts
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
+    def loss_metrics(self, ctx: LossContext) -> dict[str, Metric]:
         return _selection_metrics(ctx, self.name, with_replay=self.args.clip_cov_replay_ratio > 0)
 
     def state_dict(self) -> dict[str, Any]:
@@ -230,6 +231,7 @@ class KLCovComponent(ExploreComponent):
     arguments = CovarianceArguments
     order = {"prepare_loss": 40, "adjust_loss": 25}
     edits_loss = True
+    example_config = dict(kl_cov_ratio=0.2, num_iterations=2)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -268,7 +270,7 @@ class KLCovComponent(ExploreComponent):
         ctx.per_token_loss = ctx.per_token_loss + penalty_total
         ctx.records[self.name] = counts
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
+    def loss_metrics(self, ctx: LossContext) -> dict[str, Metric]:
         return _selection_metrics(ctx, self.name, with_replay=self.args.kl_cov_replay_ratio > 0)
 
 

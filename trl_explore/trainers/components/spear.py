@@ -258,6 +258,7 @@ class SelfImitationComponent(ExploreComponent):
     edits_loss = True
     state_per_process = True
     adds_rows = True
+    example_config = dict(sil=True, sil_buffer_size=2, sil_trigger_factor=0.5, sil_warmup_steps=0)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -394,8 +395,8 @@ class SelfImitationComponent(ExploreComponent):
                 entry.row["old_per_token_logps"] = behaviour[i, :length].float().cpu().clone()
 
     # ---------------------------------------------------------------------------------------------------- metrics
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if not isinstance(ctx, GenerationContext) or self.name not in ctx.records:
+    def generation_metrics(self, ctx: GenerationContext) -> dict[str, Metric]:
+        if self.name not in ctx.records:
             return {}
         record = ctx.records[self.name]
         share = 1.0 / self.trainer.accelerator.num_processes  # a count of 1/P per process: the mean is the sum
