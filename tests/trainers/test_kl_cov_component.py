@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from grpo_helpers import build_trainer, config_kwargs
+from grpo_helpers import build_trainer, config_kwargs, fixed_batch, loss_and_grads, tiny_model, tiny_tokenizer
+from trl import GRPOConfig, GRPOTrainer
 
 from trl_explore.trainers import ExploreGRPOConfig, ExploreGRPOTrainer
 from trl_explore.trainers.components import KLCovComponent, LossContext
@@ -83,3 +84,35 @@ def test_kl_cov_surrogates_hand_derived(surrogate, expected_loss, expected_grad)
     ctx.per_token_loss.sum().backward()
     torch.testing.assert_close(logps.grad, torch.tensor(expected_grad, dtype=torch.float64), rtol=1e-12, atol=1e-12)
     assert [float(v) for v in ctx.records["kl_cov"]["frac_selected"]] == [1.0, 4.0]
+
+
+@pytest.mark.parametrize(("surrogate", "trl_epsilon"), [("clipped", 0.2), ("unclipped", 1e9)])
+def test_kl_cov_surrogate_in_the_trainer_equals_trl(tmp_path, surrogate, trl_epsilon):
+    """KL-Cov on every generated row with weight 0 (the penalty adds 0 and 0 gradient), on an off-policy batch
+    (ratios away from 1): `"clipped"` leaves TRL's loss (ε = 0.2); `"unclipped"` gives TRL's loss with ε = 1e9, where
+    clip(r, 1 − ε, 1 + ε) = r, i.e. −r·A: the oracle is TRL's own code. Both sides take the same steps in the same
+    order except the clamp, whose result is r either way; a few float32 ulps allowed."""
+    tok = tiny_tokenizer()
+    ours = build_trainer(
+        ExploreGRPOTrainer, ExploreGRPOConfig, tmp_path / "ours", model=tiny_model(tok), loss_type="bnpo",
+        kl_cov_ratio=0.5, kl_cov_coef=0.0, kl_cov_surrogate=surrogate, steps_per_generation=2,
+    )  # fmt: skip
+    trl = build_trainer(
+        GRPOTrainer, GRPOConfig, tmp_path / "trl", model=tiny_model(tok), loss_type="bnpo", epsilon=trl_epsilon,
+        steps_per_generation=2,
+    )  # fmt: skip
+    inputs = fixed_batch(len(tok), off_policy=True)
+    loss_a, grads_a = loss_and_grads(trl, inputs)
+    loss_b, grads_b = loss_and_grads(ours, inputs)
+    tol = dict(rtol=4 * torch.finfo(torch.float32).eps, atol=4 * torch.finfo(torch.float32).eps)
+    torch.testing.assert_close(loss_b, loss_a, **tol)
+    assert grads_a.keys() == grads_b.keys() and len(grads_a) > 0
+    for name in grads_a:
+        torch.testing.assert_close(grads_b[name], grads_a[name], **tol, msg=name)
+    # the batch is off-policy enough that the two surrogates differ (the test would be vacuous otherwise)
+    other = build_trainer(
+        GRPOTrainer, GRPOConfig, tmp_path / "other", model=tiny_model(tok), loss_type="bnpo",
+        epsilon=1e9 if surrogate == "clipped" else 0.2, steps_per_generation=2,
+    )  # fmt: skip
+    loss_c, _ = loss_and_grads(other, inputs)
+    assert not torch.allclose(loss_c, loss_a, rtol=1e-3, atol=0.0)
