@@ -5,29 +5,30 @@ of `ComponentArguments`) composed into the trainer's config. The trainer builds 
 `ExploreComponent.enabled` returns ``True`` for its config, and calls the phases below, each a no-op by default, in
 the components' declared order (`ExploreComponent.order`, then registration order):
 
-==================  ===============================================================================================
-phase               when, and what a component may do there
-==================  ===============================================================================================
-``sampling``        before each *training* rollout: return a `SamplingRequest` (logits processors for transformers
-                    generation, per-request extra arguments for vLLM). Plain and tool-calling generation.
-``advantages``      after TRL scored a generation batch: rewrite `GenerationContext.advantages`, drop samples
-                    from the loss (`GenerationContext.drop_samples`), add rows to the batch
-                    (`GenerationContext.add_rows`, e.g. replayed samples with their own loss weight and behaviour
-                    log-probs); each component sees the previous one's output.
-``post_generation`` after the trainer wrote advantages and keep masks into TRL's output dict: any other edit of it.
-``prepare_loss``    before the clipped surrogate: per-token clip bounds, per-token advantages, a dual-clip constant,
-                    behaviour log-probs, per-row loss weights (`LossContext`).
-(surrogate)         TRL's ``-min(r·A, clip(r, 1-ε_low, 1+ε_high)·A)`` from the prepared context.
-``adjust_loss``     edit the per-token loss, the loss mask, add scalar terms (`LossContext.extra_loss`); then
-                    the per-row weights (`LossContext.row_weights`) scale each row's policy loss.
-(masks, KL, agg.)   TRL's off-policy and entropy masks, vLLM correction, reference KL, loss-type normalisation,
-                    TRL's entropy bonus, aux loss.
-``generation_metrics`` after the generation phases (``GenerationContext``): local sums and counts (`Metric`); the
-                    trainer reduces them across processes in one collective and logs ``<namespace>/<name>``.
-``after_loss``      after each loss is built (``LossContext``): update state carried between steps (e.g. statistics
-                    for the next rollout). Runs on TRL's own loss path too.
-``loss_metrics``    after ``after_loss``: the loss's metrics, as ``generation_metrics``.
-==================  ===============================================================================================
+========================  ==============================================================================================
+phase                     when, and what a component may do there
+========================  ==============================================================================================
+``sampling``              before each *training* rollout: return a `SamplingRequest` (logits processors for transformers
+                          generation, per-request extra arguments for vLLM). Plain and tool-calling generation.
+``advantages``            after TRL scored a generation batch: rewrite `GenerationContext.advantages`, drop samples from
+                          the loss (`GenerationContext.drop_samples`), add rows to the batch
+                          (`GenerationContext.add_rows`, e.g. replayed samples with their own loss weight and behaviour
+                          log-probs); each component sees the previous one's output.
+``generation_metrics``    after ``advantages`` (``GenerationContext``): local sums and counts (`Metric`); the trainer
+                          reduces them across processes in one collective and logs ``<namespace>/<name>``.
+``post_generation``       after the trainer wrote advantages and keep masks into TRL's output dict: any other edit of
+                          it.
+``prepare_loss``          before the clipped surrogate: per-token clip bounds, per-token advantages, a dual-clip
+                          constant, behaviour log-probs, per-row loss weights (`LossContext`).
+(surrogate)               TRL's ``-min(r·A, clip(r, 1-ε_low, 1+ε_high)·A)`` from the prepared context.
+``adjust_loss``           edit the per-token loss, the loss mask, add scalar terms (`LossContext.extra_loss`); then the
+                          per-row weights (`LossContext.row_weights`) scale each row's policy loss.
+(masks, KL, agg.)         TRL's off-policy and entropy masks, vLLM correction, reference KL, loss-type normalisation,
+                          TRL's entropy bonus, aux loss.
+``after_loss``            after each loss is built (``LossContext``; also on TRL's own loss path): update state carried
+                          between steps (e.g. statistics for the next rollout).
+``loss_metrics``          after ``after_loss``: the loss's metrics, as ``generation_metrics``.
+========================  ==============================================================================================
 
 Values the components of one step share (e.g. HAPO's entropy scores of a micro-batch, computed by the first part that
 needs them) live in typed slots: ``ctx.shared`` (`SharedValues`) keyed by a `SharedSlot`.
@@ -84,8 +85,8 @@ __all__ = [
 PHASES = (
     "sampling",
     "advantages",
-    "post_generation",
     "generation_metrics",
+    "post_generation",
     "prepare_loss",
     "adjust_loss",
     "after_loss",
