@@ -5,6 +5,10 @@ trained 3 optimizer steps on a global batch of 12 rows (3 prompts × 4 completio
 processes in a 2-process run). ``compare`` says whether the method defines its loss on the global batch, so that a
 1-process run on the same 12 rows logs the same losses and gradient norms; where it does not, ``why`` says what is
 per process by design.
+
+`HAND_CASES` are written here; `CASES` adds one generated case per built-in component
+(`trl_explore.trainers.components.BUILTIN_COMPONENTS`) that no hand-written case turns on — by the component's own
+`enabled` rule, with its `example_config` — so a new built-in component joins the suite without an edit here.
 """
 
 from __future__ import annotations
