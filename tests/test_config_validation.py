@@ -31,6 +31,7 @@ from trl_explore.trainers import (
     RelativeNegativeConfig,
     SPEARConfig,
 )
+from trl_explore.trainers.components import BUILTIN_ARGUMENTS
 from trl_explore.trainers.fourier_head_config import FourierSFTConfig
 from trl_explore.trainers.rank_aware_config import RankAwareSFTConfig
 
@@ -75,70 +76,55 @@ BOOL, CHOICE, STR = Spec("bool"), Spec("choice"), Spec("str")
 OPT_STR = Spec("str", optional=True)
 
 # -------------------------------------------------------------------------------------------------- RL components
-LP_REG = {
-    "lp_reg": BOOL,
-    "lp_reg_min_p": num(0.0, -0.1, 1.5),
-    "lp_reg_rho": num(0.0, 1.0, -0.5),
-    "lp_reg_beta": num(-1.0),
-    "lp_reg_threshold": CHOICE,
-    "lp_reg_percentile_scope": CHOICE,
-    "lp_reg_kl_estimator": CHOICE,
-    "lp_reg_require_below_proxy": BOOL,
-    "lp_reg_apply_to": CHOICE,
+# The built-in components' fields are derived from `BUILTIN_ARGUMENTS` (the one tuple of built-in components): each
+# field's kind from its type (`choices` metadata: a choice), plus the out-of-range values below (a new component's
+# fields get the wrong-type / non-finite / None checks without an edit here).
+COMPONENT_OUT_OF_RANGE: dict[str, tuple] = {
+    "lp_reg_min_p": (0.0, -0.1, 1.5),
+    "lp_reg_rho": (0.0, 1.0, -0.5),
+    "lp_reg_beta": (-1.0,),
+    "positive_weight": (-0.1,),
+    "hapo_entropy_pivot": (0.0, 1.5),
+    "hapo_clip_alpha": (-1.0,),
+    "hapo_adv_beta": (-0.1, 1.5),
+    "hapo_temperature_tau": (-0.1, 1.0),
+    "hapo_tlga_fallback": (0.0, -1.0),
+    "hapo_dual_clip": (1.0, 0.5),
+    "clip_cov_ratio": (-0.1, 1.0),
+    "clip_cov_lb": (100.0,),  # not below clip_cov_ub (5)
+    "clip_cov_ub": (0.5,),  # not above clip_cov_lb (1)
+    "clip_cov_replay_ratio": (-0.1, 1.0),
+    "clip_cov_replay_lb": (50.0,),
+    "clip_cov_replay_ub": (0.5,),
+    "kl_cov_ratio": (-0.1, 1.0),
+    "kl_cov_coef": (-1.0,),
+    "kl_cov_replay_ratio": (-0.1, 1.0),
+    "kl_cov_replay_coef": (-1.0,),
+    "repetition_ngram_size": (0, -3),
+    "repetition_min_count": (1, 0),
+    "group_std_keep_ratio": (0.0, 1.5),
+    "sil_buffer_size": (0,),
+    "sil_trigger_factor": (0.0, -1.0),
+    "sil_tolerate_steps": (0, 11),
+    "sil_decay": (0.0, 1.5),
+    "sil_baseline_size": (0,),
+    "sil_loss_coef": (-1.0,),
+    "sil_warmup_steps": (-1,),
 }
-RELATIVE_NEGATIVE = {
-    "advantage_mode": CHOICE,
-    "positive_weight": num(-0.1),
-    "correct_threshold": num(),
-    "negative_normalization": CHOICE,
-    "rng_metrics": BOOL,
-}
-HAPO = {
-    "hapo_tlga": BOOL,
-    "hapo_dar": BOOL,
-    "hapo_adaptive_clip": BOOL,
-    "hapo_adaptive_temperature": BOOL,
-    "hapo_entropy_pivot": num(0.0, 1.5),
-    "hapo_clip_alpha": num(-1.0),
-    "hapo_adv_beta": num(-0.1, 1.5),
-    "hapo_temperature_tau": num(-0.1, 1.0),
-    "hapo_sign": CHOICE,
-    "hapo_stats_scope": CHOICE,
-    "hapo_tlga_fallback": num(0.0, -1.0),
-    "hapo_dual_clip": num(1.0, 0.5, optional=True),
-}
-COVARIANCE = {
-    "clip_cov_ratio": num(-0.1, 1.0),
-    "clip_cov_lb": num(100.0),  # not below clip_cov_ub (5)
-    "clip_cov_ub": num(0.5),  # not above clip_cov_lb (1)
-    "clip_cov_replay_ratio": num(-0.1, 1.0),
-    "clip_cov_replay_lb": num(50.0),
-    "clip_cov_replay_ub": num(0.5),
-    "kl_cov_ratio": num(-0.1, 1.0),
-    "kl_cov_coef": num(-1.0),
-    "kl_cov_replay_ratio": num(-0.1, 1.0),
-    "kl_cov_replay_coef": num(-1.0),
-}
-DR_BOT = {
-    "mask_incomplete_completions": BOOL,
-    "mask_repetitive_completions": BOOL,
-    "repetition_ngram_size": integer(0, -3),
-    "repetition_min_count": integer(1, 0),
-    "group_std_keep_ratio": num(0.0, 1.5),
-    "dr_bot_normalization": CHOICE,
-}
-SPEAR = {
-    "sil": BOOL,
-    "sil_buffer_size": integer(0),
-    "sil_trigger_factor": num(0.0, -1.0),
-    "sil_tolerate_steps": integer(0, 11),
-    "sil_recalibration": CHOICE,
-    "sil_decay": num(0.0, 1.5),
-    "sil_baseline_size": integer(0),
-    "sil_loss_coef": num(-1.0),
-    "sil_warmup_steps": integer(-1),
-}
-COMPONENTS = {**LP_REG, **RELATIVE_NEGATIVE, **HAPO, **COVARIANCE, **DR_BOT, **SPEAR}
+_KINDS = {"bool": "bool", "int": "int", "float": "number", "str": "str"}
+
+
+def field_spec(f: dataclasses.Field) -> Spec:
+    """The `Spec` of a component field from its declared type (``X | None``: optional) and metadata."""
+    type_name = str(f.type).replace(" ", "")
+    optional = type_name.endswith("|None")
+    kind = _KINDS[type_name.removesuffix("|None")]
+    if "choices" in f.metadata:
+        kind = "choice"
+    return Spec(kind, COMPONENT_OUT_OF_RANGE.get(f.name, ()), optional)
+
+
+COMPONENTS = {f.name: field_spec(f) for mixin in BUILTIN_ARGUMENTS for f in dataclasses.fields(mixin)}
 # TRL fields the named configs re-declare with their recipes' defaults
 TRL_OVERRIDES = {
     "epsilon": num(-0.1),
@@ -301,6 +287,10 @@ CASES = [
     for name, spec in specs.items()
     for value in spec.bad_values()
 ]
+
+
+def test_component_out_of_range_values_name_component_fields():
+    assert set(COMPONENT_OUT_OF_RANGE) <= set(COMPONENTS)
 
 
 @pytest.mark.parametrize("cls", list(TABLE), ids=lambda c: c.__name__)

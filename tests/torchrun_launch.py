@@ -56,9 +56,12 @@ def _rank_logs(log_dir: Path, tail: int = 4000) -> str:
     return "\n".join(parts) or "(no per-rank logs were written)"
 
 
-def torchrun(script: Path | str, *args: str, nproc: int = 2, timeout: float = 900, log_dir: Path) -> str:
+def torchrun(
+    script: Path | str, *args: str, nproc: int = 2, timeout: float = 900, log_dir: Path, pythonpath: tuple = ()
+) -> str:
     """Run ``script args...`` on ``nproc`` CPU processes (gloo); returns torchrun's output. Raises `LaunchError` with
-    every rank's error on a non-zero exit or after ``timeout`` seconds."""
+    every rank's error on a non-zero exit or after ``timeout`` seconds. ``pythonpath``: directories searched before
+    the repository (e.g. a modified copy of the package)."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     marker = uuid.uuid4().hex
@@ -72,7 +75,7 @@ def torchrun(script: Path | str, *args: str, nproc: int = 2, timeout: float = 90
         "WANDB_DISABLED": "true",
         "TOKENIZERS_PARALLELISM": "false",
         "TRL_EXPERIMENTAL_SILENCE": "1",
-        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "PYTHONPATH": os.pathsep.join([*map(str, pythonpath), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
         # a hung rank dumps its stacks and exits before the launch's own timeout
         "TRL_EXPLORE_RANK_TIMEOUT": str(max(30, int(timeout) - 60)),
     }

@@ -5,11 +5,17 @@ trained 3 optimizer steps on a global batch of 12 rows (3 prompts × 4 completio
 processes in a 2-process run). ``compare`` says whether the method defines its loss on the global batch, so that a
 1-process run on the same 12 rows logs the same losses and gradient norms; where it does not, ``why`` says what is
 per process by design.
+
+`HAND_CASES` are written here; `CASES` adds one generated case per built-in component
+(`trl_explore.trainers.components.BUILTIN_COMPONENTS`) that no hand-written case turns on — by the component's own
+`enabled` rule, with its `example_config` — so a new built-in component joins the suite without an edit here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 GLOBAL_BATCH = 12  # rows per optimizer step over all processes
@@ -32,7 +38,7 @@ _BATCH_ALL = dict(hapo_stats_scope="batch_all")
 _OFF_POLICY = dict(num_iterations=2)  # TRL computes old log-probs: the ratio moves on the reused batch
 _HAPO_OFF = dict(hapo_tlga=False, hapo_dar=False, hapo_adaptive_clip=False, hapo_adaptive_temperature=False)
 
-CASES: list[Case] = [
+HAND_CASES: list[Case] = [
     # ---- Lp-Reg
     Case(
         "lp_reg", "LpRegGRPOTrainer", "LpRegConfig", dict(lp_reg_rho=0.2), compare=False,
@@ -122,6 +128,43 @@ CASES: list[Case] = [
     Case("fourier", "FourierSFTTrainer", "FourierSFTConfig", dict(fourier_head_number_tokens=[str(d) for d in range(10)]), kind="sft"),
 ]  # fmt: skip
 
+
+
+def enabled_components(case: Case) -> set[str]:
+    """Names of the built-in components the case's config turns on, by each component's own `enabled` rule applied to
+    the config class's field defaults plus the case's overrides (no config is built: no `__post_init__`)."""
+    import trl_explore.trainers as trainers
+    from trl_explore.trainers.components import BUILTIN_COMPONENTS
+
+    if case.kind != "grpo":
+        return set()
+    config = getattr(trainers, case.config)
+    values = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(config)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+    args = SimpleNamespace(**{**values, **case.overrides})
+    return {cls.name for cls in BUILTIN_COMPONENTS if cls.enabled(args)}
+
+
+def component_cases(hand_cases: list[Case]) -> list[Case]:
+    """One case per built-in component that no hand-written case turns on: `ExploreGRPOTrainer` with the component's
+    `example_config` (so a new built-in component runs in this suite without an edit here)."""
+    from trl_explore.trainers.components import BUILTIN_COMPONENTS
+
+    covered = set().union(*(enabled_components(case) for case in hand_cases))
+    return [
+        Case(
+            f"component_{cls.name}", "ExploreGRPOTrainer", "ExploreGRPOConfig", dict(cls.example_config),
+            compare=False, why="a generated case (the component's example_config): one-process equality not claimed",
+        )
+        for cls in BUILTIN_COMPONENTS
+        if cls.name not in covered
+    ]  # fmt: skip
+
+
+CASES: list[Case] = HAND_CASES + component_cases(HAND_CASES)
 CASES_BY_NAME = {case.name: case for case in CASES}
 assert len(CASES_BY_NAME) == len(CASES)
 

@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 import pytest
-from suite_cases import CASES, CASES_BY_NAME
+from suite_cases import CASES, CASES_BY_NAME, enabled_components
 from torchrun_launch import LaunchError, torchrun
 
 SCRIPT = Path(__file__).with_name("suite_script.py")
@@ -105,23 +105,13 @@ def test_loss_equals_one_process_on_the_same_global_batch(two_process, one_proce
 
 
 def test_cases_cover_every_component_and_trainer():
-    from trl_explore.trainers.components import registered_components
+    """Every built-in component runs in some case (by its own `enabled` rule on the case's config; a component no
+    hand-written case turns on gets a generated case from its `example_config`)."""
+    from trl_explore.trainers.components import BUILTIN_COMPONENTS
 
     names = {c.name for c in CASES}
-    components = {cls.name for cls in registered_components() if not cls.name.startswith("test_")}
-    covered = set()
-    for case in CASES:
-        o = case.overrides
-        covered |= {"lp_reg"} if case.trainer == "LpRegGRPOTrainer" or o.get("lp_reg") else set()
-        covered |= {"relative_negative"} if o.get("advantage_mode", "grpo") != "grpo" or o.get("rng_metrics") else set()
-        if case.trainer == "HAPOGRPOTrainer":
-            for part in ("hapo_tlga", "hapo_dar", "hapo_adaptive_clip", "hapo_adaptive_temperature"):
-                covered |= {part} if o.get(part, True) else set()
-        covered |= {"clip_cov"} if o.get("clip_cov_ratio", 0) > 0 or case.trainer == "SPEARGRPOTrainer" else set()
-        covered |= {"kl_cov"} if o.get("kl_cov_ratio", 0) > 0 else set()
-        covered |= {"dr_bot"} if o.get("group_std_keep_ratio", 1) < 1 else set()
-        covered |= {"spear"} if case.trainer == "SPEARGRPOTrainer" else set()
-    assert components <= covered, components - covered
+    covered = set().union(*(enabled_components(case) for case in CASES))
+    assert {cls.name for cls in BUILTIN_COMPONENTS} <= covered, {cls.name for cls in BUILTIN_COMPONENTS} - covered
     trainers = {c.trainer for c in CASES}
     assert {
         "ExploreGRPOTrainer", "LpRegGRPOTrainer", "RelativeNegativeGRPOTrainer", "HAPOGRPOTrainer", "SPEARGRPOTrainer",
@@ -149,6 +139,24 @@ def test_a_failing_rank_reports_its_own_error(tmp_path):
     message = str(info.value)
     assert "ValueError: injected failure on rank 1" in message
     assert "rank 1 stderr" in message and "raised by reward function 'reward' at global step 0" in message
+
+
+def test_a_new_builtin_component_joins_the_suite(tmp_path):
+    """A copy of the package with one more built-in component (one new module, one line in `BUILTIN_MODULES`,
+    `tests/builtin_copy.py`): its generated case runs under two processes like every other, with the same logged
+    statistics on both ranks and its metric in them."""
+    from builtin_copy import TOY_NAME, package_with_toy_component
+
+    root = package_with_toy_component(tmp_path / "pkg")
+    case = f"component_{TOY_NAME}"
+    torchrun(
+        SCRIPT, tmp_path / "results", case, nproc=2, timeout=900, log_dir=tmp_path / "logs", pythonpath=(root,)
+    )
+    rank0, rank1 = _load(tmp_path / "results", case, 2)
+    assert rank0["world_size"] == 2 and rank0["logs"] == rank1["logs"]
+    steps = _steps(rank0["logs"])
+    assert len(steps) == 3 and all(math.isfinite(e["loss"]) for e in steps)
+    assert all(f"{TOY_NAME}/term" in e for e in steps), steps
 
 
 # Cases whose trainers carry state that differs between processes (SPEAR's buffer, Clip-Cov's generator, HAPO's

@@ -34,7 +34,7 @@ from trl_explore.trainers import (
     registered_components,
     unregister_component,
 )
-from trl_explore.trainers.components import GenerationContext
+from trl_explore.trainers.components import GenerationContext, SharedSlot, SharedValues
 
 torch.set_num_threads(1)
 
@@ -265,9 +265,10 @@ def test_behaviour_logps_set_in_prepare_loss_move_the_ratio():
 def test_metrics_phase_reductions(tmp_path):
     """mean = Σ value / Σ count (NaN when no count), max / min over processes, global as given; namespaced."""
 
-    def metrics(self, ctx):
-        if isinstance(ctx, GenerationContext):
-            return {"gen_mean": Metric(3.0, 4.0), "global": Metric(0.25, reduce="global")}
+    def generation_metrics(self, ctx):
+        return {"gen_mean": Metric(3.0, 4.0), "global": Metric(0.25, reduce="global")}
+
+    def loss_metrics(self, ctx):
         return {
             "mean": Metric.masked_mean(torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([[1, 1, 0]])),
             "empty": Metric(0.0, 0.0),
@@ -275,7 +276,9 @@ def test_metrics_phase_reductions(tmp_path):
             "bottom": Metric(-1.0, reduce="min"),
         }
 
-    _identity_component(metric_namespace="probe", metrics=metrics)
+    _identity_component(
+        metric_namespace="probe", generation_metrics=generation_metrics, loss_metrics=loss_metrics
+    )
     trainer = build_trainer(ExploreGRPOTrainer, ExploreGRPOConfig, tmp_path)
     trainer._last_rewards_per_func = torch.tensor([[1.0], [0.0], [0.0], [1.0]])
     trainer.model.train()
@@ -285,6 +288,99 @@ def test_metrics_phase_reductions(tmp_path):
     assert logged["probe/gen_mean"] == [0.75] and logged["probe/global"] == [0.25]
     assert logged["probe/mean"] == [1.5] and math.isnan(logged["probe/empty"][0])
     assert logged["probe/top"] == [7.0] and logged["probe/bottom"] == [-1.0]
+
+
+@pytest.mark.parametrize("edits_loss", [True, False])
+def test_after_loss_runs_before_loss_metrics_on_both_loss_paths(tmp_path, edits_loss):
+    """`after_loss` sees the micro-batch's context (shared values included) before `loss_metrics`, on the own loss
+    path and on TRL's (no loss-editing component); the generation batch gets `generation_metrics` only."""
+    calls = []
+    slot = SharedSlot("test_value", float)
+
+    def after_loss(self, ctx):
+        calls.append(("after_loss", type(ctx).__name__))
+        ctx.shared.set(slot, 2.5)
+
+    def loss_metrics(self, ctx):
+        calls.append(("loss_metrics", type(ctx).__name__))
+        return {"value": Metric(ctx.shared.get(slot), reduce="global")}
+
+    def generation_metrics(self, ctx):
+        calls.append(("generation_metrics", type(ctx).__name__))
+        return {}
+
+    _identity_component(
+        metric_namespace="probe", edits_loss=edits_loss, after_loss=after_loss, loss_metrics=loss_metrics,
+        generation_metrics=generation_metrics,
+    )  # fmt: skip
+    trainer = build_trainer(ExploreGRPOTrainer, ExploreGRPOConfig, tmp_path)
+    trainer._last_rewards_per_func = torch.tensor([[1.0], [0.0], [0.0], [1.0]])
+    trainer.model.train()
+    batch = trainer._run_generation_phases(fixed_batch(len(trainer.processing_class)))
+    loss_and_grads(trainer, batch)
+    assert calls == [
+        ("generation_metrics", "GenerationContext"), ("after_loss", "LossContext"), ("loss_metrics", "LossContext"),
+    ]  # fmt: skip
+    assert trainer._metrics["train"]["probe/value"] == [2.5]
+
+
+def test_deprecated_metrics_override_still_runs_for_both_contexts(tmp_path):
+    """A component written for the single `metrics` phase: registering it warns (FutureWarning) and its override is
+    called with the generation batch's context and with each loss's."""
+
+    class Legacy(ExploreComponent):
+        name = "test_legacy_metrics"
+        edits_loss = True
+
+        @classmethod
+        def enabled(cls, args):
+            return True
+
+        def metrics(self, ctx):
+            return {"generation" if isinstance(ctx, GenerationContext) else "loss": Metric(1.0, reduce="global")}
+
+    with pytest.warns(FutureWarning, match="overrides `metrics`, which is deprecated"):
+        _register(Legacy)
+    trainer = build_trainer(ExploreGRPOTrainer, ExploreGRPOConfig, tmp_path)
+    trainer._last_rewards_per_func = torch.tensor([[1.0], [0.0], [0.0], [1.0]])
+    trainer.model.train()
+    batch = trainer._run_generation_phases(fixed_batch(len(trainer.processing_class)))
+    loss_and_grads(trainer, batch)
+    logged = trainer._metrics["train"]
+    assert logged["test_legacy_metrics/generation"] == [1.0] and logged["test_legacy_metrics/loss"] == [1.0]
+
+
+def test_shared_slots_are_typed_and_computed_once():
+    values = SharedValues()
+    slot = SharedSlot("test_scores", torch.Tensor)
+    computed = []
+
+    def compute():
+        computed.append(1)
+        return torch.ones(2)
+
+    first = values.get_or_compute(slot, compute)
+    assert values.get_or_compute(slot, compute) is first and computed == [1] and slot in values
+    assert values.get(SharedSlot("test_other", int)) is None
+    with pytest.raises(TypeError, match="test_other"):
+        values.set(SharedSlot("test_other", int), "three")
+
+
+def test_components_do_not_dispatch_on_the_context_type():
+    """No `isinstance(ctx, ...)` in the built-in components: each phase receives one kind of context."""
+    import ast
+    from pathlib import Path
+
+    import trl_explore.trainers.components as package
+
+    offenders = []
+    for path in sorted(Path(package.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance" and node.args:
+                target = node.args[0]
+                if isinstance(target, ast.Name) and target.id == "ctx":
+                    offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
 
 
 def test_drop_samples_helper_and_token_recount(tmp_path):

@@ -216,6 +216,27 @@ def test_power_of_two_share_respects_steps_per_generation(tmp_path):
         assert out["completion_ids"].size(0) == 4 + rows
 
 
+@pytest.mark.parametrize(
+    ("steps_per_generation", "buffer_size", "expected_rows"), [(8, 4, 0), (4, 2, 0), (2, 3, 2), (4, 8, 8)]
+)
+def test_replay_never_exceeds_sil_buffer_size(tmp_path, caplog, steps_per_generation, buffer_size, expected_rows):
+    """8 eligible entries (all rewards 1 > P50 = 0.5), trigger factor 0.1. Replay comes in units of
+    `steps_per_generation` rows and at most `sil_buffer_size` rows in all: ⌊4 / 8⌋ = ⌊2 / 4⌋ = 0 units (nothing can be
+    replayed, said at construction; before the fix max(1, 0) = 1 unit gave 8 and 4 rows, twice the cap), ⌊3 / 2⌋ = 1
+    unit = 2 rows <= 3, ⌊8 / 4⌋ = 2 units = 8 rows (power_of_two_floor(min(8 / 4 = 2 available, 2)) = 2)."""
+    with caplog.at_level("WARNING", logger="trl_explore.trainers.components.spear"):
+        trainer = _trainer(
+            tmp_path, sil_trigger_factor=0.1, sil_buffer_size=buffer_size, steps_per_generation=steps_per_generation
+        )
+    assert ("nothing can ever be replayed" in caplog.text) == (expected_rows == 0)
+    _preload(trainer, [1.0] * 8, [0.0, 0.5, 1.0])
+    out = _generate(trainer, [1.0, 0.0, 0.0, 0.0], [1.0, -0.3, -0.3, -0.4])
+    assert out["completion_ids"].size(0) == 4 + expected_rows
+    assert trainer._metrics["train"]["spear/replay_rows"] == [float(expected_rows)]
+    assert expected_rows <= buffer_size
+    assert trainer._metrics["train"]["spear/replay_triggered"] == [float(expected_rows > 0)]
+
+
 def test_replay_combines_with_relative_negative_and_lp_reg(tmp_path):
     """GRPO-N (with its metrics over the generated rows) and Lp-Reg run on a batch with replayed rows mixed in."""
     trainer = _trainer(

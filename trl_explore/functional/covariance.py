@@ -142,6 +142,13 @@ def kl_cov_penalty(
     ``k = max(1, ⌊ratio · N_valid⌋)`` valid tokens with the largest ``cov_t`` (ties: lower flat index first); none when
     ``ratio == 0``. The penalty carries the gradient of ``logps``; the selection does not.
 
+    On-policy (``old_logps`` equal to ``logps.detach()``, as when TRL computes no old log-probs) the penalty is 0 in
+    value **and** in gradient: torch's gradient of ``|x|`` at ``x = 0`` is 0, so KL-Cov is a no-op there.
+
+    The penalty is a per-token term to add to a policy-gradient loss. Cui et al. (Sec. 4.2) add it to the unclipped
+    surrogate ``-A·r`` (``r = exp(logps - old_logps)``); `ExploreGRPOTrainer` adds it to TRL's clipped surrogate by
+    default and to ``-A·r`` with ``kl_cov_surrogate="unclipped"``.
+
     Args:
         advantages: ``[B, 1]`` or ``[B, T]``.
         logps: ``[B, T]`` current log-probabilities (with grad).

@@ -4,8 +4,10 @@ All four parts of HAPO are driven by one normalised per-token entropy score ``h�
 (`hapo_entropy_scores`):
 
 1. ``x = log(max(H, 1e-8))`` over the valid tokens (H: full-vocabulary entropy of ``softmax(logits / T)``);
-2. ``pivot`` = nearest-rank q-quantile of x (``q = 0.8``), computed with `torch.kthvalue` (``torch.quantile`` refuses
-   more than 2^24 elements);
+2. ``pivot`` = nearest-rank q-quantile of x (``q = 0.8``): the ``⌈q·n⌉``-th smallest value, computed with
+   `torch.kthvalue` (``torch.quantile`` refuses more than 2^24 elements). ``pivot_rule="released"`` takes the released
+   code's ``torch.quantile(x, q, interpolation="nearest")`` instead: 0-based index ``round(q·(n − 1))`` (half to even),
+   one rank lower for 12 of n = 1..59 at q = 0.8 (every ``n ≡ 4 mod 5``);
 3. ``h = (x − pivot) / σ`` with ``σ = sqrt(max(mean((x − pivot)²), 1e-8))`` (RMS around the pivot);
 4. ``h̃ = h / max(h⁺)`` where ``h > 0`` and ``h / |min(h⁻)|`` where ``h ≤ 0`` (``sign="paper"``). The released code
    divides the negative side by the negative ``min(h⁻)`` itself, so every score lands in ``[0, 1]``
@@ -33,11 +35,13 @@ import torch
 from .._validation import check_choice, check_int, check_number
 
 __all__ = [
+    "HAPO_PIVOT_RULES",
     "HAPO_SIGNS",
     "HapoEntropyStats",
     "hapo_clip_bounds",
     "hapo_entropy_scores",
     "hapo_entropy_stats",
+    "hapo_pivot_rank",
     "hapo_redistribute_advantages",
     "hapo_row_temperature_factor",
     "hapo_temperature_factor",
@@ -45,6 +49,7 @@ __all__ = [
 ]
 
 HAPO_SIGNS = ("paper", "released")
+HAPO_PIVOT_RULES = ("nearest_rank", "released")
 _LOG_FLOOR = 1e-8  # H is floored before the log
 _VAR_FLOOR = 1e-8  # mean squared deviation is floored before the square root
 _TLGA_EPS = 1e-6
@@ -66,20 +71,32 @@ class HapoEntropyStats(NamedTuple):
     neg_min: float
 
 
-def _nearest_rank(values: torch.Tensor, q: float) -> torch.Tensor:
-    """Nearest-rank q-quantile of a 1-D tensor: the ``ceil(q·n)``-th smallest value (at least the 1st)."""
-    k = min(values.numel(), max(1, math.ceil(q * values.numel())))
-    return torch.kthvalue(values, k).values
+def hapo_pivot_rank(n: int, q: float, rule: str = "nearest_rank") -> int:
+    """The 1-based rank ``k`` of the pivot among ``n >= 1`` sorted values (the ``k``-th smallest).
+
+    * ``"nearest_rank"``: ``k = min(n, max(1, ⌈q·n⌉))`` (the nearest-rank quantile);
+    * ``"released"``: ``k = round(q·(n − 1)) + 1``, rounding half to even (``torch.quantile(..., interpolation=
+      "nearest")``, the released code's pivot). Example, q = 0.8, n = 9: ``⌈7.2⌉ = 8`` vs ``round(6.4) + 1 = 7``.
+    """
+    check_int(None, "n", value=n, low=1)
+    check_choice(None, "rule", HAPO_PIVOT_RULES, value=rule)
+    if rule == "released":
+        index = torch.round(torch.tensor(q * (n - 1), dtype=torch.float64))  # torch.round: half to even
+        return int(index) + 1
+    return min(n, max(1, math.ceil(q * n)))
 
 
-def hapo_entropy_stats(log_entropies: torch.Tensor, pivot_quantile: float = 0.8) -> HapoEntropyStats:
-    """`HapoEntropyStats` of a 1-D tensor of log-entropies (the valid tokens of the population).
+def hapo_entropy_stats(
+    log_entropies: torch.Tensor, pivot_quantile: float = 0.8, pivot_rule: str = "nearest_rank"
+) -> HapoEntropyStats:
+    """`HapoEntropyStats` of a 1-D tensor of log-entropies (the valid tokens of the population); the pivot is the
+    `hapo_pivot_rank`-th smallest value (``pivot_rule``).
 
     An empty population gives the neutral statistics ``(0, 1, 0, 0)`` (every score 0)."""
     x = log_entropies.detach().double().flatten()
     if x.numel() == 0:
         return HapoEntropyStats(0.0, 1.0, 0.0, 0.0)
-    pivot = _nearest_rank(x, pivot_quantile)
+    pivot = torch.kthvalue(x, hapo_pivot_rank(x.numel(), pivot_quantile, pivot_rule)).values
     deviation = x - pivot
     rms = torch.sqrt(torch.clamp((deviation**2).mean(), min=_VAR_FLOOR))
     h = deviation / rms
@@ -92,6 +109,7 @@ def hapo_entropy_scores(
     pivot_quantile: float = 0.8,
     sign: str = "paper",
     stats: HapoEntropyStats | tuple[float, float, float, float] | None = None,
+    pivot_rule: str = "nearest_rank",
 ) -> tuple[torch.Tensor, HapoEntropyStats]:
     """Normalised entropy scores ``h̃`` (HAPO Sec. 3.1; steps 1-4 of the module docstring).
 
@@ -102,6 +120,7 @@ def hapo_entropy_scores(
         sign: ``"paper"`` (``h̃ ∈ [−1, 1]``) or ``"released"`` (the released code's all-positive scores).
         stats: precomputed `HapoEntropyStats` (e.g. the previous step's, on the sampling side); ``None`` computes them
             from the valid tokens of ``entropies``.
+        pivot_rule: ``"nearest_rank"`` or ``"released"`` (`hapo_pivot_rank`; used when ``stats`` is ``None``).
 
     Returns:
         ``(scores [B, T] float32 in [−1, 1], 0 where masked; stats)``. Scores are clamped to ``[−1, 1]`` (they can only
@@ -114,7 +133,7 @@ def hapo_entropy_scores(
     valid = mask.bool()
     x = torch.log(torch.clamp(entropies.detach().double(), min=_LOG_FLOOR))
     if stats is None:
-        stats = hapo_entropy_stats(x[valid], pivot_quantile)
+        stats = hapo_entropy_stats(x[valid], pivot_quantile, pivot_rule)
     stats = HapoEntropyStats(*(float(v) for v in stats))
     h = (x - stats.pivot) / stats.rms
     positive = h > 0

@@ -34,6 +34,9 @@ class AdaptiveTemperatureLogitsProcessor(LogitsProcessor):
             T_base of the generation config; the row entropy is taken at this temperature, like the training side's.
         sign (`str`, *optional*, defaults to `"paper"`):
             ``"paper"`` (h̃ in [−1, 1]) or ``"released"``.
+        entropy_temperature (`float` or `None`, *optional*, defaults to `None`):
+            Temperature of the row entropy: ``None`` takes ``temperature`` (T_base); ``1.0`` takes the raw logits, as
+            the released HAPO code does (identical at T_base = 1).
 
     The effective temperatures ``T_base · (1 + τ·h̃)`` of every row of every decode step are accumulated on the
     logits' device (no host synchronisation per step); `temperature_stats` reads them.
@@ -45,10 +48,14 @@ class AdaptiveTemperatureLogitsProcessor(LogitsProcessor):
         stats: HapoEntropyStats | tuple[float, float, float, float],
         temperature: float = 1.0,
         sign: str = "paper",
+        entropy_temperature: float | None = None,
     ) -> None:
         self.tau = check_number(None, "tau", value=tau, low=0.0, high=1.0, high_open=True)
         self.temperature = check_number(None, "temperature", value=temperature, low=0.0, low_open=True)
         self.sign = check_choice(None, "sign", HAPO_SIGNS, value=sign)
+        self.entropy_temperature = self.temperature if entropy_temperature is None else check_number(
+            None, "entropy_temperature", value=entropy_temperature, low=0.0, low_open=True
+        )
         if len(tuple(stats)) != 4 or not all(math.isfinite(float(v)) for v in stats):
             raise ValueError(f"`stats` must be 4 finite numbers (pivot, rms, pos_max, neg_min), got {stats!r}.")
         self.stats = HapoEntropyStats(*(float(v) for v in stats))
@@ -57,7 +64,7 @@ class AdaptiveTemperatureLogitsProcessor(LogitsProcessor):
         self._running: torch.Tensor | None = None  # [sum, count, min, max] of the effective temperatures
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        factor = hapo_row_temperature_factor(scores, self.stats, self.tau, self.temperature, self.sign)  # [N]
+        factor = hapo_row_temperature_factor(scores, self.stats, self.tau, self.entropy_temperature, self.sign)  # [N]
         effective = factor.double() * self.temperature
         step = torch.stack([effective.sum(), effective.new_tensor(effective.numel()), effective.min(), effective.max()])
         if self._running is None:

@@ -1,9 +1,13 @@
 """Configuration of `ExploreGRPOTrainer`: TRL's `GRPOConfig` plus every built-in component's fields, each off by
-default. The fields of each component live next to it (`trl_explore.trainers.components`) as a dataclass mixin."""
+default. The fields of each component live next to it (`trl_explore.trainers.components`) as a dataclass mixin; the
+mixins, and the docstring sections that document them, come from `trl_explore.trainers.components.BUILTIN_ARGUMENTS`
+(derived from the one tuple `BUILTIN_MODULES`)."""
 
 from __future__ import annotations
 
+import inspect
 import logging
+import textwrap
 from dataclasses import dataclass
 
 from transformers import SchedulerType
@@ -17,13 +21,8 @@ from .._validation import (
     check_optional_int,
     check_optional_number,
 )
+from .components import BUILTIN_ARGUMENTS
 from .components.base import NEGATIVE_NORMALIZATIONS, OWN_LOSS_TYPES, ComponentArguments
-from .components.covariance import CovarianceArguments
-from .components.dr_bot import DrBoTArguments
-from .components.hapo import HAPOArguments
-from .components.lp_reg import LpRegArguments
-from .components.relative_negative import RelativeNegativeArguments
-from .components.spear import SPEARArguments
 
 logger = logging.getLogger(__name__)
 
@@ -32,43 +31,27 @@ TRL_LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "
 #: `lr_scheduler_type` values of transformers
 LR_SCHEDULERS = tuple(s.value for s in SchedulerType)
 
-__all__ = ["NEGATIVE_NORMALIZATIONS", "OWN_LOSS_TYPES", "TRL_LOSS_TYPES", "ExploreGRPOConfig"]
+__all__ = ["NEGATIVE_NORMALIZATIONS", "OWN_LOSS_TYPES", "TRL_LOSS_TYPES", "ExploreGRPOConfig", "arguments_docstring"]
+
+
+def arguments_docstring(mixins: tuple[type[ComponentArguments], ...]) -> str:
+    """The docstring sections of the component mixins ``mixins``, in order, indented as a class docstring's body.
+
+    Each mixin's docstring is one TRL-grammar section (a ``> Parameters of ...`` line, then its fields), so the
+    composed config documents every field where TRL's `GRPOConfig` documents its own."""
+    sections = [textwrap.indent(inspect.cleandoc(m.__doc__ or ""), "    ") for m in mixins if m.__doc__]
+    return "\n\n".join(sections)
 
 
 @dataclass
-class ExploreGRPOConfig(
-    SPEARArguments,
-    DrBoTArguments,
-    CovarianceArguments,
-    HAPOArguments,
-    RelativeNegativeArguments,
-    LpRegArguments,
-    GRPOConfig,
-):
+class ExploreGRPOConfig(*reversed(BUILTIN_ARGUMENTS), GRPOConfig):
     r"""
     Configuration class for [`ExploreGRPOTrainer`]: every parameter of [`~trl.GRPOConfig`] plus the fields of the
     built-in exploration components. Every component is off by default; with all of them off the trainer is TRL's
     `GRPOTrainer` (loss and gradients equal).
 
-    The component fields are documented with their component:
-
-    - [`~trl_explore.trainers.components.LpRegArguments`]: `lp_reg`, `lp_reg_min_p`, `lp_reg_rho`, `lp_reg_beta`,
-      `lp_reg_threshold`, `lp_reg_percentile_scope`, `lp_reg_kl_estimator`, `lp_reg_require_below_proxy`,
-      `lp_reg_apply_to`.
-    - [`~trl_explore.trainers.components.RelativeNegativeArguments`]: `advantage_mode`, `positive_weight`,
-      `correct_threshold`, `negative_normalization`, `rng_metrics`.
-    - [`~trl_explore.trainers.components.HAPOArguments`]: `hapo_tlga`, `hapo_dar`, `hapo_adaptive_clip`,
-      `hapo_adaptive_temperature`, `hapo_entropy_pivot`, `hapo_clip_alpha`, `hapo_adv_beta`, `hapo_temperature_tau`,
-      `hapo_sign`, `hapo_stats_scope`, `hapo_tlga_fallback`, `hapo_dual_clip`.
-    - [`~trl_explore.trainers.components.CovarianceArguments`] (Clip-Cov / KL-Cov): `clip_cov_ratio`, `clip_cov_lb`,
-      `clip_cov_ub`, `clip_cov_replay_ratio`, `clip_cov_replay_lb`, `clip_cov_replay_ub`, `kl_cov_ratio`,
-      `kl_cov_coef`, `kl_cov_replay_ratio`, `kl_cov_replay_coef`.
-    - [`~trl_explore.trainers.components.DrBoTArguments`] (Dr.BoT filters): `mask_incomplete_completions`,
-      `mask_repetitive_completions`, `repetition_ngram_size`, `repetition_min_count`, `group_std_keep_ratio`,
-      `dr_bot_normalization`.
-    - [`~trl_explore.trainers.components.SPEARArguments`] (SPEAR's self-imitation replay): `sil`, `sil_buffer_size`,
-      `sil_trigger_factor`, `sil_tolerate_steps`, `sil_recalibration`, `sil_decay`, `sil_baseline_size`,
-      `sil_loss_coef`, `sil_warmup_steps`.
+    The component fields follow, one section per built-in component's `ComponentArguments` mixin (in the order of
+    `trl_explore.trainers.components.BUILTIN_MODULES`; the mixins are this class's bases, first component last).
 
     A component of your own adds its fields by composing its `ComponentArguments` mixin in front of this class
     (``@dataclass class MyConfig(MyArguments, ExploreGRPOConfig)``); its `validate` runs in ``__post_init__``.
@@ -102,3 +85,6 @@ class ExploreGRPOConfig(
         for klass in reversed(type(self).__mro__):
             if issubclass(klass, ComponentArguments) and "validate" in vars(klass):
                 klass.validate(self)
+
+
+ExploreGRPOConfig.__doc__ = f"{ExploreGRPOConfig.__doc__.rstrip()}\n\n{arguments_docstring(BUILTIN_ARGUMENTS)}\n"

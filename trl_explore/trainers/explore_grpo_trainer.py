@@ -184,13 +184,20 @@ class ExploreGRPOTrainer(GRPOTrainer):
         return merge_token_stats_requests([c.token_stats() for c in components])
 
     def _log_component_metrics(
-        self, ctx: GenerationContext | LossContext | None, mode: str, extra: dict[str, Metric] | None = None
+        self,
+        ctx: GenerationContext | LossContext | None,
+        mode: str,
+        extra: dict[str, Metric] | None = None,
+        phase: str = "loss_metrics",
     ) -> None:
-        """The components' ``metrics`` phase (and the trainer's own ``extra`` metrics, full names): one cross-process
-        reduction for the means and sums, one gather for the extremes."""
+        """The components' metrics ``phase`` (``loss_metrics``: after ``after_loss``) and the trainer's ``extra`` ones
+        (full names): one cross-process reduction for the means and sums, one gather for the extremes."""
+        if phase == "loss_metrics" and ctx is not None:
+            for component in self._ordered("after_loss"):
+                component.after_loss(ctx)
         entries: list[tuple[str, Metric]] = list((extra or {}).items())
-        for component in self._ordered("metrics") if ctx is not None else ():
-            for key, metric in component.metrics(ctx).items():
+        for component in self._ordered(phase) if ctx is not None else ():
+            for key, metric in getattr(component, phase)(ctx).items():
                 entries.append((f"{component.namespace}/{key}", metric))
         for name, metric in entries:
             if metric.reduce not in METRIC_REDUCTIONS:
@@ -281,12 +288,12 @@ class ExploreGRPOTrainer(GRPOTrainer):
         return self._run_generation_phases(output)
 
     def _run_generation_phases(self, output: dict[str, Any]) -> dict[str, Any]:
-        """The ``advantages``, ``metrics`` and ``post_generation`` phases on TRL's output of one generation batch."""
+        """The ``advantages``, ``generation_metrics`` and ``post_generation`` phases on TRL's output of a generation."""
         mode = "train" if self.model.training else "eval"
         # completions without a single loss token (e.g. truncated with `mask_truncated_completions`): nothing to learn
         empty = {faults.EMPTY_COMPLETIONS: Metric((self._loss_mask(output).sum(-1) == 0).sum(), reduce="sum")}
         if not self.components:
-            self._log_component_metrics(None, mode, extra=empty)
+            self._log_component_metrics(None, mode, extra=empty, phase="generation_metrics")
             return output
         if self._last_rewards_per_func is None:
             raise RuntimeError("No rewards were stashed from `_calculate_rewards` for this generation.")
@@ -312,7 +319,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
             total = self.accelerator.reduce(mask.sum(), reduction="sum")
             reference = output["num_items_in_batch"]
             output["num_items_in_batch"] = total.to(device=reference.device, dtype=reference.dtype)
-        self._log_component_metrics(ctx, mode, extra=empty)
+        self._log_component_metrics(ctx, mode, extra=empty, phase="generation_metrics")
         for component in self._ordered("post_generation"):
             output = component.post_generation(output)
         return output

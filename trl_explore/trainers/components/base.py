@@ -5,26 +5,36 @@ of `ComponentArguments`) composed into the trainer's config. The trainer builds 
 `ExploreComponent.enabled` returns ``True`` for its config, and calls the phases below, each a no-op by default, in
 the components' declared order (`ExploreComponent.order`, then registration order):
 
-==================  ===============================================================================================
-phase               when, and what a component may do there
-==================  ===============================================================================================
-``sampling``        before each *training* rollout: return a `SamplingRequest` (logits processors for transformers
-                    generation, per-request extra arguments for vLLM). Plain and tool-calling generation.
-``advantages``      after TRL scored a generation batch: rewrite `GenerationContext.advantages`, drop samples
-                    from the loss (`GenerationContext.drop_samples`), add rows to the batch
-                    (`GenerationContext.add_rows`, e.g. replayed samples with their own loss weight and behaviour
-                    log-probs); each component sees the previous one's output.
-``post_generation`` after the trainer wrote advantages and keep masks into TRL's output dict: any other edit of it.
-``prepare_loss``    before the clipped surrogate: per-token clip bounds, per-token advantages, a dual-clip constant,
-                    behaviour log-probs, per-row loss weights (`LossContext`).
-(surrogate)         TRL's ``-min(r·A, clip(r, 1-ε_low, 1+ε_high)·A)`` from the prepared context.
-``adjust_loss``     edit the per-token loss, the loss mask, add scalar terms (`LossContext.extra_loss`); then
-                    the per-row weights (`LossContext.row_weights`) scale each row's policy loss.
-(masks, KL, agg.)   TRL's off-policy and entropy masks, vLLM correction, reference KL, loss-type normalisation,
-                    TRL's entropy bonus, aux loss.
-``metrics``         after the generation phases and after each loss: local sums and counts (`Metric`); the trainer
-                    reduces them across processes in one collective and logs ``<namespace>/<name>``.
-==================  ===============================================================================================
+========================  ==============================================================================================
+phase                     when, and what a component may do there
+========================  ==============================================================================================
+``sampling``              before each *training* rollout: return a `SamplingRequest` (logits processors for transformers
+                          generation, per-request extra arguments for vLLM). Plain and tool-calling generation.
+``advantages``            after TRL scored a generation batch: rewrite `GenerationContext.advantages`, drop samples from
+                          the loss (`GenerationContext.drop_samples`), add rows to the batch
+                          (`GenerationContext.add_rows`, e.g. replayed samples with their own loss weight and behaviour
+                          log-probs); each component sees the previous one's output.
+``generation_metrics``    after ``advantages`` (``GenerationContext``): local sums and counts (`Metric`); the trainer
+                          reduces them across processes in one collective and logs ``<namespace>/<name>``.
+``post_generation``       after the trainer wrote advantages and keep masks into TRL's output dict: any other edit of
+                          it.
+``prepare_loss``          before the clipped surrogate: per-token clip bounds, per-token advantages, a dual-clip
+                          constant, behaviour log-probs, per-row loss weights (`LossContext`).
+(surrogate)               TRL's ``-min(r·A, clip(r, 1-ε_low, 1+ε_high)·A)`` from the prepared context.
+``adjust_loss``           edit the per-token loss, the loss mask, add scalar terms (`LossContext.extra_loss`); then the
+                          per-row weights (`LossContext.row_weights`) scale each row's policy loss.
+(masks, KL, agg.)         TRL's off-policy and entropy masks, vLLM correction, reference KL, loss-type normalisation,
+                          TRL's entropy bonus, aux loss.
+``after_loss``            after each loss is built (``LossContext``; also on TRL's own loss path): update state carried
+                          between steps (e.g. statistics for the next rollout).
+``loss_metrics``          after ``after_loss``: the loss's metrics, as ``generation_metrics``.
+========================  ==============================================================================================
+
+Values the components of one step share (e.g. HAPO's entropy scores of a micro-batch, computed by the first part that
+needs them) live in typed slots: ``ctx.shared`` (`SharedValues`) keyed by a `SharedSlot`.
+
+The ``metrics`` phase of earlier versions (one method for both contexts) is deprecated: a component that overrides it
+still works (its `generation_metrics` and `loss_metrics` call it; registering it warns).
 
 State carried between steps lives in `ExploreComponent.state_dict` / `ExploreComponent.load_state_dict` and is saved
 with every checkpoint (one file per process for components with ``state_per_process = True``). Components never import
@@ -33,14 +43,18 @@ the trainer: they receive it (duck-typed) at construction.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 
 from ...kernels.token_stats import TokenStatsRequest
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ADDED_KEY",
@@ -59,13 +73,27 @@ __all__ = [
     "Metric",
     "SamplingContext",
     "SamplingRequest",
+    "SharedSlot",
+    "SharedValues",
     "merge_token_stats_requests",
     "register_component",
     "registered_components",
     "unregister_component",
+    "warn_if_ratio_is_one",
 ]
 
-PHASES = ("sampling", "advantages", "post_generation", "prepare_loss", "adjust_loss", "metrics")
+PHASES = (
+    "sampling",
+    "advantages",
+    "generation_metrics",
+    "post_generation",
+    "prepare_loss",
+    "adjust_loss",
+    "after_loss",
+    "loss_metrics",
+)
+# The deprecated single metrics phase: an `order` entry for it applies to both metrics phases
+DEPRECATED_METRICS_PHASE = "metrics"
 # Order of a component in a phase when it declares none; lower runs first
 DEFAULT_ORDER = 100
 # Loss types whose per-token surrogate the explore loss path reproduces (the others keep TRL's own loss only)
@@ -142,6 +170,49 @@ class SamplingContext:
     backend: str
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SharedSlot(Generic[T]):
+    """A typed key for a value that several components share within one step (one generation batch, or the loss of
+    one micro-batch). Declare it once, next to the value's type, e.g. ``SCORES = SharedSlot("hapo_scores", Scores)``.
+
+    Attributes:
+        name: unique, readable name (for error messages).
+        type: the class of the values it holds (checked when a value is stored).
+    """
+
+    name: str
+    type: type[T]
+
+
+class SharedValues:
+    """The values shared within one step, keyed by `SharedSlot` (``ctx.shared``); every value is type-checked when
+    it is stored. A context starts empty: nothing carries over from one step to the next."""
+
+    def __init__(self) -> None:
+        self._values: dict[SharedSlot[Any], Any] = {}
+
+    def __contains__(self, slot: SharedSlot[Any]) -> bool:
+        return slot in self._values
+
+    def get(self, slot: SharedSlot[T]) -> T | None:
+        """The slot's value, ``None`` when nothing was stored."""
+        return self._values.get(slot)
+
+    def set(self, slot: SharedSlot[T], value: T) -> None:
+        if not isinstance(value, slot.type):
+            raise TypeError(f"Slot {slot.name!r} holds {slot.type.__name__}, got {type(value).__name__}.")
+        self._values[slot] = value
+
+    def get_or_compute(self, slot: SharedSlot[T], compute: Callable[[], T]) -> T:
+        """The slot's value, computed by ``compute()`` and stored by the first caller."""
+        if slot not in self._values:
+            self.set(slot, compute())
+        return self._values[slot]
+
+
 class GenerationContext:
     """A generation batch after TRL scored it, as the ``advantages`` and ``metrics`` phases see it.
 
@@ -160,7 +231,8 @@ class GenerationContext:
         advantages: ``[B]`` (or ``[B, T]``) the current advantages of this process's rows (TRL's to start with).
         keep: ``[B]`` bool, rows whose policy-gradient term stays in the loss.
         in_mask: ``[B]`` bool, rows whose tokens stay in the loss mask (denominator, reference KL).
-        records: scratch space for the ``metrics`` phase, one entry per component name.
+        records: a component's own scratch space for its ``generation_metrics``, one entry per component name.
+        shared: values the components share within this generation batch (`SharedValues`).
     """
 
     def __init__(
@@ -192,6 +264,7 @@ class GenerationContext:
         self.in_mask = torch.ones(local, dtype=torch.bool, device=device)
         self.recount_tokens = False
         self.records: dict[str, Any] = {}
+        self.shared = SharedValues()
         self._global_lengths: torch.Tensor | None = None
         self.added_rows: list[dict[str, torch.Tensor]] = []
         self.added_advantages: list[torch.Tensor] = []
@@ -276,7 +349,8 @@ class LossContext:
     """Everything a component may read or edit while the per-token loss of a micro-batch is built.
 
     Shapes are ``[B, T]`` unless noted. On TRL's own loss path (no enabled component edits the loss) only ``model``,
-    ``inputs``, ``mode``, ``mask``, ``token_stats`` and ``records`` are set, for the ``metrics`` phase.
+    ``inputs``, ``mode``, ``mask``, ``token_stats``, ``records`` and ``shared`` are set, for the ``after_loss`` and
+    ``loss_metrics`` phases.
 
     Attributes:
         model, inputs, mode: the model, the micro-batch dict and ``"train"`` / ``"eval"``.
@@ -299,7 +373,8 @@ class LossContext:
         forward_calls: raw per-call records of the fused head (hidden rows for full-vocabulary terms).
         row_index: for a single fused call, the flat row of each position in the call's hidden rows (``-1``: none).
         extra_loss: scalar terms added after aggregation (already normalised by the component).
-        records: scratch space for the ``metrics`` phase, one entry per component name.
+        records: a component's own scratch space for its ``loss_metrics``, one entry per component name.
+        shared: values the components share within this micro-batch's loss (`SharedValues`).
     """
 
     def __init__(
@@ -340,6 +415,7 @@ class LossContext:
         self.row_index = row_index
         self.extra_loss: list[torch.Tensor] = []
         self.records: dict[str, Any] = {}
+        self.shared = SharedValues()
         self._ratio: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
@@ -413,7 +489,7 @@ class ExploreComponent:
         order: per-phase order, lower first (`DEFAULT_ORDER` for phases not listed); equal orders run in registration
             order. E.g. an advantage normalisation (``{"advantages": 10}``) runs before a sample selection (``50``).
         edits_loss: whether it changes the loss (then the trainer uses its own loss path; else TRL's ``_compute_loss``
-            runs unchanged and the component only sees the ``metrics`` phase of the loss).
+            runs unchanged and the component only sees the ``after_loss`` and ``loss_metrics`` phases of the loss).
         uses_old_token_stats: whether it reads `LossContext.old_token_stats` (its `token_stats` of TRL's old-policy
             pass during generation, captured when TRL computes old log-probs).
         state_per_process: whether each process carries its own state (e.g. a buffer of its own rows): then every
@@ -421,6 +497,8 @@ class ExploreComponent:
             process's state is saved and every process restores it.
         adds_rows: whether it may add rows to a generation batch (`GenerationContext.add_rows`); the trainer then
             requires a loss-editing component (the own loss path reads the added rows' weights and log-probs).
+        example_config: config overrides that turn it on in a small run (a few steps of a tiny model). The
+            multi-process test suite runs every built-in component with it that no hand-written case covers.
     """
 
     name: ClassVar[str] = ""
@@ -431,6 +509,7 @@ class ExploreComponent:
     uses_old_token_stats: ClassVar[bool] = False
     state_per_process: ClassVar[bool] = False
     adds_rows: ClassVar[bool] = False
+    example_config: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
@@ -444,7 +523,10 @@ class ExploreComponent:
 
     @classmethod
     def phase_order(cls, phase: str) -> int:
-        return int(cls.order.get(phase, DEFAULT_ORDER))
+        default = DEFAULT_ORDER
+        if phase in ("generation_metrics", "loss_metrics"):  # a deprecated `order["metrics"]` applies to both
+            default = cls.order.get(DEPRECATED_METRICS_PHASE, DEFAULT_ORDER)
+        return int(cls.order.get(phase, default))
 
     @property
     def namespace(self) -> str:
@@ -470,10 +552,29 @@ class ExploreComponent:
     def adjust_loss(self, ctx: LossContext) -> None:
         return None
 
+    def generation_metrics(self, ctx: GenerationContext) -> dict[str, Metric]:
+        """Local metric values of a generation batch, after the generation phases; keys are logged as
+        ``<namespace>/<key>``."""
+        return self._deprecated_metrics(ctx)
+
+    def after_loss(self, ctx: LossContext) -> None:
+        """After the loss of a micro-batch is built, before its metrics: update state carried between steps."""
+        return None
+
+    def loss_metrics(self, ctx: LossContext) -> dict[str, Metric]:
+        """Local metric values of a micro-batch's loss, after ``after_loss``; keys are logged as
+        ``<namespace>/<key>``."""
+        return self._deprecated_metrics(ctx)
+
     def metrics(self, ctx: GenerationContext | LossContext) -> dict[str, Metric]:
-        """Local metric values after the generation phases (``GenerationContext``) and after each loss
-        (``LossContext``); keys are logged as ``<namespace>/<key>``."""
+        """Deprecated: override `generation_metrics` and `loss_metrics` (and `after_loss` for state updates). An
+        override of it is still called by both, with the one or the other context."""
         return {}
+
+    def _deprecated_metrics(self, ctx: GenerationContext | LossContext) -> dict[str, Metric]:
+        if type(self).metrics is ExploreComponent.metrics:
+            return {}
+        return self.metrics(ctx)
 
     # ----------------------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -481,6 +582,28 @@ class ExploreComponent:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         return None
+
+
+def warn_if_ratio_is_one(component: ExploreComponent, consequence: str, hint: str = "") -> None:
+    """Warn at construction when TRL computes no old log-probs for this configuration (one optimizer step per
+    generation batch, no vLLM correction): the importance ratio of the generated rows is then exactly 1.
+
+    Args:
+        component: the component being built (its ``name`` and ``trainer``).
+        consequence: what a ratio of 1 means for it (e.g. ``"the adaptive clip bounds are never reached"``).
+        hint: appended to the advice (e.g. the paper's number of updates per generation).
+    """
+    from .. import _trl_compat
+
+    if not _trl_compat.computes_old_logps(component.trainer):
+        logger.warning(
+            "%s is on, but TRL computes no old log-probs in this configuration (one optimizer step per generation "
+            "batch, no vLLM correction): the importance ratio is 1, so %s. Use `steps_per_generation` = k · "
+            "`gradient_accumulation_steps`%s or `num_iterations` > 1.",
+            component.name,
+            consequence,
+            f" ({hint})" if hint else "",
+        )
 
 
 _REGISTRY: dict[str, type[ExploreComponent]] = {}
@@ -493,9 +616,17 @@ def register_component(cls: type[ExploreComponent]) -> type[ExploreComponent]:
         raise TypeError(f"register_component expects an ExploreComponent subclass, got {cls!r}.")
     if not cls.name or not isinstance(cls.name, str):
         raise ValueError(f"{cls.__qualname__}.name must be a non-empty string.")
-    unknown = set(cls.order) - set(PHASES)
+    unknown = set(cls.order) - set(PHASES) - {DEPRECATED_METRICS_PHASE}
     if unknown:
         raise ValueError(f"{cls.__qualname__}.order names unknown phases {sorted(unknown)}; phases: {list(PHASES)}.")
+    if cls.metrics is not ExploreComponent.metrics:
+        warnings.warn(
+            f"{cls.__qualname__} overrides `metrics`, which is deprecated: override `generation_metrics` (a "
+            "GenerationContext) and `loss_metrics` (a LossContext) instead, and `after_loss` for state updates. The "
+            "override is still called by both for now.",
+            FutureWarning,
+            stacklevel=2,
+        )
     existing = _REGISTRY.get(cls.name)
     if existing is not None and (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__):
         raise ValueError(

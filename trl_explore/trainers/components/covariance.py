@@ -8,12 +8,13 @@ covariance is centred within each population.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from ..._validation import changed_fields, check_number
+from ..._validation import changed_fields, check_choice, check_number
 from ...functional.covariance import clip_cov_mask, kl_cov_penalty
 from .base import (
     ADDED_KEY,
@@ -23,11 +24,15 @@ from .base import (
     LossContext,
     Metric,
     register_component,
+    warn_if_ratio_is_one,
 )
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClipCovComponent", "CovarianceArguments", "KLCovComponent"]
+__all__ = ["KL_COV_SURROGATES", "ClipCovComponent", "CovarianceArguments", "KLCovComponent"]
+
+#: `kl_cov_surrogate` values: the policy-gradient term the KL-Cov penalty is added to
+KL_COV_SURROGATES = ("clipped", "unclipped")
 
 
 @dataclass
@@ -53,13 +58,19 @@ class CovarianceArguments(ComponentArguments):
             Upper band end for replayed rows (SPEAR: `40` for math, `60` for agents).
         kl_cov_ratio (`float`, *optional*, defaults to `0.0`):
             Fraction in `[0, 1)` of the valid on-policy tokens, those with the largest covariance, that KL-Cov
-            penalises with `kl_cov_coef · |log π_θ - log π_old|`. `0`: off.
+            penalises with `kl_cov_coef · |log π_θ - log π_old|`. `0`: off. It needs old log-probs: when TRL computes
+            none (one optimizer step per generation batch) the ratio is 1 and the penalty is 0 in value *and*
+            gradient (a warning says so at construction).
         kl_cov_coef (`float`, *optional*, defaults to `0.1`):
             Weight `>= 0` of the KL-Cov penalty.
         kl_cov_replay_ratio (`float`, *optional*, defaults to `0.0`):
             KL-Cov ratio of the replayed rows.
         kl_cov_replay_coef (`float`, *optional*, defaults to `0.1`):
             KL-Cov weight of the replayed rows.
+        kl_cov_surrogate (`str`, *optional*, defaults to `"clipped"`):
+            Policy-gradient term of the rows KL-Cov acts on: `"clipped"` adds the penalty to TRL's clipped surrogate
+            `-min(r·A, clip(r, 1-ε_low, 1+ε_high)·A)`; `"unclipped"` replaces that surrogate by `-r·A` on those rows
+            (every token, penalised or not), as Cui et al. (arXiv 2505.22617, Sec. 4.2) and verl's `kl_cov` loss do.
     """
 
     clip_cov_ratio: float = field(default=0.0, metadata={"help": "Clip-Cov fraction of on-policy tokens (0: off)."})
@@ -74,6 +85,10 @@ class CovarianceArguments(ComponentArguments):
     kl_cov_coef: float = field(default=0.1, metadata={"help": "KL-Cov penalty weight."})
     kl_cov_replay_ratio: float = field(default=0.0, metadata={"help": "KL-Cov fraction of replayed tokens (0: off)."})
     kl_cov_replay_coef: float = field(default=0.1, metadata={"help": "KL-Cov penalty weight of replayed rows."})
+    kl_cov_surrogate: str = field(
+        default="clipped",
+        metadata={"help": "Surrogate of KL-Cov's rows: TRL's clipped one or -r·A.", "choices": list(KL_COV_SURROGATES)},
+    )
 
     def validate(self) -> None:
         for name in ("clip_cov_ratio", "clip_cov_replay_ratio", "kl_cov_ratio", "kl_cov_replay_ratio"):
@@ -87,6 +102,7 @@ class CovarianceArguments(ComponentArguments):
                 )
         check_number(self, "kl_cov_coef", low=0.0)
         check_number(self, "kl_cov_replay_coef", low=0.0)
+        check_choice(self, "kl_cov_surrogate", KL_COV_SURROGATES)
         for ratio, settings in (
             ("clip_cov_ratio", ("clip_cov_lb", "clip_cov_ub")),
             ("clip_cov_replay_ratio", ("clip_cov_replay_lb", "clip_cov_replay_ub")),
@@ -96,6 +112,8 @@ class CovarianceArguments(ComponentArguments):
             ignored = changed_fields(self, settings) if getattr(self, ratio) == 0 else []
             if ignored:
                 logger.warning("%s set but `%s=0` (off): no effect.", ", ".join(f"`{f}`" for f in ignored), ratio)
+        if self.kl_cov_ratio == 0 and self.kl_cov_replay_ratio == 0 and changed_fields(self, ("kl_cov_surrogate",)):
+            logger.warning("`kl_cov_surrogate` set but KL-Cov is off (`kl_cov_ratio=0`, `kl_cov_replay_ratio=0`).")
         on = self.clip_cov_ratio > 0 or self.clip_cov_replay_ratio > 0 or self.kl_cov_ratio > 0
         if (on or self.kl_cov_replay_ratio > 0) and self.loss_type not in OWN_LOSS_TYPES:
             raise ValueError(
@@ -118,9 +136,9 @@ def _seeded_generator(component: ExploreComponent, salt: int) -> torch.Generator
     return torch.Generator().manual_seed(int(component.args.seed) * 1_000_003 + rank * 7919 + salt)
 
 
-def _selection_metrics(ctx: Any, name: str, with_replay: bool) -> dict[str, Metric]:
+def _selection_metrics(ctx: LossContext, name: str, with_replay: bool) -> dict[str, Metric]:
     """``frac_selected`` (and ``frac_selected_replay``) from the counts the component's loss phase recorded."""
-    if not isinstance(ctx, LossContext) or name not in ctx.records:
+    if name not in ctx.records:
         return {}
     counts = ctx.records[name]
     out = {"frac_selected": Metric(*counts["frac_selected"])}
@@ -145,6 +163,7 @@ class ClipCovComponent(ExploreComponent):
     order = {"adjust_loss": 20}
     edits_loss = True
     state_per_process = True
+    example_config = dict(clip_cov_ratio=0.2, clip_cov_lb=-1e9, clip_cov_ub=1e9)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -181,7 +200,7 @@ class ClipCovComponent(ExploreComponent):
         ctx.per_token_loss = ctx.per_token_loss * (~cut).to(ctx.per_token_loss.dtype)
         ctx.records[self.name] = counts
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
+    def loss_metrics(self, ctx: LossContext) -> dict[str, Metric]:
         return _selection_metrics(ctx, self.name, with_replay=self.args.clip_cov_replay_ratio > 0)
 
     def state_dict(self) -> dict[str, Any]:
@@ -195,8 +214,14 @@ class ClipCovComponent(ExploreComponent):
 class KLCovComponent(ExploreComponent):
     """KL-Cov: adds ``coef · |log π_θ - log π_old|`` to the loss of the top-covariance tokens (``adjust_loss``).
 
-    ``π_old`` is the context's behaviour policy (TRL's old log-probs, replayed rows' stored ones, or the detached
-    current policy on-policy, where the penalty is 0 in value but not in gradient).
+    ``π_old`` is the context's behaviour policy: TRL's old log-probs, the replayed rows' stored ones, or, when TRL
+    computes none (one optimizer step per generation batch), the detached current policy. In that last case the
+    penalty is 0 in value **and** in gradient (torch's gradient of ``|x|`` at 0 is 0): KL-Cov does nothing on the
+    generated rows, and a warning says so at construction when ``kl_cov_ratio > 0``.
+
+    ``kl_cov_surrogate`` (``prepare_loss``, after HAPO's bounds and redistribution): ``"clipped"`` keeps TRL's clipped
+    surrogate; ``"unclipped"`` sets infinite clip bounds on the rows of each population KL-Cov acts on, so their
+    policy-gradient term is ``-r·A`` (Cui et al., Sec. 4.2). TRL's ``delta`` and a component's dual clip still apply.
 
     Metrics (``kl_cov/``): ``frac_selected`` (penalised / valid on-policy tokens), ``frac_selected_replay`` (only with
     ``kl_cov_replay_ratio > 0``).
@@ -204,12 +229,29 @@ class KLCovComponent(ExploreComponent):
 
     name = "kl_cov"
     arguments = CovarianceArguments
-    order = {"adjust_loss": 25}
+    order = {"prepare_loss": 40, "adjust_loss": 25}
     edits_loss = True
+    example_config = dict(kl_cov_ratio=0.2, num_iterations=2)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
         return getattr(args, "kl_cov_ratio", 0.0) > 0 or getattr(args, "kl_cov_replay_ratio", 0.0) > 0
+
+    def __init__(self, trainer: Any) -> None:
+        super().__init__(trainer)
+        if self.args.kl_cov_ratio > 0:
+            warn_if_ratio_is_one(
+                self, "KL-Cov's penalty coef·|log r| is 0 with gradient 0 on the generated rows (it does nothing there)"
+            )
+
+    def prepare_loss(self, ctx: LossContext) -> None:
+        if self.args.kl_cov_surrogate != "unclipped":
+            return
+        generated, added = _populations(ctx)
+        rows = (generated & (self.args.kl_cov_ratio > 0)) | (added & (self.args.kl_cov_replay_ratio > 0))
+        shape = ctx.per_token_logps.shape
+        ctx.eps_low = _unclipped(ctx.eps_low, rows, shape)
+        ctx.eps_high = _unclipped(ctx.eps_high, rows, shape)
 
     def adjust_loss(self, ctx: LossContext) -> None:
         generated, added = _populations(ctx)
@@ -228,5 +270,11 @@ class KLCovComponent(ExploreComponent):
         ctx.per_token_loss = ctx.per_token_loss + penalty_total
         ctx.records[self.name] = counts
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
+    def loss_metrics(self, ctx: LossContext) -> dict[str, Metric]:
         return _selection_metrics(ctx, self.name, with_replay=self.args.kl_cov_replay_ratio > 0)
+
+
+def _unclipped(eps: float | torch.Tensor, rows: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``[B, T]`` float64 ε with ``+inf`` on ``rows`` (``[B, 1]`` bool): bounds ``(-inf, inf)``, so ``clip(r) = r``."""
+    eps = torch.as_tensor(eps, dtype=torch.float64, device=rows.device).expand(shape)
+    return torch.where(rows, torch.full_like(eps, math.inf), eps)

@@ -128,6 +128,7 @@ class DrBoTComponent(ExploreComponent):
     arguments = DrBoTArguments
     order = {"advantages": 30}
     edits_loss = True
+    example_config = dict(group_std_keep_ratio=0.5)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -160,8 +161,8 @@ class DrBoTComponent(ExploreComponent):
         ctx.drop_samples(drop, self.args.dr_bot_normalization)
         ctx.records[self.name] = (incomplete, repetitive, kept_groups)
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if not isinstance(ctx, GenerationContext) or self.name not in ctx.records:
+    def generation_metrics(self, ctx: GenerationContext) -> dict[str, Metric]:
+        if self.name not in ctx.records:
             return {}
         incomplete, repetitive, kept_groups = ctx.records[self.name]
         n = float(incomplete.numel())

@@ -8,9 +8,11 @@
 * ``hapo_adaptive_temperature`` — `HapoTemperatureComponent` (``sampling``): training rollouts sample at
   ``T_base · (1 + τ·h̃)`` with the previous training step's entropy statistics (step 1 samples at plain T_base).
 
-The entropy scores of a micro-batch are computed once (`_micro_batch_scores`) from the entropies of the training
-forward at TRL's temperature, over the micro-batch (``hapo_stats_scope="micro_batch"``, released) or over the
-micro-batches of every process (``"batch_all"``, gathered).
+The entropy scores of a micro-batch are computed once, by the first part that needs them, and shared in the loss
+context's typed slot `HAPO_SCORES` (`HapoScores`). They come from the entropies of the training forward at TRL's
+temperature, over the micro-batch (``hapo_stats_scope="micro_batch"``, released) or over the micro-batches of every
+process (``"batch_all"``, gathered). ``hapo_adaptive_temperature`` keeps the statistics of the latest training
+micro-batch in its ``after_loss`` phase.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from ..._validation import check_bool, check_choice, check_number, check_optional_number
 from ...functional.hapo import (
+    HAPO_PIVOT_RULES,
     HAPO_SIGNS,
     HapoEntropyStats,
     hapo_clip_bounds,
@@ -41,13 +44,18 @@ from .base import (
     LossContext,
     Metric,
     SamplingRequest,
+    SharedSlot,
     register_component,
+    warn_if_ratio_is_one,
 )
 
 __all__ = [
+    "HAPO_SAMPLING_ENTROPIES",
+    "HAPO_SCORES",
     "HAPO_STATS_SCOPES",
     "HAPOArguments",
     "HapoClipComponent",
+    "HapoScores",
     "HapoDARComponent",
     "HapoTLGAComponent",
     "HapoTemperatureComponent",
@@ -56,7 +64,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 HAPO_STATS_SCOPES = ("micro_batch", "batch_all")
-_SCORES = "hapo_scores"  # LossContext.records key of the micro-batch's (scores, stats)
+#: `hapo_sampling_entropy` values: the logits whose entropy the rollout sampler scores
+HAPO_SAMPLING_ENTROPIES = ("t_base", "raw")
+_HAPO_HINT = "HAPO: 16 updates per generation"
 _PAD = -1.0e30  # sentinel for padded gathers of log-entropies (log H >= log 1e-8)
 
 
@@ -80,6 +90,14 @@ class HAPOArguments(ComponentArguments):
             previous step's entropy statistics. TRL still computes every log-prob (old, current, reference) at T_base.
         hapo_entropy_pivot (`float`, *optional*, defaults to `0.8`):
             Quantile q in `(0, 1]` of the log-entropies used as the pivot of h̃ (nearest rank).
+        hapo_pivot_rule (`str`, *optional*, defaults to `"nearest_rank"`):
+            Rank of the pivot among n sorted log-entropies: `"nearest_rank"`: the `⌈q·n⌉`-th smallest; `"released"`:
+            the released code's `torch.quantile(..., interpolation="nearest")`, 0-based index `round(q·(n − 1))`
+            (one rank lower for 12 of n = 1..59 at q = 0.8).
+        hapo_sampling_entropy (`str`, *optional*, defaults to `"t_base"`):
+            Logits whose entropy the adaptive-temperature sampler scores: `"t_base"`: `softmax(logits / T_base)`, the
+            temperature of the training-side statistics it is standardised with; `"raw"`: `softmax(logits)`, as
+            released (identical at T_base = 1).
         hapo_clip_alpha (`float`, *optional*, defaults to `1.0`):
             α >= 0 of the adaptive clipping.
         hapo_adv_beta (`float`, *optional*, defaults to `1.0`):
@@ -111,6 +129,14 @@ class HAPOArguments(ComponentArguments):
     hapo_adv_beta: float = field(
         default=1.0, metadata={"help": "β of the advantage redistribution, in [0, 1] with hapo_sign='paper'."}
     )
+    hapo_pivot_rule: str = field(
+        default="nearest_rank",
+        metadata={"help": "Rank rule of the entropy pivot.", "choices": list(HAPO_PIVOT_RULES)},
+    )
+    hapo_sampling_entropy: str = field(
+        default="t_base",
+        metadata={"help": "Logits of the sampler's entropy (T_base or raw).", "choices": list(HAPO_SAMPLING_ENTROPIES)},
+    )
     hapo_temperature_tau: float = field(
         default=0.05, metadata={"help": "τ in [0, 1) of the adaptive temperature (paper: 0.1)."}
     )
@@ -138,6 +164,8 @@ class HAPOArguments(ComponentArguments):
             check_bool(self, name)
         check_choice(self, "hapo_sign", HAPO_SIGNS)
         check_number(self, "hapo_entropy_pivot", low=0.0, high=1.0, low_open=True)
+        check_choice(self, "hapo_pivot_rule", HAPO_PIVOT_RULES)
+        check_choice(self, "hapo_sampling_entropy", HAPO_SAMPLING_ENTROPIES)
         check_number(self, "hapo_clip_alpha", low=0.0)
         check_number(self, "hapo_adv_beta", low=0.0, high=1.0 if self.hapo_sign == "paper" else None)
         check_number(self, "hapo_temperature_tau", low=0.0, high=1.0, high_open=True)
@@ -173,6 +201,23 @@ class HAPOArguments(ComponentArguments):
 
 
 # --------------------------------------------------------------------------------------------- shared scores
+@dataclass(frozen=True, eq=False)
+class HapoScores:
+    """The entropy scores of one micro-batch, shared by HAPO's loss parts (`HAPO_SCORES`).
+
+    Attributes:
+        scores: ``[B, T]`` h̃ (0 where masked).
+        stats: the `HapoEntropyStats` they were standardised with.
+    """
+
+    scores: torch.Tensor
+    stats: HapoEntropyStats
+
+
+#: The micro-batch's `HapoScores` in `LossContext.shared`: computed by the first HAPO part that needs them
+HAPO_SCORES: SharedSlot[HapoScores] = SharedSlot("hapo_scores", HapoScores)
+
+
 def _gathered_population(accelerator: Any, values: torch.Tensor) -> torch.Tensor:
     """The 1-D ``values`` of every process, concatenated (padded gather)."""
     padded = accelerator.pad_across_processes(values, dim=0, pad_index=_PAD)
@@ -189,43 +234,38 @@ def _entropy_stats(trainer: Any, args: Any, entropies: torch.Tensor, mask: torch
     log_h = log_h[torch.isfinite(log_h)]
     if args.hapo_stats_scope == "batch_all":
         log_h = _gathered_population(trainer.accelerator, log_h)
-    return hapo_entropy_stats(log_h, args.hapo_entropy_pivot)
+    return hapo_entropy_stats(log_h, args.hapo_entropy_pivot, args.hapo_pivot_rule)
 
 
-def _micro_batch_scores(component: ExploreComponent, ctx: LossContext) -> tuple[torch.Tensor, HapoEntropyStats]:
-    """``(h̃ [B, T], stats)`` of the micro-batch, computed once and shared by the HAPO loss components."""
-    if _SCORES not in ctx.records:
+def _entropies(ctx: LossContext) -> torch.Tensor:
+    return ctx.entropies if ctx.entropies is not None else ctx.token_stats["entropy"]
+
+
+def _micro_batch_scores(component: ExploreComponent, ctx: LossContext) -> HapoScores:
+    """The micro-batch's `HapoScores`, computed once (by the first HAPO part that asks) and shared in
+    ``ctx.shared[HAPO_SCORES]``."""
+
+    def compute() -> HapoScores:
         args = component.args
-        entropies = ctx.entropies if ctx.entropies is not None else ctx.token_stats["entropy"]
+        entropies = _entropies(ctx)
         stats = _entropy_stats(component.trainer, args, entropies, ctx.mask)
         scores, stats = hapo_entropy_scores(entropies, ctx.mask, args.hapo_entropy_pivot, args.hapo_sign, stats=stats)
-        ctx.records[_SCORES] = (scores, stats, component.name)
-    scores, stats, _ = ctx.records[_SCORES]
-    return scores, stats
+        return HapoScores(scores, stats)
+
+    return ctx.shared.get_or_compute(HAPO_SCORES, compute)
 
 
-def _score_metrics(component: ExploreComponent, ctx: LossContext) -> dict[str, Metric]:
-    """``h_mean`` / ``frac_high_entropy``, reported by the component that computed the micro-batch's scores."""
-    if _SCORES not in ctx.records or ctx.records[_SCORES][2] != component.name:
+def _score_metrics(ctx: LossContext) -> dict[str, Metric]:
+    """``h_mean`` / ``frac_high_entropy`` of the micro-batch's shared scores (reported by one HAPO part: the adaptive
+    clip when it is on, else the redistribution)."""
+    shared = ctx.shared.get(HAPO_SCORES)
+    if shared is None:
         return {}
-    scores = ctx.records[_SCORES][0]
+    scores = shared.scores
     return {
         "h_mean": Metric.masked_mean(scores, ctx.mask),
         "frac_high_entropy": Metric.masked_mean((scores > 0).float(), ctx.mask),
     }
-
-
-def _warn_if_ratio_is_one(component: ExploreComponent, what: str) -> None:
-    from .. import _trl_compat
-
-    if not _trl_compat.computes_old_logps(component.trainer):
-        logger.warning(
-            "%s is on, but TRL computes no old log-probs in this configuration (one optimizer step per generation "
-            "batch, no vLLM correction): the importance ratio is 1, so %s. Use `steps_per_generation` = k · "
-            "`gradient_accumulation_steps` (HAPO: 16 updates per generation) or `num_iterations` > 1.",
-            component.name,
-            what,
-        )
 
 
 def _scorable(
@@ -263,6 +303,7 @@ class HapoTLGAComponent(ExploreComponent):
     metric_namespace = "hapo"
     arguments = HAPOArguments
     order = {"advantages": 10}  # a normalisation: before sample selections (e.g. NSR / GRPO-N at 50)
+    example_config = dict(hapo_tlga=True)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -277,8 +318,8 @@ class HapoTLGAComponent(ExploreComponent):
         ctx.advantages = advantages[ctx.process_slice].to(ctx.advantages.dtype)
         ctx.records[self.name] = stats
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if isinstance(ctx, GenerationContext) and self.name in ctx.records:
+    def generation_metrics(self, ctx: GenerationContext) -> dict[str, Metric]:
+        if self.name in ctx.records:
             return {"tlga_fallback_groups": Metric(ctx.records[self.name]["fallback_groups"], reduce="global")}
         return {}
 
@@ -293,6 +334,7 @@ class HapoClipComponent(ExploreComponent):
     arguments = HAPOArguments
     order = {"prepare_loss": 20}
     edits_loss = True
+    example_config = dict(hapo_adaptive_clip=True, num_iterations=2)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -300,23 +342,25 @@ class HapoClipComponent(ExploreComponent):
 
     def __init__(self, trainer: Any) -> None:
         super().__init__(trainer)
-        _warn_if_ratio_is_one(self, "the adaptive clip bounds are never reached")
+        warn_if_ratio_is_one(self, "the adaptive clip bounds are never reached", _HAPO_HINT)
 
     def prepare_loss(self, ctx: LossContext) -> None:
-        scores, _ = _micro_batch_scores(self, ctx)
+        scores = _micro_batch_scores(self, ctx).scores
         ctx.eps_low, ctx.eps_high = hapo_clip_bounds(
             scores, self.trainer.epsilon_low, self.trainer.epsilon_high, self.args.hapo_clip_alpha
         )
         ctx.dual_clip = self.args.hapo_dual_clip
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if not isinstance(ctx, LossContext) or not isinstance(ctx.eps_low, torch.Tensor):
+    def loss_metrics(self, ctx: LossContext) -> dict[str, Metric]:
+        if ctx.per_token_logps is None:  # TRL's own loss path: the loss was not built here
             return {}
+        # the bounds this part prepared (a later part, e.g. KL-Cov's unclipped surrogate, may have widened them)
+        eps_low, eps_high = torch.as_tensor(ctx.eps_low), torch.as_tensor(ctx.eps_high)
         mask = ctx.mask
         return {
-            "eps_low_mean": Metric.masked_mean(ctx.eps_low.float(), mask),
-            "eps_high_mean": Metric.masked_mean(ctx.eps_high.float(), mask),
-            **_score_metrics(self, ctx),
+            "eps_low_mean": Metric.masked_mean(eps_low.float().expand_as(mask), mask),
+            "eps_high_mean": Metric.masked_mean(eps_high.float().expand_as(mask), mask),
+            **_score_metrics(ctx),
         }
 
 
@@ -331,6 +375,7 @@ class HapoDARComponent(ExploreComponent):
     arguments = HAPOArguments
     order = {"prepare_loss": 30}  # after the adaptive clip bounds it reads
     edits_loss = True
+    example_config = dict(hapo_dar=True, num_iterations=2)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -338,10 +383,10 @@ class HapoDARComponent(ExploreComponent):
 
     def __init__(self, trainer: Any) -> None:
         super().__init__(trainer)
-        _warn_if_ratio_is_one(self, "the redistribution only dampens low-entropy tokens")
+        warn_if_ratio_is_one(self, "the redistribution only dampens low-entropy tokens", _HAPO_HINT)
 
     def prepare_loss(self, ctx: LossContext) -> None:
-        scores, _ = _micro_batch_scores(self, ctx)
+        scores = _micro_batch_scores(self, ctx).scores
         before = ctx.advantages
         ctx.advantages = hapo_redistribute_advantages(
             before, scores, ctx.coef_1, ctx.eps_low, ctx.eps_high, self.args.hapo_adv_beta
@@ -349,14 +394,15 @@ class HapoDARComponent(ExploreComponent):
         changed = ctx.advantages.abs() - before.expand_as(ctx.advantages).abs()
         ctx.records[self.name] = ((changed > 0).float(), (changed < 0).float())
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if not isinstance(ctx, LossContext) or self.name not in ctx.records:
+    def loss_metrics(self, ctx: LossContext) -> dict[str, Metric]:
+        if self.name not in ctx.records:
             return {}
         amplified, dampened = ctx.records[self.name]
         return {
             "dar_frac_amplified": Metric.masked_mean(amplified, ctx.mask),
             "dar_frac_dampened": Metric.masked_mean(dampened, ctx.mask),
-            **_score_metrics(self, ctx),
+            # the adaptive clip (earlier in prepare_loss) computes and reports the shared scores when it is on
+            **({} if self.args.hapo_adaptive_clip else _score_metrics(ctx)),
         }
 
 
@@ -379,6 +425,7 @@ class HapoTemperatureComponent(ExploreComponent):
     # the released statistics (hapo_stats_scope="micro_batch") are each process's own: every process saves and
     # restores its own (with "batch_all" they are equal on every process, and per-process saving is still exact)
     state_per_process = True
+    example_config = dict(hapo_adaptive_temperature=True)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -403,31 +450,40 @@ class HapoTemperatureComponent(ExploreComponent):
         if self.stats is None:
             return None
         args = self.args
+        # the temperature of the row entropy: T_base, or 1 (the raw logits, released)
+        entropy_temperature = 1.0 if args.hapo_sampling_entropy == "raw" else float(args.temperature)
         if ctx.backend.startswith("vllm"):
             from ...generation.vllm_adaptive_temperature import request_arguments
 
+            # vLLM's processor reads `hapo_temperature` only for the row entropy (vLLM applies T_base itself)
             return SamplingRequest(
                 vllm_extra_args=request_arguments(
-                    args.hapo_temperature_tau, args.temperature, self.stats, args.hapo_sign
+                    args.hapo_temperature_tau, entropy_temperature, self.stats, args.hapo_sign
                 )
             )
         from ...generation.adaptive_temperature import AdaptiveTemperatureLogitsProcessor
 
         processor = AdaptiveTemperatureLogitsProcessor(
-            args.hapo_temperature_tau, self.stats, temperature=args.temperature, sign=args.hapo_sign
+            args.hapo_temperature_tau,
+            self.stats,
+            temperature=args.temperature,
+            sign=args.hapo_sign,
+            entropy_temperature=entropy_temperature,
         )
         self._processors.append(processor)
         return SamplingRequest(logits_processors=[processor])
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if isinstance(ctx, LossContext):
-            if ctx.mode == "train":  # keep this micro-batch's statistics for the next rollout
-                if _SCORES in ctx.records:
-                    self.stats = ctx.records[_SCORES][1]
-                else:  # (with "batch_all" a gather, run by every process alike: the phases run everywhere)
-                    entropies = ctx.entropies if ctx.entropies is not None else ctx.token_stats["entropy"]
-                    self.stats = _entropy_stats(self.trainer, self.args, entropies, ctx.mask)
-            return {}
+    def after_loss(self, ctx: LossContext) -> None:
+        if ctx.mode != "train":
+            return
+        # keep this micro-batch's statistics for the next rollout: the shared scores' when a HAPO loss part computed
+        # them, else computed here (with "batch_all" a gather, run by every process alike: the phases run everywhere)
+        shared = ctx.shared.get(HAPO_SCORES)
+        self.stats = (
+            shared.stats if shared is not None else _entropy_stats(self.trainer, self.args, _entropies(ctx), ctx.mask)
+        )
+
+    def generation_metrics(self, ctx: GenerationContext) -> dict[str, Metric]:
         if ctx.mode != "train" or self.trainer.use_vllm:  # vLLM applies the temperatures inside the engine
             return {}
         total = count = 0.0

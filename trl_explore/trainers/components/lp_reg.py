@@ -124,6 +124,7 @@ class LpRegComponent(ExploreComponent):
     order = {"adjust_loss": 50}
     edits_loss = True
     uses_old_token_stats = True  # the proxy of the data-generating policy
+    example_config = dict(lp_reg=True, lp_reg_rho=0.2)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -212,8 +213,8 @@ class LpRegComponent(ExploreComponent):
         )
         ctx.records[self.name] = (sel, kept_mass, loss_stats["kl"])
 
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if not isinstance(ctx, LossContext) or self.name not in ctx.records:
+    def loss_metrics(self, ctx: LossContext) -> dict[str, Metric]:
+        if self.name not in ctx.records:
             return {}
         sel, kept_mass, kl = ctx.records[self.name]
         mask = ctx.mask.bool()

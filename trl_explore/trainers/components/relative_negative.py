@@ -139,6 +139,7 @@ class RelativeNegativeComponent(ExploreComponent):
     arguments = RelativeNegativeArguments
     # a sample selection: after advantage normalisations (e.g. HAPO's token-level group average)
     order = {"advantages": 50}
+    example_config = dict(advantage_mode="grpo_n")
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -201,10 +202,11 @@ class RelativeNegativeComponent(ExploreComponent):
             )
 
     # ---------------------------------------------------------------------------------------------------- metrics
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if isinstance(ctx, LossContext):
-            max_logp = ctx.token_stats.get("max_logp")
-            return {} if max_logp is None else {"max_prob_sampled": Metric.masked_mean(max_logp.exp(), ctx.mask)}
+    def loss_metrics(self, ctx: LossContext) -> dict[str, Metric]:
+        max_logp = ctx.token_stats.get("max_logp")
+        return {} if max_logp is None else {"max_prob_sampled": Metric.masked_mean(max_logp.exp(), ctx.mask)}
+
+    def generation_metrics(self, ctx: GenerationContext) -> dict[str, Metric]:
         advantages = ctx.advantages if ctx.advantages.dim() == 1 else ctx.advantages.mean(-1)
         loss_mask = ctx.loss_mask()
         negative = (advantages < 0).unsqueeze(1).float()

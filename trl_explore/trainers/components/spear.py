@@ -258,6 +258,7 @@ class SelfImitationComponent(ExploreComponent):
     edits_loss = True
     state_per_process = True
     adds_rows = True
+    example_config = dict(sil=True, sil_buffer_size=2, sil_trigger_factor=0.5, sil_warmup_steps=0)
 
     @classmethod
     def enabled(cls, args: Any) -> bool:
@@ -271,6 +272,17 @@ class SelfImitationComponent(ExploreComponent):
         self.generation = 0  # training generation batches seen
         self.last_replay: list[ReplayEntry] = []  # the entries replayed at the latest trigger (diagnostics, tests)
         self.last_replay_advantages = torch.empty(0)
+        per_step = int(trainer.args.steps_per_generation)
+        # each process's share is a multiple of steps_per_generation rows, the total at most sil_buffer_size rows
+        self.max_units = self.args.sil_buffer_size // per_step
+        if self.max_units == 0:
+            logger.warning(
+                "`sil_buffer_size=%d` < `steps_per_generation=%d`: SPEAR replays in units of `steps_per_generation` "
+                "rows (one per micro-batch) and at most `sil_buffer_size` rows, so nothing can ever be replayed. "
+                "Raise `sil_buffer_size` to a multiple of `steps_per_generation`.",
+                self.args.sil_buffer_size,
+                per_step,
+            )
 
     # ------------------------------------------------------------------------------------------------ generation
     def advantages(self, ctx: GenerationContext) -> None:
@@ -282,7 +294,11 @@ class SelfImitationComponent(ExploreComponent):
         p50 = self.baseline.p50()
         local = torch.tensor([float(self.buffer.count_above(p50))], device=accelerator.device)
         above = int(accelerator.reduce(local, reduction="sum").item())  # identical on every process
-        triggered = len(self.baseline) > 0 and above > self.args.sil_trigger_factor * self.args.sil_buffer_size
+        triggered = (
+            self.max_units > 0
+            and len(self.baseline) > 0
+            and above > self.args.sil_trigger_factor * self.args.sil_buffer_size
+        )
         weight = sil_weight(int(self.trainer.state.global_step), self.args.sil_loss_coef, self.args.sil_warmup_steps)
         replayed = self._replay(ctx, p50, weight) if triggered else 0
         self._collect(ctx)
@@ -319,7 +335,7 @@ class SelfImitationComponent(ExploreComponent):
         per_step = int(self.trainer.args.steps_per_generation)
         units = torch.tensor([eligible.numel() // per_step], device=accelerator.device)
         available = [int(u) for u in accelerator.gather(units).tolist()]
-        shares = replay_allocation(available, max(1, self.args.sil_buffer_size // per_step))
+        shares = replay_allocation(available, self.max_units)  # Σ shares · per_step <= sil_buffer_size
         count = shares[accelerator.process_index] * per_step
         generator = torch.Generator().manual_seed(self._sampling_seed())
         picked = eligible[torch.randperm(eligible.numel(), generator=generator)[:count]].tolist()
@@ -379,8 +395,8 @@ class SelfImitationComponent(ExploreComponent):
                 entry.row["old_per_token_logps"] = behaviour[i, :length].float().cpu().clone()
 
     # ---------------------------------------------------------------------------------------------------- metrics
-    def metrics(self, ctx: Any) -> dict[str, Metric]:
-        if not isinstance(ctx, GenerationContext) or self.name not in ctx.records:
+    def generation_metrics(self, ctx: GenerationContext) -> dict[str, Metric]:
+        if self.name not in ctx.records:
             return {}
         record = ctx.records[self.name]
         share = 1.0 / self.trainer.accelerator.num_processes  # a count of 1/P per process: the mean is the sum
