@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "hapo_clip_bounds": "hapo",
     "hapo_entropy_scores": "hapo",
     "hapo_entropy_stats": "hapo",
+    "hapo_pivot_rank": "hapo",
     "hapo_redistribute_advantages": "hapo",
     "hapo_row_temperature_factor": "hapo",
     "hapo_temperature_factor": "hapo",
