@@ -88,6 +88,18 @@ def test_toy_set_route(model_dir, tmp_path):
     assert report["metrics"]["likelihood"]["num_human"] == 6 and report["metrics"]["likelihood"]["num_machine"] == 6
 
 
+def test_real_text_route(model_dir, tmp_path):
+    """`--data_files real`: human prose from Python's documentation and the scoring model's continuations of its first
+    30 tokens (`trl_explore.toy.human_text`), labelled human / machine."""
+    script = load_example("lastde_detect")
+    args = script.LastdeDetectArguments(
+        model_name_or_path=str(model_dir), data_files=["real"], limit=4, methods=["likelihood"],
+        n_samples=4, output_dir=str(tmp_path / "real"),
+    )
+    report = script.main(args)
+    assert report["metrics"]["likelihood"]["num_human"] == 4 and report["metrics"]["likelihood"]["num_machine"] == 4
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"methods": ["gptzero"]}, "methods"), ({"data_files": None}, "data_files"), ({"n_samples": 1}, "n_samples"),

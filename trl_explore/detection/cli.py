@@ -26,9 +26,14 @@ LABELS = {"0": 0, "1": 1, "false": 0, "true": 1, "human": 0, "machine": 1, "ai":
 class LastdeDetectArguments:
     """Arguments of the detection script (see the module docstring)."""
 
-    model_name_or_path: str = field(metadata={"help": "Scoring model: Hub name or local path; `toy` for the offline toy."})
+    model_name_or_path: str = field(
+        metadata={"help": "Scoring model: Hub name or local path; `toy` for the offline toy, `smollm2` for the offline "
+                  "SmolLM2-135M-Instruct (`trl_explore.toy.pretrained_model_path`)."}
+    )
     data_files: list[str] | None = field(
-        default=None, metadata={"help": "JSONL / JSON / CSV / Parquet files of texts (`toy`: the toy set)."}
+        default=None,
+        metadata={"help": "JSONL / JSON / CSV / Parquet files of texts (`toy`: the toy set; `real`: human prose from "
+                  "Python's documentation and the scoring model's continuations of its first 30 tokens)."},
     )
     human_files: list[str] | None = field(default=None, metadata={"help": "Files of human-written texts."})
     machine_files: list[str] | None = field(default=None, metadata={"help": "Files of machine-generated texts."})
@@ -100,6 +105,10 @@ def _load_model(path: str, dtype: str):
         from trl_explore.toy import warm_start
 
         path = str(warm_start(task="arithmetic"))
+    else:
+        from trl_explore.toy.pretrained import resolve_pretrained
+
+        path = resolve_pretrained(path)  # `smollm2` -> the cached checkpoint folder; anything else unchanged
     tokenizer = AutoTokenizer.from_pretrained(path)
     torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -141,6 +150,11 @@ def load_texts(args: LastdeDetectArguments, model=None, tokenizer=None) -> tuple
 
         toy = make_detection_texts(model, tokenizer, args.limit or 32, seed=args.seed)
         return toy["human"] + toy["machine"], [0] * len(toy["human"]) + [1] * len(toy["machine"])
+    if args.data_files == ["real"]:
+        from trl_explore.toy.human_text import make_real_detection_texts
+
+        real = make_real_detection_texts(model, tokenizer, args.limit or 150, seed=args.seed)
+        return real["human"] + real["machine"], [0] * len(real["human"]) + [1] * len(real["machine"])
     if args.data_files:
         texts, labels = [], [] if args.label_column else None
         for path in args.data_files:
