@@ -20,7 +20,6 @@ from grpo_helpers import (
 )
 from reference.lp_reg_reference import lp_reg_reference_loss
 
-from trl_explore.functional.relative_negative import relative_negative_advantages
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
 
 torch.set_num_threads(1)
@@ -88,7 +87,14 @@ def test_combined_loss_equals_composed_reference(tmp_path, mode, normalization):
     generated = trainer._run_generation_phases(copy.deepcopy(inputs))
     loss, grads = loss_and_grads(trainer, generated)
 
-    advantages, keep = relative_negative_advantages(rewards, 4, mode, positive_weight=0.1)
+    # the hand values of the docstring (Zhu et al., arXiv 2506.01347: NSR, Eq. 5, keeps only the incorrect samples,
+    # with −1; W-REINFORCE, Eq. 7, gives the correct ones +λ = 0.1 and the incorrect ones −1)
+    if mode == "nsr":
+        advantages, keep = torch.tensor([0.0, -1.0, -1.0, 0.0]), torch.tensor([False, True, True, False])
+    else:
+        advantages, keep = torch.tensor([0.1, -1.0, -1.0, 0.1]), torch.tensor([True, True, True, True])
+    # the trainer's advantage phase produced them (W-REINFORCE's 0.1: one float32 rounding of the product)
+    torch.testing.assert_close(generated["advantages"], advantages, rtol=torch.finfo(torch.float32).eps, atol=0.0)
     mask = inputs["completion_mask"].bool()
     if normalization == "selected_tokens":
         mask = mask & keep.unsqueeze(1)
