@@ -1,4 +1,5 @@
-"""HAPO's pure math (`trl_explore.functional.hapo`): hand-derived cases and the float64 reference of the spec."""
+"""HAPO's pure math (`trl_explore.functional.hapo`): hand-derived cases and the float64 reference (arXiv 2509.16591,
+Sec. 3)."""
 
 from __future__ import annotations
 

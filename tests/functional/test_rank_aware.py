@@ -117,7 +117,8 @@ def test_matches_reference_float64(preset, shape, top_k):
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_gradient_finite_differences(preset):
-    """Central differences of the reference loss with w and K frozen at the base point (the spec's sg)."""
+    """Central differences of the reference loss with w and K frozen at the base point (the paper's stop-gradient
+    sg)."""
     kwargs = {**PRESETS[preset], "top_k": 3}
     shape = (2, 3, 7)
     logits = _logits(shape, seed=3, scale=1.5).requires_grad_()

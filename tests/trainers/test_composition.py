@@ -1,6 +1,7 @@
 """Components combine: Lp-Reg with every relative-negative advantage mode trains (several optimizer steps per
 generation, so old log-probs and the captured proxy statistics are used), and one combined loss equals a reference
-composed from the two methods' specs (advantages of the mode, then Lp-Reg on the masked batch)."""
+composed from the two papers (advantages of the mode, arXiv 2506.01347 / 2510.04028, then Lp-Reg, arXiv 2510.03222,
+on the masked batch)."""
 
 from __future__ import annotations
 

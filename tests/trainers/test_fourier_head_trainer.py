@@ -126,7 +126,8 @@ def test_trainer_attaches_head_and_refuses_a_model_without_one(tokenizer, tmp_pa
 
 def test_logged_term_equals_formula_and_is_added(tokenizer, tmp_path):
     """On one batch: loss = SFT loss of the numeric head's distribution + γ · 2 · mean_rows Σ_k 2π²k²|c_k|² over the
-    labelled positions (float64 reference from the spec), and `fourier_head/regularization` logs exactly that term."""
+    labelled positions (float64 reference from arXiv 2410.22269, Sec. 2-3), and `fourier_head/regularization` logs
+    exactly that term."""
     gamma = 1e-3
     trainer = _trainer(tokenizer, tmp_path, fourier_head_regularization_gamma=gamma)
     model = trainer.model.train()

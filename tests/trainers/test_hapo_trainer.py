@@ -1,4 +1,5 @@
-"""HAPO components on `ExploreGRPOTrainer`: TRL parity with the knobs at zero, the float64 reference of the spec,
+"""HAPO components on `ExploreGRPOTrainer`: TRL parity with the knobs at zero, the float64 reference (arXiv 2509.16591,
+Sec. 3),
 TLGA in the advantages phase, adaptive temperature in training rollouts, metrics, resume, composition with Lp-Reg."""
 
 from __future__ import annotations
@@ -172,7 +173,8 @@ def test_knobs_at_zero_equal_trl_sequence_level_to_float32_rounding(tmp_path):
 )
 def test_loss_matches_float64_reference(tmp_path, sign, parts):
     """Adaptive clip and/or redistribution, off-policy (old log-probs of another model, so ratios spread around 1):
-    loss and every gradient equal the float64 full-logits reference of the spec; metrics by hand from its scores."""
+    loss and every gradient equal the float64 full-logits reference (tests/reference/hapo_reference.py); metrics by hand
+    from its scores."""
     adaptive_clip, dar = parts
     tok = tiny_tokenizer()
     trainer = build_trainer(
