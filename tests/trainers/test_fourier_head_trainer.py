@@ -182,6 +182,7 @@ def test_gamma_zero_is_sft_trainer_on_the_numeric_head(tokenizer, tmp_path):
     with fused_head(projection=numeric_head_projection(trainer.model), label_mask=shifted_label_mask(inputs)):
         plain = SFTTrainer.compute_loss(trainer, trainer.model, dict(inputs))
     want = torch.autograd.grad(plain, [p for p in trainer.model.parameters() if p.requires_grad])
+    # exact: γ = 0 adds no term, both run SFTTrainer's loss through the same fused head on the same model
     assert torch.equal(loss, plain)
     for a, b in zip(grads, want):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -207,7 +208,7 @@ def test_trains_logs_saves_loads_and_deepcopies(tokenizer, tmp_path):
     ids = tokenizer(["x=0.31 bin:", "x=0.77 bin:"], return_tensors="pt", padding=True)
     model = trainer.model.eval()
     with torch.no_grad():
-        expected = model(**ids).logits
+        expected = model(**ids).logits  # exact below: the same weights through the same forward
         loaded = load_numeric_head_model(tmp_path / "saved").eval()
         torch.testing.assert_close(loaded(**ids).logits, expected, rtol=0, atol=0)
         torch.testing.assert_close(copy.deepcopy(model)(**ids).logits, expected, rtol=0, atol=0)
