@@ -36,7 +36,7 @@ from trl_explore.trainers import (
 )
 from trl_explore.trainers.components import GenerationContext
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 CASES = LOSS_CASES
 

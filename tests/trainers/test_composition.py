@@ -23,7 +23,7 @@ from reference.lp_reg_reference import lp_reg_reference_loss
 
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 MODES = ("grpo_n", "gspo_n", "nsr", "psr", "w_reinforce")
 

@@ -36,7 +36,7 @@ from trl_explore.trainers import (
     LpRegGRPOTrainer,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 HAPO_METRICS = (
     "hapo/h_mean",

@@ -20,7 +20,7 @@ from trl_explore.trainers import (
 )
 from trl_explore.trainers.components import KEEP_KEY as SAMPLE_MASK_KEY
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 RNG_METRICS = ("rng/frac_negative_tokens", "rng/frac_mixed_groups", "rng/max_prob_sampled")
 MODES = ("grpo", "grpo_n", "gspo_n", "nsr", "psr", "w_reinforce")

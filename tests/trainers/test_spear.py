@@ -29,7 +29,7 @@ from trl_explore.trainers.components.spear import PENDING_KEY, ReplayBuffer, Rep
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 from spear_reference import reference_mixed_loss, reference_p50  # noqa: E402
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 OFF = dict(sil=False, clip_cov_replay_ratio=0.0)
 
 

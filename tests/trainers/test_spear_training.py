@@ -22,7 +22,7 @@ from trl_explore.trainers import (
     unregister_component,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 SPEAR_METRICS = {
     "spear/buffer_size", "spear/replay_triggered", "spear/replay_rows", "spear/sil_weight", "spear/baseline_p50",
     "spear/toolcall_weight",
