@@ -78,9 +78,14 @@ def toy_route_cache(_toy_route_cache_dir, monkeypatch):
 @pytest.fixture
 def one_thread():
     """One intra-op torch thread for the test (tiny tensors: fastest, and no oversubscription of shared CI cores);
-    the previous count is restored afterwards. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    the previous count is restored afterwards. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+
+    An explicit ``OMP_NUM_THREADS`` is honoured instead: CI's stage ``other float paths (default, 2 threads)`` runs
+    these tests on two threads (docs/robustness.md, "Float paths and tolerances")."""
     import torch
 
-    previous = _one_thread()
+    previous = torch.get_num_threads()
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)

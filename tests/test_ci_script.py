@@ -35,9 +35,15 @@ def test_ci_runs_the_readme_test_command():
 def test_ci_runs_every_suite_whatever_the_time():
     text = CI.read_text()
     assert "skipping" not in text.lower() and "elapsed" not in text  # no time-gated block
-    stages = re.findall(r'^stage "([^"]+)" (.*)$', text, flags=re.M)
-    assert [name for name, _ in stages] == ["multi-process", "reliability (slow)", "other slow suites"]
-    assert stages[0][1].startswith("-m distributed ")
+    stages = re.findall(r'^\s*stage "([^"]+)" (.*)$', text, flags=re.M)
+    assert [name for name, _ in stages] == [
+        "other float paths (avx2, 1 thread)",
+        "other float paths (default, 2 threads)",
+        "multi-process",
+        "reliability (slow)",
+        "other slow suites",
+    ]
+    assert stages[2][1].startswith("-m distributed ")
     assert subprocess.run(["bash", "-n", str(CI)], capture_output=True).returncode == 0
 
 
@@ -62,3 +68,23 @@ stage empty -p no:cacheprovider -m no_such_marker {tmp_path}
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "=== empty: exit 0" in ok.stdout
+
+
+def test_ci_reruns_the_parity_suites_on_other_float_paths():
+    """docs/robustness.md: the numeric-parity folders run again with torch's AVX2 kernels on one thread and with its
+    non-vectorised kernels on two threads (each stage's environment is the assignments before its `stage` call)."""
+    text = CI.read_text()
+    calls = re.findall(r"^((?:[A-Z_]+=\S+ )+)\\\n\s*stage \"(other float paths[^\"]*)\" (.*)$", text, flags=re.M)
+    envs = {name: dict(a.split("=") for a in assignments.split()) for assignments, name, _ in calls}
+    assert envs == {
+        "other float paths (avx2, 1 thread)": {
+            "ATEN_CPU_CAPABILITY": "avx2",
+            "OMP_NUM_THREADS": "1",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        },
+        "other float paths (default, 2 threads)": {"ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "2"},
+    }
+    folders = re.search(r"^PARITY=\((.*)\)$", text, flags=re.M).group(1).split()
+    assert {"tests/functional", "tests/kernels", "tests/trainers"} <= set(folders)
+    assert all((REPO / f).is_dir() for f in folders), folders
+    assert all('-m "not slow"' in args and '"${PARITY[@]}"' in args for _, _, args in calls)

@@ -104,7 +104,8 @@ def test_invalid_threshold():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_label_log_probs_in_tiles_equal_log_softmax(monkeypatch, dtype):
     """Scoring labels from plain logits works in whole-row float32 tiles (here 3 rows per tile, ragged last tile)
-    and equals ``log_softmax(logits.float()).gather`` exactly."""
+    and equals ``log_softmax(logits.float()).gather`` to float32 rounding: ``z[x] − logsumexp(z)`` and log_softmax's
+    ``z − max − log Σ exp(z − max)`` are other operation orders, a few ulps of the logits' magnitude apart."""
     import trl_explore.callbacks.exploration as exploration
 
     monkeypatch.setattr(exploration, "_TILE_FLOATS", 3 * 11)
@@ -114,4 +115,5 @@ def test_label_log_probs_in_tiles_equal_log_softmax(monkeypatch, dtype):
     got = exploration._label_log_probs(logits, targets)
     want = torch.log_softmax(logits.float(), -1).gather(-1, targets[..., None]).squeeze(-1)
     assert got.shape == (2, 5) and got.dtype == torch.float32
-    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    eps = torch.finfo(torch.float32).eps
+    torch.testing.assert_close(got, want, rtol=0, atol=4 * eps * float(logits.float().abs().max()))

@@ -1,6 +1,7 @@
 """Detectors on tiny models built in code: the backbone + fused-kernel route equals full logits (tied, untied with a
 bias, soft-capped heads; PEFT-wrapped), batched scoring equals one-by-one for texts of different lengths (every
-method, Lastde++'s samples included), Lastde++ equals the spec formula computed by hand from the same samples, the
+method, Lastde++'s samples included), Lastde++ equals the paper's formula (arXiv 2410.06072, §3) computed by hand from
+the same samples, the
 reference model's samples, fit / predict round trip, evaluate = scikit-learn, validation."""
 
 from __future__ import annotations

@@ -118,6 +118,13 @@ def test_kl_cov_float32_matches_float64():
     old = logps - 0.3 * torch.randn(logps.shape, generator=torch.Generator().manual_seed(1))
     p32, s32, _ = kl_cov_penalty(adv, logps, old, mask, 0.1, 0.5)
     p64, s64, _ = kl_cov_penalty(adv.double(), logps.double(), old.double(), mask, 0.1, 0.5)
+    # The selections agree exactly on any float path: the k-th and (k+1)-th largest covariances of this batch are
+    # further apart than float32 rounding of the covariances (64·ε₃₂·max|cov|), so no rounding can swap them.
+    valid = mask.bool()
+    a, lp = adv.double().expand_as(logps)[valid], logps.double()[valid]
+    cov = ((a - a.mean()) * (lp - lp.mean())).sort(descending=True).values
+    k = int(s64.sum())
+    assert cov[k - 1] - cov[k] > 64 * torch.finfo(torch.float32).eps * cov.abs().max()
     assert torch.equal(s32, s64)
     torch.testing.assert_close(p32.double(), p64, rtol=1e-6, atol=1e-6)
 

@@ -1,4 +1,5 @@
-"""HAPO's pure math (`trl_explore.functional.hapo`): hand-derived cases and the float64 reference of the spec."""
+"""HAPO's pure math (`trl_explore.functional.hapo`): hand-derived cases and the float64 reference (arXiv 2509.16591,
+Sec. 3)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def test_scores_accept_bf16_and_more_than_2_24_tokens():
     mask = torch.ones(3, 5)
     bf16, _ = hapo_entropy_scores(entropies.bfloat16(), mask)
     f32, _ = hapo_entropy_scores(entropies.bfloat16().float(), mask)
-    assert torch.equal(bf16, f32)
+    assert torch.equal(bf16, f32)  # exact: the scores upcast to float64 first, so both run on the same values
     n = 2**24 + 3
     big = torch.exp(torch.arange(n, dtype=torch.float32) / n).unsqueeze(0)  # x = i / n, sorted
     _, stats = hapo_entropy_scores(big, torch.ones_like(big, dtype=torch.bool))

@@ -117,7 +117,8 @@ def test_matches_reference_float64(preset, shape, top_k):
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_gradient_finite_differences(preset):
-    """Central differences of the reference loss with w and K frozen at the base point (the spec's sg)."""
+    """Central differences of the reference loss with w and K frozen at the base point (the paper's stop-gradient
+    sg)."""
     kwargs = {**PRESETS[preset], "top_k": 3}
     shape = (2, 3, 7)
     logits = _logits(shape, seed=3, scale=1.5).requires_grad_()
@@ -182,6 +183,7 @@ def test_zero_knobs_equal_cross_entropy(dtype, top_k):
     labels = _labels(shape[:-1], shape[-1], ignore_every=3)
     ours = rank_aware_token_loss(logits, labels, top_k=top_k)
     ce = F.cross_entropy(logits.reshape(-1, shape[-1]), labels.reshape(-1), reduction="none", ignore_index=-100)
+    # exact: β = 0 gives w = exp(0) = 1 and -1·log_softmax(z)[x], cross-entropy's own log_softmax on the same [N, V]
     torch.testing.assert_close(ours, ce.view(labels.shape), rtol=0, atol=0)
     (g1,) = torch.autograd.grad(ours.sum(), logits)
     (g2,) = torch.autograd.grad(ce.sum(), logits)

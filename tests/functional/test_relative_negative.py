@@ -51,10 +51,10 @@ def test_lambda_zero_gives_nsr_and_one_gives_reinforce():
     r = torch.tensor(REWARDS)
     w0, keep0 = relative_negative_advantages(r, 4, "w_reinforce", positive_weight=0.0)
     nsr, _ = relative_negative_advantages(r, 4, "nsr")
-    torch.testing.assert_close(w0, nsr, rtol=0, atol=0)
+    torch.testing.assert_close(w0, nsr, rtol=0, atol=0)  # exact: 0·1 and -1 are exact in any float path
     assert keep0.all(), "W-REINFORCE keeps correct samples in the denominator even at λ = 0"
     w1, _ = relative_negative_advantages(r, 4, "w_reinforce", positive_weight=1.0)
-    torch.testing.assert_close(w1, 2 * r - 1, rtol=0, atol=0)
+    torch.testing.assert_close(w1, 2 * r - 1, rtol=0, atol=0)  # exact: ±1 from binary r, no rounding
 
 
 def test_graded_rewards_mapped_by_threshold():

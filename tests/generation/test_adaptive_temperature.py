@@ -20,7 +20,7 @@ from trl_explore.functional.hapo import HapoEntropyStats, hapo_entropy_scores
 from trl_explore.generation import AdaptiveTemperatureLogitsProcessor
 from trl_explore.toy import make_tiny_model, make_tokenizer
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 STATS = HapoEntropyStats(pivot=1.0, rms=0.5, pos_max=2.0, neg_min=-3.0)
 
 

@@ -52,7 +52,7 @@ def test_sfc_certificate_hand_made(probs, resolved, missing, gap):
     assert r.tolist() == [resolved]
     assert stats["missing_mass"].item() == pytest.approx(missing, abs=1e-12)
     assert stats["gap"].item() == pytest.approx(gap, abs=1e-12)
-    assert sfc_resolved(probs) is resolved  # the reference's reading of the spec
+    assert sfc_resolved(probs) is resolved  # the reference's reading of the paper
 
 
 def test_sfc_certificate_boundary_and_padding():

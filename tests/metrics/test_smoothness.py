@@ -15,7 +15,7 @@ from trl_explore.metrics.smoothness import gaussian_wrap_filter, kl_to_target, s
 
 
 def _reference_smoothness(pmf: np.ndarray, num_sigmas: int = 100) -> float:
-    """The spec's formula term by term with scipy's Gaussian filter (wrap padding, truncate 4)."""
+    """The formula term by term with scipy's Gaussian filter (wrap padding, truncate 4)."""
     total = 0.0
     for sigma in range(1, num_sigmas + 1):
         filtered = gaussian_filter1d(pmf, sigma, mode="wrap")

@@ -1,4 +1,5 @@
-"""Tests for ``FourierHead`` and ``trl_explore.functional.fourier`` (spec: shared/specs/fourier_head.md)."""
+"""Tests for ``FourierHead`` and ``trl_explore.functional.fourier`` (Gillman et al., arXiv 2410.22269, Sec. 2 (Algorithm
+1) and Sec. 3)."""
 
 from __future__ import annotations
 
@@ -263,7 +264,7 @@ def test_pdf_nonnegative_integrates_to_one_and_matches_identity():
     nodes, weights = np.polynomial.legendre.leggauss(64)
     total = head.pdf(x, torch.from_numpy(nodes).float()).double() @ torch.from_numpy(weights)
     torch.testing.assert_close(total, torch.ones(5, dtype=torch.float64), atol=1e-5, rtol=0)
-    # spec identity p(z) = |sum_j a_j e^{i pi j z}|^2 / (2 c_0)
+    # the paper's identity (Sec. 2) p(z) = |sum_j a_j e^{i pi j z}|^2 / (2 c_0)
     a = reference_coefficients(head.linear(x).detach())
     for zi in (-0.9, -0.3, 0.0, 0.77):
         want = [reference_density_scalar(a[r].tolist(), zi) for r in range(5)]
@@ -406,7 +407,11 @@ def test_toy_batched_training_equals_independent_runs():
     x = torch.stack([s.x_train[:8] for s in splits])
     y = torch.stack([s.y_train[:8] for s in splits])
     out, reg = model(x)
-    torch.testing.assert_close(out[1], plain(x[1]), atol=1e-5, rtol=1e-5)
+    # Batched and plain matmuls sum in different orders: the bin probabilities agree to float32 rounding of their
+    # scale (<= 1), a few ulps, compared as probabilities because log(p + eps) of a near-empty bin (log-prob ~ -11)
+    # magnifies that absolute rounding by 1 / (p + eps) (1.5e-4 apart with the default kernels, AVX2-less).
+    eps = torch.finfo(torch.float32).eps
+    torch.testing.assert_close(out[1].exp(), plain(x[1]).exp(), rtol=0.0, atol=16 * eps)
     loss = nn.functional.cross_entropy(out.reshape(-1, 50), y.reshape(-1), reduction="none").view(2, -1).mean(1).sum()
     (loss + reg).backward()
     plain_loss = nn.functional.cross_entropy(plain(x[1]), y[1]) + plain[4].regularization(plain[:4](x[1]))
@@ -484,9 +489,10 @@ def test_toy_json_round_trip_table_and_plot(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
-def test_toy_table_paper_column_only_where_the_spec_gives_numbers():
-    """The spec's table has linear and Fourier numbers and none for γ = 1e-6: the `fourier_reg` row shows measured
-    numbers only (its paper columns are "—"), the `linear` / `fourier` rows the spec's (gaussian: 0.170 / 0.116)."""
+def test_toy_table_paper_column_only_where_published_numbers_exist():
+    """The published toy table (the authors' saved metrics, mean of seeds 1, 2, 3, 42) has linear and Fourier numbers
+    and none for γ = 1e-6: the `fourier_reg` row shows measured numbers only (its paper columns are "—"), the
+    `linear` / `fourier` rows the published ones (gaussian: 0.170 / 0.116)."""
     toy = _load_benchmark("fourier_toy")
     assert toy._paper(toy.PAPER["gaussian"], "kl", "linear") == "0.170"
     assert toy._paper(toy.PAPER["gaussian"], "smooth", "fourier") == "0.057"
@@ -511,10 +517,10 @@ if os.environ.get("TRL_EXPLORE_FULL_TOY"):  # opt-in full-setting study (16 minu
     def test_toy_reproduction_full_setting_44_seeds():
         """The paper's claim at a sample size that can show it: over 44 seeds (500 epochs, the paper's setting) the
         Fourier head's KL is lower than the linear head's on average, paired by seed, and it is smoother on every
-        dataset. (With the spec's four seeds a faithful run shows the lower KL only 82-94% of the time per dataset;
+        dataset. (With the published four seeds a faithful run shows the lower KL only 82-94% of the time per dataset;
         see docs/methods/fourier_head.md.)"""
         toy = _load_benchmark("fourier_toy")
-        seeds = tuple(range(1, 45))  # the spec's 1, 2, 3, 42 among them
+        seeds = tuple(range(1, 45))  # the published 1, 2, 3, 42 among them
         runs = toy.run_toy_runs(epochs=500, seeds=seeds, heads=("linear", "fourier"))
         for d in toy.DATASETS:
             kl_diff, kl_se, _, n = toy.paired_comparison(runs[d]["fourier"], runs[d]["linear"], "kl")

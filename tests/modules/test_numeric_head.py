@@ -61,6 +61,7 @@ def test_hybrid_keeps_lm_head_outside_group_and_group_mass(tokenizer):
     others = torch.ones(out.shape[-1], dtype=torch.bool)
     others[ids] = False
     assert out.shape == base.shape and out.dtype == base.dtype
+    # exact: the hybrid head takes the LM head's logits (the same matmul) and only overwrites the number columns
     torch.testing.assert_close(out[..., others], base[..., others], rtol=0, atol=0)
     torch.testing.assert_close(torch.logsumexp(out[..., ids], -1), torch.logsumexp(base[..., ids], -1))
     hidden = model.model(x).last_hidden_state
@@ -92,7 +93,7 @@ def test_attach_unties_embeddings_and_records_config(tokenizer):
     assert model.config.fourier_numeric_head["regularization_gamma"] == 1e-6
     with torch.no_grad():
         head.weight.add_(1.0)
-    torch.testing.assert_close(model.model.embed_tokens.weight, before, rtol=0, atol=0)
+    torch.testing.assert_close(model.model.embed_tokens.weight, before, rtol=0, atol=0)  # untouched storage
     assert find_numeric_head(model)[0] == "lm_head"
     with pytest.raises(ValueError, match="already"):
         attach_numeric_head(model, _digit_ids(tokenizer), 4)
@@ -122,7 +123,7 @@ def test_save_load_identical_logits(tokenizer, tmp_path, mode):
     loaded = load_numeric_head_model(tmp_path)
     assert isinstance(loaded.lm_head, FourierNumericHead) and loaded.lm_head.mode == mode
     assert loaded.lm_head.fourier.regularization_gamma == 1e-6
-    torch.testing.assert_close(loaded(x).logits, expected, rtol=0, atol=0)
+    torch.testing.assert_close(loaded(x).logits, expected, rtol=0, atol=0)  # same weights, same forward
 
 
 def test_bf16_model_with_float32_fourier_part(tokenizer, tmp_path):
@@ -137,7 +138,7 @@ def test_bf16_model_with_float32_fourier_part(tokenizer, tmp_path):
     model.save_pretrained(tmp_path)
     loaded = load_numeric_head_model(tmp_path, dtype=torch.bfloat16)
     assert loaded.lm_head.fourier.linear.weight.dtype == torch.float32
-    torch.testing.assert_close(loaded(x).logits, logits, rtol=0, atol=0)
+    torch.testing.assert_close(loaded(x).logits, logits, rtol=0, atol=0)  # same weights, same forward
 
 
 def test_load_without_head_config_raises(tokenizer, tmp_path):

@@ -70,7 +70,8 @@ def test_zero_knobs_equal_cross_entropy_exactly(problem, dtype, top_k):
 @settings(max_examples=25)
 @given(problems(unique=True, max_rows=4, max_vocab=7, allow_empty=False), st.integers(1, 8), knob, knob, knob)
 def test_matches_float64_reference(problem, top_k, beta, lambda_high, lambda_low):
-    """Distinct logits (the top-k set is then unambiguous): values and gradients equal the spec's float64 reference."""
+    """Distinct logits (the top-k set is then unambiguous): values and gradients equal the float64 reference
+    (tests/reference)."""
     logits, labels = problem
     kwargs = {"beta": beta, "top_k": top_k, "lambda_high": lambda_high, "lambda_low": lambda_low}
     z = logits.double().requires_grad_()

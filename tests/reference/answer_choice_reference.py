@@ -1,5 +1,6 @@
 """Slow, obviously-correct reference of answer-choice scoring, written from the paper
-(Wiegreffe et al., arXiv 2305.14596, §2-3): one plain forward per (prompt + continuation) string, no padding, no batching,
+(Wiegreffe et al., arXiv 2305.14596, Sec. 3; PMI_DC: Holtzman et al., arXiv 2104.08315): one plain forward per (prompt +
+continuation) string, no padding, no batching,
 no KV cache, full ``[T, V]`` logits, log-softmax in float64, Python loops."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Slow, obviously-correct float64 references of Clip-Cov / KL-Cov (spec `shared/specs/spear.md`, Cui et al. arXiv
-2505.22617): plain Python loops over the valid tokens, no vectorisation."""
+"""Slow, obviously-correct float64 references of Clip-Cov / KL-Cov (Cui et al., arXiv 2505.22617, Sec. 4, as
+used by SPEAR, arXiv 2509.22601): plain Python loops over the valid tokens, no vectorisation."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""Reference implementations for the Fourier head (spec: ../shared/specs/fourier_head.md; Gillman et al., ICLR 2025).
+"""Reference implementations for the Fourier head (Gillman et al., ICLR 2025, arXiv 2410.22269,
+Sec. 2 and Algorithm 1; regulariser Sec. 3).
 
 Two things live here:
 
-1. ``reference_*`` — slow, obviously-correct float64 transcriptions of the spec's steps 2-6, the regulariser and the
+1. ``reference_*`` — slow, obviously-correct float64 transcriptions of Algorithm 1's steps 2-6, the regulariser and the
    CDF, with explicit Python loops over frequencies and bins (used for parity tests).
-2. ``PublishedAlgorithmFourierHead`` — a re-implementation, written from the spec's description, of the *approach*
+2. ``PublishedAlgorithmFourierHead`` — a re-implementation, written from the paper's description, of the *approach*
    of the published algorithm, for the speed / memory benchmark: the autocorrelation as a grouped ``conv1d`` (one
    group per row) and the evaluation as a ``[rows, m, N]`` complex tensor of ``c~_k exp(i pi k b_j)`` summed over k.
 """
@@ -61,7 +62,7 @@ def reference_bin_centers(m: int) -> Tensor:
 
 
 def reference_log_probs(params: Tensor, num_bins: int, eps: float = 1e-5, exact: bool = False) -> Tensor:
-    """Spec steps 2-6 in float64: ``log(P_j + eps)``. ``params [R, 2(N+1)]`` -> ``[R, m]``.
+    """Algorithm 1, steps 2-6, in float64: ``log(P_j + eps)``. ``params [R, 2(N+1)]`` -> ``[R, m]``.
 
     ``exact``: ``P_j`` = integral of the density over bin j via the closed-form CDF (then normalised; sums to 1).
     """
@@ -89,7 +90,8 @@ def reference_regularization(params: Tensor, gamma: float) -> Tensor:
 
 
 def reference_density_scalar(coeffs: list[complex], z: float) -> float:
-    """``|sum_j a_j e^{i pi j z}|^2 / (2 c_0)`` for one row in plain Python (the spec's non-negativity identity)."""
+    """``|sum_j a_j e^{i pi j z}|^2 / (2 c_0)`` for one row in plain Python (the paper's non-negativity identity, Sec.
+    2)."""
     s = sum(a * cmath.exp(1j * math.pi * j * z) for j, a in enumerate(coeffs))
     c0 = sum(abs(a) ** 2 for a in coeffs)
     return abs(s) ** 2 / (2.0 * c0)
@@ -99,7 +101,7 @@ class PublishedAlgorithmFourierHead(nn.Module):
     """The published algorithm's approach (grouped-conv autocorrelation, ``[rows, m, N]`` complex evaluation).
 
     Same parameters and outputs as :class:`trl_explore.modules.FourierHead` (midpoint rule), so the two can be timed
-    on the same weights. Written from the spec's description, for benchmarking only.
+    on the same weights. Written from the paper's description, for benchmarking only.
     """
 
     def __init__(self, in_features: int, num_bins: int, num_frequencies: int, eps: float = 1e-5) -> None:

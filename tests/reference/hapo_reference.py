@@ -1,6 +1,7 @@
-"""Slow, obviously-correct float64 reference of HAPO's math, written from ``shared/specs/hapo.md``.
+"""Slow, obviously-correct float64 reference of HAPO's math, written from the paper (arXiv 2509.16591,
+Sec. 3) and the choices in ``docs/methods/hapo.md``.
 
-Plain Python over lists, one token at a time, so each line can be read against the spec.
+Plain Python over lists, one token at a time, so each line can be read against the paper's equations.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ def nearest_rank(values: list[float], q: float) -> float:
 
 
 def entropy_scores(entropies, mask, q=0.8, sign="paper", stats=None):
-    """Spec "Shared entropy score": returns (scores as nested lists, (pivot, rms, pos_max, neg_min))."""
+    """The normalised entropy score h̃ (Sec. 3.1): returns (scores as nested lists, (pivot, rms, pos_max, neg_min))."""
     rows, cols = len(entropies), len(entropies[0])
     xs = {(b, t): math.log(max(float(entropies[b][t]), 1e-8)) for b in range(rows) for t in range(cols) if mask[b][t]}
     if stats is None:
@@ -40,7 +41,7 @@ def entropy_scores(entropies, mask, q=0.8, sign="paper", stats=None):
 
 
 def tlga(rewards, lengths, g, fallback=5.0):
-    """Spec "TLGA": per group, length-weighted mean / variance; GRPO fallback when any |A| >= fallback."""
+    """TLGA (Eq. 5): per group, length-weighted mean / variance; GRPO fallback when any |A| >= fallback."""
     out, fallbacks = [], 0
     for start in range(0, len(rewards), g):
         r = rewards[start : start + g]
@@ -61,14 +62,14 @@ def tlga(rewards, lengths, g, fallback=5.0):
 
 
 def clip_bounds(score, eps_low, eps_high, alpha=1.0):
-    """Spec "AAC" for one token."""
+    """AAC (Eq. 8) for one token."""
     low = eps_low * (1 - alpha * score) if score <= 0 else eps_low
     high = eps_high * (1 + alpha * score) if score > 0 else eps_high
     return low, high
 
 
 def redistribute(advantage, score, ratio, eps_low, eps_high, beta=1.0):
-    """Spec "DAR" for one token."""
+    """DAR (Eq. 6-7) for one token."""
     inside = 1 - eps_low / 2 < ratio < 1 + eps_high / 2
     entropic = advantage * (1 + beta * score)
     if score > 0:

@@ -1,4 +1,5 @@
-"""Slow, obviously-correct reference of Lastde / Lastde++, written from the spec (`shared/specs/lastde.md`): one
+"""Slow, obviously-correct reference of Lastde / Lastde++, written from the paper (Xu et al., arXiv 2410.06072,
+§3): one
 sequence at a time, Python lists and floats (float64), explicit moving averages, orbits, cosines, an explicit histogram
 (each cosine rounded to float32 and binned with ``torch.histc``'s rule) and ``−Σ P ln P``."""
 

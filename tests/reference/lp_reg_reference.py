@@ -1,7 +1,8 @@
-"""Slow, obviously-correct float64 reference of Lp-Reg, written from ``shared/specs/lp_reg.md`` with full logits.
+"""Slow, obviously-correct float64 reference of Lp-Reg, written from the paper (Huang et al., arXiv 2510.03222,
+Sec. 3, Eq. 4-6) and the choices in ``docs/methods/lp_reg.md``, with full logits.
 
 Everything is computed token by token from the full ``[B, T, V]`` logits with plain softmax, no tiling and no
-vectorised tricks, so it can be read against the spec line by line.
+vectorised tricks, so it can be read against the paper's equations line by line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 
 
 def proxy_row(logits_row: torch.Tensor, label: int, min_p: float, threshold: str, temperature: float):
-    """Spec "Proxy distribution" for one position: ``(proxy_logp, Z)`` as Python floats (detached)."""
+    """The proxy distribution (Eq. 4-5) for one position: ``(proxy_logp, Z)`` as Python floats (detached)."""
     z = logits_row.detach().double()
     p1 = torch.softmax(z, dim=-1)  # temperature-1 probabilities decide the keep set
     if threshold == "min_p":

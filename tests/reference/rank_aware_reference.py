@@ -1,5 +1,5 @@
-"""Slow, obviously-correct float64 reference for the rank-aware NTP loss (spec: shared/specs/rank_aware_ntp.md,
-arXiv 2512.22955). One token at a time, explicit V-sized set masks, the spec's formulas written out literally.
+"""Slow, obviously-correct float64 reference for the rank-aware NTP loss (arXiv 2512.22955). One token at a time,
+explicit V-sized set masks, the paper's formulas written out literally.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ def reference_sets(logits_row: torch.Tensor, label: int, top_k: int) -> tuple[to
 
 
 def reference_weight(p_x: float, beta: float) -> float:
-    """``w = p_x ** (1 - (1 - p_x) ** beta)`` with ``1 - p_x`` clamped at 1e-6 (spec 'Stability')."""
+    """``w = p_x ** (1 - (1 - p_x) ** beta)`` with ``1 - p_x`` clamped at 1e-6 (the stability clamp,
+    docs/methods/rank_aware.md)."""
     one_minus = max(1.0 - p_x, 1e-6)
     return p_x ** (1.0 - one_minus**beta)
 
@@ -35,10 +36,11 @@ def reference_surrogate(
     lambda_low: float,
     ignore_index: int = -100,
 ) -> torch.Tensor:
-    """Per-token loss with the weights ``w`` [N] and sets ``s1``/``s2`` [N, V] held fixed (the 'sg' of the spec).
+    """Per-token loss with the weights ``w`` [N] and sets ``s1``/``s2`` [N, V] held fixed (the paper's stop-gradient
+    'sg').
 
     ``L = − w · log p_x − λ_high · Σ_{a∈S1} p_a − λ_low · Σ_{a∈S2} p_a``; differentiable in ``logits`` [N, V] only,
-    so its autograd / finite-difference gradient is the spec's gradient.
+    so its autograd / finite-difference gradient is the paper's gradient.
     """
     out = []
     for i in range(logits.shape[0]):
@@ -89,7 +91,7 @@ def reference_grad(
     lambda_low: float = 0.0,
     ignore_index: int = -100,
 ) -> torch.Tensor:
-    """Closed-form gradient of each token's loss w.r.t. its logits, the spec's formula literally:
+    """Closed-form gradient of each token's loss w.r.t. its logits, the paper's formula literally:
 
     ``dL/dz = −w (e_x − p) − λ_high · p ⊙ (1_{S1} − P_{S1}) − λ_low · p ⊙ (1_{S2} − P_{S2})`` ([..., V], float64).
     """

@@ -1,5 +1,6 @@
-"""Slow, obviously-correct float64 reference of the relative-negative advantage modes, written from the spec table
-(`shared/specs/negative_gradients.md`): one Python loop over groups and samples, no vectorisation."""
+"""Slow, obviously-correct float64 reference of the relative-negative advantage modes, written from the papers
+(GRPO-N / GSPO-N: arXiv 2510.04028; NSR, PSR, W-REINFORCE: Zhu et al., arXiv 2506.01347, Eq. 4, 5, 7): one Python loop
+over groups and samples, no vectorisation."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Slow, obviously-correct float64 reference of the loss of a generation batch with replayed rows mixed in (spec
-`shared/specs/spear.md`: J = J_GRPO(on-policy) + γ(t) J_SIL(replay), both PPO's clipped surrogate, replay with its
+"""Slow, obviously-correct float64 reference of the loss of a generation batch with replayed rows mixed in (Qin et al.,
+arXiv 2509.22601, Sec. 3: J = J_GRPO(on-policy) + γ(t) J_SIL(replay), both PPO's clipped surrogate, replay with its
 stored behaviour log-probs). Plain loops over rows and tokens."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Slow, obviously-correct reference of SwiReasoning decoding, written from the paper (arXiv 2510.05069), the
-released code's behaviour and the documented choices of `docs/methods/swireasoning.md`: one sequence at a time, plain Python scalars for the
+"""Slow, obviously-correct reference of SwiReasoning decoding, written from the paper (Shi et al., arXiv
+2510.05069, Sec. 3), the released code's behaviour and the documented choices of `docs/methods/swireasoning.md`: one
+sequence at a time, plain Python scalars for the
 rule, float64 for the distribution and the embeddings, and **no KV cache**: every step re-runs the model on the whole
 sequence of input embeddings fed so far (prompt token embeddings + one embedding per step). Greedy only.
 

@@ -36,7 +36,7 @@ from trl_explore.trainers import (
 )
 from trl_explore.trainers.components import GenerationContext, SharedSlot, SharedValues
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 CASES = LOSS_CASES
 
@@ -73,6 +73,8 @@ def _pair(tmp_path, **overrides):
 
 
 def _assert_equal(trl, ours, inputs, rtol=0.0, atol=0.0):
+    """Exact by default: the own loss path with an identity component runs TRL's `_compute_loss` operations in TRL's
+    order on the same shapes (`_explore_compute_loss`), which round identically on every float path."""
     loss_a, grads_a = loss_and_grads(trl, inputs)
     loss_b, grads_b = loss_and_grads(ours, inputs)
     torch.testing.assert_close(loss_b, loss_a, rtol=rtol, atol=atol)

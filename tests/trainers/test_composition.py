@@ -1,6 +1,7 @@
 """Components combine: Lp-Reg with every relative-negative advantage mode trains (several optimizer steps per
 generation, so old log-probs and the captured proxy statistics are used), and one combined loss equals a reference
-composed from the two methods' specs (advantages of the mode, then Lp-Reg on the masked batch)."""
+composed from the two papers (advantages of the mode, arXiv 2506.01347 / 2510.04028, then Lp-Reg, arXiv 2510.03222,
+on the masked batch)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,9 @@ from grpo_helpers import (
 )
 from reference.lp_reg_reference import lp_reg_reference_loss
 
-from trl_explore.functional.relative_negative import relative_negative_advantages
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 MODES = ("grpo_n", "gspo_n", "nsr", "psr", "w_reinforce")
 
@@ -88,7 +88,14 @@ def test_combined_loss_equals_composed_reference(tmp_path, mode, normalization):
     generated = trainer._run_generation_phases(copy.deepcopy(inputs))
     loss, grads = loss_and_grads(trainer, generated)
 
-    advantages, keep = relative_negative_advantages(rewards, 4, mode, positive_weight=0.1)
+    # the hand values of the docstring (Zhu et al., arXiv 2506.01347: NSR, Eq. 5, keeps only the incorrect samples,
+    # with −1; W-REINFORCE, Eq. 7, gives the correct ones +λ = 0.1 and the incorrect ones −1)
+    if mode == "nsr":
+        advantages, keep = torch.tensor([0.0, -1.0, -1.0, 0.0]), torch.tensor([False, True, True, False])
+    else:
+        advantages, keep = torch.tensor([0.1, -1.0, -1.0, 0.1]), torch.tensor([True, True, True, True])
+    # the trainer's advantage phase produced them (W-REINFORCE's 0.1: one float32 rounding of the product)
+    torch.testing.assert_close(generated["advantages"], advantages, rtol=torch.finfo(torch.float32).eps, atol=0.0)
     mask = inputs["completion_mask"].bool()
     if normalization == "selected_tokens":
         mask = mask & keep.unsqueeze(1)

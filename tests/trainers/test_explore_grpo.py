@@ -28,6 +28,7 @@ def test_all_components_off_equals_trl(tmp_path, loss_type, is_level, beta, off_
     inputs = fixed_batch(len(trl.processing_class), off_policy=off_policy, ref=beta != 0.0)
     loss_a, grads_a = loss_and_grads(trl, inputs)
     loss_b, grads_b = loss_and_grads(ours, inputs)
+    # exact: with no component ours calls TRL's own `_compute_loss`, the same operations in the same order
     torch.testing.assert_close(loss_b, loss_a, rtol=0, atol=0)
     assert grads_a.keys() == grads_b.keys() and len(grads_a) > 0
     for name in grads_a:

@@ -126,7 +126,8 @@ def test_trainer_attaches_head_and_refuses_a_model_without_one(tokenizer, tmp_pa
 
 def test_logged_term_equals_formula_and_is_added(tokenizer, tmp_path):
     """On one batch: loss = SFT loss of the numeric head's distribution + γ · 2 · mean_rows Σ_k 2π²k²|c_k|² over the
-    labelled positions (float64 reference from the spec), and `fourier_head/regularization` logs exactly that term."""
+    labelled positions (float64 reference from arXiv 2410.22269, Sec. 2-3), and `fourier_head/regularization` logs
+    exactly that term."""
     gamma = 1e-3
     trainer = _trainer(tokenizer, tmp_path, fourier_head_regularization_gamma=gamma)
     model = trainer.model.train()
@@ -181,6 +182,7 @@ def test_gamma_zero_is_sft_trainer_on_the_numeric_head(tokenizer, tmp_path):
     with fused_head(projection=numeric_head_projection(trainer.model), label_mask=shifted_label_mask(inputs)):
         plain = SFTTrainer.compute_loss(trainer, trainer.model, dict(inputs))
     want = torch.autograd.grad(plain, [p for p in trainer.model.parameters() if p.requires_grad])
+    # exact: γ = 0 adds no term, both run SFTTrainer's loss through the same fused head on the same model
     assert torch.equal(loss, plain)
     for a, b in zip(grads, want):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -206,7 +208,7 @@ def test_trains_logs_saves_loads_and_deepcopies(tokenizer, tmp_path):
     ids = tokenizer(["x=0.31 bin:", "x=0.77 bin:"], return_tensors="pt", padding=True)
     model = trainer.model.eval()
     with torch.no_grad():
-        expected = model(**ids).logits
+        expected = model(**ids).logits  # exact below: the same weights through the same forward
         loaded = load_numeric_head_model(tmp_path / "saved").eval()
         torch.testing.assert_close(loaded(**ids).logits, expected, rtol=0, atol=0)
         torch.testing.assert_close(copy.deepcopy(model)(**ids).logits, expected, rtol=0, atol=0)

@@ -1,4 +1,5 @@
-"""HAPO components on `ExploreGRPOTrainer`: TRL parity with the knobs at zero, the float64 reference of the spec,
+"""HAPO components on `ExploreGRPOTrainer`: TRL parity with the knobs at zero, the float64 reference (arXiv 2509.16591,
+Sec. 3),
 TLGA in the advantages phase, adaptive temperature in training rollouts, metrics, resume, composition with Lp-Reg."""
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from grpo_helpers import (
 from reference.hapo_reference import hapo_reference_loss
 from trl import GRPOConfig, GRPOTrainer
 
-from trl_explore.functional.hapo import tlga_advantages
 from trl_explore.trainers import (
     ExploreGRPOConfig,
     ExploreGRPOTrainer,
@@ -36,7 +36,7 @@ from trl_explore.trainers import (
     LpRegGRPOTrainer,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 HAPO_METRICS = (
     "hapo/h_mean",
@@ -110,10 +110,10 @@ def test_warns_when_the_ratio_is_one(tmp_path, caplog):
 
 
 # --------------------------------------------------------------------------------------------------- parity
-@pytest.mark.parametrize(("loss_type", "is_level"), [("dapo", "token"), ("grpo", "sequence"), ("bnpo", "token")])
-def test_knobs_at_zero_equal_trl_bit_for_bit(tmp_path, loss_type, is_level):
-    """Adaptive clip with α = 0 (bounds = the scalars, as float64 tensors) and no dual clip, redistribution with β = 0:
-    the loss and the gradients equal TRL's GRPOTrainer exactly, off-policy."""
+def _knobs_at_zero_pair(tmp_path, loss_type, is_level):
+    """TRL's GRPOTrainer and ours with adaptive clip α = 0 (bounds = the scalars, as float64 tensors) and no dual
+    clip, redistribution β = 0 (advantages ``A · (1 + 0·h̃) = A`` per token), off-policy; the loss and gradients of
+    both on one fixed batch."""
     tok = tiny_tokenizer()
     common = dict(loss_type=loss_type, importance_sampling_level=is_level, epsilon_high=0.28)
     trl = build_trainer(GRPOTrainer, GRPOConfig, tmp_path / "trl", model=tiny_model(tok), **common)
@@ -131,7 +131,38 @@ def test_knobs_at_zero_equal_trl_bit_for_bit(tmp_path, loss_type, is_level):
     )
     assert ours._uses_own_loss
     inputs = fixed_batch(len(tok), off_policy=True)
-    _assert_same(loss_and_grads(trl, inputs), loss_and_grads(ours, inputs))
+    return trl, ours, loss_and_grads(trl, inputs), loss_and_grads(ours, inputs)
+
+
+@pytest.mark.parametrize(("loss_type", "is_level"), [("dapo", "token"), ("bnpo", "token")])
+def test_knobs_at_zero_equal_trl_bit_for_bit(tmp_path, loss_type, is_level):
+    """Token-level ratios: exact equality is sound because both sides run the same operations in the same order on
+    the same shapes ([B, T] ratios; the per-token bounds are float64 ``1 ∓ ε`` rounded once to float32, the scalars
+    TRL's clamp rounds; the per-token advantages are ``A · 1.0``, the same values broadcast; clamp, min and the masked
+    sum are elementwise or reduce the same [B, T] tensor), so no kernel, vector width or thread count can round them
+    apart."""
+    trl, ours, expected, got = _knobs_at_zero_pair(tmp_path, loss_type, is_level)
+    _assert_same(expected, got)
+    for key in ("clip_ratio/low_mean", "clip_ratio/high_mean", "entropy"):
+        assert ours._metrics["train"][key] == trl._metrics["train"][key]
+
+
+def test_knobs_at_zero_equal_trl_sequence_level_to_float32_rounding(tmp_path):
+    """Sequence-level ratios (GSPO, ``grpo`` loss): TRL's per-token loss is ``[B, 1]`` and its masked sum over T is
+    taken in the backward of ``per_token_loss * mask``; with per-token bounds and advantages ours is ``[B, T]`` and
+    that sum over T is taken in the backward of ``coef_1 * advantages``: the same terms summed in another order (which
+    one a CPU's vectorised reduction picks differs), so the two agree to float32 rounding, not bit for bit.
+
+    Tolerance: each row's ``∂loss/∂r`` is a sum of ``T = 5`` terms, exact to ``T·ε₃₂`` relative, and every gradient
+    is linear in those row scalars; 8·ε₃₂ relative plus 8·ε₃₂·max|g| absolute per tensor (rows of both signs cancel)
+    bounds it. Changing any coefficient moves the gradients by far more (a β of 1e-3 instead of 0 already does)."""
+    eps = torch.finfo(torch.float32).eps
+    trl, ours, (loss_a, grads_a), (loss_b, grads_b) = _knobs_at_zero_pair(tmp_path, "grpo", "sequence")
+    # the forward is exact: both multiply the same values by the mask and reduce one [B, T] tensor over T
+    torch.testing.assert_close(loss_b, loss_a, rtol=0.0, atol=0.0)
+    assert grads_a.keys() == grads_b.keys() and grads_a
+    for name, g in grads_a.items():
+        torch.testing.assert_close(grads_b[name], g, rtol=8 * eps, atol=8 * eps * float(g.abs().max()), msg=name)
     for key in ("clip_ratio/low_mean", "clip_ratio/high_mean", "entropy"):
         assert ours._metrics["train"][key] == trl._metrics["train"][key]
 
@@ -142,7 +173,8 @@ def test_knobs_at_zero_equal_trl_bit_for_bit(tmp_path, loss_type, is_level):
 )
 def test_loss_matches_float64_reference(tmp_path, sign, parts):
     """Adaptive clip and/or redistribution, off-policy (old log-probs of another model, so ratios spread around 1):
-    loss and every gradient equal the float64 full-logits reference of the spec; metrics by hand from its scores."""
+    loss and every gradient equal the float64 full-logits reference (tests/reference/hapo_reference.py); metrics by hand
+    from its scores."""
     adaptive_clip, dar = parts
     tok = tiny_tokenizer()
     trainer = build_trainer(
@@ -180,7 +212,14 @@ def test_loss_matches_float64_reference(tmp_path, sign, parts):
         adaptive_clip=adaptive_clip,
         dar=dar,
     )
-    torch.testing.assert_close(loss.double(), ref.detach(), rtol=1e-5, atol=1e-6)
+    # The float32 policy's log-probs carry its forward's rounding (a few ε₃₂ · |logit|, |logit| < 2 here) into every
+    # term r·A(1 + β·h̃) of a sum whose signs cancel (advantages of both signs), so the bound scales with
+    # S = Σ|A|·r·(1 + β) / N, the sum of the terms' magnitudes, not with the loss: 64·ε₃₂·S (measured: 12·ε₃₂·S with
+    # AVX2 kernels; the auditor's 1.48e-6 is ~30·ε₃₂·S). β = 0.69 instead of 0.7 moves the loss by ~2500·ε₃₂·S.
+    ratio = (torch.log_softmax(logits.detach() / 0.9, -1).gather(-1, labels.unsqueeze(-1)).squeeze(-1) - old).exp()
+    magnitude = (inputs["advantages"].double().abs().unsqueeze(1) * ratio * inputs["completion_mask"]).sum() * 1.7
+    scale = float(magnitude) / dapo_normalizer(trainer, inputs)
+    torch.testing.assert_close(loss.double(), ref.detach(), rtol=0.0, atol=64 * torch.finfo(torch.float32).eps * scale)
     ref.backward()
     for name, p in m64.named_parameters():
         torch.testing.assert_close(grads[name].double(), p.grad, rtol=1e-3, atol=2e-5, msg=name)
@@ -195,17 +234,26 @@ def test_loss_matches_float64_reference(tmp_path, sign, parts):
 
 def test_tlga_advantages_phase_and_order_before_selection(tmp_path):
     """TLGA replaces TRL's advantages with the length-weighted ones (gathered lengths from the loss mask); with
-    GRPO-N also on, GRPO-N keeps min(A_TLGA, 0): the normalisation runs first."""
+    GRPO-N also on, GRPO-N keeps min(A_TLGA, 0): the normalisation runs first.
+
+    By hand (HAPO Eq. 5), rewards r = [1, 0, 0.5, 0], lengths L = [5, 3, 4, 5], ΣL = 17: μ = (5 + 2) / 17 = 7/17,
+    r − μ = [10, −7, 1.5, −7] / 17, σ² = (5·100 + 3·49 + 4·2.25 + 5·49) / 17³ = 901 / 4913, so
+    A = (r − μ) / (σ + 1e-6) ≈ [1.3736, −0.9615, 0.2060, −0.9615] (no |A| ≥ 5: no fallback); GRPO-N keeps
+    min(A, 0) = [0, −0.9615, 0, −0.9615] and rows 1 and 3."""
     trainer = build_trainer(ExploreGRPOTrainer, ExploreGRPOConfig, tmp_path, hapo_tlga=True, advantage_mode="grpo_n")
     inputs = fixed_batch(len(trainer.processing_class))
     rewards = torch.tensor([1.0, 0.0, 0.5, 0.0])
     trainer.model.train()
     trainer._last_rewards_per_func = rewards.unsqueeze(1)
     out = trainer._run_generation_phases(copy.deepcopy(inputs))
-    lengths = inputs["completion_mask"].sum(-1).float()  # [5, 3, 4, 5]
-    expected = tlga_advantages(rewards, lengths, 4)
-    torch.testing.assert_close(out["advantages"], expected.clamp(max=0.0))
-    assert out["explore_keep"].tolist() == (expected <= 0).tolist()
+    assert inputs["completion_mask"].sum(-1).tolist() == [5, 3, 4, 5]
+    sigma = math.sqrt(901 / 4913)
+    tlga = torch.tensor([10.0, -7.0, 1.5, -7.0], dtype=torch.float64) / 17 / (sigma + 1e-6)
+    assert tlga.tolist() == pytest.approx([1.3736, -0.9615, 0.2060, -0.9615], abs=1e-4)
+    # float64 math rounded once to the float32 advantages: 2·ε₃₂ relative
+    eps = torch.finfo(torch.float32).eps
+    torch.testing.assert_close(out["advantages"].double(), tlga.clamp(max=0.0), rtol=2 * eps, atol=0.0)
+    assert out["explore_keep"].tolist() == [False, True, False, True]
     assert trainer._metrics["train"]["hapo/tlga_fallback_groups"] == [0.0]
 
 

@@ -20,7 +20,7 @@ from trl_explore.trainers import (
 )
 from trl_explore.trainers.components import KEEP_KEY as SAMPLE_MASK_KEY
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 RNG_METRICS = ("rng/frac_negative_tokens", "rng/frac_mixed_groups", "rng/max_prob_sampled")
 MODES = ("grpo", "grpo_n", "gspo_n", "nsr", "psr", "w_reinforce")
@@ -126,6 +126,7 @@ def test_grpo_mode_equals_trl(tmp_path, loss_type, is_level, beta, off_policy):
     assert not ours._uses_own_loss
     inputs = fixed_batch(len(trl.processing_class), off_policy=off_policy, ref=beta != 0.0)
     generated = _generated(ours, inputs, [1.0, 0.0, 0.0, 1.0])
+    # exact: mode "grpo" leaves TRL's advantages untouched (no arithmetic on them)
     torch.testing.assert_close(generated["advantages"], inputs["advantages"], rtol=0, atol=0)
     _assert_same(*loss_and_grads(trl, inputs), *loss_and_grads(ours, generated))
     assert ours._metrics["train"]["rng/max_prob_sampled"][-1] > 0
@@ -185,6 +186,7 @@ def test_grpo_n_zeroes_positive_samples_and_keeps_negatives(tmp_path, off_policy
     mask = inputs["completion_mask"].bool()
     assert (seen_a["loss"][[0, 3]][mask[[0, 3]]].abs() > 0).all(), "GRPO does train the positive samples"
     assert (seen_b["loss"][[0, 3]] == 0).all()
+    # exact: rows 1 and 2 keep their advantages, so both trainers run the same per-token operations on them
     torch.testing.assert_close(seen_b["loss"][[1, 2]], seen_a["loss"][[1, 2]], rtol=0, atol=0)
     trl = _trl(tmp_path)
     clipped = dict(inputs, advantages=inputs["advantages"].clamp(max=0))

@@ -14,7 +14,7 @@ from trl_explore.trainers import ExploreComponent, ExploreGRPOConfig, ExploreGRP
 from trl_explore.trainers.components import ADDED_KEY, IN_MASK_KEY, KEEP_KEY, ROW_WEIGHT_KEY, unregister_component
 from trl_explore.trainers.components.rows import append_rows, completion_length, take_row
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 PAD = 0
 
 

@@ -19,7 +19,7 @@ from trl_explore.trainers import (
     unregister_component,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class Forbid(LogitsProcessor):

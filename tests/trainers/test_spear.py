@@ -29,7 +29,7 @@ from trl_explore.trainers.components.spear import PENDING_KEY, ReplayBuffer, Rep
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 from spear_reference import reference_mixed_loss, reference_p50  # noqa: E402
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 OFF = dict(sil=False, clip_cov_replay_ratio=0.0)
 
 
@@ -336,6 +336,9 @@ def _pair(tmp_path, overrides, **common):
 
 
 def _assert_equal(trl, ours, inputs):
+    """Exact: switched off, ours is TRL's `_compute_loss`; with replay waiting and an empty Clip-Cov band, the own loss
+    path runs TRL's operations in TRL's order and the cut mask multiplies by 1.0 (exact), so the same values reach the
+    same reductions on every float path."""
     loss_a, grads_a = loss_and_grads(trl, inputs)
     loss_b, grads_b = loss_and_grads(ours, inputs)
     torch.testing.assert_close(loss_b, loss_a, rtol=0, atol=0)

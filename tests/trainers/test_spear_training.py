@@ -22,7 +22,7 @@ from trl_explore.trainers import (
     unregister_component,
 )
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 SPEAR_METRICS = {
     "spear/buffer_size", "spear/replay_triggered", "spear/replay_rows", "spear/sil_weight", "spear/baseline_p50",
     "spear/toolcall_weight",
@@ -175,7 +175,7 @@ def test_save_resume_restores_the_buffer(tmp_path):
     assert [(e.group, e.step, e.reward) for e in entries_a] == [(e.group, e.step, e.reward) for e in entries_b]
     for a, b in zip(entries_a, entries_b):
         assert a.row.keys() == b.row.keys()
-        for key in a.row:
+        for key in a.row:  # exact: stored tensors restored from the checkpoint, no arithmetic
             torch.testing.assert_close(a.row[key], b.row[key], rtol=0, atol=0)
     torch.testing.assert_close(adv_a, adv_b, rtol=0, atol=0)
     assert spear_b.generation == generation + 1

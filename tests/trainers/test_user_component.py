@@ -17,7 +17,7 @@ from trl_explore.trainers import ExploreGRPOTrainer, unregister_component
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "components.md"
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture
