@@ -50,8 +50,8 @@ logger = logging.getLogger("fourier_toy")
 DATASETS = ("gaussian", "gmm2", "beta")
 HEADS = ("linear", "fourier", "fourier_reg")
 VAR = 0.01
-# Official saved metrics (mean of 4 seeds, N = 12, m = 50), from the spec's table (which does not state the γ of the
-# published Fourier runs; the spec gives no numbers for γ = 1e-6, so the `fourier_reg` rows have no paper column).
+# Official saved metrics (mean of 4 seeds, N = 12, m = 50), from the paper's table (which does not state the γ of the
+# published Fourier runs; the paper gives no numbers for γ = 1e-6, so the `fourier_reg` rows have no paper column).
 PAPER = {
     "gaussian": {"kl_linear": 0.170, "kl_fourier": 0.116, "smooth_linear": 0.116, "smooth_fourier": 0.057},
     "gmm2": {"kl_linear": 0.238, "kl_fourier": 0.146, "smooth_linear": 0.068, "smooth_fourier": 0.038},
@@ -318,7 +318,7 @@ def plot_runs(runs: dict[str, dict[str, dict[str, list]]], path: str) -> None:
 
 
 def _paper(paper: dict[str, float], metric: str, kind: str | None) -> str:
-    """The spec's number for this head, ``—`` where the spec gives none (the γ = 1e-6 head)."""
+    """The paper's number for this head, ``—`` where the paper gives none (the γ = 1e-6 head)."""
     return "—" if kind is None else f"{paper[f'{metric}_{kind}']:.3f}"
 
 

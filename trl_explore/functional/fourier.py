@@ -16,7 +16,7 @@ Notation (per input row): ``N`` frequencies, ``m`` bins, complex coefficients ``
     regularisation         gamma * 2 * mean_rows sum_{k=0}^{N} 2 pi^2 k^2 |c_k|^2   (= gamma * int |f'|^2)
 
 Everything here runs in float32 (callers upcast); nothing materialises a ``[rows, m, N]`` tensor: the autocorrelation is
-one FFT of length ``2 (N + 1)`` per row and the evaluation at the bin centres is the spec's two matmuls against cosine /
+one FFT of length ``2 (N + 1)`` per row and the evaluation at the bin centres is the paper's two matmuls against cosine /
 sine bases, fused into one ``addmm`` against the stacked basis ``[C; -S]``.
 """
 
@@ -156,7 +156,7 @@ def fourier_bin_basis(
     """Stacked real basis ``B [2N, m]`` such that the unnormalised bin mass is ``const + [Re c~, Im c~] @ B``.
 
     Midpoint rule (``const = 1/2``): ``B = [C; -S]`` with ``C[k, j] = cos(pi k b_j)``, ``S[k, j] = sin(pi k b_j)``,
-    i.e. the two matmuls ``Re(c~) @ C - Im(c~) @ S`` of the spec fused into one.
+    i.e. the two matmuls ``Re(c~) @ C - Im(c~) @ S`` of the paper's formula fused into one.
     Exact integration (``const = 1/m``): ``B = [DS; DC]`` of :func:`fourier_exact_bases`.
     Computed in float64, returned in ``dtype``.
     """

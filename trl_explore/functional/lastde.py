@@ -20,7 +20,7 @@ where the ``x̃_k`` are K sequences whose tokens are drawn position by position 
 of ``x`` fixed and scored by the scoring model (Fast-DetectGPT's sampling), so ``Lastde(x̃_k)`` is computed from the
 ``[n]`` log-probabilities of the k-th sample. Higher scores mean more machine-like text.
 
-Conventions fixed here (the spec leaves them open; each documented on the functions):
+Conventions fixed here (the paper leaves them open; each documented on the functions):
 
 * bin of a cosine ``c`` (float32): ``k = clamp(floor((c + 1) · ε / 2), 0, ε − 1)`` — ``torch.histc(c, ε, −1, 1)``'s
   binning (tested), so ``c = 1`` falls in the last bin;

@@ -18,7 +18,7 @@ At each training generation (identically on every process):
    then empty the buffer;
 4. the group means of this batch join ``D_R`` (FIFO of ``sil_baseline_size``).
 
-Mixing (the spec's documented variant of the released code's separate replay optimizer steps; TRL's loop has no place
+Mixing (a documented variant of the released code's separate replay optimizer steps; TRL's loop has no place
 for extra optimizer steps) changes the loss normalisation: replayed tokens join the denominator of the batch.
 """
 
