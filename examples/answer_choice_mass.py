@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from trl_explore._device import default_device
+from trl_explore._output import check_output_dir, writing_into
 from trl_explore._validation import check_bool, check_int
 from trl_explore.metrics.answer_choice import (
     FORMATS,
@@ -128,7 +129,18 @@ class AnswerChoiceMassArguments:
         },
     )
     seed: int = field(default=0, metadata={"help": "Seed of the demonstrations' shuffle."})
-    output_dir: str = field(default="answer_choice_mass_out", metadata={"help": "Where results and the plot go."})
+    output_dir: str = field(
+        default="answer_choice_mass_out",
+        metadata={
+            "help": "Where results and the plot go; a re-run replaces the files it wrote there, other files stay (one "
+            "that it would overwrite is refused)."
+        },
+    )
+
+
+#: The script's name in the output folder's manifest, and the files it writes there (`trl_explore._output`)
+COMMAND = "answer_choice_mass.py"
+OUTPUT_FILES = ("results.md", "results.csv", "results.json", "mass_vs_accuracy.png")
 
 
 def _check(args: AnswerChoiceMassArguments) -> None:
@@ -206,9 +218,8 @@ def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
     _check(args)
+    check_output_dir(args.output_dir, COMMAND, OUTPUT_FILES)  # before the model loads
     model, tokenizer = _load_model(args)
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     details: list[dict[str, Any]] = []
     runs = [(name, fmt, k) for name in args.datasets for fmt in args.formats for k in args.shots]
@@ -239,13 +250,15 @@ def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
                      "num_questions": summary["num_questions"], "warnings": " ".join(result.warnings)})
         details.append({"dataset": name, "format": fmt, "k": k, **result.to_dict()})
     table = _table(rows)
-    (out / "results.md").write_text(table)
-    with (out / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "results.json").write_text(json.dumps(details, indent=1))
-    plot_answer_choice_mass(rows, out / "mass_vs_accuracy.png")
+    with writing_into(args.output_dir, COMMAND, OUTPUT_FILES) as out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.md").write_text(table)
+        with (out / "results.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        (out / "results.json").write_text(json.dumps(details, indent=1))
+        plot_answer_choice_mass(rows, out / "mass_vs_accuracy.png")
     print(table)  # noqa: T201 - the script's report
     print(f"wrote {out / 'results.md'}, results.csv, results.json and mass_vs_accuracy.png")  # noqa: T201
     return rows

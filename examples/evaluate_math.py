@@ -42,6 +42,7 @@ import logging
 from dataclasses import dataclass, field, replace
 
 from trl_explore._device import default_device
+from trl_explore._output import check_output_dir, writing_into
 from trl_explore._validation import check_choice, check_int, check_number
 from trl_explore.evaluation import (
     SamplingConfig,
@@ -111,7 +112,13 @@ class EvalArguments:
         },
     )
     seed: int = field(default=0, metadata={"help": "Random seed."})
-    output_dir: str = field(default="eval_out", metadata={"help": "Where summary.md/json and samples go."})
+    output_dir: str = field(
+        default="eval_out",
+        metadata={
+            "help": "Where summary.md/json and samples go; a re-run replaces the files it wrote there, other files "
+            "stay (one that it would overwrite is refused)."
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.datasets or not all(isinstance(d, str) and d for d in self.datasets):
@@ -149,6 +156,12 @@ def _load_model(args: EvalArguments):
     return path, model.to(device), tokenizer
 
 
+#: The script's name in the output folder's manifest, and the files it writes there (`trl_explore._output`)
+COMMAND = "evaluate_math.py"
+OUTPUT_FILES = ("summary.json", "summary.md", "samples_*.jsonl", "swireasoning_comparison.json",
+                "swireasoning_comparison.md")
+
+
 def _load_dataset(name: str, args: EvalArguments):
     if name in TOY_MATH_DATASETS:
         return toy_math_dataset(name, args.limit or 32, seed=10_000 + args.seed)
@@ -179,6 +192,7 @@ def main(args: EvalArguments) -> dict:
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, system_prompt=args.system_prompt,
         seed=args.seed,
     )
+    check_output_dir(args.output_dir, COMMAND, OUTPUT_FILES)  # before the model loads
     path, model, tokenizer = _load_model(args)
     if args.backend == "swireasoning":
         return compare_with_swireasoning(args, model, tokenizer, config)
@@ -192,7 +206,8 @@ def main(args: EvalArguments) -> dict:
         else:
             samples = sample_completions_transformers(model, tokenizer, ds["prompt"], ds_config)
         results[name] = _grade(name, ds, samples)
-    summary_path = write_results(results, args.output_dir)
+    with writing_into(args.output_dir, COMMAND, OUTPUT_FILES):
+        summary_path = write_results(results, args.output_dir)
     print(summary_path.read_text())  # noqa: T201 - the script's report
     return {name: r.as_dict() for name, r in results.items()}
 
@@ -201,7 +216,6 @@ def compare_with_swireasoning(args: EvalArguments, model, tokenizer, config: Sam
     """SwiReasoning vs plain sampling, same budgets and sampling settings, graded by `math_accuracy_reward` (toy
     datasets: by their own reward)."""
     import json
-    from pathlib import Path
 
     from trl_explore.evaluation import render_prompts
     from trl_explore.generation import SwiReasoningConfig
@@ -226,10 +240,10 @@ def compare_with_swireasoning(args: EvalArguments, model, tokenizer, config: Sam
         )
         tables[name] = comparison.rows
         lines += [f"## {name} ({len(ds)} problems x {args.num_samples} samples)", "", comparison.markdown()]
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "swireasoning_comparison.json").write_text(json.dumps(tables, indent=2))
-    (out / "swireasoning_comparison.md").write_text("\n".join(lines))
+    with writing_into(args.output_dir, COMMAND, OUTPUT_FILES) as out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "swireasoning_comparison.json").write_text(json.dumps(tables, indent=2))
+        (out / "swireasoning_comparison.md").write_text("\n".join(lines))
     print("\n".join(lines))  # noqa: T201 - the script's report
     return tables
 

@@ -39,6 +39,7 @@ __all__ = [
     "read_manifest",
     "record_output",
     "staged_output",
+    "writing_into",
 ]
 
 #: Name of the manifest file in an output folder
@@ -86,7 +87,8 @@ def foreign_files(folder: str | os.PathLike, command: str) -> list[str]:
 
 
 def _matches(path: str, patterns: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns)
+    """Whether ``path`` matches a pattern; a pattern without ``/`` matches files at the top of the folder only."""
+    return any(fnmatch.fnmatchcase(path, p) and ("/" in p or "/" not in path) for p in patterns)
 
 
 def _refusal(folder: Path, command: str, clashes: list[str], option: str, tail: str = "") -> OutputFolderError:
@@ -105,7 +107,8 @@ def check_output_dir(
     Args:
         folder: the output folder (it need not exist).
         command: the command's name in the manifest (``"trl-explore detect"``).
-        writes: the relative paths the command may write, as `fnmatch` patterns (``"runs/*"``, ``"checkpoint-*"``).
+        writes: the relative paths the command may write, as `fnmatch` patterns (``"runs/*"``,
+            ``"checkpoint-*/*"``; a pattern without ``/`` is for the top of the folder).
         option: how the error names the folder's option.
 
     Raises:
@@ -193,3 +196,44 @@ def staged_output(
             shutil.rmtree(staging, ignore_errors=True)
         raise
     commit_staged(staging, root, command, option)
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    info = path.lstat()
+    return info.st_mtime_ns, info.st_size
+
+
+@contextlib.contextmanager
+def writing_into(
+    folder: str | os.PathLike,
+    command: str,
+    writes: Iterable[str],
+    option: str = "--output_dir",
+    *,
+    prune: bool = True,
+    record: bool = True,
+) -> Iterator[Path]:
+    """For a command that writes into ``folder`` in place: check it (`check_output_dir`), run the block, then record
+    in the manifest the files the block wrote (new, or changed since it started; the foreign files of the start never
+    count as its own).
+
+    Args:
+        prune (`bool`, *optional*, defaults to `True`):
+            After a successful block, remove ``command``'s files of an earlier run that the block did not write
+            again (a trainer keeps them: `False`, its earlier checkpoints may be resumed from).
+        record (`bool`, *optional*, defaults to `True`):
+            Write the manifest (`False` on the non-main processes of a distributed run).
+    """
+    root = check_output_dir(folder, command, writes, option)
+    foreign = set(foreign_files(root, command))
+    before = {f: _stat(root / f) for f in folder_files(root) if f not in foreign}
+    succeeded = False
+    try:
+        yield root
+        succeeded = True
+    finally:
+        if record and root.is_dir():
+            own = [f for f in folder_files(root) if f not in foreign]
+            if prune and succeeded:
+                own = [f for f in own if f not in before or _stat(root / f) != before[f]]
+            record_output(root, command, own, prune=prune and succeeded)

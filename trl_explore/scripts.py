@@ -29,6 +29,7 @@ from typing import Any, get_type_hints
 
 from trl import ModelConfig, ScriptArguments, TrlParser, get_quantization_config
 
+from ._output import check_output_dir, writing_into
 from ._validation import check_int, check_optional_int, check_str
 from .data import check_dataset, load_any_dataset, load_split, to_prompt_solution
 from .toy.route import (
@@ -67,6 +68,15 @@ __all__ = [
 TOY = "toy"
 #: Environment variable that makes `run_example` show tracebacks instead of one-line errors
 DEBUG_ENV = "TRL_EXPLORE_DEBUG"
+#: The training examples' name in an output folder's manifest (`trl_explore._output`: a re-run replaces the files a
+#: training example wrote there; any other file stays, and one in the way of the trainer's files is refused)
+TRAINING_COMMAND = "trl_explore training example"
+#: What transformers' `Trainer`, TRL and the examples' callbacks write into ``output_dir`` (model, tokenizer,
+#: checkpoints, model card, logs): a foreign file matching one of these refuses the run before it starts
+TRAINER_FILES = (
+    "checkpoint-*/*", "runs/*", "README.md", "*.safetensors", "*.bin", "*.pt", "*.pth", "*.json", "*.jinja",
+    "merges.txt", "vocab.txt", "*.model", "pass_at_k.csv", "completions/*", "*.parquet",
+)  # fmt: skip
 
 
 class UsageError(ValueError):
@@ -223,6 +233,7 @@ def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[
     silence_known_warnings()
     parsed = parser.parse_args_and_config(argv)
     try:
+        _check_training_output_dirs(parsed)
         return main(*parsed)
     except (ValueError, OSError) as err:  # OSError: a file or model that is not there (also from_pretrained's)
         if os.environ.get(DEBUG_ENV):
@@ -230,15 +241,33 @@ def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[
         parser.exit(2, f"{parser.prog}: error: {_one_line(err)}\n(set {DEBUG_ENV}=1 to see the traceback)\n")
 
 
+def _check_training_output_dirs(parsed: Sequence[Any]) -> None:
+    """Refuse, before anything loads, a training ``output_dir`` where the trainer would overwrite a file that no
+    training example wrote (see `TRAINER_FILES`)."""
+    from transformers import TrainingArguments
+
+    for config in parsed:
+        if isinstance(config, TrainingArguments) and config.output_dir:
+            check_output_dir(config.output_dir, TRAINING_COMMAND, TRAINER_FILES)
+
+
 def train_and_save(trainer: Any, training_args: Any, dataset_name: str | None = None) -> Any:
     """The end of every training example: train (resuming from ``training_args.resume_from_checkpoint`` when set),
     save the model (adapter with PEFT) to ``output_dir``, push it to the Hub when ``push_to_hub`` is set (with
-    ``dataset_name`` on the model card). Returns the trainer."""
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    logger.info("Model saved to %s", training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=dataset_name)
+    ``dataset_name`` on the model card). Returns the trainer.
+
+    ``output_dir`` follows the output-folder rule of `trl_explore._output`: a file there that no training example
+    wrote and that the trainer would overwrite (`TRAINER_FILES`) refuses the run; the files written are recorded in
+    the folder's manifest (by the main process); nothing is removed (earlier checkpoints stay resumable)."""
+    with writing_into(
+        training_args.output_dir, TRAINING_COMMAND, TRAINER_FILES, prune=False,
+        record=getattr(training_args, "process_index", 0) == 0,
+    ):
+        trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model(training_args.output_dir)
+        logger.info("Model saved to %s", training_args.output_dir)
+        if training_args.push_to_hub:
+            trainer.push_to_hub(dataset_name=dataset_name)
     return trainer
 
 
