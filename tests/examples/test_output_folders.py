@@ -43,9 +43,9 @@ def test_a_foreign_file_in_the_way_is_refused_by_name(tmp_path):
     (tmp_path / "a.txt").write_text("mine")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "x.json").write_text("mine")
-    with pytest.raises(OutputFolderError, match=r"would overwrite file\(s\) it did not write: a.txt;"):
-        with writing_into(tmp_path, "cmd", ["a.txt"]):
-            raise AssertionError("the block must not run")
+    refused = pytest.raises(OutputFolderError, match=r"would overwrite file\(s\) it did not write: a.txt;")
+    with refused, writing_into(tmp_path, "cmd", ["a.txt"]):
+        raise AssertionError("the block must not run")
     assert (tmp_path / "a.txt").read_text() == "mine" and not (tmp_path / MANIFEST_FILE).exists()
     check_output_dir(tmp_path, "cmd", ["*.json"])  # a pattern without "/" is for the top of the folder only
     with pytest.raises(OutputFolderError, match="is a file"):
@@ -67,9 +67,9 @@ def test_staged_output_moves_files_in_and_refuses_a_late_clash(tmp_path):
     with staged_output(out, "cmd", ["report.md"]) as staging:
         (staging / "report.md").write_text("1")
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(OutputFolderError, match=r"notes.txt; .* The results are in"):  # undeclared name: at the end
-        with staged_output(out, "cmd", ["report.md"]) as staging:
-            (staging / "notes.txt").write_text("theirs")
+    late = pytest.raises(OutputFolderError, match=r"notes.txt; .* The results are in")  # an undeclared name: at the end
+    with late, staged_output(out, "cmd", ["report.md"]) as staging:
+        (staging / "notes.txt").write_text("theirs")
     assert (out / "notes.txt").read_text() == "mine" and (out / "report.md").read_text() == "1"
     with staged_output(out, "cmd", ["report.md"]) as staging:  # its own file is replaced, the foreign one stays
         (staging / "report.md").write_text("2")
