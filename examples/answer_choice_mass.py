@@ -61,6 +61,7 @@ from typing import Any
 from trl_explore._device import default_device
 from trl_explore._output import check_output_dir, writing_into
 from trl_explore._validation import check_bool, check_int
+from trl_explore.data import check_toy_name
 from trl_explore.metrics.answer_choice import (
     FORMATS,
     answer_choice_mass,
@@ -183,6 +184,7 @@ def _load_model(args: AnswerChoiceMassArguments):
 
 def _load(name: str, args: AnswerChoiceMassArguments) -> tuple[list[dict], list[dict] | None]:
     """The evaluated questions and the demonstration pool (`None`: the evaluated questions themselves)."""
+    check_toy_name(name, ["toy-mc"], "--datasets")
     if name == "toy-mc":
         from trl_explore.toy import make_multiple_choice_dataset
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from trl_explore._device import default_device
 from trl_explore._output import check_output_dir, writing_into
 from trl_explore._validation import check_choice, check_int, check_number
+from trl_explore.data import check_toy_name
 from trl_explore.evaluation import (
     SamplingConfig,
     grade_samples,
@@ -165,8 +166,7 @@ OUTPUT_FILES = ("summary.json", "summary.md", "samples_*.jsonl", "swireasoning_c
 def _load_dataset(name: str, args: EvalArguments):
     if name in TOY_MATH_DATASETS:
         return toy_math_dataset(name, args.limit or 32, seed=10_000 + args.seed)
-    if name.startswith("toy-"):
-        raise ValueError(f"Unknown toy dataset {name!r}; use one of {sorted(TOY_MATH_DATASETS)}.")
+    check_toy_name(name, list(TOY_MATH_DATASETS), "--datasets")
     return load_math_dataset(
         name, split=args.split, subset=args.subset, prompt_column=args.prompt_column,
         answer_column=args.answer_column, limit=args.limit,

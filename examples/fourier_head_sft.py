@@ -64,7 +64,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, ScriptArguments, get_peft_config, get_quantization_config
 
 from trl_explore._validation import check_bool, check_int, check_number
-from trl_explore.data import check_dataset, load_any_dataset, load_split
+from trl_explore.data import check_dataset, check_toy_name, load_any_dataset, load_split
 from trl_explore.functional.fourier import quantize
 from trl_explore.scripts import (
     ExampleParser,
@@ -190,6 +190,7 @@ def main(
     name = script_args.dataset_name or (TOY_MEAN if toy_model else None)
     if name is None:
         raise UsageError("--dataset_name is required: a Hub dataset, a local file, or toy-mean (or use --toy).")
+    check_toy_name(name, [TOY_MEAN])
     if name == TOY_MEAN:
         dataset = toy_dataset(data_args.toy_samples, tokens, seed=training_args.seed)
     else:

@@ -31,7 +31,7 @@ from trl import ModelConfig, ScriptArguments, TrlParser, get_quantization_config
 
 from ._output import check_output_dir, writing_into
 from ._validation import check_int, check_optional_int, check_str
-from .data import check_dataset, load_any_dataset, load_split, to_prompt_solution
+from .data import check_dataset, check_toy_name, load_any_dataset, load_split, to_prompt_solution
 from .toy.route import (
     TOY_MATH_DATASETS,
     toy_base_model_path,
@@ -234,6 +234,7 @@ def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[
     parsed = parser.parse_args_and_config(argv)
     try:
         _check_training_output_dirs(parsed)
+        _check_optional_dependencies(parsed)
         return main(*parsed)
     except (ValueError, OSError) as err:  # OSError: a file or model that is not there (also from_pretrained's)
         if os.environ.get(DEBUG_ENV):
@@ -249,6 +250,19 @@ def _check_training_output_dirs(parsed: Sequence[Any]) -> None:
     for config in parsed:
         if isinstance(config, TrainingArguments) and config.output_dir:
             check_output_dir(config.output_dir, TRAINING_COMMAND, TRAINER_FILES)
+
+
+def _check_optional_dependencies(parsed: Sequence[Any]) -> None:
+    """Options that need a package which is not installed: one line saying what to install (instead of TRL's
+    `ImportError` deep in the trainer's construction)."""
+    import importlib.util
+
+    for config in parsed:
+        if getattr(config, "use_vllm", False) and importlib.util.find_spec("vllm") is None:
+            raise UsageError(
+                "--use_vllm needs vLLM, which is not installed: pip install 'trl_explore[vllm]' (a CUDA GPU), or drop "
+                "--use_vllm to generate with transformers."
+            )
 
 
 def train_and_save(trainer: Any, training_args: Any, dataset_name: str | None = None) -> Any:
@@ -386,6 +400,7 @@ def load_math_data(
                 "(or use --model_name_or_path toy for the whole offline route)."
             )
         name = script_args.dataset_name = "toy-arithmetic"
+    check_toy_name(name, list(TOY_MATH_DATASETS))
     if toy_model:
         task = TOY_MATH_DATASETS.get(name, "arithmetic")
         model = toy_model_path(task, max_steps=script_args.toy_warm_start_steps)
