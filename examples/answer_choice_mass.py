@@ -69,6 +69,7 @@ from trl_explore.metrics.answer_choice import (
     plot_answer_choice_mass,
 )
 from trl_explore.scripts import ExampleParser, check_model_path, is_toy, run_example, toy_model_path
+from trl_explore.toy.warm_start import small_model_threads, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -217,11 +218,17 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
     """Evaluate every dataset × format × k; write the table, CSV, JSON and plot; return the table's rows."""
-    from tqdm.auto import tqdm
 
     _check(args)
     check_output_dir(args.output_dir, COMMAND, OUTPUT_FILES)  # before the model loads
     model, tokenizer = _load_model(args)
+    with torch_threads(small_model_threads(model)):  # one thread for a tiny model, restored afterwards
+        return _evaluate(args, model, tokenizer)
+
+
+def _evaluate(args: AnswerChoiceMassArguments, model, tokenizer) -> list[dict[str, Any]]:
+    from tqdm.auto import tqdm
+
     rows: list[dict[str, Any]] = []
     details: list[dict[str, Any]] = []
     runs = [(name, fmt, k) for name in args.datasets for fmt in args.formats for k in args.shots]

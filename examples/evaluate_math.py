@@ -63,6 +63,7 @@ from trl_explore.scripts import (
     toy_math_reward,
     toy_model_path,
 )
+from trl_explore.toy.warm_start import small_model_threads, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,11 @@ def main(args: EvalArguments) -> dict:
     )
     check_output_dir(args.output_dir, COMMAND, OUTPUT_FILES)  # before the model loads
     path, model, tokenizer = _load_model(args)
+    with torch_threads(small_model_threads(model)):  # one thread for a tiny model, restored afterwards
+        return _evaluate(args, path, model, tokenizer, config)
+
+
+def _evaluate(args: EvalArguments, path: str, model, tokenizer, config: SamplingConfig) -> dict:
     if args.backend == "swireasoning":
         return compare_with_swireasoning(args, model, tokenizer, config)
     results = {}

@@ -84,6 +84,7 @@ from trl_explore.scripts import (
     train_and_save,
 )
 from trl_explore.toy.tools import calculator
+from trl_explore.toy.warm_start import torch_threads, toy_threads
 from trl_explore.trainers import SPEARConfig, SPEARGRPOTrainer
 
 logger = logging.getLogger(__name__)
@@ -155,11 +156,12 @@ def _toy_data(script_args: SpearScriptArguments, training_args: SPEARConfig) -> 
             f"--dataset_name {script_args.dataset_name!r}."
         )
     script_args.dataset_name = TOY_TOOLS
-    path = warm_start_tool_task(
-        max_steps=script_args.toy_warm_start_steps or 300,
-        num_eval_prompts=script_args.toy_eval_prompts,
-        **TOY_TASK,
-    )
+    with torch_threads(toy_threads()):  # a tiny model: one thread (docs/toy.md, "Threads"), restored afterwards
+        path = warm_start_tool_task(
+            max_steps=script_args.toy_warm_start_steps or 300,
+            num_eval_prompts=script_args.toy_eval_prompts,
+            **TOY_TASK,
+        )
     logger.info("toy route: model %s (warm start on the toy tool task)", path)
     train = make_tool_dataset(script_args.toy_samples, seed=1000 + training_args.seed, **TOY_TASK)
     evaluation = None

@@ -272,11 +272,16 @@ def train_and_save(trainer: Any, training_args: Any, dataset_name: str | None = 
 
     ``output_dir`` follows the output-folder rule of `trl_explore._output`: a file there that no training example
     wrote and that the trainer would overwrite (`TRAINER_FILES`) refuses the run; the files written are recorded in
-    the folder's manifest (by the main process); nothing is removed (earlier checkpoints stay resumable)."""
+    the folder's manifest (by the main process); nothing is removed (earlier checkpoints stay resumable).
+
+    A small model (the toy route's) trains with `toy_threads` torch threads (one), restored afterwards
+    (`trl_explore.toy.warm_start.small_model_threads`)."""
+    from .toy.warm_start import small_model_threads, torch_threads
+
     with writing_into(
         training_args.output_dir, TRAINING_COMMAND, TRAINER_FILES, prune=False,
         record=getattr(training_args, "process_index", 0) == 0,
-    ):
+    ), torch_threads(small_model_threads(trainer.model)):
         trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model(training_args.output_dir)
         logger.info("Model saved to %s", training_args.output_dir)

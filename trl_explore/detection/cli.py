@@ -179,6 +179,7 @@ def main(args: LastdeDetectArguments) -> dict[str, Any]:
     ``output_dir`` is checked first: a file there that this command did not write and would overwrite ends the run
     before the model loads (`trl_explore._output`)."""
     from .._output import check_output_dir, writing_into
+    from ..toy.warm_start import small_model_threads, torch_threads
 
     _check(args)
     check_output_dir(args.output_dir, COMMAND, DETECT_FILES)
@@ -188,14 +189,15 @@ def main(args: LastdeDetectArguments) -> dict[str, Any]:
         reference, ref_tokenizer = _load_model(args.reference_model_name_or_path, args.dtype)
         if ref_tokenizer.get_vocab() != tokenizer.get_vocab():
             raise ValueError("the reference model's tokenizer differs from the scoring model's: they must share one.")
-    texts, labels = load_texts(args, model, tokenizer)
-    if not texts:
-        raise ValueError("no texts found in the input files.")
-    logger.info("%d texts, methods: %s", len(texts), ", ".join(args.methods))
-    results = score_all_methods(
-        model, tokenizer, texts, args.methods, reference_model=reference, n_samples=args.n_samples,
-        batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, short_text=args.short_text,
-    )
+    with torch_threads(small_model_threads(model)):  # one thread for a tiny model, restored afterwards
+        texts, labels = load_texts(args, model, tokenizer)
+        if not texts:
+            raise ValueError("no texts found in the input files.")
+        logger.info("%d texts, methods: %s", len(texts), ", ".join(args.methods))
+        results = score_all_methods(
+            model, tokenizer, texts, args.methods, reference_model=reference, n_samples=args.n_samples,
+            batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, short_text=args.short_text,
+        )
     with writing_into(args.output_dir, COMMAND, DETECT_FILES) as out:
         out.mkdir(parents=True, exist_ok=True)
         return _write_outputs(args, out, texts, labels, results)
