@@ -166,8 +166,16 @@ def _kbit_device_map() -> dict[str, int]:
     return {"": PartialState().local_process_index}
 
 
+#: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
+TOY_DEFAULTS = {
+    "learning_rate": 3e-3, "max_steps": 20, "per_device_train_batch_size": 16, "logging_steps": 5,
+}
+
+
 def make_parser() -> ExampleParser:
-    parser = ExampleParser((ScriptArguments, FourierSFTConfig, ModelConfig, NumericDataArguments), doc=__doc__)
+    parser = ExampleParser(
+        (ScriptArguments, FourierSFTConfig, ModelConfig, NumericDataArguments), doc=__doc__, toy_defaults=TOY_DEFAULTS
+    )
     parser.set_defaults(fourier_head_number_tokens=DIGITS)  # this script always attaches a numeric head
     return parser
 

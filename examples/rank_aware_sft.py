@@ -130,8 +130,16 @@ class RankAwareScriptArguments(ScriptArguments):
         check_int(self, "toy_samples", low=1)
 
 
+#: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
+TOY_DEFAULTS = {
+    "learning_rate": 3e-3, "max_steps": 20, "per_device_train_batch_size": 16, "logging_steps": 5,
+}
+
+
 def make_parser() -> ExampleParser:
-    return ExampleParser((RankAwareScriptArguments, RankAwareSFTConfig, ModelConfig), doc=__doc__)
+    return ExampleParser(
+        (RankAwareScriptArguments, RankAwareSFTConfig, ModelConfig), doc=__doc__, toy_defaults=TOY_DEFAULTS
+    )
 
 
 def apply_preset(training_args: RankAwareSFTConfig, preset: str | None) -> None:

@@ -141,8 +141,16 @@ class SpearScriptArguments(MathScriptArguments):
         check_int(self, "toy_eval_prompts", low=0)
 
 
+#: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
+TOY_DEFAULTS = {
+    "max_steps": 8, "per_device_train_batch_size": 16, "num_generations": 8, "max_completion_length": 96,
+    "learning_rate": 5e-4, "max_tool_calling_iterations": 1, "sil_buffer_size": 16, "sil_trigger_factor": 1.0,
+    "sil_warmup_steps": 4, "logging_steps": 1,
+}
+
+
 def make_parser() -> ExampleParser:
-    return ExampleParser((SpearScriptArguments, SPEARConfig, ModelConfig), doc=__doc__)
+    return ExampleParser((SpearScriptArguments, SPEARConfig, ModelConfig), doc=__doc__, toy_defaults=TOY_DEFAULTS)
 
 
 def _toy_data(script_args: SpearScriptArguments, training_args: SPEARConfig) -> MathData:
