@@ -28,7 +28,8 @@ def readme_table_commands() -> list[tuple[str, list[str]]]:
     second column, plus the arguments the header tells to add for that kind of script."""
     text = (ROOT / "README.md").read_text()
     section = text[text.index("## Examples\n") :]
-    rows = [line for line in section.split("\n\n", 2)[1].splitlines() if line.startswith("|")]
+    table = section[section.index("\n|") + 1 :]
+    rows = table[: table.index("\n\n")].splitlines()
     header = rows[0].split("|")[2]
     add_all = shlex.split(re.findall(r"`([^`]*)`", header)[0])
     add_training = shlex.split(re.findall(r"`([^`]*)`", header)[1]) if header.count("`") >= 4 else []
