@@ -62,7 +62,9 @@ from pathlib import Path
 from typing import Any
 
 from trl_explore._device import default_device
+from trl_explore._output import check_output_dir, writing_into
 from trl_explore._validation import check_bool, check_int
+from trl_explore.data import check_toy_name
 from trl_explore.metrics.answer_choice import (
     ANSWER_PARSING,
     FORMATS,
@@ -73,6 +75,7 @@ from trl_explore.metrics.answer_choice import (
     released_instruction,
 )
 from trl_explore.scripts import ExampleParser, check_model_path, is_toy, run_example
+from trl_explore.toy.warm_start import small_model_threads, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +157,18 @@ class AnswerChoiceMassArguments:
         metadata={"help": "Greedy answers: `strict` (the released rule: exactly a choice / symbol) or `lenient` "
                           "(a prefix, case-insensitive).", "choices": list(ANSWER_PARSING)},
     )
-    output_dir: str = field(default="answer_choice_mass_out", metadata={"help": "Where results and the plot go."})
+    output_dir: str = field(
+        default="answer_choice_mass_out",
+        metadata={
+            "help": "Where results and the plot go; a re-run replaces the files it wrote there, other files stay (one "
+            "that it would overwrite is refused)."
+        },
+    )
+
+
+#: The script's name in the output folder's manifest, and the files it writes there (`trl_explore._output`)
+COMMAND = "answer_choice_mass.py"
+OUTPUT_FILES = ("results.md", "results.csv", "results.json", "mass_vs_accuracy.png")
 
 
 def _check(args: AnswerChoiceMassArguments) -> None:
@@ -206,6 +220,7 @@ def _load_model(args: AnswerChoiceMassArguments):
 
 def _load(name: str, args: AnswerChoiceMassArguments) -> tuple[list[dict], list[dict] | None]:
     """The evaluated questions and the demonstration pool (`None`: the evaluated questions themselves)."""
+    check_toy_name(name, ["toy-mc"], "--datasets")
     if name == "toy-mc":
         from trl_explore.toy import make_multiple_choice_dataset
 
@@ -254,7 +269,6 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
     """Evaluate every dataset × format × k; write the table, CSV, JSON and plot; return the table's rows."""
-    from tqdm.auto import tqdm
 
     _check(args)
     toy = is_toy(args.model_name_or_path)
@@ -262,9 +276,15 @@ def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
         args.shots = list(TOY_SHOTS if toy else DEFAULT_SHOTS)
     if args.pmi is None:
         args.pmi = toy
+    check_output_dir(args.output_dir, COMMAND, OUTPUT_FILES)  # before the model loads
     model, tokenizer = _load_model(args)
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with torch_threads(small_model_threads(model)):  # one thread for a tiny model, restored afterwards
+        return _evaluate(args, model, tokenizer)
+
+
+def _evaluate(args: AnswerChoiceMassArguments, model, tokenizer) -> list[dict[str, Any]]:
+    from tqdm.auto import tqdm
+
     rows: list[dict[str, Any]] = []
     details: list[dict[str, Any]] = []
     runs = [(name, fmt, k) for name in args.datasets for fmt in args.formats for k in args.shots]
@@ -298,13 +318,15 @@ def main(args: AnswerChoiceMassArguments) -> list[dict[str, Any]]:
                      "num_questions": summary["num_questions"], "warnings": " ".join(result.warnings)})
         details.append({"dataset": name, "format": fmt, "k": k, **result.to_dict()})
     table = _table(rows)
-    (out / "results.md").write_text(table)
-    with (out / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "results.json").write_text(json.dumps(details, indent=1))
-    plot_answer_choice_mass(rows, out / "mass_vs_accuracy.png")
+    with writing_into(args.output_dir, COMMAND, OUTPUT_FILES) as out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.md").write_text(table)
+        with (out / "results.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        (out / "results.json").write_text(json.dumps(details, indent=1))
+        plot_answer_choice_mass(rows, out / "mass_vs_accuracy.png")
     print(table)  # noqa: T201 - the script's report
     print(f"wrote {out / 'results.md'}, results.csv, results.json and mass_vs_accuracy.png")  # noqa: T201
     return rows

@@ -42,7 +42,9 @@ import logging
 from dataclasses import dataclass, field, replace
 
 from trl_explore._device import default_device
+from trl_explore._output import check_output_dir, writing_into
 from trl_explore._validation import check_choice, check_int, check_number
+from trl_explore.data import check_toy_name
 from trl_explore.evaluation import (
     SamplingConfig,
     grade_samples,
@@ -61,6 +63,7 @@ from trl_explore.scripts import (
     toy_math_reward,
     toy_model_path,
 )
+from trl_explore.toy.warm_start import small_model_threads, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +114,13 @@ class EvalArguments:
         },
     )
     seed: int = field(default=0, metadata={"help": "Random seed."})
-    output_dir: str = field(default="eval_out", metadata={"help": "Where summary.md/json and samples go."})
+    output_dir: str = field(
+        default="eval_out",
+        metadata={
+            "help": "Where summary.md/json and samples go; a re-run replaces the files it wrote there, other files "
+            "stay (one that it would overwrite is refused)."
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.datasets or not all(isinstance(d, str) and d for d in self.datasets):
@@ -149,11 +158,16 @@ def _load_model(args: EvalArguments):
     return path, model.to(device), tokenizer
 
 
+#: The script's name in the output folder's manifest, and the files it writes there (`trl_explore._output`)
+COMMAND = "evaluate_math.py"
+OUTPUT_FILES = ("summary.json", "summary.md", "samples_*.jsonl", "swireasoning_comparison.json",
+                "swireasoning_comparison.md")
+
+
 def _load_dataset(name: str, args: EvalArguments):
     if name in TOY_MATH_DATASETS:
         return toy_math_dataset(name, args.limit or 32, seed=10_000 + args.seed)
-    if name.startswith("toy-"):
-        raise ValueError(f"Unknown toy dataset {name!r}; use one of {sorted(TOY_MATH_DATASETS)}.")
+    check_toy_name(name, list(TOY_MATH_DATASETS), "--datasets")
     return load_math_dataset(
         name, split=args.split, subset=args.subset, prompt_column=args.prompt_column,
         answer_column=args.answer_column, limit=args.limit,
@@ -179,7 +193,13 @@ def main(args: EvalArguments) -> dict:
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, system_prompt=args.system_prompt,
         seed=args.seed,
     )
+    check_output_dir(args.output_dir, COMMAND, OUTPUT_FILES)  # before the model loads
     path, model, tokenizer = _load_model(args)
+    with torch_threads(small_model_threads(model)):  # one thread for a tiny model, restored afterwards
+        return _evaluate(args, path, model, tokenizer, config)
+
+
+def _evaluate(args: EvalArguments, path: str, model, tokenizer, config: SamplingConfig) -> dict:
     if args.backend == "swireasoning":
         return compare_with_swireasoning(args, model, tokenizer, config)
     results = {}
@@ -192,7 +212,8 @@ def main(args: EvalArguments) -> dict:
         else:
             samples = sample_completions_transformers(model, tokenizer, ds["prompt"], ds_config)
         results[name] = _grade(name, ds, samples)
-    summary_path = write_results(results, args.output_dir)
+    with writing_into(args.output_dir, COMMAND, OUTPUT_FILES):
+        summary_path = write_results(results, args.output_dir)
     print(summary_path.read_text())  # noqa: T201 - the script's report
     return {name: r.as_dict() for name, r in results.items()}
 
@@ -201,7 +222,6 @@ def compare_with_swireasoning(args: EvalArguments, model, tokenizer, config: Sam
     """SwiReasoning vs plain sampling, same budgets and sampling settings, graded by `math_accuracy_reward` (toy
     datasets: by their own reward)."""
     import json
-    from pathlib import Path
 
     from trl_explore.evaluation import render_prompts
     from trl_explore.generation import SwiReasoningConfig
@@ -226,10 +246,10 @@ def compare_with_swireasoning(args: EvalArguments, model, tokenizer, config: Sam
         )
         tables[name] = comparison.rows
         lines += [f"## {name} ({len(ds)} problems x {args.num_samples} samples)", "", comparison.markdown()]
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "swireasoning_comparison.json").write_text(json.dumps(tables, indent=2))
-    (out / "swireasoning_comparison.md").write_text("\n".join(lines))
+    with writing_into(args.output_dir, COMMAND, OUTPUT_FILES) as out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "swireasoning_comparison.json").write_text(json.dumps(tables, indent=2))
+        (out / "swireasoning_comparison.md").write_text("\n".join(lines))
     print("\n".join(lines))  # noqa: T201 - the script's report
     return tables
 

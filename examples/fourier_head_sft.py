@@ -64,7 +64,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, ScriptArguments, get_peft_config, get_quantization_config
 
 from trl_explore._validation import check_bool, check_int, check_number
-from trl_explore.data import check_dataset, load_any_dataset, load_split
+from trl_explore.data import check_dataset, check_toy_name, load_any_dataset, load_split
 from trl_explore.functional.fourier import quantize
 from trl_explore.scripts import (
     ExampleParser,
@@ -166,8 +166,16 @@ def _kbit_device_map() -> dict[str, int]:
     return {"": PartialState().local_process_index}
 
 
+#: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
+TOY_DEFAULTS = {
+    "learning_rate": 3e-3, "max_steps": 20, "per_device_train_batch_size": 16, "logging_steps": 5,
+}
+
+
 def make_parser() -> ExampleParser:
-    parser = ExampleParser((ScriptArguments, FourierSFTConfig, ModelConfig, NumericDataArguments), doc=__doc__)
+    parser = ExampleParser(
+        (ScriptArguments, FourierSFTConfig, ModelConfig, NumericDataArguments), doc=__doc__, toy_defaults=TOY_DEFAULTS
+    )
     parser.set_defaults(fourier_head_number_tokens=DIGITS)  # this script always attaches a numeric head
     return parser
 
@@ -190,6 +198,7 @@ def main(
     name = script_args.dataset_name or (TOY_MEAN if toy_model else None)
     if name is None:
         raise UsageError("--dataset_name is required: a Hub dataset, a local file, or toy-mean (or use --toy).")
+    check_toy_name(name, [TOY_MEAN])
     if name == TOY_MEAN:
         dataset = toy_dataset(data_args.toy_samples, tokens, seed=training_args.seed)
     else:

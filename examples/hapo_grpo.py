@@ -72,9 +72,15 @@ from trl_explore.scripts import (
 )
 from trl_explore.trainers import HAPOConfig, HAPOGRPOTrainer
 
+#: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
+TOY_DEFAULTS = {
+    "steps_per_generation": 4, "learning_rate": 1e-4, "warmup_steps": 0, "max_steps": 8,
+    "per_device_train_batch_size": 16, "num_generations": 8, "max_completion_length": 24, "logging_steps": 1,
+}
+
 
 def make_parser() -> ExampleParser:
-    return ExampleParser((MathScriptArguments, HAPOConfig, ModelConfig), doc=__doc__)
+    return ExampleParser((MathScriptArguments, HAPOConfig, ModelConfig), doc=__doc__, toy_defaults=TOY_DEFAULTS)
 
 
 def main(script_args: MathScriptArguments, training_args: HAPOConfig, model_args: ModelConfig) -> HAPOGRPOTrainer:

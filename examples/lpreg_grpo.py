@@ -66,9 +66,15 @@ from trl_explore.scripts import (
 )
 from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
 
+#: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
+TOY_DEFAULTS = {
+    "learning_rate": 1e-4, "max_steps": 10, "per_device_train_batch_size": 16, "num_generations": 8,
+    "max_completion_length": 24, "logging_steps": 1,
+}
+
 
 def make_parser() -> ExampleParser:
-    return ExampleParser((MathScriptArguments, LpRegConfig, ModelConfig), doc=__doc__)
+    return ExampleParser((MathScriptArguments, LpRegConfig, ModelConfig), doc=__doc__, toy_defaults=TOY_DEFAULTS)
 
 
 def main(script_args: MathScriptArguments, training_args: LpRegConfig, model_args: ModelConfig) -> LpRegGRPOTrainer:

@@ -75,7 +75,7 @@ from dataclasses import dataclass, field
 from trl import ModelConfig, ScriptArguments, get_peft_config, get_quantization_config
 
 from trl_explore._validation import check_choice, check_int
-from trl_explore.data import load_any_dataset, load_split
+from trl_explore.data import check_toy_name, load_any_dataset, load_split
 from trl_explore.scripts import (
     TOY_MATH_DATASETS,
     ExampleParser,
@@ -130,8 +130,16 @@ class RankAwareScriptArguments(ScriptArguments):
         check_int(self, "toy_samples", low=1)
 
 
+#: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
+TOY_DEFAULTS = {
+    "learning_rate": 3e-3, "max_steps": 20, "per_device_train_batch_size": 16, "logging_steps": 5,
+}
+
+
 def make_parser() -> ExampleParser:
-    return ExampleParser((RankAwareScriptArguments, RankAwareSFTConfig, ModelConfig), doc=__doc__)
+    return ExampleParser(
+        (RankAwareScriptArguments, RankAwareSFTConfig, ModelConfig), doc=__doc__, toy_defaults=TOY_DEFAULTS
+    )
 
 
 def apply_preset(training_args: RankAwareSFTConfig, preset: str | None) -> None:
@@ -161,6 +169,7 @@ def main(
             "--dataset_name is required: a Hub dataset, a local file, or toy-arithmetic / toy-countdown (or use "
             "--model_name_or_path toy for the whole offline route)."
         )
+    check_toy_name(name, list(TOY_MATH_DATASETS))
     eval_dataset = None
     if name in TOY_MATH_DATASETS:
         train_dataset = toy_sft_dataset(name, script_args.toy_samples, seed=1000 + training_args.seed)

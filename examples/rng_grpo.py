@@ -117,8 +117,17 @@ class RngScriptArguments(MathScriptArguments):
         check_choice(self, "pass_at_k_protocol", ["paper", "training"])
 
 
+#: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
+TOY_DEFAULTS = {
+    "steps_per_generation": 4, "learning_rate": 1e-4, "max_steps": 8, "per_device_train_batch_size": 16,
+    "num_generations": 8, "max_completion_length": 24, "logging_steps": 1,
+}
+
+
 def make_parser() -> ExampleParser:
-    return ExampleParser((RngScriptArguments, RelativeNegativeConfig, ModelConfig), doc=__doc__)
+    return ExampleParser(
+        (RngScriptArguments, RelativeNegativeConfig, ModelConfig), doc=__doc__, toy_defaults=TOY_DEFAULTS
+    )
 
 
 def main(

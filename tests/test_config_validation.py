@@ -124,7 +124,12 @@ def field_spec(f: dataclasses.Field) -> Spec:
     return Spec(kind, COMPONENT_OUT_OF_RANGE.get(f.name, ()), optional)
 
 
-COMPONENTS = {f.name: field_spec(f) for mixin in BUILTIN_ARGUMENTS for f in dataclasses.fields(mixin)}
+# ExploreGRPOConfig's own field (the invalid-reward stop, issue 25)
+EXPLORE_GRPO = {"max_invalid_reward_batches": integer(-1)}
+COMPONENTS = {
+    **{f.name: field_spec(f) for mixin in BUILTIN_ARGUMENTS for f in dataclasses.fields(mixin)},
+    **EXPLORE_GRPO,
+}
 # TRL fields the named configs re-declare with their recipes' defaults
 TRL_OVERRIDES = {
     "epsilon": num(-0.1),
@@ -296,6 +301,16 @@ def test_component_out_of_range_values_name_component_fields():
 @pytest.mark.parametrize("cls", list(TABLE), ids=lambda c: c.__name__)
 def test_table_lists_every_library_field(cls):
     assert set(TABLE[cls]) == _library_fields(cls)
+
+
+@pytest.mark.parametrize("cls", [ExploreGRPOConfig, LpRegConfig, RelativeNegativeConfig, HAPOConfig, SPEARConfig],
+                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize(("name", "value"), [("max_completion_length", 0), ("max_completion_length", -3),
+                                             ("top_k", -1), ("top_k", 1.5)])
+def test_trl_generation_fields_refused_at_construction(cls, name, value):
+    """Issue 25: `max_completion_length=0` was accepted (a later error named `max_new_tokens`)."""
+    with pytest.raises(ValueError, match=f"`{name}` must be an integer"):
+        _build(cls, **{name: value})
 
 
 @pytest.mark.parametrize("cls", list(TABLE), ids=lambda c: c.__name__)

@@ -38,3 +38,24 @@ def test_to_prompt_solution():
     assert no_system[0]["prompt"] == [{"role": "user", "content": "1+1?"}]
     with pytest.raises(ValueError, match="has \\['problem', 'answer', 'other'\\]"):
         to_prompt_solution(ds, "question", "answer")
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".csv"])
+def test_empty_data_file_is_a_value_error_naming_it(tmp_path, suffix, content):
+    """An empty .jsonl ended in a bare StopIteration inside `datasets` (issue 25)."""
+    path = tmp_path / f"empty{suffix}"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=rf"Dataset file '{path}' is empty \(no rows\)"):
+        load_any_dataset(str(path))
+
+
+def test_unknown_toy_name_is_refused_without_the_hub():
+    from trl_explore.data import check_toy_name
+
+    with pytest.raises(ValueError, match=r"'toy-arithmetc' is not a toy dataset: .* Did you mean 'toy-arithmetic'\?"):
+        load_any_dataset("toy-arithmetc")
+    with pytest.raises(ValueError, match=r"use one of \['toy-mean'\]\.$"):
+        check_toy_name("toy-zzz", ["toy-mean"])
+    check_toy_name("toy-mean", ["toy-mean"])  # known: no error
+    check_toy_name("org/toy-data")  # not a toy- name

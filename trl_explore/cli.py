@@ -38,7 +38,9 @@ The offline exploration lab. A tiny Qwen2 model is warm-started on the toy count
 and every RL method below are trained from those weights with the same paired seeds and budget. The report
 (<output-dir>/demo_report.md) opens with a three-line verdict (did GRPO learn; which methods changed the quantity
 they target, by how much), gives each method's paired difference to GRPO +- standard error across seeds, and plots
-reward, policy entropy, the share of low-probability tokens and pass@k over k. A re-run replaces the output folder.
+reward, policy entropy, the share of low-probability tokens and pass@k over k. A re-run replaces the files an earlier
+run wrote in the output folder (its manifest, .trl_explore_manifest.json) and keeps every other file; it refuses to
+overwrite a file that the demo did not write.
 """
 
 
@@ -197,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true",
                       help="tiny budget on a barely warm-started model: checks that everything runs (~1 minute)")
     demo.add_argument("--output-dir", default="trl_explore_demo",
-                      help="report folder, replaced by a re-run (default: trl_explore_demo)")
+                      help="report folder; a re-run replaces only the files the demo wrote there (default: trl_explore_demo)")
     demo.add_argument("--model", default=None, help="Hub name or local path (default: the toy warm start)")
     demo.add_argument("--task", default="countdown",
                       help="countdown | arithmetic | with --model, a math dataset (Hub name or local file)")

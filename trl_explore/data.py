@@ -11,6 +11,34 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Local data files by extension -> `datasets` builder.
 DATA_FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+#: The synthetic datasets of the toy kit, by name (each script takes the ones it knows); any other ``toy-`` name is
+#: refused at once instead of being looked up on the Hub
+TOY_DATASETS = ("toy-arithmetic", "toy-countdown", "toy-tools", "toy-mc", "toy-mean")
+
+
+def check_toy_name(name: str, known: Sequence[str] = TOY_DATASETS, option: str = "--dataset_name") -> None:
+    """Refuse a ``toy-`` dataset name that is not one of ``known``, with the list and the closest match.
+
+    Raises:
+        ValueError: ``<option> 'toy-nope' is not a toy dataset: use one of [...]. Did you mean 'toy-...'?``
+    """
+    import difflib
+
+    if not isinstance(name, str) or not name.startswith("toy-") or name in known:
+        return
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"{option} {name!r} is not a toy dataset: use one of {sorted(known)}.{hint}")
+
+
+def _is_empty_file(path: str) -> bool:
+    """A file with no bytes, or only whitespace (``datasets`` fails on it with a bare `StopIteration`)."""
+    if os.path.getsize(path) == 0:
+        return True
+    if os.path.getsize(path) > 4096:
+        return False
+    with open(path, "rb") as f:
+        return not f.read().strip()
 
 
 def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str) -> str:
@@ -48,7 +76,8 @@ def load_any_dataset(
             For Hub datasets, download only this split (returned as the dict's only key).
 
     Raises:
-        ValueError: for a missing name, or a local file with an unsupported extension.
+        ValueError: for a missing name, an unknown ``toy-`` name (`check_toy_name`), an empty data file, or a local
+            file with an unsupported extension.
         FileNotFoundError: for a path (a name with a data-file extension, or starting with ``/``, ``./``, ``~``) that
             does not exist.
     """
@@ -57,6 +86,8 @@ def load_any_dataset(
     if name_or_path is None or not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         raise ValueError(f"`dataset_name` must be a Hub dataset name or a local path, got {name_or_path!r}.")
     name_or_path = os.path.expanduser(os.fspath(name_or_path))
+    if not os.path.exists(name_or_path):
+        check_toy_name(name_or_path)
     looks_local = name_or_path.startswith(("/", "./", "../")) or os.path.splitext(name_or_path)[1].lower() in (
         DATA_FILE_BUILDERS
     )
@@ -68,11 +99,16 @@ def load_any_dataset(
             raise ValueError(
                 f"Unsupported dataset file {name_or_path!r}: use one of {sorted(DATA_FILE_BUILDERS)} or a Hub name."
             )
+        empty = f"Dataset file {name_or_path!r} is empty (no rows): fill it, or choose another --dataset_name."
+        if _is_empty_file(name_or_path):
+            raise ValueError(empty)
         try:
             return load_dataset(DATA_FILE_BUILDERS[ext], data_files=name_or_path)
+        except StopIteration as err:  # `datasets`' json builder on a file without a row
+            raise ValueError(empty) from err
         except ValueError as err:  # `datasets` says 'Instruction "train" corresponds to no data!' for 0 rows
             if "corresponds to no data" in str(err):
-                raise ValueError(f"Dataset file {name_or_path!r} is empty (no rows).") from err
+                raise ValueError(empty) from err
             raise
     if os.path.isdir(name_or_path) and (
         os.path.exists(os.path.join(name_or_path, "dataset_dict.json"))

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ from typing import Any, get_type_hints
 
 from trl import ModelConfig, ScriptArguments, TrlParser, get_quantization_config
 
+from ._output import check_output_dir, writing_into
 from ._validation import check_int, check_optional_int, check_str
-from .data import check_dataset, load_any_dataset, load_split, to_prompt_solution
+from .data import check_dataset, check_toy_name, load_any_dataset, load_split, to_prompt_solution
 from .toy.route import (
     TOY_MATH_DATASETS,
     toy_base_model_path,
@@ -51,6 +53,7 @@ __all__ = [
     "UsageError",
     "check_model_path",
     "is_toy",
+    "learning_signal",
     "load_math_data",
     "math_grpo_trainer",
     "run_example",
@@ -61,12 +64,22 @@ __all__ = [
     "toy_model_path",
     "toy_sft_dataset",
     "train_and_save",
+    "with_toy_defaults",
 ]
 
 #: ``--model_name_or_path`` value of the offline toy route
 TOY = "toy"
 #: Environment variable that makes `run_example` show tracebacks instead of one-line errors
 DEBUG_ENV = "TRL_EXPLORE_DEBUG"
+#: The training examples' name in an output folder's manifest (`trl_explore._output`: a re-run replaces the files a
+#: training example wrote there; any other file stays, and one in the way of the trainer's files is refused)
+TRAINING_COMMAND = "trl_explore training example"
+#: What transformers' `Trainer`, TRL and the examples' callbacks write into ``output_dir`` (model, tokenizer,
+#: checkpoints, model card, logs): a foreign file matching one of these refuses the run before it starts
+TRAINER_FILES = (
+    "checkpoint-*/*", "runs/*", "README.md", "*.safetensors", "*.bin", "*.pt", "*.pth", "*.json", "*.jinja",
+    "merges.txt", "vocab.txt", "*.model", "pass_at_k.csv", "completions/*", "*.parquet",
+)  # fmt: skip
 
 
 class UsageError(ValueError):
@@ -87,6 +100,31 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
             action = copy.copy(action)
             action.option_strings = strings[:1]
         return super()._format_action_invocation(action)
+
+
+#: TRL / transformers training options that ``--help`` lists (the ones a user of an example changes); ``--help-all``
+#: lists every option
+COMMON_TRAINING_OPTIONS = frozenset({
+    "output_dir", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm",
+    "max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "gradient_checkpointing", "bf16", "fp16", "seed", "logging_steps", "report_to", "run_name", "save_strategy",
+    "save_steps", "save_total_limit", "eval_strategy", "eval_steps", "resume_from_checkpoint", "push_to_hub",
+    "hub_model_id", "use_cpu",
+    # GRPO
+    "num_generations", "max_completion_length", "steps_per_generation", "temperature", "top_p", "top_k", "beta",
+    "epsilon", "epsilon_high", "loss_type", "scale_rewards", "use_vllm", "vllm_mode", "log_completions",
+    "max_tool_calling_iterations",
+    # SFT
+    "max_length", "packing", "completion_only_loss", "assistant_only_loss",
+})  # fmt: skip
+
+
+class _HelpAll(argparse.Action):
+    """``--help-all``: the whole help, every TRL / transformers option included."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        parser.print_help(full=True)
+        parser.exit()
 
 
 def _defining_class(dtype: type, name: str) -> type:
@@ -129,22 +167,35 @@ class ExampleParser(TrlParser):
 
     The description is the script's docstring (purpose and launch commands). Options come in groups, in this order:
     the script's own dataclass(es) (``script options``), the fields of the training config that `trl_explore` defines
-    or overrides (``<Config> options (trl_explore)``), TRL's `ModelConfig` (``model options``) and the remaining
-    training options of TRL and transformers. A boolean field that defaults to ``True`` gets a ``--no_<name>``
+    or overrides (``<Config> options (trl_explore)``), TRL's `ModelConfig` (``model options``) and the training
+    options of TRL and transformers that runs usually change (`COMMON_TRAINING_OPTIONS`; ``--help-all`` lists all). A boolean field that defaults to ``True`` gets a ``--no_<name>``
     switch described as turning it off. Invalid values end the program with one ``error:`` line (see
     `parse_args_and_config`).
+
+    With ``--model_name_or_path toy`` (or ``--toy``), the options of ``toy_defaults`` that the command line (or its
+    ``--config`` file) does not set take toy-sized values (a few steps, a larger learning rate, short completions), so
+    the toy route as printed finishes in well under a minute; one INFO line lists them.
 
     Args:
         dataclass_types: the dataclasses to fill, as for `trl.TrlParser` (script arguments first).
         doc (`str`, *optional*): the script's docstring (``__doc__``).
+        toy_defaults (`dict[str, Any]`, *optional*): option name -> value used on the toy route unless set.
         **kwargs: passed to `trl.TrlParser`.
     """
 
     _RANKS = {"script": 0, "method": 1, "model": 2, "training": 3}
 
-    def __init__(self, dataclass_types: Any, doc: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, dataclass_types: Any, doc: str | None = None, toy_defaults: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        self.toy_defaults = dict(toy_defaults or {})
         self._group_rank: dict[int, int] = {}
         self._groups: dict[str, Any] = {}
+        if self.toy_defaults:
+            values = " ".join(f"--{name} {_argv_value(value)}" for name, value in self.toy_defaults.items())
+            kwargs.setdefault(
+                "epilog", f"With --model_name_or_path toy, the options you do not set default to: {values}."
+            )
         kwargs.setdefault("description", _description(doc))
         kwargs.setdefault("formatter_class", _HelpFormatter)
         kwargs.setdefault("usage", "%(prog)s [options]   (--help lists them)")
@@ -152,6 +203,38 @@ class ExampleParser(TrlParser):
         first = [g for g in self._action_groups if id(g) not in self._group_rank]
         ranked = sorted((g for g in self._action_groups if id(g) in self._group_rank), key=lambda g: self._group_rank[id(g)])
         self._action_groups[:] = [*first, *ranked]
+        self.add_argument(
+            "--help-all", action=_HelpAll, nargs=0, default=argparse.SUPPRESS,
+            help="Show every option (all of TRL's and transformers' training options) and exit.",
+        )
+
+    def format_help(self, full: bool = False) -> str:
+        """The help text; without ``full`` the TRL / transformers training group lists `COMMON_TRAINING_OPTIONS`
+        only, and says how many more ``--help-all`` shows."""
+        if full:
+            return super().format_help()
+        hidden: list[tuple[argparse.Action, Any]] = []
+        described: list[tuple[Any, Any]] = []
+        for title, group in self._groups.items():
+            if not title.startswith("training options"):
+                continue
+            for action in group._group_actions:
+                if action.dest not in COMMON_TRAINING_OPTIONS and action.help is not argparse.SUPPRESS:
+                    hidden.append((action, action.help))
+                    action.help = argparse.SUPPRESS
+            described.append((group, group.description))
+            count = len({a.dest for a, _ in hidden})
+            group.description = f"The options most runs change; {count} more: --help-all."
+        try:
+            return super().format_help()
+        finally:
+            for action, text in hidden:
+                action.help = text
+            for group, text in described:
+                group.description = text
+
+    def print_help(self, file: Any = None, full: bool = False) -> None:
+        self._print_message(self.format_help(full=full), file if file is not None else sys.stdout)
 
     def _group(self, title: str, kind: str) -> Any:
         if title not in self._groups:
@@ -198,12 +281,67 @@ class ExampleParser(TrlParser):
     def parse_args_and_config(self, args: Iterable[str] | None = None, **kwargs: Any) -> tuple[Any, ...]:
         """`trl.TrlParser.parse_args_and_config`; a `ValueError` raised while the dataclasses are built (an invalid
         field) ends the program with ``error: <message>`` (exit status 2) unless ``TRL_EXPLORE_DEBUG=1``."""
+        argv = list(sys.argv[1:] if args is None else args)
         try:
-            return super().parse_args_and_config(args, **kwargs)
+            return super().parse_args_and_config(with_toy_defaults(argv, self.toy_defaults), **kwargs)
         except ValueError as err:
             if os.environ.get(DEBUG_ENV):
                 raise
             self.error(_one_line(err))
+
+
+def _option_names(argv: Sequence[str]) -> set[str]:
+    """The field names set by ``argv`` (``--a_b x``, ``--a-b=x``, ``--no_a_b``) and by its ``--config`` file."""
+    names = set()
+    for i, token in enumerate(argv):
+        if not token.startswith("--"):
+            continue
+        name = token[2:].split("=", 1)[0].replace("-", "_")
+        if name == "config" and i + 1 < len(argv):
+            import yaml
+
+            try:
+                with open(argv[i + 1]) as f:
+                    config = yaml.safe_load(f)
+            except (OSError, yaml.YAMLError):
+                config = None  # TrlParser reports it
+            names |= set(config) if isinstance(config, dict) else set()
+        names |= {name, name[3:]} if name.startswith("no_") else {name}
+    return names
+
+
+def _asks_for_toy(argv: Sequence[str]) -> bool:
+    for i, token in enumerate(argv):
+        key, _, value = token.partition("=")
+        if key in ("--model_name_or_path", "--model-name-or-path"):
+            value = value or (argv[i + 1] if i + 1 < len(argv) else "")
+            if value == TOY:
+                return True
+        if token == "--toy":
+            return True
+    return False
+
+
+def with_toy_defaults(argv: Sequence[str], toy_defaults: dict[str, Any]) -> list[str]:
+    """``argv`` with ``--name value`` of each toy default it does not set put in front (the user's own values come
+    later and win), when it asks for the toy model; else ``argv`` unchanged."""
+    argv = list(argv)
+    if not toy_defaults or not _asks_for_toy(argv):
+        return argv
+    given = _option_names(argv)
+    chosen = {name: value for name, value in toy_defaults.items() if name not in given}
+    if not chosen:
+        return argv
+    logger.info(
+        "toy route: toy-sized defaults %s (pass any of them to change it)",
+        " ".join(f"--{name} {_argv_value(value)}" for name, value in chosen.items()),
+    )
+    prefix = [item for name, value in chosen.items() for item in (f"--{name}", _argv_value(value))]
+    return prefix + argv
+
+
+def _argv_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _one_line(err: BaseException) -> str:
@@ -223,6 +361,8 @@ def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[
     silence_known_warnings()
     parsed = parser.parse_args_and_config(argv)
     try:
+        _check_training_output_dirs(parsed)
+        _check_optional_dependencies(parsed)
         return main(*parsed)
     except (ValueError, OSError) as err:  # OSError: a file or model that is not there (also from_pretrained's)
         if os.environ.get(DEBUG_ENV):
@@ -230,16 +370,72 @@ def run_example(parser: ExampleParser, main: Callable[..., Any], argv: Sequence[
         parser.exit(2, f"{parser.prog}: error: {_one_line(err)}\n(set {DEBUG_ENV}=1 to see the traceback)\n")
 
 
+def _check_training_output_dirs(parsed: Sequence[Any]) -> None:
+    """Refuse, before anything loads, a training ``output_dir`` where the trainer would overwrite a file that no
+    training example wrote (see `TRAINER_FILES`)."""
+    from transformers import TrainingArguments
+
+    for config in parsed:
+        if isinstance(config, TrainingArguments) and config.output_dir:
+            check_output_dir(config.output_dir, TRAINING_COMMAND, TRAINER_FILES)
+
+
+def _check_optional_dependencies(parsed: Sequence[Any]) -> None:
+    """Options that need a package which is not installed: one line saying what to install (instead of TRL's
+    `ImportError` deep in the trainer's construction)."""
+    import importlib.util
+
+    for config in parsed:
+        if getattr(config, "use_vllm", False) and importlib.util.find_spec("vllm") is None:
+            raise UsageError(
+                "--use_vllm needs vLLM, which is not installed: pip install 'trl_explore[vllm]' (a CUDA GPU), or drop "
+                "--use_vllm to generate with transformers."
+            )
+
+
 def train_and_save(trainer: Any, training_args: Any, dataset_name: str | None = None) -> Any:
     """The end of every training example: train (resuming from ``training_args.resume_from_checkpoint`` when set),
     save the model (adapter with PEFT) to ``output_dir``, push it to the Hub when ``push_to_hub`` is set (with
-    ``dataset_name`` on the model card). Returns the trainer."""
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    logger.info("Model saved to %s", training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=dataset_name)
+    ``dataset_name`` on the model card). Returns the trainer.
+
+    ``output_dir`` follows the output-folder rule of `trl_explore._output`: a file there that no training example
+    wrote and that the trainer would overwrite (`TRAINER_FILES`) refuses the run; the files written are recorded in
+    the folder's manifest (by the main process); nothing is removed (earlier checkpoints stay resumable).
+
+    A small model (the toy route's) trains with `toy_threads` torch threads (one), restored afterwards
+    (`trl_explore.toy.warm_start.small_model_threads`)."""
+    from .toy.warm_start import small_model_threads, torch_threads
+
+    with writing_into(
+        training_args.output_dir, TRAINING_COMMAND, TRAINER_FILES, prune=False,
+        record=getattr(training_args, "process_index", 0) == 0,
+    ), torch_threads(small_model_threads(trainer.model)):
+        trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        signal = learning_signal(trainer.state.log_history)
+        if signal:
+            logger.info("learning signal: %s", signal)
+        trainer.save_model(training_args.output_dir)
+        logger.info("Model saved to %s", training_args.output_dir)
+        if training_args.push_to_hub:
+            trainer.push_to_hub(dataset_name=dataset_name)
     return trainer
+
+
+def learning_signal(log_history: Sequence[dict[str, Any]]) -> str | None:
+    """One line summing up a run's logged reward (RL) and loss: ``reward 0.125 (step 1) -> 0.250 (step 10), mean
+    0.180; loss 2.3100 (step 1) -> 1.9000 (step 10)``; ``None`` when nothing was logged."""
+    parts = []
+    for key, digits in (("reward", 3), ("loss", 4)):
+        values = [(entry.get("step", 0), entry[key]) for entry in log_history if isinstance(entry.get(key), float)]
+        if not values:
+            continue
+        (first_step, first), (last_step, last) = values[0], values[-1]
+        mean = sum(v for _, v in values) / len(values)
+        parts.append(
+            f"{key} {first:.{digits}f} (step {first_step}) -> {last:.{digits}f} (step {last_step}), "
+            f"mean {mean:.{digits}f}"
+        )
+    return "; ".join(parts) or None
 
 
 def silence_known_warnings() -> None:
@@ -357,6 +553,7 @@ def load_math_data(
                 "(or use --model_name_or_path toy for the whole offline route)."
             )
         name = script_args.dataset_name = "toy-arithmetic"
+    check_toy_name(name, list(TOY_MATH_DATASETS))
     if toy_model:
         task = TOY_MATH_DATASETS.get(name, "arithmetic")
         model = toy_model_path(task, max_steps=script_args.toy_warm_start_steps)

@@ -114,23 +114,31 @@ def test_quick_demo_two_workers(quick_model, tmp_path, capfd):
     assert n_eval_lines == 2 + 2 * len(resolve_methods(None))  # starts + one end-of-run line per run
 
 
-def test_rerun_replaces_results_and_foreign_folders_are_refused(quick_model, tmp_path):
+def test_rerun_replaces_only_its_own_files(quick_model, tmp_path):
+    """A re-run replaces the files the demo wrote (its manifest) and removes the ones it does not write again; a file
+    the demo did not write survives every re-run (issue 25), and one in the way of a demo file is refused by name."""
     out = tmp_path / "demo"
     common = dict(output_dir=str(out), workers=1, show_progress=False)
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    (out / "runs").mkdir()
+    (out / "runs" / "notes.md").write_text("mine too")
     run_demo(DemoSettings.quick(methods=["grpo", "nsr"], **common))
     assert (out / "runs" / "nsr" / "seed1.json").is_file()
     run_demo(DemoSettings.quick(methods=["grpo"], seeds=1, **common))
-    assert sorted(p.name for p in (out / "runs").iterdir()) == ["grpo"]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["grpo", "notes.md"]
     assert sorted(p.name for p in (out / "runs" / "grpo").iterdir()) == ["seed0.json"]
+    assert (out / "mine.txt").read_text() == "keep me" and (out / "runs" / "notes.md").read_text() == "mine too"
     metrics = (out / "metrics.csv").read_text().splitlines()[1:]
     assert metrics and all(line.startswith("grpo,0,") for line in metrics)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".demo.")]  # no staging folder left behind
     foreign = tmp_path / "mine"
     foreign.mkdir()
-    (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(DemoUsageError, match="did not write"):
+    (foreign / "demo_report.md").write_text("my own report")
+    with pytest.raises(DemoUsageError, match=r"would overwrite file\(s\) it did not write: demo_report.md"):
         run_demo(DemoSettings.quick(output_dir=str(foreign), workers=1, show_progress=False))
-    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    assert [p.name for p in foreign.iterdir()] == ["demo_report.md"]
+    assert (foreign / "demo_report.md").read_text() == "my own report"
 
 
 def test_quick_demo_with_a_local_model_path(quick_warm_start, tmp_path):

@@ -5,8 +5,8 @@ Every training run starts from the same weights with the same settings (`trl_exp
 order of the training prompts, the sampling during training and the sampling of the held-out evaluation, so the runs
 of two methods with one seed are paired. On a CPU without `--model` the jobs run in parallel worker processes (one
 thread each); otherwise in this process, one after the other. Results are written to a staging folder next to the
-output folder and moved into place at the end, so a re-run replaces the previous results as a whole and a failed run
-leaves them untouched.
+output folder and moved into place at the end, so a failed run leaves the previous results untouched; a re-run replaces
+only the files an earlier run wrote (listed in the folder's manifest, `trl_explore._output`) and keeps every other file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import tempfile
 import time
 import warnings
@@ -60,7 +59,8 @@ class DemoSettings:
         steps (`int`, *optional*, defaults to `DEFAULT_REGIME.steps`):
             Optimizer steps per run.
         output_dir (`str`, *optional*, defaults to `"trl_explore_demo"`):
-            Folder of the report, plots and per-run logs; replaced as a whole by a re-run.
+            Folder of the report, plots and per-run logs; a re-run replaces the files the demo wrote there and keeps
+            every other file (it refuses to overwrite a file it did not write).
         model (`str`, *optional*):
             Hub name or local path of the model to train; default: the toy kit's warm start of the task (cached).
         task (`str`, *optional*, defaults to `"countdown"`):
@@ -563,37 +563,33 @@ def execute(jobs: list[Job], settings: DemoSettings, model_path: str, console: E
 
 
 # ------------------------------------------------------------------------------------------------ output folder
+#: What the demo writes into its output folder (checked against foreign files before it starts; see `trl_explore._output`)
+DEMO_FILES = (
+    MARKER_FILE, "settings.json", "demo_report.md", "metrics.csv", "summary.csv", "overview.png", "pass_at_k.png",
+    "training_curves.png", "mechanisms.png", "decoding.json", "decoding_traces.png", "runs/*/seed*.json",
+)
+
+
 @contextlib.contextmanager
 def _staged_output(output_dir: Path) -> Iterator[Path]:
-    """Yield a staging folder next to `output_dir`; on success replace `output_dir` by it (a re-run replaces the
-    previous results as a whole); on failure leave `output_dir` untouched and keep the staging folder."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise DemoUsageError(f"--output-dir {output_dir} is a file; choose a folder.")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / MARKER_FILE).is_file():
-        raise DemoUsageError(
-            f"--output-dir {output_dir} holds files that the demo did not write; choose another folder or empty it."
-        )
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output folder gets the usual permissions
-    (staging / MARKER_FILE).write_text("written by `trl-explore demo`; a re-run replaces this folder\n")
-    try:
-        yield staging
-    except BaseException:
+    """Yield a staging folder next to `output_dir`; on success move its files into `output_dir`, replacing only
+    the files an earlier demo run wrote (its manifest); the user's own files stay. A run that would overwrite a file
+    the demo did not write is refused (`DemoUsageError` naming it). On failure `output_dir` is untouched; the staging
+    folder is kept when it holds finished runs."""
+    from .._output import OutputFolderError, staged_output
+
+    def keep(staging: Path) -> bool:
         if (staging / "runs").is_dir():
             logger.error("demo stopped; %s is unchanged, the finished runs are in %s", output_dir, staging)
-        else:
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if output_dir.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
-        os.replace(output_dir, trash / "old")
-        os.replace(staging, output_dir)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, output_dir)
+            return True
+        return False
+
+    try:
+        with staged_output(output_dir, "trl-explore demo", DEMO_FILES, "--output-dir", keep_on_error=keep) as staging:
+            (staging / MARKER_FILE).write_text("written by `trl-explore demo` (its files: .trl_explore_manifest.json)\n")
+            yield staging
+    except OutputFolderError as err:
+        raise DemoUsageError(str(err)) from None
 
 
 def _write_run(staging: Path, result: RunResult) -> None:
@@ -678,8 +674,8 @@ def load_run(output_dir: str | os.PathLike) -> DemoRun:
 def run_demo(settings: DemoSettings) -> Path:
     """Run every method with every seed and write the report; returns the path of ``demo_report.md``.
 
-    Results go to a staging folder and replace `settings.output_dir` as a whole at the end; a folder that the demo
-    did not write is refused (`ValueError`).
+    Results go to a staging folder and are moved into `settings.output_dir` at the end, replacing only the files an
+    earlier demo run wrote; a run that would overwrite a file the demo did not write is refused (`DemoUsageError`).
     """
     from .report import write_report
 

@@ -19,6 +19,11 @@ from .metrics import detection_metrics, plot_roc
 
 logger = logging.getLogger(__name__)
 
+#: The files `main` writes into ``output_dir`` (a re-run replaces them; other files there stay: `trl_explore._output`)
+DETECT_FILES = ("scores.jsonl", "metrics.md", "metrics.json", "roc.png")
+#: The command's name in the output folder's manifest (``examples/lastde_detect.py`` is the same command)
+COMMAND = "trl-explore detect"
+
 LABELS = {"0": 0, "1": 1, "false": 0, "true": 1, "human": 0, "machine": 1, "ai": 1}
 
 
@@ -58,7 +63,13 @@ class LastdeDetectArguments:
     limit: int | None = field(default=None, metadata={"help": "Use only the first N texts of each file."})
     dtype: str = field(default="auto", metadata={"help": "Model dtype: auto, bfloat16, float16, float32."})
     seed: int = field(default=0, metadata={"help": "Seed of Lastde++'s samples."})
-    output_dir: str = field(default="lastde_detect_out", metadata={"help": "Where scores, metrics and the plot go."})
+    output_dir: str = field(
+        default="lastde_detect_out",
+        metadata={
+            "help": "Where scores, metrics and the plot go; a re-run replaces the files it wrote there, other files "
+            "stay (one that it would overwrite is refused)."
+        },
+    )
 
     def __post_init__(self) -> None:
         for name in ("model_name_or_path", "text_column", "output_dir"):
@@ -183,25 +194,37 @@ def metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
 
 
 def main(args: LastdeDetectArguments) -> dict[str, Any]:
-    """Score (and evaluate) the texts with every method; write the outputs; return ``{"scores", "metrics"}``."""
+    """Score (and evaluate) the texts with every method; write the outputs; return ``{"scores", "metrics"}``.
+
+    ``output_dir`` is checked first: a file there that this command did not write and would overwrite ends the run
+    before the model loads (`trl_explore._output`)."""
+    from .._output import check_output_dir, writing_into
+    from ..toy.warm_start import small_model_threads, torch_threads
+
     _check(args)
+    check_output_dir(args.output_dir, COMMAND, DETECT_FILES)
     model, tokenizer = _load_model(args.model_name_or_path, args.dtype)
     reference = None
     if args.reference_model_name_or_path:
         reference, ref_tokenizer = _load_model(args.reference_model_name_or_path, args.dtype)
         if ref_tokenizer.get_vocab() != tokenizer.get_vocab():
             raise ValueError("the reference model's tokenizer differs from the scoring model's: they must share one.")
-    texts, labels = load_texts(args, model, tokenizer)
-    if not texts:
-        raise ValueError("no texts found in the input files.")
-    logger.info("%d texts, methods: %s", len(texts), ", ".join(args.methods))
-    results = score_all_methods(
-        model, tokenizer, texts, args.methods, reference_model=reference, n_samples=args.n_samples,
-        batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, short_text=args.short_text,
-        rank_ties=args.rank_ties,
-    )
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with torch_threads(small_model_threads(model)):  # one thread for a tiny model, restored afterwards
+        texts, labels = load_texts(args, model, tokenizer)
+        if not texts:
+            raise ValueError("no texts found in the input files.")
+        logger.info("%d texts, methods: %s", len(texts), ", ".join(args.methods))
+        results = score_all_methods(
+            model, tokenizer, texts, args.methods, reference_model=reference, n_samples=args.n_samples,
+            batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, short_text=args.short_text,
+            rank_ties=args.rank_ties,
+        )
+    with writing_into(args.output_dir, COMMAND, DETECT_FILES) as out:
+        out.mkdir(parents=True, exist_ok=True)
+        return _write_outputs(args, out, texts, labels, results)
+
+
+def _write_outputs(args: LastdeDetectArguments, out: Path, texts: list[str], labels: list[int] | None, results) -> dict:
     with (out / "scores.jsonl").open("w") as f:
         for i, text in enumerate(texts):
             row: dict[str, Any] = {"index": i, "text": text}

@@ -9,6 +9,7 @@ setting and the library version, and later calls reuse it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,56 @@ _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "arithmetic": {"max_steps": 800, "learning_rate": 3e-3},
     "multiple_choice": {"max_steps": 150, "learning_rate": 3e-3},  # answer formats (toy/multiple_choice.py)
 }
+
+
+#: Environment variable overriding `toy_threads` (a positive integer)
+TOY_THREADS_ENV = "TRL_EXPLORE_TOY_THREADS"
+#: Models up to this many parameters count as small (`small_model_threads`): their matmuls are a few dozen wide
+SMALL_MODEL_PARAMETERS = 20_000_000
+
+
+def toy_threads() -> int:
+    """Intra-op torch threads for work on the toy models: ``$TRL_EXPLORE_TOY_THREADS`` when set, else 1.
+
+    The toy models' matmuls are a few dozen wide: more threads add synchronisation, not speed, and on a machine whose
+    cores are busy torch's default (one thread per core) oversubscribes them; measured in docs/toy.md (section
+    "Threads")."""
+    text = os.environ.get(TOY_THREADS_ENV, "").strip()
+    if not text:
+        return 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"${TOY_THREADS_ENV} must be a positive integer, got {text!r}.")
+    return value
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(num_threads)`` and restore the caller's count afterwards (even on
+    an error); ``None`` changes nothing."""
+    if num_threads is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def small_model_threads(model: Any) -> int | None:
+    """`toy_threads` for a model of at most `SMALL_MODEL_PARAMETERS` parameters (the toy models), ``None`` (leave
+    torch's setting alone) for a larger one."""
+    parameters = getattr(model, "parameters", None)
+    if not callable(parameters):
+        return None
+    return toy_threads() if sum(p.numel() for p in parameters()) <= SMALL_MODEL_PARAMETERS else None
 
 
 def default_cache_dir() -> Path:
@@ -190,7 +242,8 @@ def warm_start(
     prompt-completion rows of the task (completion-only loss, AdamW, cosine schedule, CPU). Then its pass@1 at
     temperature 1 is measured with `evaluate_pass_rate` on `num_eval_prompts` held-out prompts (a dataset drawn with
     another seed) and written, with every setting, the training time and the library versions, to
-    ``warm_start.json`` next to the model and tokenizer. The directory is built in a temporary folder and renamed
+    ``warm_start.json`` next to the model and tokenizer. Both run with `toy_threads` torch threads (one unless
+    ``$TRL_EXPLORE_TOY_THREADS`` says otherwise); the caller's thread count is restored afterwards. The directory is built in a temporary folder and renamed
     into place, so an interrupted run never leaves a partial cache. A second call with the same settings returns the
     cached directory at once.
 
@@ -261,7 +314,8 @@ def warm_start(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     try:
-        metadata = _train(settings, tmp, num_eval_prompts, num_eval_samples_per_prompt)
+        with torch_threads(toy_threads()):  # the caller's thread count is restored afterwards
+            metadata = _train(settings, tmp, num_eval_prompts, num_eval_samples_per_prompt)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
         if final.exists():
             if _is_complete(final) and not force:  # another process finished the same key meanwhile: keep theirs

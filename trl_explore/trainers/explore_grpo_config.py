@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import logging
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from transformers import SchedulerType
 from trl import GRPOConfig
@@ -17,6 +17,7 @@ from .._device import resolve_precision
 from .._validation import (
     check_bool,
     check_choice,
+    check_int,
     check_number,
     check_optional_int,
     check_optional_number,
@@ -55,7 +56,24 @@ class ExploreGRPOConfig(*reversed(BUILTIN_ARGUMENTS), GRPOConfig):
 
     A component of your own adds its fields by composing its `ComponentArguments` mixin in front of this class
     (``@dataclass class MyConfig(MyArguments, ExploreGRPOConfig)``); its `validate` runs in ``__post_init__``.
+
+    Parameters (besides TRL's and the components'):
+        max_invalid_reward_batches (`int`, *optional*, defaults to `10`):
+            Stop training with an error naming the reward function(s) after this many generation batches in a row
+            in which no completion got a valid reward (every function returned `None`, NaN or inf: nothing trains).
+            `0` never stops.
+
+    Checked at construction besides the component fields: `max_completion_length` >= 1 (or `None`), `top_k` >= 0;
+    when the trainer is built, `top_k` is refused above the model's vocabulary size.
     """
+
+    max_invalid_reward_batches: int = field(
+        default=10,
+        metadata={
+            "help": "Stop after this many generation batches in a row without any valid reward (None/NaN/inf from "
+            "every reward function); 0 never stops."
+        },
+    )
 
     def __post_init__(self) -> None:
         self._validate_trl_fields()
@@ -79,6 +97,9 @@ class ExploreGRPOConfig(*reversed(BUILTIN_ARGUMENTS), GRPOConfig):
         check_choice(None, "lr_scheduler_type", LR_SCHEDULERS, value=getattr(scheduler, "value", scheduler))
         check_bool(self, "vllm_importance_sampling_correction")
         check_optional_int(self, "steps_per_generation", low=1)
+        check_optional_int(self, "max_completion_length", low=1)
+        check_int(self, "top_k", low=0)
+        check_int(self, "max_invalid_reward_batches", low=0)
 
     def _validate_components(self) -> None:
         """Run `ComponentArguments.validate` of every component mixin of this config class, base-most first."""

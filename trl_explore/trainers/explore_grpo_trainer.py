@@ -34,6 +34,7 @@ from ..citations import trainer_card_paper
 from ..kernels.fused_head import fused_token_stats
 from ..kernels.token_stats import TokenStatsRequest
 from . import _faults as faults
+from . import _guards as guards
 from . import _trl_compat as compat
 from ._inputs import check_grpo_datasets, model_as_str
 from .components import (
@@ -100,6 +101,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
         args, kwargs = _check_inputs(args, kwargs)
         args, kwargs = self._resolve_args(args, kwargs)
         super().__init__(*args, **kwargs)
+        self._reward_guard = guards.check_trainer(self)  # top_k vs the vocabulary; the invalid-reward guard
         self._last_rewards_per_func: torch.Tensor | None = None
         self._last_completions: list[Any] | None = None
         self._old_stats_request: TokenStatsRequest | None = None
@@ -266,6 +268,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
         mode = "train" if self.model.training else "eval"
         for name, value in screen.metrics().items():  # gathered rewards: the counts are global already
             self._metrics[mode][name].append(value)
+        self._reward_guard.update(rewards_per_func, self.reward_func_names, training=mode == "train")
         self._last_rewards_per_func = rewards_per_func  # gathered [N_global, n_funcs], for advantage components
         self._last_completions = completions  # this process's decoded completions (messages with tool calls)
         return rewards_per_func
