@@ -135,6 +135,7 @@ def _sweep(args: argparse.Namespace, prog: str) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import DemoSettings, run_demo
+    from .demo.regime import DEFAULT_SEEDS
     from .demo.runner import DemoUsageError
 
     prog = "trl-explore demo"
@@ -167,7 +168,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.quick:
             settings = DemoSettings.quick(**{**run_fields, "seeds": args.seeds or 2}, **overrides)
         else:
-            settings = DemoSettings(**{**run_fields, "seeds": args.seeds or 3}, **overrides)
+            settings = DemoSettings(**{**run_fields, "seeds": args.seeds or DEFAULT_SEEDS}, **overrides)
     except ValueError as err:
         return _fail(prog, err)
     try:
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .demo.floatpath import FLOAT_PATHS
     from .demo.methods import METHODS
     from .demo.regime import DEFAULT_REGIME as R
+    from .demo.regime import DEFAULT_SEEDS
 
     parser = _Parser(prog="trl-explore", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="command", help="see commands above")
@@ -221,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--methods", nargs="+", choices=list(METHODS), metavar="METHOD",
                       help="methods to run (default: every method without *; GRPO always runs)")
     demo.add_argument("--seeds", type=_int_at_least(1), default=None,
-                      help="number of paired seeds (default: 3; 2 with --quick)")
+                      help=f"number of paired seeds (default: {DEFAULT_SEEDS}; 2 with --quick)")
     demo.add_argument("--seed", type=_int_at_least(0), default=0, help="first seed (default: 0)")
     demo.add_argument("--steps", type=_int_at_least(1), default=None,
                       help=f"optimizer steps per run (default: {R.steps})")

@@ -63,10 +63,11 @@ def test_which_rate_a_method_trains_at(monkeypatch):
 def test_default_demo_seeds_are_not_the_tuning_seeds():
     """The CLI's default run (seeds 0, 1, 2) and `DemoSettings()` never train on the sweep's tuning seeds."""
     from trl_explore.cli import build_parser
+    from trl_explore.demo.regime import DEFAULT_SEEDS
     from trl_explore.demo.runner import DemoSettings
 
     args = build_parser().parse_args(["demo"])
-    cli_seeds = range(args.seed, args.seed + (args.seeds or 3))
+    cli_seeds = range(args.seed, args.seed + (args.seeds or DEFAULT_SEEDS))
     assert not set(cli_seeds) & set(TUNING_SEEDS)
     assert not set(DemoSettings().seed_list) & set(TUNING_SEEDS)
     assert DemoSettings().learning_rate is None  # the default demo uses the per-method table

@@ -30,7 +30,7 @@ from typing import Any
 from ._process import KNOWN_WARNINGS, _restoring_console_state, quiet_known_warnings, restoring_process_state  # noqa: F401
 from .floatpath import FLOAT_PATHS, check_float_path, float_path_environment
 from .methods import BASELINE, METHODS, DemoMethod, resolve_methods
-from .regime import DEFAULT_REGIME, QUICK_REGIME, ToyRegime, check_int, grpo_config_values
+from .regime import DEFAULT_REGIME, DEFAULT_SEEDS, QUICK_REGIME, ToyRegime, check_int, grpo_config_values
 from .tuned import learning_rate_of
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class DemoSettings:
     Args:
         methods (`list[str]`, *optional*):
             Methods to train (default: every method of `METHODS` marked `default`); GRPO, the baseline, is always run.
-        seeds (`int`, *optional*, defaults to `3`):
+        seeds (`int`, *optional*, defaults to `DEFAULT_SEEDS` = `3`):
             Number of paired seeds: every method runs with seeds `seed`, `seed + 1`, ... `seed + seeds - 1`.
         seed (`int`, *optional*, defaults to `0`):
             First seed.
@@ -88,7 +88,7 @@ class DemoSettings:
     """
 
     methods: list[str] = field(default_factory=list)
-    seeds: int = 3
+    seeds: int = DEFAULT_SEEDS
     seed: int = 0
     steps: int = DEFAULT_REGIME.steps
     output_dir: str = "trl_explore_demo"
