@@ -90,3 +90,26 @@ def test_a_training_run_uses_its_methods_rate(quick_warm_start, monkeypatch):
         shared = runner.DemoSettings.quick(methods=["nsr"], seeds=1, steps=2, workers=1, learning_rate=1e-3)
         out = runner.run_job(runner.Job("train", 0, "nsr"), shared, str(quick_warm_start), lambda e: None)
     assert [e["learning_rate"] for e in out["result"]["logs"]] == [1e-3, 1e-3]
+
+
+def test_cli_sweep_runs_the_declared_sweep(monkeypatch, capsys):
+    """`trl-explore demo --sweep` calls `run_sweep` with the declared candidates and seeds (none passed) and prints
+    each method's choice; flags that would change the declared sweep are refused in one line."""
+    import trl_explore.demo.sweep as sweep
+    from trl_explore.cli import main
+    from trl_explore.demo.sweep import RateChoice
+
+    calls = []
+
+    def fake_run_sweep(output_dir, **kwargs):
+        calls.append((output_dir, kwargs))
+        return {"nsr": RateChoice("nsr", 1.5e-4, 0.41, 0.01, (1.5e-3,), False)}
+
+    monkeypatch.setattr(sweep, "run_sweep", fake_run_sweep)
+    assert main(["demo", "--sweep", "--methods", "grpo", "nsr", "--workers", "2", "--no-progress"]) == 0
+    assert calls == [("trl_explore_sweep", {"methods": ["grpo", "nsr"], "workers": 2, "show_progress": False})]
+    assert "nsr          lr 0.00015  criterion 0.410 ± 0.010" in capsys.readouterr().out
+    assert main(["demo", "--sweep", "--seeds", "5", "--learning-rate", "1e-3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--learning-rate, --seeds cannot be combined with --sweep" in err
+    assert len(calls) == 1
