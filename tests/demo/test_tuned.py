@@ -11,24 +11,31 @@ import pytest
 from trl_explore.demo import tuned
 from trl_explore.demo.methods import resolve_methods
 from trl_explore.demo.sweep import SWEEP_LEARNING_RATES, TUNING_SEEDS
-from trl_explore.demo.tuned import TUNED_LEARNING_RATES, learning_rate_of, rates_from_sweep
+from trl_explore.demo.tuned import (
+    TUNED_LEARNING_RATES,
+    collapse_note,
+    collapsed_from_sweep,
+    learning_rate_of,
+    rates_from_sweep,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _sweep_json(path: Path, choices: dict) -> Path:
+def _sweep_json(path: Path, choices: dict, collapsed: tuple = ()) -> Path:
     """The shape `run_sweep` writes: {"choices": {method: RateChoice fields}, "cells": [...]}."""
     path.write_text(json.dumps({
         "choices": {m: {"method": m, "learning_rate": r, "criterion": 0.5, "criterion_se": 0.01, "ineligible": [],
-                        "collapsed": False} for m, r in choices.items()},
+                        "collapsed": m in collapsed} for m, r in choices.items()},
         "cells": [],
     }))
     return path
 
 
 def test_rates_from_a_hand_made_sweep(tmp_path):
-    path = _sweep_json(tmp_path / "sweep.json", {"grpo": 5e-4, "nsr": 1.5e-4, "w_reinforce": 5e-5})
+    path = _sweep_json(tmp_path / "sweep.json", {"grpo": 5e-4, "nsr": 1.5e-4, "w_reinforce": 5e-5}, ("nsr",))
     assert rates_from_sweep(path) == {"grpo": 5e-4, "nsr": 1.5e-4, "w_reinforce": 5e-5}
+    assert collapsed_from_sweep(path) == ("nsr",)
     (tmp_path / "bad.json").write_text(json.dumps({"cells": []}))
     with pytest.raises(ValueError, match="no `choices`"):
         rates_from_sweep(tmp_path / "bad.json")
@@ -47,6 +54,7 @@ def test_the_table_covers_the_default_methods_and_matches_the_sweep_when_it_is_t
     if committed.is_file():
         assert not tuned.TUNED_PROVISIONAL and tuned.TUNED_DATE
         assert rates_from_sweep(committed) == {m: TUNED_LEARNING_RATES[m] for m in rates_from_sweep(committed)}
+        assert collapsed_from_sweep(committed) == tuned.TUNED_COLLAPSED
     else:
         assert tuned.TUNED_PROVISIONAL and tuned.TUNED_DATE is None
 
@@ -58,6 +66,14 @@ def test_which_rate_a_method_trains_at(monkeypatch):
     assert learning_rate_of(None, "nsr") == 1.5e-4
     assert learning_rate_of(None, "psr") == 5e-4
     assert learning_rate_of(1e-3, "nsr") == 1e-3 and learning_rate_of(1e-3, "grpo") == 1e-3
+
+
+def test_the_report_names_a_method_whose_every_rate_collapsed(monkeypatch):
+    """A method the sweep flagged (every candidate rate pulled pass@1 below the base model) gets a sentence in the
+    report's method list when it trains at its tuned rate; not with a shared --learning-rate, not for the others."""
+    monkeypatch.setattr(tuned, "TUNED_COLLAPSED", ("nsr",))
+    assert "every candidate rate pulled its pass@1 below the base model's" in collapse_note(None, "nsr")
+    assert collapse_note(1e-3, "nsr") == "" and collapse_note(None, "grpo") == ""
 
 
 def test_default_demo_seeds_are_not_the_tuning_seeds():

@@ -46,7 +46,9 @@ class ToyRegime:
         steps (`int`, *optional*, defaults to `120`):
             Optimizer steps per run.
         learning_rate (`float`, *optional*, defaults to `5e-4`):
-            Constant learning rate (AdamW, no warm-up, no weight decay, gradient clipping at 1.0).
+            Constant learning rate (AdamW, no warm-up, no weight decay, gradient clipping at 1.0). The default demo
+            trains each method at its own rate instead (`trl_explore.demo.tuned`); this one is GRPO's from the regime
+            search.
         prompts_per_step (`int`, *optional*, defaults to `8`):
             Prompts per optimizer step.
         num_generations (`int`, *optional*, defaults to `8`):

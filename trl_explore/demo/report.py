@@ -18,7 +18,7 @@ from .methods import BASELINE, METHODS
 from .quantities import QUANTITIES, low_prob_key, series, window
 from .regime import QUICK_REGIME
 from .stats import CONFIDENCE, PairedDifference, mean_se, paired_difference, t_critical
-from .tuned import TUNED_DATE, TUNED_PROVISIONAL, learning_rate_of
+from .tuned import TUNED_DATE, TUNED_PROVISIONAL, collapse_note, learning_rate_of
 
 logger = logging.getLogger(__name__)
 
@@ -655,7 +655,8 @@ def _section_methods(run: Any, out: Path) -> list[str]:
     lines = ["## Methods", ""]
     for m in run.methods:
         targets = ", ".join(QUANTITIES[t].label(run.settings) for t in m.targets) or "none (the baseline)"
-        lines.append(f"- **{m.label}** — {m.summary} Targets: {targets}.")
+        note = collapse_note(run.settings.learning_rate, m.name)
+        lines.append(f"- **{m.label}** — {m.summary} Targets: {targets}.{note}")
     return [*lines, ""]
 
 

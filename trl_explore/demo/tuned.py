@@ -20,11 +20,14 @@ from typing import Any
 from .methods import BASELINE
 
 __all__ = [
+    "TUNED_COLLAPSED",
     "TUNED_COMMAND",
     "TUNED_DATE",
     "TUNED_LEARNING_RATES",
     "TUNED_PROVISIONAL",
     "TUNED_SWEEP_JSON",
+    "collapse_note",
+    "collapsed_from_sweep",
     "learning_rate_of",
     "rates_from_sweep",
 ]
@@ -37,8 +40,9 @@ TUNED_SWEEP_JSON = "docs/img/demo_sweep/sweep.json"
 (relative to the repository root); `tests/demo/test_tuned.py` checks the table against it once it is there."""
 
 # PROVISIONAL: the declared sweep has not finished. Until it has, every method holds the demo's former shared rate
-# 5e-4; replace the table by `rates_from_sweep(<sweep output>/sweep.json)`, set TUNED_PROVISIONAL = False and
-# TUNED_DATE, and copy sweep.json and sweep.png to TUNED_SWEEP_JSON's folder.
+# 5e-4; replace the table by `rates_from_sweep(<sweep output>/sweep.json)` and TUNED_COLLAPSED by
+# `collapsed_from_sweep(...)`, set TUNED_PROVISIONAL = False and TUNED_DATE, and copy sweep.json and sweep.png to
+# TUNED_SWEEP_JSON's folder.
 TUNED_PROVISIONAL = True
 TUNED_DATE: str | None = None
 TUNED_LEARNING_RATES: dict[str, float] = {
@@ -50,6 +54,9 @@ TUNED_LEARNING_RATES: dict[str, float] = {
     "hapo": 5e-4,
     "spear": 5e-4,
 }
+TUNED_COLLAPSED: tuple[str, ...] = ()
+"""Methods for which the sweep found no candidate rate that kept pass@1 from falling below the base model's (its
+collapse rule flagged every rate): `collapsed_from_sweep`. The report says so for them."""
 
 
 def rates_from_sweep(path: str | os.PathLike) -> dict[str, float]:
@@ -65,6 +72,22 @@ def rates_from_sweep(path: str | os.PathLike) -> dict[str, float]:
             raise ValueError(f"{path}: method {method!r} has learning_rate {rate!r}; expected a number in (0, 1].")
         rates[method] = float(rate)
     return rates
+
+
+def collapsed_from_sweep(path: str | os.PathLike) -> tuple[str, ...]:
+    """The methods a finished sweep flagged ``collapsed`` (every candidate rate ineligible), in its order."""
+    data: Any = json.loads(Path(path).read_text())
+    choices = data.get("choices", {}) if isinstance(data, dict) else {}
+    return tuple(m for m, choice in choices.items() if isinstance(choice, dict) and choice.get("collapsed"))
+
+
+def collapse_note(shared: float | None, method: str) -> str:
+    """A sentence for the report when `method` trains at its tuned rate and the sweep found that every candidate rate
+    pulled its pass@1 below the base model's; else ``""``."""
+    if shared is not None or method not in TUNED_COLLAPSED:
+        return ""
+    return (" In the learning-rate sweep every candidate rate pulled its pass@1 below the base model's (beyond 2 "
+            "standard errors); it trains at the best of them.")
 
 
 def learning_rate_of(shared: float | None, method: str) -> float:
