@@ -2,8 +2,8 @@
 
 A tiny model is warm-started on a toy task (cached), then plain GRPO and every RL method of the library are trained
 from the same weights with the same paired seeds and budget (`trl_explore.demo.regime`), each at its own learning
-rate (`trl_explore.demo.tuned`); the report opens with a verdict, gives each method's paired difference to GRPO on the quantities it targets, and plots reward, entropy, the
-share of low-probability tokens and pass@k.
+rate (`trl_explore.demo.tuned`); the report opens with a verdict, gives each method's paired difference to GRPO on
+the quantities it targets, and plots reward, entropy, the share of low-probability tokens and pass@k.
 """
 
 from .compare import compare_verdicts
