@@ -66,7 +66,7 @@ def test_t_critical_hand_values():
     assert t_critical(100000) == pytest.approx(1.95996, abs=1e-4)
     # dof 2 in closed form: P(|T| <= t) = t / sqrt(2 + t²); at t = 1: 1 / sqrt(3)
     assert t_two_sided_probability(1.0, 2) == pytest.approx(1 / math.sqrt(3), rel=1e-12)
-    # dof 3: θ = atan(1 / sqrt(3)) = π/6 at t = 1: (2/π)(π/6 + sin(π/6) cos(π/6)) = 1/3 + sqrt(3) / (2π) = 0.60900
+    # dof 3 at t = 1: θ = atan(1 / sqrt(3)) = π/6, (2/π)(π/6 + sin(π/6) cos(π/6)) = 1/3 + sqrt(3) / (2π) = 0.60900
     assert t_two_sided_probability(1.0, 3) == pytest.approx(1 / 3 + math.sqrt(3) / (2 * math.pi), rel=1e-12)
     with pytest.raises(ValueError, match="dof"):
         t_critical(0)

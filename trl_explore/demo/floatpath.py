@@ -9,8 +9,8 @@ the demo as another CPU would, on this one:
 | name | what the worker processes get | mimics |
 |---|---|---|
 | `default` | nothing changed | this CPU |
-| `avx2` | ``ATEN_CPU_CAPABILITY=avx2``, ``MKL_CBWR=AVX2`` | a CPU without AVX-512 (a different path on an AVX-512 CPU) |
-| `scalar` | ``ATEN_CPU_CAPABILITY=default``, ``MKL_CBWR=COMPATIBLE`` | no SIMD at all (slower; differs on any x86 CPU) |
+| `avx2` | ``ATEN_CPU_CAPABILITY=avx2``, ``MKL_CBWR=AVX2`` | a CPU without AVX-512 (differs on an AVX-512 CPU) |
+| `scalar` | ``ATEN_CPU_CAPABILITY=default``, ``MKL_CBWR=COMPATIBLE`` | no SIMD (slower; differs on any x86 CPU) |
 
 ``ATEN_CPU_CAPABILITY`` can only lower the capability: on a CPU whose best is AVX2, `avx2` is the `default` path (use
 `scalar`); ``torch.backends.cpu.get_cpu_capability()`` names this CPU's. Torch reads it when its first kernel runs,

@@ -178,7 +178,8 @@ def verdict(run: Any) -> list[str]:
         second = (f"**Targeted quantities vs GRPO:** no method's 95% t-interval on the quantity it targets excludes 0 "
                   f"at {seeds} ({parts[0]}).")
     else:
-        second = "**Targeted quantities vs GRPO (resolved = 95% paired t-interval excludes 0):** " + "; ".join(parts) + "."
+        second = ("**Targeted quantities vs GRPO (resolved = 95% paired t-interval excludes 0):** " + "; ".join(parts)
+                  + ".")
     if not pass1_diff and not pass1_same:
         third = "**pass@1 vs GRPO:** nothing to compare."
     elif not pass1_diff:
@@ -201,7 +202,8 @@ def results_table(run: Any) -> list[str]:
     """Per method: its learning rate, the mean over seeds at the start and the end of each quantity, and seconds per
     step."""
     keys = list(QUANTITIES)
-    header = "| method | learning rate | " + " | ".join(f"{_label(run, k)} (start → end)" for k in keys) + " | s / step |"
+    header = ("| method | learning rate | " + " | ".join(f"{_label(run, k)} (start → end)" for k in keys)
+              + " | s / step |")
     rows = [header, "|---" * (len(keys) + 3) + "|"]
     for method in run.methods:
         cells = []
@@ -228,8 +230,8 @@ def paired_table(run: Any) -> list[str]:
             mine, base = _mean(quantity_values(run, method.name, key)), _mean(quantity_values(run, BASELINE, key))
             target = " (target)" if key in method.targets else ""
             if diff is None:
-                rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | n/a | n/a | "
-                            "n/a |")
+                rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | "
+                            "n/a | n/a | n/a |")
                 continue
             word = "**yes**" if diff.resolved else "no"
             rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | "
@@ -506,12 +508,8 @@ def _plot_eval_over_steps(ax: Any, run: Any, kk: int) -> None:
 def _title(run: Any) -> str:
     s = run.settings
     return (f"{'toy ' + s.task if s.model is None else s.model}: {len(run.methods)} methods × {s.seeds} paired seeds, "
-            f"{s.steps} steps, {_rate_words(s)}, temperature {s.temperature:g}")
-
-
-def _rate_words(s: Any) -> str:
-    """``lr 0.0005`` (one shared rate) or ``per-method lr`` (each method at its tuned rate)."""
-    return "per-method lr" if s.learning_rate is None else f"lr {s.learning_rate:g}"
+            f"{s.steps} steps, {'per-method lr' if s.learning_rate is None else f'lr {s.learning_rate:g}'}, "
+            f"temperature {s.temperature:g}")
 
 
 # ---------------------------------------------------------------------------------------------------- csv files

@@ -27,7 +27,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ._process import KNOWN_WARNINGS, _restoring_console_state, quiet_known_warnings, restoring_process_state  # noqa: F401
+from ._process import (  # noqa: F401  (KNOWN_WARNINGS and quiet_known_warnings: also importable from here)
+    KNOWN_WARNINGS,
+    _restoring_console_state,
+    quiet_known_warnings,
+    restoring_process_state,
+)
 from .floatpath import FLOAT_PATHS, check_float_path, float_path_environment
 from .methods import BASELINE, METHODS, DemoMethod, resolve_methods
 from .regime import DEFAULT_REGIME, DEFAULT_SEEDS, QUICK_REGIME, ToyRegime, check_int, grpo_config_values
