@@ -214,9 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="trl-explore", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="command", help="see commands above")
 
+    from .demo.tuned import TUNED_PROVISIONAL
+
+    provisional = "Provisional: the sweep has not finished, and every method holds the former shared rate 5e-4.\n"
     demo = sub.add_parser(
         "demo",
-        description=DEMO_DESCRIPTION,
+        description=DEMO_DESCRIPTION + (provisional if TUNED_PROVISIONAL else ""),
         epilog=_methods_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
