@@ -6,7 +6,6 @@ rate (`trl_explore.demo.tuned`); the report opens with a verdict, gives each met
 the quantities it targets, and plots reward, entropy, the share of low-probability tokens and pass@k.
 """
 
-from .compare import compare_verdicts
 from .methods import METHODS, DemoMethod, register_method
 from .regime import DEFAULT_REGIME, QUICK_REGIME, ToyRegime
 from .runner import DemoSettings, run_demo
@@ -22,7 +21,6 @@ __all__ = [
     "DemoSettings",
     "PairedDifference",
     "ToyRegime",
-    "compare_verdicts",
     "mean_se",
     "paired_difference",
     "rates_from_sweep",
