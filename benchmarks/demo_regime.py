@@ -55,7 +55,8 @@ def criteria(run: Any) -> dict[str, Any]:
     out["pass1_start"] = mean_se(quantity_values(run, "grpo", "pass@1", at_end=False)).mean
     out["pass1_end"] = mean_se(quantity_values(run, "grpo", "pass@1")).mean
     out["pass1_gain"], out["pass1_gain_se"] = gain.mean, gain.se
-    out["a"] = gain.mean >= 0.04 and gain.resolved
+    # the search's declared "> 2 SE" (not the demo's t-interval, which came later, in issue 26)
+    out["a"] = gain.mean >= 0.04 and gain.mean > 2 * gain.se
     runs = run.runs("grpo")
     for tag, qkey, logkey in (("b1", "entropy", "entropy"),
                               ("b2", "low_prob_share", low_prob_key(run.settings.low_prob_threshold))):
@@ -74,7 +75,7 @@ def criteria(run: Any) -> dict[str, Any]:
     out["passk_start"] = mean_se(quantity_values(run, "grpo", "pass@k", at_end=False)).mean
     out["passk_end"] = mean_se(quantity_values(run, "grpo", "pass@k")).mean
     out["passk_change"], out["passk_change_se"] = big.mean, big.se
-    out["b3"] = big.mean < 0 and big.resolved
+    out["b3"] = big.mean < 0 and -big.mean > 2 * big.se
     out["all"] = all(out[t] for t in ("a", "b1", "b2", "b3"))
     out["seconds_per_step"] = sum(r.seconds_per_step for r in runs) / len(runs)
     out["run_seconds"] = sum(r.train_seconds + r.eval_seconds for r in runs) / len(runs)

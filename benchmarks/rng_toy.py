@@ -11,7 +11,8 @@ difference to GRPO ± standard error across seeds; appends a CSV row per method 
 `benchmarks/_common.py` (baseline column: GRPO's value).
 
 The papers' claim: negative-only training (NSR, GRPO-N) keeps large-k pass@k near the base model while PSR and GRPO
-lose it. The table says which differences are resolved (> 2 standard errors) at the number of seeds run.
+lose it. The table says which differences are resolved (the 95% paired t-interval excludes 0) at the number of seeds
+run.
 
     python benchmarks/rng_toy.py                      # 5 methods x 3 seeds, about 5 minutes on 2 CPU cores
     python benchmarks/rng_toy.py --seeds 6            # more seeds: smaller standard errors
@@ -63,7 +64,7 @@ def report(run: Any) -> str:
         f"{s.num_generations} completions, {s.steps_per_generation} optimizer steps per generation, lr "
         f"{s.learning_rate:g}, no KL, token-mean loss; pass@k on {s.eval_prompts} held-out prompts, {k} samples at "
         f"T = {s.temperature:g}; mean over seeds {s.seed_list}; ± = one standard error across seeds, paired by seed; "
-        "* = resolved (> 2 SE).",
+        "* = resolved (95% paired t-interval excludes 0).",
         "",
         f"| method | pass@1 before → after | pass@{k} before → after | Δ pass@{k} (after − before) | "
         f"pass@{k} vs GRPO | pass@1 vs GRPO | entropy (end) | s / step |",

@@ -37,10 +37,13 @@ DEMO_DESCRIPTION = """\
 The offline exploration lab. A tiny Qwen2 model is warm-started on the toy countdown task (once, cached), then GRPO
 and every RL method below are trained from those weights with the same paired seeds and budget. The report
 (<output-dir>/demo_report.md) opens with a three-line verdict (did GRPO learn; which methods changed the quantity
-they target, by how much), gives each method's paired difference to GRPO +- standard error across seeds, and plots
-reward, policy entropy, the share of low-probability tokens and pass@k over k. A re-run replaces the files an earlier
-run wrote in the output folder (its manifest, .trl_explore_manifest.json) and keeps every other file; it refuses to
-overwrite a file that the demo did not write.
+they target, by how much), gives each method's paired difference to GRPO +- standard error across seeds with its
+95% t-interval (resolved = the interval excludes 0), and plots reward, policy entropy, the share of low-probability
+tokens and pass@k over k. A re-run replaces the files an earlier run wrote in the output folder (its manifest,
+.trl_explore_manifest.json) and keeps every other file; it refuses to overwrite a file that the demo did not write.
+
+Each method trains at its own learning rate (trl_explore.demo.tuned, chosen by the declared sweep: `--sweep`, on
+tuning seeds 100-102 that the demo never uses); --learning-rate trains every method at one shared rate instead.
 """
 
 
@@ -109,11 +112,37 @@ def _warm_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace, prog: str) -> int:
+    """`trl-explore demo --sweep`: the declared learning-rate sweep (`trl_explore.demo.sweep.run_sweep`)."""
+    from .demo.sweep import run_sweep
+
+    extra = [flag for flag, value in (("--learning-rate", args.learning_rate), ("--seeds", args.seeds),
+                                      ("--quick", args.quick), ("--model", args.model)) if value]
+    if extra:
+        return _fail(prog, ValueError(f"{', '.join(extra)} cannot be combined with --sweep (its candidates, tuning "
+                                      "seeds and model are declared in trl_explore.demo.sweep)."))
+    regime = {} if args.steps is None else {"steps": args.steps}
+    try:
+        choices = run_sweep(args.output_dir or "trl_explore_sweep", methods=args.methods, workers=args.workers,
+                            show_progress=not args.no_progress, **regime)
+    except ValueError as err:
+        return _fail(prog, err)
+    for method, choice in choices.items():
+        flag = "  (every rate collapsed pass@1 below the base model)" if choice.collapsed else ""
+        print(f"{method:<12} lr {choice.learning_rate:g}  criterion {choice.criterion:.3f} ± {choice.criterion_se:.3f}"
+              f"{flag}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import DemoSettings, run_demo
+    from .demo.regime import DEFAULT_SEEDS
     from .demo.runner import DemoUsageError
 
     prog = "trl-explore demo"
+    if args.sweep:
+        return _sweep(args, prog)
+    args.output_dir = args.output_dir or "trl_explore_demo"
     run_fields = {
         "methods": args.methods or [],
         "seeds": args.seeds,
@@ -124,6 +153,7 @@ def _demo(args: argparse.Namespace) -> int:
         "eval_every": args.eval_every,
         "workers": args.workers,
         "show_progress": not args.no_progress,
+        "float_path": args.float_path,
     }
     overrides = {
         name: value
@@ -139,7 +169,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.quick:
             settings = DemoSettings.quick(**{**run_fields, "seeds": args.seeds or 2}, **overrides)
         else:
-            settings = DemoSettings(**{**run_fields, "seeds": args.seeds or 3}, **overrides)
+            settings = DemoSettings(**{**run_fields, "seeds": args.seeds or DEFAULT_SEEDS}, **overrides)
     except ValueError as err:
         return _fail(prog, err)
     try:
@@ -177,34 +207,48 @@ def _methods_epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .demo.floatpath import FLOAT_PATHS
     from .demo.methods import METHODS
     from .demo.regime import DEFAULT_REGIME as R
+    from .demo.regime import DEFAULT_SEEDS
 
     parser = _Parser(prog="trl-explore", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="command", help="see commands above")
 
+    from .demo.tuned import TUNED_PROVISIONAL
+
+    provisional = "Provisional: the sweep has not finished, and every method holds the former shared rate 5e-4.\n"
     demo = sub.add_parser(
         "demo",
-        description=DEMO_DESCRIPTION,
+        description=DEMO_DESCRIPTION + (provisional if TUNED_PROVISIONAL else ""),
         epilog=_methods_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--methods", nargs="+", choices=list(METHODS), metavar="METHOD",
                       help="methods to run (default: every method without *; GRPO always runs)")
     demo.add_argument("--seeds", type=_int_at_least(1), default=None,
-                      help="number of paired seeds (default: 3; 2 with --quick)")
+                      help=f"number of paired seeds (default: {DEFAULT_SEEDS}; 2 with --quick)")
     demo.add_argument("--seed", type=_int_at_least(0), default=0, help="first seed (default: 0)")
     demo.add_argument("--steps", type=_int_at_least(1), default=None,
                       help=f"optimizer steps per run (default: {R.steps})")
     demo.add_argument("--quick", action="store_true",
                       help="tiny budget on a barely warm-started model: checks that everything runs (~1 minute)")
-    demo.add_argument("--output-dir", default="trl_explore_demo",
-                      help="report folder; a re-run replaces only the files the demo wrote there (default: trl_explore_demo)")
+    demo.add_argument("--output-dir", default=None,
+                      help="report folder; a re-run replaces only the files the demo wrote there (default: "
+                      "trl_explore_demo; trl_explore_sweep with --sweep)")
     demo.add_argument("--model", default=None, help="Hub name or local path (default: the toy warm start)")
     demo.add_argument("--task", default="countdown",
                       help="countdown | arithmetic | with --model, a math dataset (Hub name or local file)")
     demo.add_argument("--learning-rate", type=_positive_float, default=None,
-                      help=f"shared constant learning rate (default: {R.learning_rate:g})")
+                      help="one constant learning rate for every method (default: each method's own rate, "
+                      "trl_explore.demo.tuned)")
+    demo.add_argument("--float-path", choices=list(FLOAT_PATHS), default="default",
+                      help="floating-point path of the workers: avx2 / scalar run torch's CPU kernels as a CPU without "
+                      "AVX-512 / without SIMD would, to check that the verdict does not hang on rounding (default: "
+                      "default)")
+    demo.add_argument("--sweep", action="store_true",
+                      help="run the declared learning-rate sweep instead (trl_explore.demo.sweep: 4 rates x tuning "
+                      "seeds 100-102; hours on 2 cores; resumable) and print each method's chosen rate")
     demo.add_argument("--eval-every", type=_int_at_least(1), default=None,
                       help="also evaluate pass@k every N steps (default: only before and after training)")
     demo.add_argument("--eval-prompts", type=_int_at_least(1), default=None,

@@ -11,6 +11,9 @@ from trl_explore.demo.runner import DemoRun, DemoSettings, RunResult
 STEPS = 10  # the "start" / "end" windows of a training-log quantity are the first / last step (a tenth of 10)
 
 
+RATES = {"grpo": 5e-4, "lp_reg": 1.5e-4, "nsr": 5e-5}  # each method's (recorded) learning rate
+
+
 def _run_result(method, seed, entropy_end, pass_end, start):
     logs = [
         {"step": float(t), "entropy": 0.5 if t == 1 else entropy_end, "reward": 0.2,
@@ -19,13 +22,13 @@ def _run_result(method, seed, entropy_end, pass_end, start):
     ]
     final = {"step": float(STEPS), "pass@1": pass_end[0], "pass@2": pass_end[1], "pass@4": pass_end[2]}
     return RunResult(method=method, label=METHODS[method].label, seed=seed, logs=logs, evals=[final],
-                     train_seconds=1.0, eval_seconds=0.1, steps=STEPS, start_eval=start)
+                     train_seconds=1.0, eval_seconds=0.1, steps=STEPS, start_eval=start, learning_rate=RATES[method])
 
 
 def _run(grpo_pass1_end):
     settings = DemoSettings(methods=["grpo", "lp_reg", "nsr"], seeds=3, steps=STEPS, k=4, workers=1)
     starts = {s: {"step": 0.0, "pass@1": 0.2, "pass@2": 0.35, "pass@4": 0.6} for s in range(3)}
-    grpo_entropy, lp_entropy = (0.25, 0.30, 0.32), (0.30, 0.40, 0.35)
+    grpo_entropy, lp_entropy = (0.25, 0.30, 0.32), (0.31, 0.37, 0.37)
     grpo_pass4, nsr_pass4 = (0.60, 0.65, 0.70), (0.50, 0.60, 0.70)
     results = []
     for s in range(3):
@@ -39,33 +42,41 @@ def _run(grpo_pass1_end):
 
 def test_verdict_matches_hand_computation(tmp_path):
     """GRPO pass@1 0.2 -> (0.30, 0.32, 0.31): gains (0.10, 0.12, 0.11), mean 0.11, sd 0.01, se 0.01/sqrt(3) = 0.0058:
-    learned. Its entropy 0.5 -> (0.25, 0.30, 0.32) mean 0.29: fell.
-    Lp-Reg entropy (0.30, 0.40, 0.35) vs GRPO (0.25, 0.30, 0.32): d = (0.05, 0.10, 0.03), mean 0.06, se 0.0208:
-    resolved, as intended (entropy up), 0.06 / 0.29 = +21 % of GRPO's.
+    learned: the 95% t-interval at 2 degrees of freedom, 0.11 ± 4.30265 * 0.0058 = 0.11 ± 0.0248, excludes 0.
+    Its entropy 0.5 -> (0.25, 0.30, 0.32) mean 0.29: fell.
+    Lp-Reg entropy (0.31, 0.37, 0.37) vs GRPO (0.25, 0.30, 0.32): d = (0.06, 0.07, 0.05), mean 0.06, sd 0.01,
+    se 0.0058, interval [0.06 - 0.0248, 0.06 + 0.0248] = [+0.035, +0.085]: resolved, as intended (entropy up),
+    0.06 / 0.29 = +21 % of GRPO's.
     NSR pass@4 (0.50, 0.60, 0.70) vs GRPO (0.60, 0.65, 0.70): d = (-0.10, -0.05, 0), mean -0.05, sd 0.05,
-    se 0.0289: |−0.05| < 0.0577, not resolved (-0.05 / 0.65 = -8 % of GRPO's); Lp-Reg's share equals GRPO's. NSR pass@1 0.1 vs GRPO (0.30, 0.32, 0.31): d = (-0.20, -0.22, -0.21),
-    mean -0.21, se 0.0058: below GRPO, resolved."""
+    se 0.0289: half-width 4.30265 * 0.0289 = 0.1242 > 0.05, not resolved (-0.05 / 0.65 = -8 % of GRPO's); Lp-Reg's
+    share equals GRPO's. NSR pass@1 0.1 vs GRPO (0.30, 0.32, 0.31): d = (-0.20, -0.22, -0.21), mean -0.21,
+    se 0.0058: below GRPO, resolved."""
     run = _run((0.30, 0.32, 0.31))
     gain = change(run, "grpo", "pass@1")
     assert gain.mean == pytest.approx(0.11) and gain.se == pytest.approx(0.01 / math.sqrt(3))
     lp = versus_baseline(run, "lp_reg", "entropy")
-    assert lp.mean == pytest.approx(0.06) and lp.se == pytest.approx(math.sqrt(0.0013 / 3)) and lp.resolved
+    assert lp.mean == pytest.approx(0.06) and lp.se == pytest.approx(0.01 / math.sqrt(3)) and lp.resolved
     nsr = versus_baseline(run, "nsr", "pass@k")
     assert nsr.mean == pytest.approx(-0.05) and nsr.se == pytest.approx(0.05 / math.sqrt(3)) and not nsr.resolved
 
     lines = verdict(run)
     assert len(lines) == 3
-    assert lines[0].startswith("**GRPO learned:** held-out pass@1 0.200 → 0.310 (+0.110 ± 0.006 across 3 seeds")
+    assert lines[0].startswith("**GRPO learned:** held-out pass@1 0.200 → 0.310 (+0.110 ± 0.006 across 3 seeds, "
+                               "95% t-interval above 0)")
     assert "entropy fell 0.500 → 0.290" in lines[0] and "pass@4 rose 0.600 → 0.650" in lines[0]
-    assert "moved as intended: Lp-Reg entropy +0.060 ± 0.021 (+21 % of GRPO's)" in lines[1]
+    assert "(resolved = 95% paired t-interval excludes 0)" in lines[1]
+    assert "moved as intended: Lp-Reg entropy +0.060 ± 0.006 (+21 % of GRPO's)" in lines[1]
     assert "; not resolved: Lp-Reg share p<0.1 +0.000 ± 0.000 (+0 % of GRPO's), NSR pass@4 -0.050 ± 0.029 (-8 % of GRPO's)." in lines[1]
-    assert "below GRPO beyond 2 SE: NSR -0.210 ± 0.006" in lines[2] and "within noise: Lp-Reg +0.000" in lines[2]
+    assert "below GRPO (resolved): NSR -0.210 ± 0.006" in lines[2] and "within noise: Lp-Reg +0.000" in lines[2]
 
     report = write_report(run, tmp_path).read_text()
-    assert "| Lp-Reg | entropy (target) | 0.350 | 0.290 | +0.060 ± 0.021 | **yes** |" in report
-    assert "| NSR | pass@4 (target) | 0.600 | 0.650 | -0.050 ± 0.029 | no |" in report
+    assert "| Lp-Reg | entropy (target) | 0.350 | 0.290 | +0.060 ± 0.006 | [+0.035, +0.085] | **yes** |" in report
+    # -0.05 ± 0.12422: [-0.174, +0.074]
+    assert "| NSR | pass@4 (target) | 0.600 | 0.650 | -0.050 ± 0.029 | [-0.174, +0.074] | no |" in report
+    # the rate each method trained at, as its runs recorded it
+    assert "| GRPO | 0.0005 |" in report and "| Lp-Reg | 0.00015 |" in report and "| NSR | 5e-05 |" in report
     summary = (tmp_path / "summary.csv").read_text().splitlines()
-    assert "lp_reg,1,entropy,0.5,0.4" in summary
+    assert "lp_reg,1,entropy,0.5,0.37" in summary
 
 
 def test_verdict_says_plainly_when_grpo_did_not_learn():
@@ -146,3 +157,20 @@ def test_legend_and_note_clear_the_axis_labels(plot, tmp_path, monkeypatch):
     run = _all_methods_run(DemoSettings(seeds=2, steps=STEPS, k=4, workers=1), value=0.25)
     getattr(report, plot)(run, tmp_path / "x.png")
     assert checked and checked[0] == len(run.methods) + (plot != "plot_curves")  # + "start (every method)"
+
+
+def test_rate_column_without_recorded_rates_and_t_wording(tmp_path):
+    """A folder written before runs recorded their rate: the table shows the settings' shared rate (1e-3 here, as
+    `--learning-rate 1e-3` gives), the title says "lr 0.001", and the text states the t value at 3 seeds (4.30)."""
+    import dataclasses
+
+    from trl_explore.demo.report import method_learning_rate, results_table
+
+    run = _run((0.30, 0.32, 0.31))
+    run.results = [dataclasses.replace(r, learning_rate=None) for r in run.results]
+    run.settings = dataclasses.replace(run.settings, learning_rate=1e-3)
+    assert method_learning_rate(run, "nsr") == 1e-3
+    assert results_table(run)[2].startswith("| GRPO | 0.001 | ")
+    report = write_report(run, tmp_path).read_text()
+    assert "mean ± t · SE with t = 4.30 at 3 seeds (2 degrees of freedom), excludes 0" in report
+    assert "constant learning rate 0.001 for every method (`--learning-rate`)," in report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 
 _ENV_VARS = ("WANDB_DISABLED",)
@@ -32,3 +33,44 @@ def restoring_process_state() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+KNOWN_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
+    # transformers 5 renamed gradient checkpointing to activation checkpointing; TRL 1.16 (and TrainingArguments
+    # itself) still use the old names, once per trainer: `gradient_checkpointing`, `is_gradient_checkpointing`,
+    # `gradient_checkpointing_enable` / `_disable` "is deprecated and will be removed in v6".
+    (FutureWarning, r"`(is_)?gradient_checkpointing\w*` is deprecated"),
+)
+"""Upstream warnings a demo user cannot act on (they come from TRL's and transformers' own calls), silenced by
+`quiet_known_warnings`; anything else still shows."""
+
+
+def quiet_known_warnings() -> None:
+    """Silence `KNOWN_WARNINGS` and the per-load progress bars of transformers ("Loading weights") and datasets."""
+    for category, pattern in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category)
+    with contextlib.suppress(ImportError):
+        import transformers
+
+        transformers.logging.disable_progress_bar()
+    with contextlib.suppress(ImportError):
+        import datasets
+
+        datasets.disable_progress_bars()
+
+
+@contextlib.contextmanager
+def _restoring_console_state() -> Iterator[None]:
+    """Undo `quiet_known_warnings` in this process afterwards (warning filters, transformers / datasets bars)."""
+    import datasets
+    import transformers
+
+    bars = transformers.utils.logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
+    with warnings.catch_warnings():
+        try:
+            yield
+        finally:
+            if bars[0]:
+                transformers.logging.enable_progress_bar()
+            if bars[1]:
+                datasets.enable_progress_bars()

@@ -46,7 +46,9 @@ class ToyRegime:
         steps (`int`, *optional*, defaults to `120`):
             Optimizer steps per run.
         learning_rate (`float`, *optional*, defaults to `5e-4`):
-            Constant learning rate (AdamW, no warm-up, no weight decay, gradient clipping at 1.0).
+            Constant learning rate (AdamW, no warm-up, no weight decay, gradient clipping at 1.0). The default demo
+            trains each method at its own rate instead (`trl_explore.demo.tuned`); this one is GRPO's from the regime
+            search.
         prompts_per_step (`int`, *optional*, defaults to `8`):
             Prompts per optimizer step.
         num_generations (`int`, *optional*, defaults to `8`):
@@ -115,6 +117,10 @@ class ToyRegime:
 
 DEFAULT_REGIME = ToyRegime()
 """The regime of the default `trl-explore demo` run (found by the search in `benchmarks/demo_regime.md`)."""
+
+DEFAULT_SEEDS = 3
+"""Paired seeds of the default `trl-explore demo` run (seeds 0, 1, 2: disjoint from the sweep's tuning seeds). The
+measured time of the default run (`trl_explore.cli.DEMO_TIME`) is for this count: change both together."""
 
 QUICK_REGIME = ToyRegime(
     warm_start_steps=60,

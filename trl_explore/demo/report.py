@@ -17,7 +17,8 @@ from typing import Any
 from .methods import BASELINE, METHODS
 from .quantities import QUANTITIES, low_prob_key, series, window
 from .regime import QUICK_REGIME
-from .stats import PairedDifference, mean_se, paired_difference
+from .stats import CONFIDENCE, PairedDifference, mean_se, paired_difference, t_critical
+from .tuned import TUNED_DATE, TUNED_PROVISIONAL, collapse_note, learning_rate_of
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,20 @@ def compared_keys(method: Any) -> list[str]:
     return [*method.targets, *([] if "pass@1" in method.targets else ["pass@1"])]
 
 
+def method_learning_rate(run: Any, method: str) -> float:
+    """The learning rate `method` trained at: recorded in its runs, else what the settings give it (a folder written
+    before runs recorded their rate had one shared rate)."""
+    recorded = [r.learning_rate for r in run.runs(method) if getattr(r, "learning_rate", None) is not None]
+    return recorded[0] if recorded else learning_rate_of(run.settings.learning_rate, method)
+
+
+def _interval(diff: PairedDifference) -> str:
+    """``[+0.010, +0.110]``: the two-sided 95% t-interval mean ± t_{0.975, n-1} · se; ``n/a`` below 2 seeds."""
+    if not math.isfinite(diff.half_width):
+        return "n/a"
+    return f"[{diff.mean - diff.half_width:+.3f}, {diff.mean + diff.half_width:+.3f}]"
+
+
 def _with_relative(run: Any, diff: PairedDifference, key: str) -> str:
     """``+0.047 ± 0.009 (+22 % of GRPO's)`` when GRPO's end value is positive."""
     base = _mean(quantity_values(run, BASELINE, key))
@@ -97,6 +112,19 @@ SMOKE_NOTE = (
 )
 
 
+def classify_target(diff: PairedDifference, key: str) -> str:
+    """A targeted quantity vs GRPO: ``"moved as intended"`` / ``"moved against the intent"`` when resolved (the sign
+    of the mean against the quantity's intended direction), else ``"not resolved"``."""
+    if not diff.resolved:
+        return "not resolved"
+    return "moved as intended" if diff.mean * QUANTITIES[key].intended > 0 else "moved against the intent"
+
+
+def classify_pass1(diff: PairedDifference) -> str:
+    """pass@1 vs GRPO: ``"below GRPO"`` / ``"above GRPO"`` when resolved, else ``"within noise"``."""
+    return ("below GRPO" if diff.mean < 0 else "above GRPO") if diff.resolved else "within noise"
+
+
 def verdict(run: Any) -> list[str]:
     """Three lines: did GRPO learn; which methods changed their targeted quantity (by how much); pass@1 vs GRPO."""
     n = run.settings.seeds
@@ -108,8 +136,8 @@ def verdict(run: Any) -> list[str]:
     else:
         learned = gain.resolved and gain.mean > 0
         head = "GRPO learned" if learned else "GRPO did not clearly learn"
-        why = "beyond 2 standard errors" if learned else (
-            "no standard error with one seed" if n < 2 else "within 2 standard errors: not resolved")
+        why = "95% t-interval above 0" if learned else (
+            "no standard error with one seed" if n < 2 else f"95% t-interval {_interval(gain)}: not resolved")
         first = f"**{head}:** held-out pass@1 {_span(p1s, p1e)} ({gain.format()} across {seeds}, {why})"
         if ent is not None:
             e0, e1 = _mean(quantity_values(run, BASELINE, "entropy", at_end=False)), _mean(
@@ -132,12 +160,8 @@ def verdict(run: Any) -> list[str]:
             if diff is None:
                 continue
             text = f"{method.label} {_label(run, key)} {_with_relative(run, diff, key)}"
-            if not diff.resolved:
-                unresolved.append(text)
-            elif diff.mean * QUANTITIES[key].intended > 0:
-                raised.append(text)
-            else:
-                lowered.append(text)
+            buckets = {"moved as intended": raised, "moved against the intent": lowered, "not resolved": unresolved}
+            buckets[classify_target(diff, key)].append(text)
         diff = versus_baseline(run, method.name, "pass@1")
         if diff is not None:
             (pass1_diff if diff.resolved else pass1_same).append((diff.mean, f"{method.label} {diff.format()}"))
@@ -151,17 +175,18 @@ def verdict(run: Any) -> list[str]:
     if not parts:
         second = "**Targeted quantities vs GRPO:** no method besides GRPO was run, so nothing is compared."
     elif not raised and not lowered:
-        second = (f"**Targeted quantities vs GRPO:** no method changed the quantity it targets beyond 2 standard "
-                  f"errors at {seeds} ({parts[0]}).")
+        second = (f"**Targeted quantities vs GRPO:** no method's 95% t-interval on the quantity it targets excludes 0 "
+                  f"at {seeds} ({parts[0]}).")
     else:
-        second = "**Targeted quantities vs GRPO (resolved = beyond 2 SE):** " + "; ".join(parts) + "."
+        second = ("**Targeted quantities vs GRPO (resolved = 95% paired t-interval excludes 0):** " + "; ".join(parts)
+                  + ".")
     if not pass1_diff and not pass1_same:
         third = "**pass@1 vs GRPO:** nothing to compare."
     elif not pass1_diff:
-        third = f"**pass@1 vs GRPO:** no method differs beyond 2 standard errors at {seeds}."
+        third = f"**pass@1 vs GRPO:** no method's 95% t-interval excludes 0 at {seeds}."
     else:
-        groups = [("below GRPO beyond 2 SE", [t for m, t in pass1_diff if m < 0]),
-                  ("above GRPO beyond 2 SE", [t for m, t in pass1_diff if m > 0]),
+        groups = [("below GRPO (resolved)", [t for m, t in pass1_diff if m < 0]),
+                  ("above GRPO (resolved)", [t for m, t in pass1_diff if m > 0]),
                   ("within noise", [t for _, t in pass1_same])]
         third = "**pass@1 vs GRPO:** " + "; ".join(f"{name}: {', '.join(items)}" for name, items in groups if items)
         third += "."
@@ -174,10 +199,12 @@ def _fmt(v: float) -> str:
 
 
 def results_table(run: Any) -> list[str]:
-    """Per method: mean over seeds at the start and the end of each quantity, and seconds per step."""
+    """Per method: its learning rate, the mean over seeds at the start and the end of each quantity, and seconds per
+    step."""
     keys = list(QUANTITIES)
-    header = "| method | " + " | ".join(f"{_label(run, k)} (start → end)" for k in keys) + " | s / step |"
-    rows = [header, "|---" * (len(keys) + 2) + "|"]
+    header = ("| method | learning rate | " + " | ".join(f"{_label(run, k)} (start → end)" for k in keys)
+              + " | s / step |")
+    rows = [header, "|---" * (len(keys) + 3) + "|"]
     for method in run.methods:
         cells = []
         for key in keys:
@@ -185,14 +212,16 @@ def results_table(run: Any) -> list[str]:
                 quantity_values(run, method.name, key))
             cells.append(f"{_fmt(s)} → {_fmt(e)}")
         sps = _mean([r.seconds_per_step for r in run.runs(method.name)])
-        rows.append(f"| {method.label} | " + " | ".join(cells) + f" | {sps:.2f} |")
+        rate = method_learning_rate(run, method.name)
+        rows.append(f"| {method.label} | {rate:g} | " + " | ".join(cells) + f" | {sps:.2f} |")
     return rows
 
 
 def paired_table(run: Any) -> list[str]:
-    """Per method and compared quantity: method and GRPO at the end, the paired difference ± SE, resolved or not."""
-    rows = ["| method | quantity | method (end) | GRPO (end) | difference ± SE | resolved (> 2 SE)? |",
-            "|---|---|---|---|---|---|"]
+    """Per method and compared quantity: method and GRPO at the end, the paired difference ± SE, its 95% t-interval,
+    resolved (the interval excludes 0) or not."""
+    rows = ["| method | quantity | method (end) | GRPO (end) | difference ± SE | 95% t-interval | resolved? |",
+            "|---|---|---|---|---|---|---|"]
     for method in run.methods:
         if method.name == BASELINE:
             continue
@@ -201,22 +230,23 @@ def paired_table(run: Any) -> list[str]:
             mine, base = _mean(quantity_values(run, method.name, key)), _mean(quantity_values(run, BASELINE, key))
             target = " (target)" if key in method.targets else ""
             if diff is None:
-                rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | n/a | n/a |")
+                rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | "
+                            "n/a | n/a | n/a |")
                 continue
             word = "**yes**" if diff.resolved else "no"
             rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | "
-                        f"{diff.format()} | {word} |")
+                        f"{diff.format()} | {_interval(diff)} | {word} |")
     return rows
 
 
 def grpo_table(run: Any) -> list[str]:
     """GRPO's own change over the run (end minus start, paired by seed) for each quantity."""
-    rows = ["| quantity | start | end | change ± SE | resolved (> 2 SE)? |", "|---|---|---|---|---|"]
+    rows = ["| quantity | start | end | change ± SE | 95% t-interval | resolved? |", "|---|---|---|---|---|---|"]
     for key in QUANTITIES:
         diff = change(run, BASELINE, key)
         s, e = _mean(quantity_values(run, BASELINE, key, at_end=False)), _mean(quantity_values(run, BASELINE, key))
-        cells = ("n/a", "n/a") if diff is None else (diff.format(), "**yes**" if diff.resolved else "no")
-        rows.append(f"| {_label(run, key)} | {_fmt(s)} | {_fmt(e)} | {cells[0]} | {cells[1]} |")
+        cells = ("n/a",) * 3 if diff is None else (diff.format(), _interval(diff), "**yes**" if diff.resolved else "no")
+        rows.append(f"| {_label(run, key)} | {_fmt(s)} | {_fmt(e)} | " + " | ".join(cells) + " |")
     return rows
 
 
@@ -478,7 +508,8 @@ def _plot_eval_over_steps(ax: Any, run: Any, kk: int) -> None:
 def _title(run: Any) -> str:
     s = run.settings
     return (f"{'toy ' + s.task if s.model is None else s.model}: {len(run.methods)} methods × {s.seeds} paired seeds, "
-            f"{s.steps} steps, lr {s.learning_rate:g}, temperature {s.temperature:g}")
+            f"{s.steps} steps, {'per-method lr' if s.learning_rate is None else f'lr {s.learning_rate:g}'}, "
+            f"temperature {s.temperature:g}")
 
 
 # ---------------------------------------------------------------------------------------------------- csv files
@@ -543,10 +574,11 @@ def _section_results(run: Any, out: Path) -> list[str]:
         "## Paired differences to GRPO",
         "",
         "Each method against GRPO on the quantities it targets and on pass@1: the end-of-run value minus GRPO's with "
-        "the same seed, mean ± one standard error across seeds. *Resolved* means |difference| > 2 standard errors; "
-        f"with {s.seeds} seeds this is a lenient screen (a two-sided 95% t-interval needs about "
-        f"{_t_crit(s.seeds):.1f} standard errors), so read an unresolved difference as \"not shown at this sample "
-        "size\", not as \"no effect\". Add seeds with `--seeds`.",
+        "the same seed, mean ± one standard error across seeds. *Resolved* means the two-sided "
+        f"{100 * CONFIDENCE:.0f}% paired t-interval, mean ± t · SE with t = {_t_text(s.seeds)}, excludes 0 (a paired "
+        "t-test at the 5% level); read an unresolved difference as \"not shown at this sample size\", not as \"no "
+        "effect\". The error bar is the seed-to-seed spread: a run on another CPU (or `--float-path`) rounds "
+        "differently and lands elsewhere within it. Add seeds with `--seeds`.",
         "",
         *paired_table(run),
         "",
@@ -557,10 +589,11 @@ def _section_results(run: Any, out: Path) -> list[str]:
     ]
 
 
-def _t_crit(n: int) -> float:
-    """Two-sided 95% Student-t critical value with n - 1 degrees of freedom (table; 1.96 for large n)."""
-    table = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
-    return table.get(n, 2.0 if n > 10 else float("nan"))
+def _t_text(n: int) -> str:
+    """``4.30 at 3 seeds (2 degrees of freedom)``; ``n/a`` with one seed."""
+    if n < 2:
+        return "n/a (one seed)"
+    return f"{t_critical(n - 1):.2f} at {n} seeds ({n - 1} degree{'s' if n > 2 else ''} of freedom)"
 
 
 def _section_plots(run: Any, out: Path) -> list[str]:
@@ -593,7 +626,7 @@ def _section_settings(run: Any, out: Path) -> list[str]:
         "paired.",
         f"- Training: {s.steps} optimizer steps of {s.prompts_per_step} prompts × {s.num_generations} completions, "
         f"{s.steps_per_generation} optimizer steps per generation (importance ratio ≠ 1 from the second), constant "
-        f"learning rate {s.learning_rate:g}, temperature {s.temperature:g}, token-mean loss, no KL, clip ε = "
+        f"learning rate {_rate_source(s)}, temperature {s.temperature:g}, token-mean loss, no KL, clip ε = "
         f"{s.epsilon:g} (unless the method sets its own), at most {s.max_completion_length} completion tokens.",
         f"- Wall time: {run.total_seconds:.0f} s in all with {run.workers} worker process"
         f"{'es' if run.workers > 1 else ''}, "
@@ -607,11 +640,21 @@ def _section_settings(run: Any, out: Path) -> list[str]:
     ]
 
 
+def _rate_source(s: Any) -> str:
+    if s.learning_rate is not None:
+        return f"{s.learning_rate:g} for every method (`--learning-rate`)"
+    if TUNED_PROVISIONAL:
+        return ("per method, as in the table above (`trl_explore.demo.tuned`; PROVISIONAL: the learning-rate sweep "
+                "has not finished, and every method holds the former shared rate)")
+    return f"per method, as in the table above (chosen by the learning-rate sweep of {TUNED_DATE})"
+
+
 def _section_methods(run: Any, out: Path) -> list[str]:
     lines = ["## Methods", ""]
     for m in run.methods:
         targets = ", ".join(QUANTITIES[t].label(run.settings) for t in m.targets) or "none (the baseline)"
-        lines.append(f"- **{m.label}** — {m.summary} Targets: {targets}.")
+        note = collapse_note(run.settings.learning_rate, m.name)
+        lines.append(f"- **{m.label}** — {m.summary} Targets: {targets}.{note}")
     return [*lines, ""]
 
 

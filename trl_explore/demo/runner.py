@@ -20,16 +20,22 @@ import os
 import random
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ._process import restoring_process_state
+from ._process import (  # noqa: F401  (KNOWN_WARNINGS and quiet_known_warnings: also importable from here)
+    KNOWN_WARNINGS,
+    _restoring_console_state,
+    quiet_known_warnings,
+    restoring_process_state,
+)
+from .floatpath import FLOAT_PATHS, check_float_path, float_path_environment
 from .methods import BASELINE, METHODS, DemoMethod, resolve_methods
-from .regime import DEFAULT_REGIME, QUICK_REGIME, ToyRegime, check_int, grpo_config_values
+from .regime import DEFAULT_REGIME, DEFAULT_SEEDS, QUICK_REGIME, ToyRegime, check_int, grpo_config_values
+from .tuned import learning_rate_of
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ class DemoSettings:
     Args:
         methods (`list[str]`, *optional*):
             Methods to train (default: every method of `METHODS` marked `default`); GRPO, the baseline, is always run.
-        seeds (`int`, *optional*, defaults to `3`):
+        seeds (`int`, *optional*, defaults to `DEFAULT_SEEDS` = `3`):
             Number of paired seeds: every method runs with seeds `seed`, `seed + 1`, ... `seed + seeds - 1`.
         seed (`int`, *optional*, defaults to `0`):
             First seed.
@@ -68,8 +74,14 @@ class DemoSettings:
             (`prompt`/`problem` + `answer`/`solution` columns) graded by `math_accuracy_reward`.
         prompts_per_step (`int`, *optional*, defaults to `DEFAULT_REGIME.prompts_per_step`):
             As in `ToyRegime`; so are `num_generations`, `steps_per_generation`, `max_completion_length`,
-            `learning_rate`, `temperature`, `epsilon`, `eval_prompts`, `k`, `low_prob_threshold`, `warm_start_steps`,
+            `temperature`, `epsilon`, `eval_prompts`, `k`, `low_prob_threshold`, `warm_start_steps`,
             `train_data_seed` and `eval_data_seed` (defaults: `DEFAULT_REGIME`).
+        learning_rate (`float`, *optional*):
+            One shared constant learning rate for every method; `None` (default) trains each method at its own rate,
+            `trl_explore.demo.tuned.TUNED_LEARNING_RATES` (`regime` then shows `DEFAULT_REGIME`'s).
+        float_path (`str`, *optional*, defaults to `"default"`):
+            Floating-point path of the worker processes, `trl_explore.demo.floatpath.FLOAT_PATHS`: `"avx2"` / `"scalar"`
+            run torch's CPU kernels as a CPU without AVX-512 / without SIMD would (another rounding of every sum).
         eval_every (`int`, *optional*):
             Also evaluate pass@k every this many steps (default: only before and after training).
         warm_start_seed (`int`, *optional*, defaults to `0`):
@@ -81,7 +93,7 @@ class DemoSettings:
     """
 
     methods: list[str] = field(default_factory=list)
-    seeds: int = 3
+    seeds: int = DEFAULT_SEEDS
     seed: int = 0
     steps: int = DEFAULT_REGIME.steps
     output_dir: str = "trl_explore_demo"
@@ -91,7 +103,7 @@ class DemoSettings:
     num_generations: int = DEFAULT_REGIME.num_generations
     steps_per_generation: int = DEFAULT_REGIME.steps_per_generation
     max_completion_length: int = DEFAULT_REGIME.max_completion_length
-    learning_rate: float = DEFAULT_REGIME.learning_rate
+    learning_rate: float | None = None
     temperature: float = DEFAULT_REGIME.temperature
     epsilon: float = DEFAULT_REGIME.epsilon
     eval_every: int | None = None
@@ -104,6 +116,7 @@ class DemoSettings:
     eval_data_seed: int = DEFAULT_REGIME.eval_data_seed
     workers: int | None = None
     show_progress: bool = True
+    float_path: str = "default"
 
     def __post_init__(self) -> None:
         if not isinstance(self.methods, (list, tuple)) or not all(isinstance(m, str) for m in self.methods):
@@ -114,6 +127,7 @@ class DemoSettings:
         if not isinstance(self.show_progress, bool):
             raise ValueError(f"`show_progress` must be True or False, got {self.show_progress!r}.")
         check_int("seeds", self.seeds, 1)
+        check_float_path(self.float_path)
         check_int("seed", self.seed, 0)
         check_int("warm_start_seed", self.warm_start_seed, 0)
         if self.eval_every is not None:
@@ -142,11 +156,11 @@ class DemoSettings:
     @classmethod
     def quick(cls, **kwargs: Any) -> DemoSettings:
         """`trl-explore demo --quick`: `QUICK_REGIME`, 2 seeds; runs in seconds per method (checks the install)."""
-        return cls.from_regime(QUICK_REGIME, **{"seeds": 2, **kwargs})
+        return cls.from_regime(QUICK_REGIME, **{"seeds": 2, "learning_rate": None, **kwargs})
 
     @property
     def regime(self) -> ToyRegime:
-        return ToyRegime(**{name: getattr(self, name) for name in _REGIME_FIELDS})
+        return ToyRegime(**{name: getattr(self, name) for name in _REGIME_FIELDS if getattr(self, name) is not None})
 
     @property
     def seed_list(self) -> list[int]:
@@ -175,6 +189,7 @@ class RunResult:
     eval_seconds: float
     steps: int
     start_eval: dict[str, float] = field(default_factory=dict)
+    learning_rate: float | None = None  # the run's learning rate (None in folders written before it was recorded)
 
     @property
     def final_eval(self) -> dict[str, float]:
@@ -209,47 +224,6 @@ class DemoRun:
 
 
 # ------------------------------------------------------------------------------------------------- process set-up
-KNOWN_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
-    # transformers 5 renamed gradient checkpointing to activation checkpointing; TRL 1.16 (and TrainingArguments
-    # itself) still use the old names, once per trainer: `gradient_checkpointing`, `is_gradient_checkpointing`,
-    # `gradient_checkpointing_enable` / `_disable` "is deprecated and will be removed in v6".
-    (FutureWarning, r"`(is_)?gradient_checkpointing\w*` is deprecated"),
-)
-"""Upstream warnings a demo user cannot act on (they come from TRL's and transformers' own calls), silenced by
-`quiet_known_warnings`; anything else still shows."""
-
-
-def quiet_known_warnings() -> None:
-    """Silence `KNOWN_WARNINGS` and the per-load progress bars of transformers ("Loading weights") and datasets."""
-    for category, pattern in KNOWN_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern, category=category)
-    with contextlib.suppress(ImportError):
-        import transformers
-
-        transformers.logging.disable_progress_bar()
-    with contextlib.suppress(ImportError):
-        import datasets
-
-        datasets.disable_progress_bars()
-
-
-@contextlib.contextmanager
-def _restoring_console_state() -> Iterator[None]:
-    """Undo `quiet_known_warnings` in this process afterwards (warning filters, transformers / datasets bars)."""
-    import datasets
-    import transformers
-
-    bars = transformers.utils.logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
-    with warnings.catch_warnings():
-        try:
-            yield
-        finally:
-            if bars[0]:
-                transformers.logging.enable_progress_bar()
-            if bars[1]:
-                datasets.enable_progress_bars()
-
-
 def _uses_cpu_toy(settings: DemoSettings) -> bool:
     import torch
 
@@ -448,7 +422,8 @@ def _run_train(job: Job, settings: DemoSettings, model_path: str, emit: Emit) ->
         # bf16 only where the GPU has it natively (compute capability >= 8); else float32 (is_bf16_supported()
         # also counts emulation, e.g. on a T4)
         bf16 = cuda and torch.cuda.get_device_capability()[0] >= 8
-        values = grpo_config_values(settings.regime, output_dir=tmp, seed=job.seed, use_cpu=not cuda, bf16=bf16)
+        regime = settings.regime.replace(learning_rate=learning_rate_of(settings.learning_rate, method.name))
+        values = grpo_config_values(regime, output_dir=tmp, seed=job.seed, use_cpu=not cuda, bf16=bf16)
         values.update(method.overrides)
         config = config_cls(**values)
         _seed_everything(job.seed)
@@ -480,6 +455,7 @@ def _run_train(job: Job, settings: DemoSettings, model_path: str, emit: Emit) ->
         "result": asdict(RunResult(
             method=method.name, label=method.label, seed=job.seed, logs=logs, evals=evals,
             train_seconds=seconds - eval_seconds, eval_seconds=eval_seconds, steps=int(trainer.state.global_step),
+            learning_rate=regime.learning_rate,
         )),
     }
 
@@ -527,8 +503,9 @@ class _Console:
 
 
 def execute(jobs: list[Job], settings: DemoSettings, model_path: str, console: Emit, workers: int) -> list[dict]:
-    """Run `jobs` (in `workers` processes when > 1) and return their outputs in job order."""
-    if workers <= 1:
+    """Run `jobs` (in `workers` processes when > 1, or when the float path needs its own processes) and return their
+    outputs in job order."""
+    if workers <= 1 and not FLOAT_PATHS[settings.float_path]:
         return [run_job(job, settings, model_path, console) for job in jobs]
     import multiprocessing as mp
     import queue as queue_module
@@ -545,7 +522,9 @@ def execute(jobs: list[Job], settings: DemoSettings, model_path: str, console: E
                 return
 
     outputs: dict[int, dict] = {}
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(events, settings)) as pool:
+    with float_path_environment(settings.float_path), ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_worker_init, initargs=(events, settings)
+    ) as pool:
         futures = {pool.submit(_worker_run, job, settings, model_path): i for i, job in enumerate(jobs)}
         pending = set(futures)
         try:

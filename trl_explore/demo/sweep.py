@@ -198,7 +198,10 @@ def run_sweep(
             output_dir=str(folder),
             **regime,
         )
-        key = {k: v for k, v in asdict(settings).items() if k not in ("workers", "show_progress", "output_dir")}
+        # the settings that decide the numbers (the default float path is left out: files written before the field
+        # existed keep matching)
+        key = {k: v for k, v in asdict(settings).items()
+               if k not in ("workers", "show_progress", "output_dir") and (k, v) != ("float_path", "default")}
         if path.is_file() and json.loads(path.read_text()).get("settings") == key:
             saved = json.loads(path.read_text())
             cells += [SweepCell(**c) for c in saved["cells"]]
