@@ -452,10 +452,18 @@ def is_toy(name_or_path: str | os.PathLike | None) -> bool:
 
 def check_model_path(name_or_path: str | os.PathLike | None, option: str = "--model_name_or_path") -> str:
     """A model name or folder for ``from_pretrained``: refuses ``None`` and a path-like value (``/…``, ``./…``,
-    ``~/…``, more than one ``/``) that does not exist, with one clear line; returns it as `str`."""
+    ``~/…``, more than one ``/``) that does not exist, with one clear line; returns it as `str`. ``smollm2`` (an alias
+    of `trl_explore.toy.PRETRAINED_ALIASES`) becomes the cached offline SmolLM2-135M-Instruct folder, built once."""
     if name_or_path is None or str(name_or_path).strip() == "":
-        raise UsageError(f"{option} is required: a Hub model name, a local folder, or `toy` for the offline toy model.")
+        raise UsageError(
+            f"{option} is required: a Hub model name, a local folder, `toy` for the offline toy model or `smollm2` for "
+            "the offline SmolLM2-135M-Instruct."
+        )
+    from .toy.pretrained import PRETRAINED_ALIASES, resolve_pretrained
+
     text = os.fspath(name_or_path)
+    if text.lower() in PRETRAINED_ALIASES and not os.path.exists(text):
+        return resolve_pretrained(text)
     looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") > 1 or isinstance(name_or_path, os.PathLike)
     if looks_local and not os.path.exists(os.path.expanduser(text)):
         raise UsageError(f"{option} {text!r}: no such folder (a Hub name looks like `org/name`).")

@@ -177,3 +177,28 @@ def test_real_model_stops_at_eos_and_answers_a_sum(smollm2):
     rewards = reward(completions=[[{"role": "assistant", "content": completion}]], solution=["5"])
     numbers = re.findall(r"-?\d+(?:\.\d+)?", completion)
     assert rewards == [1.0 if numbers and float(numbers[-1]) == 5.0 else 0.0], completion
+
+
+def _fake_cached_checkpoint(root):
+    """A complete cache entry (a tiny model's config and the completion marker) under ``root/pretrained``."""
+    from trl_explore.toy import make_tiny_model, make_tokenizer
+
+    folder = root / "pretrained" / KEY
+    folder.mkdir(parents=True)
+    make_tiny_model(make_tokenizer(), hidden_size=16, num_hidden_layers=1).config.save_pretrained(folder)
+    (folder / "trl_explore_pretrained.json").write_text(json.dumps({"name": KEY}))
+    return folder
+
+
+def test_smollm2_alias_in_the_examples_and_the_demo(tmp_path, monkeypatch):
+    """`--model_name_or_path smollm2` (every example's `check_model_path`) and `trl-explore demo --model smollm2`
+    (`prepare_model`) resolve to the cached checkpoint folder."""
+    from trl_explore.demo.runner import DemoSettings, prepare_model
+    from trl_explore.scripts import check_model_path
+
+    folder = _fake_cached_checkpoint(tmp_path)
+    monkeypatch.setenv("TRL_EXPLORE_CACHE", str(tmp_path))
+    assert check_model_path("smollm2") == str(folder)
+    assert check_model_path("SmolLM2") == str(folder)
+    assert prepare_model(DemoSettings(model="smollm2", task="countdown")) == str(folder)
+    assert check_model_path("org/model") == "org/model"  # Hub names pass through

@@ -307,11 +307,14 @@ def prepare_model(settings: DemoSettings) -> str:
     if settings.model is not None:
         from transformers import AutoConfig
 
+        from ..toy.pretrained import resolve_pretrained
+
         try:
-            AutoConfig.from_pretrained(settings.model)
+            model = resolve_pretrained(settings.model)  # `smollm2`: the cached offline SmolLM2-135M-Instruct
+            AutoConfig.from_pretrained(model)
         except (OSError, ValueError) as err:
             raise DemoUsageError(f"Could not load the model {settings.model!r}: {err}") from err
-        return settings.model
+        return model
     from ..toy import warm_start, warm_start_path
 
     kwargs = {"task": settings.task, "seed": settings.warm_start_seed, "max_steps": settings.warm_start_steps}
