@@ -27,13 +27,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
-from collections.abc import Iterator
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..kernels.fused_head import FusedHeadRecord
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +96,7 @@ def computes_old_logps(trainer: Any) -> bool:
 
 
 def unflatten_token_stats(
-    calls: list[dict[str, Any]],
+    calls: list[FusedHeadRecord],
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     logits_to_keep: int,
@@ -118,7 +122,7 @@ def unflatten_token_stats(
     row_index = None
     for start, call in zip(chunks, calls):
         m = label_mask[start : start + batch_size]
-        n = call["n"]
+        n = call.n
         if n == m.numel():
             index = torch.arange(n, device=m.device).view(m.shape).masked_fill(~m, -1)
         elif n == int(m.sum()):
@@ -129,7 +133,7 @@ def unflatten_token_stats(
                 "models that pad labels (prompt-learning PEFT) are not supported by the token statistics."
             )
         for name in names:
-            flat = getattr(call["stats"], name)
+            flat = call.stats[name]
             value = flat[index.clamp(min=0)].masked_fill(~m, 0.0)
             out[name].append(value[:, -logits_to_keep:])
         row_index = index[:, -logits_to_keep:]
@@ -139,6 +143,8 @@ def unflatten_token_stats(
 
 def checkpoint_folder(trainer: Any, trial: Any) -> str:
     """The folder ``Trainer._save_checkpoint`` just wrote for the current step."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
     run_dir = trainer._get_output_dir(trial=trial)
     return os.path.join(run_dir, f"{PREFIX_CHECKPOINT_DIR}-{trainer.state.global_step}")
 
@@ -156,6 +162,7 @@ def resolve_resume_checkpoint(output_dir: str, resume_from_checkpoint: Any, requ
     incomplete folders are skipped with a warning; no complete one raises ``ValueError`` (as transformers does when
     there is none at all)."""
     from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     if resume_from_checkpoint is not True:
         return resume_from_checkpoint
@@ -284,14 +291,13 @@ def parameter_sharding(trainer: Any) -> str | None:
 
 
 @contextlib.contextmanager
-def guarded_reward_functions(trainer: Any) -> Iterator[None]:
-    """Inside the block, ``trainer.reward_funcs`` holds each reward *function* behind its guard
-    (`trl_explore.trainers._faults.guard_reward_function`: output checked, exceptions annotated); reward models
-    (``nn.Module``) are left as they are. The original list is restored afterwards."""
+def guarded_reward_functions(trainer: Any, guard: Callable[..., Any]) -> Iterator[None]:
+    """Inside the block, ``trainer.reward_funcs`` holds each reward *function* behind ``guard`` (called as
+    ``guard(func, name, step, is_async=...)``, e.g. `trl_explore.trainers._faults.guard_reward_function`: output
+    checked, exceptions annotated); reward models (``nn.Module``) are left as they are. The original list is restored
+    afterwards."""
     from torch import nn
     from trl.trainer.utils import is_async_callable
-
-    from ._faults import guard_reward_function
 
     original = trainer.reward_funcs
 
@@ -299,9 +305,7 @@ def guarded_reward_functions(trainer: Any) -> Iterator[None]:
         return int(trainer.state.global_step)
 
     trainer.reward_funcs = [
-        func
-        if isinstance(func, nn.Module)
-        else guard_reward_function(func, name, step, is_async=is_async_callable(func))
+        func if isinstance(func, nn.Module) else guard(func, name, step, is_async=is_async_callable(func))
         for func, name in zip(original, trainer.reward_func_names)
     ]
     try:
@@ -354,3 +358,70 @@ def sft_config_from(args: Any, config_cls: type, trainer_name: str) -> Any:
         config_cls.__name__,
     )
     return config_cls(**values)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The fused LM head's kernel (trl/trainer/utils.py: add_fused_lm_head; trl/kernels/chunked_logprob.py)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _chunked_logprob() -> Any:
+    import trl.kernels.chunked_logprob as module  # imported on first use: it loads TRL
+
+    return module
+
+
+def mm_out_dtype() -> bool:
+    """Whether a float16/bfloat16 GEMM may write a float32 result directly on CUDA (``torch.addmm(...,
+    out_dtype=torch.float32)``, torch >= 2.8): trl/kernels/chunked_logprob.py ``_MM_OUT_DTYPE``, so the tiling core
+    makes TRL's choice. Tripwire: ``tests/trainers/test_trl_compat.py::test_chunked_logprob_gemm_helpers``."""
+    return bool(_chunked_logprob()._MM_OUT_DTYPE)
+
+
+def addmm_fp32(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """``acc += a @ b`` for a float32 ``acc`` without rounding ``a @ b`` to the inputs' dtype first:
+    trl/kernels/chunked_logprob.py ``_addmm_fp32`` (``a`` and ``b`` of one dtype). Tripwire: as `mm_out_dtype`."""
+    _chunked_logprob()._addmm_fp32(acc, a, b)
+
+_KERNEL_LOCK = threading.Lock()
+_kernel_swap: dict[str, Any] = {"open": 0, "dispatch": None, "previous": None}
+
+
+@contextlib.contextmanager
+def fused_lm_head_kernel(dispatch: Any) -> Iterator[None]:
+    """Inside the block, the fused LM head TRL installs on a model calls ``dispatch.apply`` instead of its kernel.
+
+    Mirrors trl/trainer/utils.py ``add_fused_lm_head`` (1.16): its patched ``forward`` calls the module-level name
+    ``_ChunkedLogProbFunction.apply(...)`` (``trl.kernels.ChunkedLogProbFunction``) on every call, so swapping that
+    one name routes the kernel without copying TRL's forward (backbone, FSDP2 gather, ZeRO-3, label shifting). The
+    name is process-wide: the first block that opens (in any thread) swaps it, the last one to close puts the previous
+    kernel back, so outside every block a trainer (ours or a plain TRL one) runs TRL's kernel exactly. ``dispatch``
+    must forward calls that are not its own to `fused_lm_head_fallback` (another thread may run TRL meanwhile).
+    Tripwire: ``tests/trainers/test_trl_compat.py::test_fused_lm_head_kernel_name``."""
+    import trl.trainer.utils as trl_utils
+
+    with _KERNEL_LOCK:
+        if _kernel_swap["open"] == 0:
+            _kernel_swap["previous"] = trl_utils._ChunkedLogProbFunction
+            _kernel_swap["dispatch"] = dispatch
+            trl_utils._ChunkedLogProbFunction = dispatch
+        elif _kernel_swap["dispatch"] is not dispatch:
+            raise RuntimeError("Another dispatcher already routes TRL's fused LM-head kernel.")
+        _kernel_swap["open"] += 1
+    try:
+        yield
+    finally:
+        with _KERNEL_LOCK:
+            _kernel_swap["open"] -= 1
+            if _kernel_swap["open"] == 0:
+                trl_utils._ChunkedLogProbFunction = _kernel_swap["previous"]
+                _kernel_swap["previous"] = _kernel_swap["dispatch"] = None
+
+
+def fused_lm_head_fallback() -> Any:
+    """The kernel TRL's fused LM head called before `fused_lm_head_kernel` swapped it (TRL's
+    ``ChunkedLogProbFunction``), for the calls a dispatcher does not route."""
+    from trl.kernels import ChunkedLogProbFunction
+
+    return _kernel_swap["previous"] or ChunkedLogProbFunction

@@ -246,7 +246,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
     # ------------------------------------------------------------------------------------ generation (post-process)
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         # reward functions behind their guards (checked output, annotated exceptions); +/-inf screened out as skips
-        with compat.guarded_reward_functions(self):
+        with compat.guarded_reward_functions(self, faults.guard_reward_function):
             rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         rewards_per_func, screen = faults.screen_rewards(
             rewards_per_func, self.reward_func_names, warn=self.accelerator.is_main_process

@@ -120,7 +120,10 @@ class RankAwareSFTTrainer(SFTTrainer):
         # whether this process's micro-batch had no labelled token (its loss is 0: TRL clamps the denominator)
         local = torch.stack(
             [
-                torch.stack([call["mask"].sum().float()] + [call["stats"][name].float().sum() for name in _SUMMED])
+                torch.stack(
+                    [torch.tensor(float(call.num_scored), device=call.stats["loss"].device)]
+                    + [call.stats[name].float().sum() for name in _SUMMED]
+                )
                 for call in request.calls
             ]
         ).sum(0)
