@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -425,3 +426,167 @@ def fused_lm_head_fallback() -> Any:
     from trl.kernels import ChunkedLogProbFunction
 
     return _kernel_swap["previous"] or ChunkedLogProbFunction
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# TRL's GRPO loss: the steps the explore loss path shares with trl/trainer/grpo_trainer.py GRPOTrainer._compute_loss
+# --------------------------------------------------------------------------------------------------------------------
+# TRL's `_compute_loss` is one method (about 270 lines) with the clipped surrogate inline, so the explore loss path
+# cannot call it around the components' edits (per-token bounds and advantages, dual clip, per-token loss edits, extra
+# terms). The steps below follow it line for line, in its order, for the loss types in `OWN_LOSS_TYPES`; the tripwire
+# `tests/trainers/test_trl_compat.py::test_compute_loss_source_unchanged` records a hash of TRL's method and
+# `test_shared_loss_steps_match_compute_loss` the lines each step mirrors.
+
+
+def shared_token_terms(
+    trainer: Any, ctx: Any, per_token_logps: torch.Tensor, entropies: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """The per-token steps after the surrogate, in ``_compute_loss``'s order: the off-policy sequence mask
+    (``off_policy_mask_threshold``), the high-entropy mask (``top_entropy_quantile``), vLLM's importance-sampling
+    correction and the reference KL ``β·(exp(ref − logp) − (ref − logp) − 1)`` (times the ratio with
+    ``use_bias_correction_kl``). ``ctx`` is the `LossContext` (its per-token loss, advantages, mask, old
+    log-probabilities and ratio). Returns ``(per_token_loss, entropy_mask, per_token_kl)``."""
+    per_token_loss, mask, inputs = ctx.per_token_loss, ctx.mask, ctx.inputs
+    if trainer.off_policy_mask_threshold is not None:
+        sampling_logps = inputs.get("sampling_per_token_logps", ctx.old_per_token_logps)
+        per_token_loss = per_token_loss * trainer.get_off_policy_mask(
+            ctx.advantages, per_token_logps, sampling_logps, mask, trainer.off_policy_mask_threshold
+        )
+    entropy_mask = None
+    if trainer.top_entropy_quantile < 1.0:
+        entropy_mask = trainer.get_high_entropy_mask(entropies, mask, 1 - trainer.top_entropy_quantile)
+        per_token_loss = per_token_loss * entropy_mask
+    if trainer.use_vllm and trainer.vllm_importance_sampling_correction:
+        per_token_loss = per_token_loss * inputs["importance_sampling_ratio"]
+    per_token_kl = None
+    if trainer.beta != 0.0:
+        ref = inputs["ref_per_token_logps"]
+        per_token_kl = torch.exp(ref - per_token_logps) - (ref - per_token_logps) - 1
+        if trainer.args.use_bias_correction_kl:
+            per_token_kl = per_token_kl * ctx.coef_1
+        per_token_loss = per_token_loss + trainer.beta * per_token_kl
+    return per_token_loss, entropy_mask, per_token_kl
+
+
+def aggregate_loss(
+    trainer: Any, per_token_loss: torch.Tensor, mask: torch.Tensor, inputs: dict[str, Any], mode: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """TRL's loss-type normalisation: ``(loss scaled for gradient accumulation, policy_loss as TRL logs it)`` for
+    ``grpo`` (per-sequence means), ``bnpo`` (token mean), ``dr_grpo`` (``B·max_completion_length``) and ``dapo``
+    (``num_items_in_batch`` rescaled to one accumulation window)."""
+    accumulation = trainer.current_gradient_accumulation_steps if mode == "train" else 1.0
+    if trainer.loss_type == "grpo":
+        loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+    elif trainer.loss_type == "bnpo":
+        loss = (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)
+    elif trainer.loss_type == "dr_grpo":
+        loss = (per_token_loss * mask).sum() / (per_token_loss.size(0) * trainer.max_completion_length)
+    elif trainer.loss_type == "dapo":
+        normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / trainer.accelerator.num_processes
+        if mode == "train":
+            normalizer = normalizer * trainer.current_gradient_accumulation_steps / trainer.args.steps_per_generation
+        loss = (per_token_loss * mask).sum() / normalizer
+        return loss, loss.detach()
+    else:
+        raise ValueError(f"`loss_type` {trainer.loss_type!r} is not supported by the explore loss path.")
+    return loss / accumulation, loss.detach()
+
+
+def add_entropy_bonus(
+    trainer: Any,
+    loss: torch.Tensor,
+    entropies: torch.Tensor,
+    mask: torch.Tensor,
+    entropy_mask: torch.Tensor | None,
+    policy_loss: torch.Tensor,
+    mode: str,
+) -> torch.Tensor:
+    """TRL's entropy bonus ``loss − coef · mean entropy`` over the tokens the policy gradient acts on, scaled for
+    accumulation only (static ``entropy_coef``, or the adaptive controller gated by ``_last_world_entropy``), and the
+    controller's update at optimizer-step boundaries: TRL's private ``_entropy_bonus_enabled``,
+    ``_entropy_window_stats`` and ``_last_world_entropy`` are read and written here, as ``_compute_loss`` does, so
+    TRL's checkpointing of the controller (``_save_checkpoint`` / ``_load_optimizer_and_scheduler``) keeps working."""
+    if not trainer._entropy_bonus_enabled:
+        return loss
+    args = trainer.args
+    effective_mask = mask if entropy_mask is None else mask * entropy_mask
+    accumulation = trainer.current_gradient_accumulation_steps if mode == "train" else 1.0
+    entropy_loss = (entropies * effective_mask).sum() / effective_mask.sum().clamp(min=1.0) / accumulation
+    if trainer.use_adaptive_entropy:
+        apply_coef = trainer.entropy_coef if trainer._last_world_entropy <= args.entropy_target else 0.0
+    else:
+        apply_coef = trainer.entropy_coef
+    loss = loss - apply_coef * entropy_loss
+    trainer._metrics[mode]["policy_loss"].append(trainer.accelerator.gather(policy_loss).nanmean().item())
+    if trainer.use_adaptive_entropy and mode == "train":
+        stats = torch.stack([(entropies * effective_mask).sum(), effective_mask.sum()]).detach()
+        window = trainer._entropy_window_stats
+        trainer._entropy_window_stats = stats if window is None else window + stats
+        if trainer.accelerator.sync_gradients:
+            totals = trainer.accelerator.reduce(trainer._entropy_window_stats, reduction="sum")
+            world_entropy = (totals[0] / totals[1].clamp(min=1.0)).item()
+            if world_entropy <= args.entropy_target:
+                trainer.entropy_coef = min(trainer.entropy_coef + args.entropy_coef_delta, args.entropy_coef_max)
+            else:
+                trainer.entropy_coef = max(trainer.entropy_coef - args.entropy_coef_delta, args.entropy_coef_min)
+            trainer._last_world_entropy = world_entropy
+            trainer._entropy_window_stats = None
+    if mode == "train" and trainer.accelerator.sync_gradients:
+        trainer._metrics[mode]["entropy_coef"].append(trainer.entropy_coef)
+    return loss
+
+
+def add_router_aux_loss(trainer: Any, loss: torch.Tensor, aux_loss: Any, mode: str) -> torch.Tensor:
+    """The MoE router's auxiliary loss ``router_aux_loss_coef · aux / accumulation`` (with ``aux_loss_enabled``), and
+    its ``aux_loss`` metric."""
+    if not trainer.aux_loss_enabled:
+        return loss
+    accumulation = trainer.current_gradient_accumulation_steps if mode == "train" else 1.0
+    loss = loss + trainer.router_aux_loss_coef * aux_loss / accumulation
+    trainer._metrics[mode]["aux_loss"].append(trainer.accelerator.gather_for_metrics(aux_loss).mean().item())
+    return loss
+
+
+def _global_masked_mean(trainer: Any, x: torch.Tensor, mask: torch.Tensor) -> float:
+    if x.shape[1] == 1:
+        local = torch.stack([x.sum(), torch.tensor(float(x.shape[0]), device=x.device)])
+    else:
+        local = torch.stack([(x * mask).sum(), mask.sum().float()])
+    totals = trainer.accelerator.reduce(local, reduction="sum")
+    return (totals[0] / totals[1].clamp(min=1.0)).item()
+
+
+def _gather_rows(trainer: Any, values: torch.Tensor) -> torch.Tensor:
+    """``[B]`` per-row values of every process, concatenated. ``B`` may differ between processes (components add
+    rows per process, e.g. SPEAR's replay), which a plain ``gather`` cannot take (a size mismatch in the collective:
+    gloo aborts, NCCL may hang), so rows are padded with NaN (ignored by ``nanmin`` / ``nanmax``)."""
+    padded = trainer.accelerator.pad_across_processes(values.float(), dim=0, pad_index=math.nan)
+    return trainer.accelerator.gather(padded)
+
+
+def log_loss_metrics(trainer: Any, ctx: Any, per_token_kl: torch.Tensor | None) -> None:
+    """TRL's metrics of the loss step: ``kl``, ``entropy`` and ``clip_ratio/*``, with the context's (possibly
+    per-token) bounds and advantages; sequence-level ratios with per-token bounds count one value per sequence, as TRL
+    counts them."""
+    from trl.trainer.utils import nanmax, nanmin
+
+    mask, coef_1, advantages = ctx.mask, ctx.coef_1, ctx.advantages
+    metrics = trainer._metrics[ctx.mode]
+    if per_token_kl is not None:
+        metrics["kl"].append(_global_masked_mean(trainer, per_token_kl, mask))
+    metrics["entropy"].append(_global_masked_mean(trainer, ctx.entropies, mask))
+    low, high = ctx.clip_bounds()
+    is_low = (coef_1 < low) & (advantages < 0)
+    is_high = (coef_1 > high) & (advantages > 0)
+    is_low, is_high, is_region = is_low.float(), is_high.float(), (is_low | is_high).float()
+
+    def seq_mean(x: torch.Tensor) -> torch.Tensor:
+        return x.squeeze(1) if x.shape[1] == 1 else (x * mask).sum(-1) / mask.sum(-1)
+
+    if coef_1.shape[1] == 1 and is_low.shape[1] != 1:
+        is_low, is_high, is_region = (seq_mean(x).unsqueeze(1) for x in (is_low, is_high, is_region))
+    metrics["clip_ratio/low_mean"].append(_global_masked_mean(trainer, is_low, mask))
+    metrics["clip_ratio/high_mean"].append(_global_masked_mean(trainer, is_high, mask))
+    metrics["clip_ratio/region_mean"].append(_global_masked_mean(trainer, is_region, mask))
+    metrics["clip_ratio/low_min"].append(nanmin(_gather_rows(trainer, seq_mean(is_low))).item())
+    metrics["clip_ratio/high_max"].append(nanmax(_gather_rows(trainer, seq_mean(is_high))).item())
