@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from trl import GRPOConfig, GRPOTrainer
@@ -53,23 +54,27 @@ from .components import (
 from .components.rows import append_rows
 from .explore_grpo_config import ExploreGRPOConfig
 
+if TYPE_CHECKING:  # pragma: no cover
+    from datasets import Dataset, IterableDataset
+    from peft import PeftConfig, PeftModel
+    from transformers import (
+        BitsAndBytesConfig,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        ProcessorMixin,
+        TrainerCallback,
+    )
+    from trl.trainer.grpo_trainer import RewardFunc
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ExploreGRPOTrainer"]
 
 
-def _check_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    """A `pathlib.Path` model becomes its `str` path; empty datasets and datasets without `prompt` are refused."""
-    if args:
-        args = (model_as_str(args[0]), *args[1:])
-    elif "model" in kwargs:
-        kwargs["model"] = model_as_str(kwargs["model"])
-    names = ("model", "reward_funcs", "args", "train_dataset", "eval_dataset")
-    given = {**dict(zip(names, args)), **kwargs}
-    check_grpo_datasets(
-        given.get("train_dataset"), given.get("eval_dataset"), needs_prompt=given.get("environment_factory") is None
-    )
-    return args, kwargs
+def _check_datasets(train_dataset: Any, eval_dataset: Any, environment_factory: Any) -> None:
+    """Empty datasets are refused, and so are datasets without ``prompt`` unless an ``environment_factory`` supplies
+    the conversations (TRL routes the rows by their ``environment`` column)."""
+    check_grpo_datasets(train_dataset, eval_dataset, needs_prompt=environment_factory is None)
 
 
 def _row_column(x: float | torch.Tensor) -> float | torch.Tensor:
@@ -83,7 +88,7 @@ def _row_column(x: float | torch.Tensor) -> float | torch.Tensor:
 class ExploreGRPOTrainer(GRPOTrainer):
     """`trl.GRPOTrainer` with exploration components (see `ExploreGRPOConfig`); each is off by default.
 
-    The constructor takes the arguments of `trl.GRPOTrainer`. ``args`` may be an `ExploreGRPOConfig` (or the trainer's
+    The constructor takes the arguments of `trl.GRPOTrainer` (same names and defaults). ``args`` may be an `ExploreGRPOConfig` (or the trainer's
     own config class), a plain `trl.GRPOConfig` (upgraded to the trainer's config class with the component fields at
     that class's defaults, e.g. Lp-Reg on for `LpRegGRPOTrainer`), or ``None`` (the config class's defaults).
 
@@ -96,46 +101,78 @@ class ExploreGRPOTrainer(GRPOTrainer):
     config_class: type[ExploreGRPOConfig] = ExploreGRPOConfig
     _default_output_suffix = "ExploreGRPO"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: str | PreTrainedModel | PeftModel,
+        reward_funcs: RewardFunc | list[RewardFunc] | None = None,
+        args: GRPOConfig | None = None,
+        train_dataset: Dataset | IterableDataset | None = None,
+        eval_dataset: Dataset | IterableDataset | dict[str, Dataset | IterableDataset] | None = None,
+        processing_class: PreTrainedTokenizerBase | ProcessorMixin | None = None,
+        reward_processing_classes: PreTrainedTokenizerBase | list[PreTrainedTokenizerBase] | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers: tuple[torch.optim.Optimizer | None, torch.optim.lr_scheduler.LambdaLR | None] = (None, None),
+        quantization_config: BitsAndBytesConfig | None = None,
+        peft_config: PeftConfig | None = None,
+        tools: list[Callable] | None = None,
+        rollout_func: Callable | None = None,
+        environment_factory: Callable | dict[str, Callable] | None = None,
+    ) -> None:
         from .. import _check_trl_version
 
         _check_trl_version()
-        args, kwargs = _check_inputs(args, kwargs)
-        args, kwargs = self._resolve_args(args, kwargs)
-        super().__init__(*args, **kwargs)
+        model = model_as_str(model)
+        _check_datasets(train_dataset, eval_dataset, environment_factory)
+        super().__init__(
+            model,
+            reward_funcs,
+            args=self._resolve_args(model, args),
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            reward_processing_classes=reward_processing_classes,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            quantization_config=quantization_config,
+            peft_config=peft_config,
+            tools=tools,
+            rollout_func=rollout_func,
+            environment_factory=environment_factory,
+        )
         self._last_rewards_per_func: torch.Tensor | None = None
         self._last_completions: list[Any] | None = None
         self._old_stats_request: TokenStatsRequest | None = None
         self._old_stats_captured: dict[str, torch.Tensor] | None = None
         self.components: list[ExploreComponent] = self._build_components()
         self._check_compatibility()
+        off = self._method_off_warning()
+        if off:
+            logger.warning(off)
+
+    def _method_off_warning(self) -> str | None:
+        """For a method's trainer (`config_class` with the method on): the warning when ``args`` turned it off."""
+        return None
 
     @classmethod
-    def _resolve_args(cls, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        """Find ``args`` (keyword or third positional) and make it an instance of `config_class`'s family."""
-        positional = len(args) > 2
-        train_args = args[2] if positional else kwargs.get("args")
+    def _resolve_args(cls, model: Any, train_args: GRPOConfig | None) -> ExploreGRPOConfig:
+        """``args`` as an instance of `config_class`'s family: ``None`` gives the class's defaults, a plain
+        `trl.GRPOConfig` is upgraded (component fields at this class's defaults)."""
         if train_args is None:
-            model = kwargs.get("model", args[0] if args else None)
             name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "")
-            train_args = cls.config_class(f"{str(name).split('/')[-1] or 'model'}-{cls._default_output_suffix}")
-        elif not isinstance(train_args, ExploreGRPOConfig):
-            if not isinstance(train_args, GRPOConfig):
-                raise TypeError(
-                    f"`args` must be a GRPOConfig (or {cls.config_class.__name__}), got {type(train_args).__name__}."
-                )
-            logger.info(
-                "%s: upgrading the given %s to %s (component fields at their defaults for this trainer).",
-                cls.__name__,
-                type(train_args).__name__,
-                cls.config_class.__name__,
+            return cls.config_class(f"{str(name).split('/')[-1] or 'model'}-{cls._default_output_suffix}")
+        if isinstance(train_args, ExploreGRPOConfig):
+            return train_args
+        if not isinstance(train_args, GRPOConfig):
+            raise TypeError(
+                f"`args` must be a GRPOConfig (or {cls.config_class.__name__}), got {type(train_args).__name__}."
             )
-            train_args = compat.upgrade_config(train_args, cls.config_class)
-        if positional:
-            args = (*args[:2], train_args, *args[3:])
-        else:
-            kwargs["args"] = train_args
-        return args, kwargs
+        logger.info(
+            "%s: upgrading the given %s to %s (component fields at their defaults for this trainer).",
+            cls.__name__,
+            type(train_args).__name__,
+            cls.config_class.__name__,
+        )
+        return compat.upgrade_config(train_args, cls.config_class)
 
     # ----------------------------------------------------------------------------------------------- components
     def _build_components(self) -> list[ExploreComponent]:
