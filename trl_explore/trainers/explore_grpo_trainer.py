@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
+from .._version import check_trl_version
 from ..kernels.fused_head import fused_token_stats
 from ..kernels.token_stats import TokenStatsRequest
 from . import _faults as faults
@@ -118,9 +119,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
         rollout_func: Callable | None = None,
         environment_factory: Callable | dict[str, Callable] | None = None,
     ) -> None:
-        from .. import _check_trl_version
-
-        _check_trl_version()
+        check_trl_version()
         model = model_as_str(model)
         _check_datasets(train_dataset, eval_dataset, environment_factory)
         super().__init__(

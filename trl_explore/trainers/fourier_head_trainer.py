@@ -22,7 +22,7 @@ import torch
 from transformers import TrainingArguments
 from trl import SFTTrainer
 
-from .. import _check_trl_version
+from .._version import check_trl_version
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..modules.fourier_head import collect_fourier_terms, fourier_heads
 from ..modules.numeric_head import (
@@ -104,7 +104,7 @@ class FourierSFTTrainer(SFTTrainer):
         peft_config: PeftConfig | None = None,
         formatting_func: Callable[[dict], str] | None = None,
     ):
-        _check_trl_version()
+        check_trl_version()
         model = model_as_str(model)
         args = self._fourier_args(model, args)
         check_sft_datasets(train_dataset, eval_dataset, args, formatting_func)

@@ -17,7 +17,7 @@ import torch
 from transformers import TrainingArguments
 from trl import SFTTrainer
 
-from .. import _check_trl_version
+from .._version import check_trl_version
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..kernels.rank_aware import RankAwareRequest
 from ._faults import EMPTY_MICRO_BATCHES
@@ -88,7 +88,7 @@ class RankAwareSFTTrainer(SFTTrainer):
             args = RankAwareSFTConfig(f"{model_id.split('/')[-1]}-RankAwareSFT")
         else:
             args = sft_config_from(args, RankAwareSFTConfig, type(self).__name__)
-        _check_trl_version()
+        check_trl_version()
         if compute_loss_func is not None and args.rank_aware_shaping:
             raise ValueError(
                 "`compute_loss_func` is not supported by `RankAwareSFTTrainer` while rank-aware shaping is on: it "
