@@ -1,8 +1,10 @@
-"""Everything `ExploreGRPOTrainer` knows about TRL 1.16's private internals, in one place.
+"""Everything `trl_explore` knows about TRL 1.16's private internals, in one place (the seam to TRL).
 
 A TRL minor upgrade is one file to re-read: each item below names the TRL code it mirrors, and
-``tests/trainers/test_trl_compat.py`` holds the tripwires (recorded signatures and source markers) that fail when that
-code changes.
+``tests/trainers/test_trl_compat.py`` holds the tripwires (recorded signatures, source markers and a hash of
+``GRPOTrainer._compute_loss``) that fail when that code changes. No other module of the package imports a private TRL
+name or assigns to a TRL attribute (``tests/test_import_graph.py::test_trl_private_names_only_in_the_seam``), and this
+module imports nothing of the package above it (it sits in the lowest layer, so the kernels reach TRL through it too).
 
 * `MULTIMODAL_KEYS` — the per-batch model inputs ``GRPOTrainer._compute_loss`` forwards to
   ``_get_per_token_logps_and_entropies``.
@@ -21,6 +23,13 @@ code changes.
 * `resolve_resume_checkpoint` — transformers' ``_save_checkpoint`` writes ``trainer_state.json`` after the model,
   optimizer, scheduler and RNG states, and TRL's writes ``entropy_ctrl_state.json`` after that: a checkpoint holding
   them is complete.
+* `fused_lm_head_kernel` / `fused_lm_head_fallback` — the kernel name ``add_fused_lm_head``'s forward calls
+  (``trl.trainer.utils._ChunkedLogProbFunction``), swapped only while a `trl_explore.kernels.fused_head` block is open.
+* `mm_out_dtype` / `addmm_fp32` — TRL's ``_MM_OUT_DTYPE`` / ``_addmm_fp32`` (trl/kernels/chunked_logprob.py), the
+  float32-accumulating GEMM the tiling core shares with TRL's kernel.
+* `shared_token_terms`, `aggregate_loss`, `add_entropy_bonus`, `add_router_aux_loss`, `log_loss_metrics` — the steps
+  of ``GRPOTrainer._compute_loss`` the explore loss path shares with TRL (masks, vLLM correction, KL, loss-type
+  normalisation, the entropy bonus and its adaptive controller's private state, the router loss, the metrics).
 """
 
 from __future__ import annotations
@@ -212,8 +221,12 @@ def _bound_generate(model: Any, processors: list[Any]) -> Iterator[None]:
     """Make ``model.generate`` append ``processors`` to its ``logits_processor`` argument inside the block.
 
     ``_generate_single_turn`` calls ``unwrapped_model.generate(**inputs, generation_config=...)`` with no processor
-    argument; the unwrapped model is ``accelerator.unwrap_model(trainer.model_wrapped)``. The instance attribute set
-    here shadows the class method only for the block and is removed (or the previous one restored) afterwards."""
+    argument; the unwrapped model is ``accelerator.unwrap_model(trainer.model_wrapped)``. `transformers.GenerationConfig`
+    holds no logits processors and TRL exposes no hook for them, so the only other routes are copying TRL's
+    ``_generate_single_turn`` or patching a class. Instead, an instance attribute shadows the class method of this one
+    model for the block only and is removed (or the previous one restored) afterwards: the class, other models and
+    other trainers never see it. Tripwire: ``tests/trainers/test_trl_compat.py::test_generation_goes_through_single_turn``.
+    """
     from transformers import LogitsProcessorList
 
     previous = model.__dict__.get("generate")
@@ -320,8 +333,12 @@ def upgrade_config(args: Any, config_cls: type) -> Any:
 
     TRL's and transformers' ``__post_init__`` already ran on ``args`` and rewrote several fields (``epsilon_high``,
     ``steps_per_generation``, ``report_to``, ...), and re-running it on the rewritten values is not always accepted
-    (``generation_batch_size`` and ``steps_per_generation`` together raise). So the instance is copied field by field
-    and only the fields ``config_cls`` adds take their defaults; the components' validation then runs on the result.
+    (``generation_batch_size`` and ``steps_per_generation`` together raise); the values the user passed before the
+    rewrite are not kept anywhere. So neither ``config_cls(**fields)`` nor `dataclasses.replace` (both re-run
+    ``__post_init__``) can build it: the instance is created without ``__init__`` (``object.__new__``), takes every
+    attribute of ``args`` as is (``__dict__``, including what ``__post_init__`` derived), and only the fields
+    ``config_cls`` adds take their defaults; the components' validation then runs on the result. No TRL attribute is
+    touched: ``args`` is left as it was.
     """
     new = object.__new__(config_cls)
     new.__dict__.update(vars(args))

@@ -7,13 +7,14 @@ Design (``DESIGN.md`` principles 2-3):
   TRL unchanged, so the loss and the gradients are TRL's.
 * TRL's large private methods are never copied. Sampling requests are bound around TRL's ``_generate_single_turn``
   (also used by the multi-turn tool loop); the rewards TRL computes are stashed from ``_calculate_rewards``; the
-  advantages phase post-processes ``super()._generate_and_score_completions``. What the trainer knows of TRL's
-  internals lives in `trl_explore.trainers._trl_compat`.
-* Only when a component edits the loss does the trainer use its own small loss path (`_explore_compute_loss`): TRL's
-  clipped surrogate for ``loss_type`` in ``{grpo, bnpo, dr_grpo, dapo}`` (per-token clip bounds and advantages and a
-  dual clip when a component prepares them), token- or sequence-level importance sampling, the off-policy and
-  high-entropy masks, the vLLM importance-sampling correction, the reference KL, TRL's normalisations and TRL's entropy
-  bonus (static or adaptive), each a separate step; components edit the `LossContext` in between.
+  advantages phase post-processes ``super()._generate_and_score_completions``. Everything the trainer knows of TRL's
+  internals lives in `trl_explore.trainers._trl_compat` (the one seam, with tripwires).
+* Only when a component edits the loss does the trainer use its own small loss path (`_explore_compute_loss`): the
+  components' phases around TRL's clipped surrogate for ``loss_type`` in ``{grpo, bnpo, dr_grpo, dapo}`` (per-token
+  clip bounds and advantages and a dual clip when a component prepares them), which is what differs from TRL. The
+  steps it shares with TRL's ``_compute_loss`` (the off-policy and high-entropy masks, the vLLM importance-sampling
+  correction, the reference KL, the normalisations, the entropy bonus and its adaptive controller, the metrics) are
+  `_trl_compat`'s mirror of that method, run in TRL's order.
 * Extra per-token statistics (e.g. Lp-Reg's proxy log-probability) come from the same LM-head pass as the training
   log-probabilities (`trl_explore.kernels.fused_head.fused_token_stats`); when TRL computes old-policy log-probs
   during generation, the statistics of that pass are captured and carried in the inputs (``explore_old_<name>``
