@@ -90,9 +90,10 @@ def _row_column(x: float | torch.Tensor) -> float | torch.Tensor:
 class ExploreGRPOTrainer(GRPOTrainer):
     """`trl.GRPOTrainer` with exploration components (see `ExploreGRPOConfig`); each is off by default.
 
-    The constructor takes the arguments of `trl.GRPOTrainer` (same names and defaults). ``args`` may be an `ExploreGRPOConfig` (or the trainer's
-    own config class), a plain `trl.GRPOConfig` (upgraded to the trainer's config class with the component fields at
-    that class's defaults, e.g. Lp-Reg on for `LpRegGRPOTrainer`), or ``None`` (the config class's defaults).
+    The constructor takes the arguments of `trl.GRPOTrainer` (same names, order and defaults). ``args`` may be an
+    `ExploreGRPOConfig` (or the trainer's own config class), a plain `trl.GRPOConfig` (upgraded to the trainer's config
+    class with the component fields at that class's defaults, e.g. Lp-Reg on for `LpRegGRPOTrainer`), or ``None`` (the
+    config class's defaults).
 
     Extending: register a component (`trl_explore.trainers.components.register_component`); see the docs page
     "Writing a component". The enabled components are in ``trainer.components``.
