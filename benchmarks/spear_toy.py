@@ -5,7 +5,7 @@ every conversation and solves about 60% of held-out problems, failing by miscopy
 multi-turn tool calling (``tools=[calculator]``) for the same steps, seed, data order and optimiser settings:
 
 * ``Dr.BoT``: `SPEARConfig.dr_bot_recipe(sil=False, clip_cov_replay_ratio=0.0)`;
-* ``SPEAR``: `SPEARConfig.dr_bot_recipe()` (replay with γ(t), replay Clip-Cov) sized by `spear_toy_config`;
+* ``SPEAR``: `SPEARConfig.dr_bot_recipe()` (replay with γ(t), replay Clip-Cov) sized by `spear_toy_settings`;
 
 both with the outcome reward (`arithmetic_reward`) plus SPEAR's tool-call curriculum (`toolcall_reward`). Reports the
 pass rate with the tool (`evaluate_tool_pass_rate`, held-out prompts, temperature 1) before and after, the replay
@@ -38,13 +38,13 @@ def run(method: str, args: argparse.Namespace, seed: int, path: str, out: str) -
 
     from trl_explore.rewards import toolcall_reward
     from trl_explore.toy import arithmetic_reward
-    from trl_explore.toy.tool_task import evaluate_tool_pass_rate, make_tool_dataset, spear_toy_config
+    from trl_explore.toy.tool_task import evaluate_tool_pass_rate, make_tool_dataset, spear_toy_settings
     from trl_explore.toy.tools import calculator
     from trl_explore.trainers import SPEARConfig, SPEARGRPOTrainer
 
-    toy = spear_toy_config(out, max_steps=args.steps, seed=seed, learning_rate=args.learning_rate)
+    toy = spear_toy_settings(out, max_steps=args.steps, seed=seed, learning_rate=args.learning_rate)
     recipe = {k: v for k, v in SPEARConfig.dr_bot_defaults().items()}
-    fields = {f: getattr(toy, f) for f in ("per_device_train_batch_size", "num_generations", "max_completion_length",
+    fields = {f: toy[f] for f in ("per_device_train_batch_size", "num_generations", "max_completion_length",
                                            "max_tool_calling_iterations", "sil_buffer_size", "sil_trigger_factor",
                                            "sil_warmup_steps")}  # fmt: skip
     if method == "Dr.BoT":

@@ -9,11 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
-
-__version__ = "0.1.0.dev0"
-
-# TRL versions whose private methods our trainers hook and that the test-suite covers.
-_TESTED_TRL = (">=1.16", "<1.17")
+from ._version import __version__
+from ._version import check_trl_version as _check_trl_version
 
 # public name -> module that defines it (relative to this package)
 _LAZY: dict[str, str] = {
@@ -87,25 +84,6 @@ __all__ = ["__version__", *sorted(_LAZY)]
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
-
-
-def _check_trl_version() -> None:
-    """Warn when the installed TRL is outside the range whose private methods we hook (called by the trainers)."""
-    import warnings
-    from importlib.metadata import PackageNotFoundError, version
-
-    from packaging.version import Version
-
-    try:
-        installed = Version(version("trl"))
-    except PackageNotFoundError:
-        return
-    if not (Version("1.16") <= installed < Version("1.17")):
-        warnings.warn(
-            f"trl_explore {__version__} is tested with trl{','.join(_TESTED_TRL)}, but trl {installed} is installed. "
-            "Its trainers hook private TRL methods that may have changed; pin `trl>=1.16,<1.17`.",
-            stacklevel=2,
-        )
 
 
 _check_trl_version()

@@ -48,7 +48,7 @@ def _loss(model, case: str, input_ids: torch.Tensor, labels: torch.Tensor) -> to
         out = model(input_ids=input_ids, labels=labels, fused_lm_head=True)
     call = request.calls[0]
     # the forward_full KL's projection, in the loss after the forward (a few rows of the kept hidden states)
-    logits = project_rows(call, call["hidden"][:5])
+    logits = project_rows(call, call.hidden[:5])
     return out.loss + 0.1 * out.entropy.sum() / labels.numel() + 0.01 * torch.logsumexp(logits, -1).sum()
 
 

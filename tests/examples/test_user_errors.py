@@ -157,7 +157,7 @@ def test_environment_factory_datasets_need_no_prompt_column():
     conversation (TRL's own suite: test_environment_owned_reward_mixed_environments): no `prompt` column is required,
     an empty dataset is still refused."""
     from trl_explore.trainers._inputs import check_grpo_datasets
-    from trl_explore.trainers.explore_grpo_trainer import _check_inputs
+    from trl_explore.trainers.explore_grpo_trainer import _check_datasets
 
     routed = Dataset.from_dict({"environment": ["scored", "plain"]})
     check_grpo_datasets(routed, None, needs_prompt=False)
@@ -165,9 +165,9 @@ def test_environment_factory_datasets_need_no_prompt_column():
         check_grpo_datasets(routed, None)
     with pytest.raises(ValueError, match="train_dataset is empty"):
         check_grpo_datasets(routed.select([]), None, needs_prompt=False)
-    _check_inputs((), {"model": "m", "train_dataset": routed, "environment_factory": {"plain": object}})
+    _check_datasets(routed, None, environment_factory={"plain": object})
     with pytest.raises(ValueError, match=r"\['prompt'\]"):
-        _check_inputs((), {"model": "m", "train_dataset": routed})
+        _check_datasets(routed, None, environment_factory=None)
 
 
 def test_sft_trainers_take_a_path_and_refuse_bad_datasets(tiny_model_dir, tmp_path, caplog):

@@ -120,13 +120,13 @@ def test_fused_token_stats_routes_trl_fused_head():
     request = TokenStatsRequest(min_p=0.02)
     with fused_token_stats(request):
         ours = model(input_ids=ids, labels=labels, fused_lm_head=True)
-    assert len(request.calls) == 1 and request.calls[0]["n"] == 2 * 8
+    assert len(request.calls) == 1 and request.calls[0].n == 2 * 8
     torch.testing.assert_close(ours.log_probs, base.log_probs, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ours.entropy, base.entropy, rtol=1e-5, atol=1e-5)
     after = model(input_ids=ids, labels=labels, fused_lm_head=True)
     torch.testing.assert_close(after.log_probs, base.log_probs, rtol=0, atol=0)  # the same call again: same ops
-    flat = request.calls[0]["stats"]
-    assert flat.proxy_logps.shape == (16,) and (flat.kept_mass <= 1 + 1e-6).all()
+    flat = request.calls[0].stats
+    assert flat["proxy_logps"].shape == (16,) and (flat["kept_mass"] <= 1 + 1e-6).all()
 
 
 def test_token_stats_autocast_casts_head_in_chunks(monkeypatch):

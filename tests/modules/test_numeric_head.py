@@ -427,8 +427,8 @@ def test_token_statistics_compose_with_the_numeric_head(tokenizer):
     want = logp.gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
     torch.testing.assert_close(out.log_probs, want.masked_fill(~mask, 0), atol=1e-5, rtol=1e-5)
     # CPU: every position is scored, in row-major order
-    torch.testing.assert_close(call["stats"].logprobs.view(mask.shape)[mask], want[mask], atol=1e-5, rtol=1e-5)
-    kept = call["stats"].max_logp.view(mask.shape)
+    torch.testing.assert_close(call.stats["logprobs"].view(mask.shape)[mask], want[mask], atol=1e-5, rtol=1e-5)
+    kept = call.stats["max_logp"].view(mask.shape)
     torch.testing.assert_close(kept, logp.max(-1).values, atol=1e-5, rtol=1e-5)
-    rows = project_rows(call, call["hidden"][:4])
+    rows = project_rows(call, call.hidden[:4])
     torch.testing.assert_close(rows, logits.reshape(-1, logits.shape[-1])[:4], atol=1e-5, rtol=1e-5)

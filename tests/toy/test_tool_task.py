@@ -17,7 +17,7 @@ from trl_explore.toy.tool_task import (
     make_tool_dataset,
     make_tool_tokenizer,
     sample_tool_conversations,
-    spear_toy_config,
+    spear_toy_settings,
     tokenize_tool_conversations,
     tool_conversation,
     warm_start_tool_task,
@@ -125,8 +125,10 @@ def test_sampler_runs_the_tool_between_turns(monkeypatch):
     assert evaluate_tool_pass_rate(model, tok, data, max_new_tokens=48) == {"pass_rate": 1.0, "tool_call_rate": 1.0}
 
 
-def test_spear_toy_config():
-    args = spear_toy_config("out", max_steps=3)
+def test_spear_toy_settings():
+    from trl_explore.trainers import SPEARConfig
+
+    args = SPEARConfig(**spear_toy_settings("out", max_steps=3))
     assert args.sil and args.sil_buffer_size == 16 and args.max_steps == 3 and args.max_tool_calling_iterations == 1
 
 

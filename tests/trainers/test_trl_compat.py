@@ -6,6 +6,7 @@ update `_trl_compat` (and the override in `explore_grpo_trainer`), then this rec
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 
 import pytest
@@ -82,12 +83,72 @@ def test_entropy_bonus_fields_exist():
     assert 'self._metrics[mode]["policy_loss"]' in src
 
 
+# sha256 of TRL 1.16.0's `GRPOTrainer._compute_loss` source, whitespace-collapsed
+COMPUTE_LOSS_SHA256 = "786b6ecc70228b78f51b309b493d415164685da7f0e309938d4d317b752a1c43"
+
+
+def test_compute_loss_source_unchanged():
+    """`_trl_compat`'s shared loss steps (`shared_token_terms`, `aggregate_loss`, `add_entropy_bonus`,
+    `add_router_aux_loss`, `log_loss_metrics`) mirror TRL's `_compute_loss` line for line: any change to it fails here
+    (re-read it, update the mirror, then this hash)."""
+    digest = hashlib.sha256(" ".join(_source("_compute_loss").split()).encode()).hexdigest()
+    assert digest == COMPUTE_LOSS_SHA256, "trl.GRPOTrainer._compute_loss changed; review _trl_compat's loss steps."
+
+
+# Lines of TRL's `_compute_loss` each shared step mirrors (whitespace-collapsed)
+MIRRORED_LINES = {
+    "shared_token_terms": (
+        "entropy_mask = self.get_high_entropy_mask(entropies, mask, 1 - self.top_entropy_quantile)",
+        'sampling_per_token_logps = inputs.get("sampling_per_token_logps", old_per_token_logps)',
+        "per_token_loss = per_token_loss * off_policy_mask",
+        "per_token_loss = per_token_loss * entropy_mask",
+        'per_token_loss = per_token_loss * inputs["importance_sampling_ratio"]',
+        "torch.exp(ref_per_token_logps - per_token_logps) - (ref_per_token_logps - per_token_logps) - 1",
+        "per_token_kl = per_token_kl * coef_1",
+        "per_token_loss = per_token_loss + self.beta * per_token_kl",
+    ),
+    "aggregate_loss": (
+        "loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()",
+        "loss = (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)",
+        "loss = (per_token_loss * mask).sum() / (per_token_loss.size(0) * self.max_completion_length)",
+        'normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes',
+        "normalizer = normalizer * self.current_gradient_accumulation_steps / self.args.steps_per_generation",
+    ),
+    "add_entropy_bonus": (
+        "effective_mask = mask if entropy_mask is None else mask * entropy_mask",
+        "(entropies * effective_mask).sum() / effective_mask.sum().clamp(min=1.0) / accumulation_factor",
+        "apply_coef = self.entropy_coef if self._last_world_entropy <= self.args.entropy_target else 0.0",
+        "loss = loss - apply_coef * entropy_loss",
+        "stats = torch.stack([(entropies * effective_mask).sum(), effective_mask.sum()]).detach()",
+        'window_stats = self.accelerator.reduce(self._entropy_window_stats, reduction="sum")',
+        "self._last_world_entropy = world_entropy",
+    ),
+    "add_router_aux_loss": ("loss = loss + self.router_aux_loss_coef * aux_loss / normalizer",),
+    "log_loss_metrics": (
+        "is_low_clipped = (coef_1 < 1 - self.epsilon_low) & (advantages < 0)",
+        "is_high_clipped = (coef_1 > 1 + self.epsilon_high) & (advantages > 0)",
+        'self._metrics[mode]["clip_ratio/low_min"].append(nanmin(gathered_low_clip).item())',
+    ),
+}
+
+
+@pytest.mark.parametrize("step", sorted(MIRRORED_LINES))
+def test_shared_loss_steps_match_compute_loss(step):
+    """Each shared step of `_trl_compat` exists and names the TRL method it mirrors; the lines it mirrors are in
+    TRL's `_compute_loss`."""
+    assert "_compute_loss" in inspect.getsource(compat) and callable(getattr(compat, step))
+    src = " ".join(_source("_compute_loss").split())
+    for line in MIRRORED_LINES[step]:
+        assert line in src, f"{step}: {line}"
+
+
 def test_fused_head_kernel_hook_unchanged():
     """The fused-head kernel symbol the token statistics route through still exists with the recorded signature."""
     import trl.trainer.utils as trl_utils
     from trl.kernels import ChunkedLogProbFunction
 
     assert hasattr(trl_utils, "_ChunkedLogProbFunction") and hasattr(trl_utils, "add_fused_lm_head")
+    assert trl_utils._ChunkedLogProbFunction is ChunkedLogProbFunction, "the kernel name must be TRL's outside blocks"
     assert str(inspect.signature(ChunkedLogProbFunction.forward)) == (
         "(ctx, hidden: 'torch.Tensor', weight: 'torch.Tensor', bias: 'torch.Tensor | None', targets: 'torch.Tensor', "
         "temperature: 'float', chunk_size: 'int', final_logit_softcapping: 'float | None' = None, "
@@ -97,6 +158,74 @@ def test_fused_head_kernel_hook_unchanged():
     )
     src = inspect.getsource(trl_utils.add_fused_lm_head)
     assert "_ChunkedLogProbFunction.apply(" in src
+
+
+def test_fused_lm_head_kernel_is_scoped():
+    """`fused_lm_head_kernel` swaps TRL's kernel name only inside the block (nested blocks too) and puts TRL's back
+    after the last one, also when the block raises."""
+    import trl.trainer.utils as trl_utils
+    from trl.kernels import ChunkedLogProbFunction
+
+    class Dispatch:
+        pass
+
+    with compat.fused_lm_head_kernel(Dispatch):
+        assert trl_utils._ChunkedLogProbFunction is Dispatch
+        assert compat.fused_lm_head_fallback() is ChunkedLogProbFunction
+        with compat.fused_lm_head_kernel(Dispatch):
+            assert trl_utils._ChunkedLogProbFunction is Dispatch
+        assert trl_utils._ChunkedLogProbFunction is Dispatch
+    assert trl_utils._ChunkedLogProbFunction is ChunkedLogProbFunction
+    with pytest.raises(KeyError), compat.fused_lm_head_kernel(Dispatch):
+        raise KeyError("x")
+    assert trl_utils._ChunkedLogProbFunction is ChunkedLogProbFunction
+
+
+def test_chunked_logprob_gemm_helpers():
+    """`mm_out_dtype` / `addmm_fp32` are TRL's `_MM_OUT_DTYPE` / `_addmm_fp32` (trl/kernels/chunked_logprob.py):
+    ``acc += a @ b`` with a float32 accumulator."""
+    import torch
+    from trl.kernels import chunked_logprob
+
+    assert compat.mm_out_dtype() is bool(chunked_logprob._MM_OUT_DTYPE)
+    assert "def _addmm_fp32(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:" in inspect.getsource(
+        chunked_logprob
+    )
+    acc = torch.zeros(2, 2)
+    a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.bfloat16)
+    compat.addmm_fp32(acc, a, a)  # [[1·1+2·3, 1·2+2·4], [3·1+4·3, 3·2+4·4]] = [[7, 10], [15, 22]], exact in fp32
+    assert acc.tolist() == [[7.0, 10.0], [15.0, 22.0]] and acc.dtype == torch.float32
+
+
+def _parameters(func) -> list[tuple[str, object, object]]:
+    return [(p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()]
+
+
+def _our_trainers(family: str) -> list[type]:
+    from trl_explore import trainers
+
+    names = {
+        "grpo": [
+            "ExploreGRPOTrainer",
+            "LpRegGRPOTrainer",
+            "HAPOGRPOTrainer",
+            "RelativeNegativeGRPOTrainer",
+            "SPEARGRPOTrainer",
+        ],
+        "sft": ["FourierSFTTrainer", "RankAwareSFTTrainer"],
+    }[family]
+    return [getattr(trainers, name) for name in names]
+
+
+@pytest.mark.parametrize("family", ["grpo", "sft"])
+def test_trainer_signatures_match_trl(family):
+    """Our trainers take TRL's constructor arguments (`GRPOTrainer` / `SFTTrainer` 1.16) by name, in TRL's order,
+    with TRL's defaults: no ``*args`` matched by position."""
+    from trl import SFTTrainer
+
+    theirs = _parameters((GRPOTrainer if family == "grpo" else SFTTrainer).__init__)
+    for trainer in _our_trainers(family):
+        assert _parameters(trainer.__init__) == theirs, trainer.__name__
 
 
 def test_row_appending_matches_trl_batches():

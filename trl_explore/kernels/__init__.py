@@ -13,6 +13,7 @@ _LAZY: dict[str, str] = {
     "fused_rank_aware_loss": "rank_aware",
     "RankAwareRequest": "rank_aware",
     "fused_head": "fused_head",
+    "FusedHeadRecord": "fused_head",
     "project_rows": "fused_head",
     "detection_stats": "detection_stats",
     "DetectionStats": "detection_stats",

@@ -35,6 +35,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from ..trainers import _trl_compat as compat
+
 __all__ = [
     "TILE_FLOATS",
     "NumberGroup",
@@ -50,8 +52,6 @@ __all__ = [
 TILE_FLOATS = 4096 * 32768
 # Vocabulary rows of the head cast at a time when its dtype differs from the GEMM's (TRL's vocabulary chunk)
 _CAST_CHUNK = 32768
-# `torch.addmm(..., out_dtype=torch.float32)` from bf16/fp16 inputs (CUDA, torch >= 2.8)
-_MM_OUT_DTYPE = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 8)
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 GROUP_MODES = ("hybrid", "full")
 
@@ -71,14 +71,15 @@ def _accumulate_dtype(compute_dtype: torch.dtype) -> torch.dtype:
 
 
 def _mixed_gemm(device: torch.device, dtype: torch.dtype) -> bool:
-    """Whether a low-precision GEMM can write a float32 result directly (CUDA, torch >= 2.8)."""
-    return _MM_OUT_DTYPE and device.type == "cuda" and dtype in _LOW_PRECISION
+    """Whether a low-precision GEMM can write a float32 result directly (CUDA, torch >= 2.8: TRL's choice)."""
+    return device.type == "cuda" and dtype in _LOW_PRECISION and compat.mm_out_dtype()
 
 
 def _addmm_acc(acc: Tensor, a: Tensor, b: Tensor) -> None:
-    """``acc += a @ b`` into a float32/float64 accumulator without rounding the product to the inputs' dtype."""
-    if a.dtype == b.dtype and a.dtype != acc.dtype and _mixed_gemm(acc.device, a.dtype):
-        torch.addmm(acc, a, b, out_dtype=acc.dtype, out=acc)
+    """``acc += a @ b`` into a float32/float64 accumulator without rounding the product to the inputs' dtype (TRL's
+    ``_addmm_fp32`` for a float32 accumulator)."""
+    if acc.dtype == torch.float32 and a.dtype == b.dtype:
+        compat.addmm_fp32(acc, a, b)
     else:
         acc.addmm_(a.to(acc.dtype), b.to(acc.dtype))
 
@@ -603,6 +604,37 @@ class FusedHeadCall:
     temperature: float
     outputs: tuple[str, ...]
     row_index: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class FusedHeadRecord:
+    """What a kernel behind the seam recorded of one fused LM-head call (`TokenStatsRequest.calls`,
+    `RankAwareRequest.calls`): the one record type every reader takes.
+
+    Attributes:
+        stats: ``{name: [N]}`` per-row statistics of the call's ``N`` rows (0 or NaN on the rows it did not score);
+            the names are the kernel's (`~trl_explore.kernels.token_stats.TokenStats` fields, or the rank-aware
+            kernel's `~trl_explore.kernels.rank_aware.STAT_NAMES`).
+        n: ``N``, the rows TRL passed (every position, or only the labelled ones: see
+            `~trl_explore.kernels.fused_head.label_row_index`).
+        row_index: ``[S]`` long, the rows scored (``None``: all ``N``).
+        temperature: the call's temperature (the logits were divided by it).
+        hidden: ``[N, H]`` graph-connected hidden rows, kept only when asked (``keep_hidden``), else ``None``.
+        head: the `TiledHead` the call projected through, kept with ``hidden`` (for
+            `~trl_explore.kernels.fused_head.project_rows`), else ``None``.
+    """
+
+    stats: dict[str, Tensor]
+    n: int
+    row_index: Tensor | None = None
+    temperature: float = 1.0
+    hidden: Tensor | None = None
+    head: TiledHead | None = None
+
+    @property
+    def num_scored(self) -> int:
+        """How many of the ``N`` rows the kernel scored."""
+        return self.n if self.row_index is None else int(self.row_index.numel())
 
 
 class FusedHeadKernel(Protocol):

@@ -3,17 +3,15 @@
 TRL 1.16's ``SFTTrainer`` and ``GRPOTrainer`` install a fused LM head on the model (``trl.trainer.utils.
 add_fused_lm_head``): ``model(..., labels=..., fused_lm_head=True)`` runs the backbone, gathers the head (FSDP2
 ``DTensor``, DeepSpeed ZeRO-3), selects the scored positions and calls one kernel,
-``trl.trainer.utils._ChunkedLogProbFunction.apply(hidden, weight, bias, targets, temperature, chunk, softcap, scale,
-outputs)``. This module swaps that one symbol for a dispatcher, once per process: without an active `fused_head` block
-the call goes to TRL's kernel unchanged; inside one it goes to the block's **kernel** (token statistics, the
-rank-aware loss, or TRL's own outputs computed on our tiling core) projected through the block's **projection** (the
-plain head, or a Fourier numeric head). Everything TRL does around the kernel (PEFT, FSDP2, ZeRO-3, label shifting,
-masking, the loss) stays TRL's.
-
-    with fused_head(TokenStatsRequest(min_p=0.02)):            # GRPO components: extra per-token statistics
-        out = model(**inputs, labels=labels, fused_lm_head=True)
-    with fused_head(projection=numeric_head_projection(model)):  # a FourierNumericHead the fused path would bypass
-        loss = sft_trainer.compute_loss(model, inputs)
+``trl.kernels.ChunkedLogProbFunction.apply(hidden, weight, bias, targets, temperature, chunk, softcap, scale,
+outputs)``, through a module-level name of ``trl.trainer.utils``. While a `fused_head` block is open that name is a
+dispatcher (swapped in by `trl_explore.trainers._trl_compat
+.fused_lm_head_kernel` when the first block anywhere in the process opens, and put back when the last one closes, so
+no other trainer ever runs through it outside a block); the dispatcher sends the calls of the block's own context to
+the block's **kernel** (token statistics, the rank-aware loss, or TRL's own outputs computed on our tiling core)
+projected through the block's **projection** (the plain head, or a Fourier numeric head), and any other call (another
+thread) to TRL's kernel unchanged. Everything TRL does around the kernel (PEFT, FSDP2, ZeRO-3, label shifting, masking,
+the loss) stays TRL's.
 
 Blocks nest: an inner block replaces the kernel and inherits the projection of the outer one (and vice versa).
 
@@ -32,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from ._tiled_head import FusedHeadCall, FusedHeadKernel, TiledHead
+from ..trainers import _trl_compat as compat
+from ._tiled_head import FusedHeadCall, FusedHeadKernel, FusedHeadRecord, TiledHead
 
 if TYPE_CHECKING:  # pragma: no cover
     from .token_stats import TokenStatsRequest
@@ -40,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "FusedHeadCall",
     "FusedHeadKernel",
+    "FusedHeadRecord",
     "HeadProjection",
     "fused_head",
     "fused_token_stats",
@@ -61,7 +61,6 @@ class _Route:
 
 
 _ACTIVE: contextvars.ContextVar[_Route | None] = contextvars.ContextVar("trl_explore_fused_head", default=None)
-_TRL_KERNEL: dict[str, Any] = {}
 
 
 def _plain_projection(weight: Tensor, bias: Tensor | None, logit_scale: float, softcap: float | None) -> TiledHead:
@@ -69,7 +68,8 @@ def _plain_projection(weight: Tensor, bias: Tensor | None, logit_scale: float, s
 
 
 class _Dispatch:
-    """Stands in for ``trl.trainer.utils._ChunkedLogProbFunction``: TRL's kernel unless a `fused_head` block is on."""
+    """Stands in for TRL's fused-head kernel while a block is open: TRL's kernel unless this context is in a
+    `fused_head` block."""
 
     @staticmethod
     def apply(
@@ -84,8 +84,8 @@ class _Dispatch:
         outputs: tuple[str, ...] = ("log_probs",),
     ) -> tuple[Tensor | None, ...]:
         route = _ACTIVE.get()
-        if route is None:
-            return _TRL_KERNEL["original"].apply(
+        if route is None:  # another thread or trainer, outside any block: TRL's kernel (as installed before ours)
+            return compat.fused_lm_head_fallback().apply(
                 hidden, weight, bias, targets, temperature, chunk_size, final_logit_softcapping, logit_scale, outputs
             )
         projection = route.projection or _plain_projection
@@ -99,19 +99,6 @@ class _Dispatch:
         mask = route.label_mask
         row_index = None if mask is None else label_row_index(hidden.shape[0], mask.to(hidden.device))
         return kernel(FusedHeadCall(hidden, head, targets, float(temperature), tuple(outputs), row_index))
-
-
-def _install() -> None:
-    """Swap TRL's fused-head kernel symbol for the dispatcher (idempotent)."""
-    if _TRL_KERNEL:
-        return
-    import trl.trainer.utils as trl_utils
-
-    original = trl_utils._ChunkedLogProbFunction
-    if original is _Dispatch:  # pragma: no cover - this module was reloaded
-        return
-    _TRL_KERNEL["original"] = original
-    trl_utils._ChunkedLogProbFunction = _Dispatch
 
 
 @contextlib.contextmanager
@@ -135,18 +122,18 @@ def fused_head(
             so that only those rows are projected whichever layout TRL uses (`label_row_index`); ``None`` keeps the
             enclosing block's, or scores every row TRL passes.
     """
-    _install()
     outer = _ACTIVE.get()
 
     def pick(value: Any, name: str) -> Any:
         return value if value is not None else (getattr(outer, name) if outer is not None else None)
 
     route = _Route(pick(kernel, "kernel"), pick(projection, "projection"), pick(label_mask, "label_mask"))
-    token = _ACTIVE.set(route)
-    try:
-        yield
-    finally:
-        _ACTIVE.reset(token)
+    with compat.fused_lm_head_kernel(_Dispatch):
+        token = _ACTIVE.set(route)
+        try:
+            yield
+        finally:
+            _ACTIVE.reset(token)
 
 
 def shifted_label_mask(inputs: dict[str, Any]) -> Tensor:
@@ -183,15 +170,14 @@ def label_row_index(n_rows: int, label_mask: Tensor | None) -> Tensor | None:
     )
 
 
-def project_rows(call: dict[str, Any], hidden_rows: Tensor) -> Tensor:
+def project_rows(call: FusedHeadRecord, hidden_rows: Tensor) -> Tensor:
     """Float32 logits ``[n, V]`` (temperature 1) of hidden rows ``[n, H]`` through the head of a recorded fused-head
-    call (a `~trl_explore.kernels.token_stats.TokenStatsRequest` call with ``keep_hidden``): the same projection as the
-    tiled kernel (bias, logit scale, soft-capping, numeric-head group), differentiable with autograd. Use it for a few
-    selected rows only: it builds ``[n, V]``."""
-    head = call.get("head")
-    if head is None:
-        head = _plain_projection(call["weight"], call["bias"], call["logit_scale"], call["softcap"])
-    logits = head.logits(hidden_rows)
+    call (a `~trl_explore.kernels.token_stats.TokenStatsRequest` record with ``keep_hidden``): the same projection as
+    the tiled kernel (bias, logit scale, soft-capping, numeric-head group), differentiable with autograd. Use it for a
+    few selected rows only: it builds ``[n, V]``."""
+    if call.head is None:
+        raise ValueError("the fused-head call kept no head: record it with `TokenStatsRequest(keep_hidden=True)`.")
+    logits = call.head.logits(hidden_rows)
     return logits if logits.dtype == torch.float32 else logits.float()
 
 

@@ -26,13 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..functional.rank_aware import rank_aware_log_weight
-from ._tiled_head import FusedHeadCall, Tile, TiledHead, TileFormula, tiled_apply
+from ._tiled_head import FusedHeadCall, FusedHeadRecord, Tile, TiledHead, TileFormula, tiled_apply
 
 __all__ = ["STAT_NAMES", "RankAwareFormula", "RankAwareRequest", "fused_rank_aware_loss"]
 
@@ -174,14 +173,15 @@ class RankAwareRequest:
 
     Attributes:
         beta, top_k, lambda_high, lambda_low: the loss's knobs (`fused_rank_aware_loss`).
-        calls: per call, ``{"stats": {name: [N]}, "mask": [N] bool}`` (statistics 0 on unscored rows).
+        calls: per call, a `~trl_explore.kernels.fused_head.FusedHeadRecord` (``stats``: ``{name: [N]}``, 0 on
+            unscored rows; ``row_index``: the scored rows).
     """
 
     beta: float = 0.0
     top_k: int = 100
     lambda_high: float = 0.0
     lambda_low: float = 0.0
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[FusedHeadRecord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta)):
@@ -221,10 +221,9 @@ class RankAwareRequest:
         if unsupported:
             raise ValueError(f"the rank-aware kernel cannot produce the fused-head outputs {sorted(unsupported)}.")
         loss, stats = self.loss(call.hidden, call.head, call.targets, row_index=call.row_index)
-        mask = torch.ones(call.hidden.shape[0], dtype=torch.bool, device=call.hidden.device)
-        if call.row_index is not None:
-            mask = torch.zeros_like(mask).index_fill_(0, call.row_index, True)
-        self.calls.append({"stats": stats, "mask": mask})
+        self.calls.append(
+            FusedHeadRecord(stats, call.hidden.shape[0], row_index=call.row_index, temperature=call.temperature)
+        )
         return (
             -loss,
             stats["entropy"] if "entropy" in call.outputs else None,

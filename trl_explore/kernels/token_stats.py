@@ -25,12 +25,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 import torch
 from torch import Tensor
 
-from ._tiled_head import TILE_FLOATS, FusedHeadCall, Tile, TiledHead, TileFormula, rows_per_tile, tiled_apply
+from ._tiled_head import (
+    TILE_FLOATS,
+    FusedHeadCall,
+    FusedHeadRecord,
+    Tile,
+    TiledHead,
+    TileFormula,
+    rows_per_tile,
+    tiled_apply,
+)
 
 # TRL 1.16's tile: 4096 tokens x 32768 vocabulary entries (the name the GRPO code and tests use)
 TRL_TILE_FLOATS = TILE_FLOATS
@@ -210,15 +218,14 @@ class TokenStatsRequest:
         min_p, threshold: proxy parameters (``min_p=None`` skips the proxy).
         keep_hidden: keep the (graph-connected) hidden rows and head parameters, for full-vocabulary terms on a few
             selected rows later (``kl_estimator="forward_full"``, `trl_explore.kernels.fused_head.project_rows`).
-        calls: per call, a dict with ``stats`` (`TokenStats`, flat ``[N]``), ``n`` and, with ``keep_hidden``,
-            ``hidden``, ``weight``, ``bias``, ``temperature``, ``softcap``, ``logit_scale`` and ``head`` (the
-            `TiledHead` the call projected through).
+        calls: per call, a `~trl_explore.kernels.fused_head.FusedHeadRecord`: ``stats`` holds the `TokenStats` fields
+            by name (flat ``[N]``); ``hidden`` and ``head`` only with ``keep_hidden``.
     """
 
     min_p: float | None = 0.02
     threshold: str = "min_p"
     keep_hidden: bool = False
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[FusedHeadRecord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.min_p is not None and not (
@@ -263,17 +270,15 @@ class TokenStatsRequest:
             extra_outputs=[name for name in call.outputs if name in EXTRA_OUTPUTS],
             row_index=call.row_index,
         )
-        record: dict[str, Any] = {"stats": stats, "n": call.hidden.shape[0]}
-        if self.keep_hidden:
-            record.update(
-                hidden=call.hidden,
-                weight=head.weight,
-                bias=head.bias,
-                temperature=call.temperature,
-                softcap=head.softcap,
-                logit_scale=head.logit_scale,
-                head=head,
-            )
+        keep = self.keep_hidden
+        record = FusedHeadRecord(
+            stats={name: getattr(stats, name) for name in _NAMES},
+            n=call.hidden.shape[0],
+            row_index=call.row_index,
+            temperature=call.temperature,
+            hidden=call.hidden if keep else None,
+            head=head if keep else None,
+        )
         self.calls.append(record)
         return trl_outputs(stats, call.outputs)
 

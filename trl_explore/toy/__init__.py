@@ -34,7 +34,7 @@ _LAZY: dict[str, str] = {
     "warm_start_tool_task": "tool_task",
     "evaluate_tool_pass_rate": "tool_task",
     "sample_tool_conversations": "tool_task",
-    "spear_toy_config": "tool_task",
+    "spear_toy_settings": "tool_task",
     # the examples' offline route (a warm-started chat model, conversational data, rewards)
     "TOY_MATH_DATASETS": "route",
     "TOY_WARM_START": "route",
@@ -95,7 +95,7 @@ if TYPE_CHECKING:  # pragma: no cover
         make_tool_dataset,
         make_tool_tokenizer,
         sample_tool_conversations,
-        spear_toy_config,
+        spear_toy_settings,
         warm_start_tool_task,
     )
     from .tools import calculator

@@ -74,7 +74,7 @@ def toy_base_model_path(*, seed: int = 0) -> str:
     the SFT examples' toy model (``--model_name_or_path toy``), loaded by path like any other checkpoint."""
     import json
 
-    from .. import __version__
+    from .._version import __version__
     from .models import make_tiny_model
     from .tokenizer import make_tokenizer
     from .warm_start import default_cache_dir

@@ -11,7 +11,8 @@
   from a model that calls the tool.
 * `sample_tool_conversations` / `evaluate_tool_pass_rate`: a small multi-turn sampler (the same turn layout as TRL's
   tool loop) and the pass rate with the tool.
-* `spear_toy_config`: a `SPEARConfig` sized for this task on a CPU (a small replay buffer that triggers).
+* `spear_toy_settings`: the keyword arguments of a `SPEARConfig` sized for this task on a CPU (a small replay buffer
+  that triggers).
 
 The calculator is `trl_explore.toy.tools.calculator` (the safe parser; model text never reaches `eval`); answers are
 graded by `trl_explore.toy.arithmetic_reward`.
@@ -48,7 +49,7 @@ __all__ = [
     "make_tool_dataset",
     "make_tool_tokenizer",
     "sample_tool_conversations",
-    "spear_toy_config",
+    "spear_toy_settings",
     "tokenize_tool_conversations",
     "tool_conversation",
     "warm_start_tool_task",
@@ -383,7 +384,7 @@ def warm_start_tool_task(
         `pathlib.Path` loadable with `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained` (the
         tokenizer keeps the tool chat template and response template).
     """
-    from .. import __version__
+    from .._version import __version__
 
     _check_transformers()
     for name, value in (("max_steps", max_steps), ("per_device_train_batch_size", per_device_train_batch_size)):
@@ -457,13 +458,11 @@ def _train_tool_model(settings: dict[str, Any], out_dir: Path, num_eval_prompts:
     return {"settings": settings, **scores, "train_seconds": round(train_seconds, 2)}
 
 
-def spear_toy_config(output_dir: str, **overrides: Any):
-    """A `SPEARConfig` for the toy tool task on a CPU: 8 completions per prompt, 128 tokens (a call, the tool turn and
-    the answer take about 90), one tool round, a replay buffer of 16 rows that triggers within a few steps
-    (`sil_trigger_factor=1.0`), a 10-step warm-up of γ(t).
+def spear_toy_settings(output_dir: str, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of a `SPEARConfig` for the toy tool task on a CPU (``SPEARConfig(**spear_toy_settings(out))``):
+    8 completions per prompt, 128 tokens (a call, the tool turn and the answer take about 90), one tool round, a replay
+    buffer of 16 rows that triggers within a few steps (`sil_trigger_factor=1.0`), a 10-step warm-up of γ(t).
     Keyword arguments override any field (e.g. ``max_steps``)."""
-    from ..trainers.spear_config import SPEARConfig
-
     kwargs: dict[str, Any] = dict(
         output_dir=output_dir, use_cpu=True, bf16=False, report_to="none", save_strategy="no", logging_steps=1,
         per_device_train_batch_size=16, num_generations=8, max_completion_length=128, max_tool_calling_iterations=1,
@@ -472,4 +471,4 @@ def spear_toy_config(output_dir: str, **overrides: Any):
         sil_tolerate_steps=5, seed=0,
     )  # fmt: skip
     kwargs.update(overrides)
-    return SPEARConfig(**kwargs)
+    return kwargs

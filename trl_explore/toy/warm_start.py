@@ -132,7 +132,7 @@ def _settings(
     if num_train_samples is None:
         num_train_samples = max_steps * per_device_train_batch_size
     check_int(None, "num_train_samples", value=num_train_samples, low=1)
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "task": task,

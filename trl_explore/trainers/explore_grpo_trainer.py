@@ -7,13 +7,14 @@ Design (``DESIGN.md`` principles 2-3):
   TRL unchanged, so the loss and the gradients are TRL's.
 * TRL's large private methods are never copied. Sampling requests are bound around TRL's ``_generate_single_turn``
   (also used by the multi-turn tool loop); the rewards TRL computes are stashed from ``_calculate_rewards``; the
-  advantages phase post-processes ``super()._generate_and_score_completions``. What the trainer knows of TRL's
-  internals lives in `trl_explore.trainers._trl_compat`.
-* Only when a component edits the loss does the trainer use its own small loss path (`_explore_compute_loss`): TRL's
-  clipped surrogate for ``loss_type`` in ``{grpo, bnpo, dr_grpo, dapo}`` (per-token clip bounds and advantages and a
-  dual clip when a component prepares them), token- or sequence-level importance sampling, the off-policy and
-  high-entropy masks, the vLLM importance-sampling correction, the reference KL, TRL's normalisations and TRL's entropy
-  bonus (static or adaptive), each a separate step; components edit the `LossContext` in between.
+  advantages phase post-processes ``super()._generate_and_score_completions``. Everything the trainer knows of TRL's
+  internals lives in `trl_explore.trainers._trl_compat` (the one seam, with tripwires).
+* Only when a component edits the loss does the trainer use its own small loss path (`_explore_compute_loss`): the
+  components' phases around TRL's clipped surrogate for ``loss_type`` in ``{grpo, bnpo, dr_grpo, dapo}`` (per-token
+  clip bounds and advantages and a dual clip when a component prepares them), which is what differs from TRL. The
+  steps it shares with TRL's ``_compute_loss`` (the off-policy and high-entropy masks, the vLLM importance-sampling
+  correction, the reference KL, the normalisations, the entropy bonus and its adaptive controller, the metrics) are
+  `_trl_compat`'s mirror of that method, run in TRL's order.
 * Extra per-token statistics (e.g. Lp-Reg's proxy log-probability) come from the same LM-head pass as the training
   log-probabilities (`trl_explore.kernels.fused_head.fused_token_stats`); when TRL computes old-policy log-probs
   during generation, the statistics of that pass are captured and carried in the inputs (``explore_old_<name>``
@@ -25,11 +26,13 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
+from .._version import check_trl_version
 from ..citations import trainer_card_paper
 from ..kernels.fused_head import fused_token_stats
 from ..kernels.token_stats import TokenStatsRequest
@@ -55,31 +58,44 @@ from .components import (
 from .components.rows import append_rows
 from .explore_grpo_config import ExploreGRPOConfig
 
+if TYPE_CHECKING:  # pragma: no cover
+    from datasets import Dataset, IterableDataset
+    from peft import PeftConfig, PeftModel
+    from transformers import (
+        BitsAndBytesConfig,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        ProcessorMixin,
+        TrainerCallback,
+    )
+    from trl.trainer.grpo_trainer import RewardFunc
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ExploreGRPOTrainer"]
 
 
-def _check_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    """A `pathlib.Path` model becomes its `str` path; empty datasets and datasets without `prompt` are refused."""
-    if args:
-        args = (model_as_str(args[0]), *args[1:])
-    elif "model" in kwargs:
-        kwargs["model"] = model_as_str(kwargs["model"])
-    names = ("model", "reward_funcs", "args", "train_dataset", "eval_dataset")
-    given = {**dict(zip(names, args)), **kwargs}
-    check_grpo_datasets(
-        given.get("train_dataset"), given.get("eval_dataset"), needs_prompt=given.get("environment_factory") is None
-    )
-    return args, kwargs
+def _check_datasets(train_dataset: Any, eval_dataset: Any, environment_factory: Any) -> None:
+    """Empty datasets are refused, and so are datasets without ``prompt`` unless an ``environment_factory`` supplies
+    the conversations (TRL routes the rows by their ``environment`` column)."""
+    check_grpo_datasets(train_dataset, eval_dataset, needs_prompt=environment_factory is None)
+
+
+def _row_column(x: float | torch.Tensor) -> float | torch.Tensor:
+    """``x[:, :1]`` when ``x`` is a ``[B, T]`` tensor holding one value along each row, else ``x``."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] == 1:
+        return x
+    column = x[:, :1]
+    return column if bool((x == column).all()) else x
 
 
 class ExploreGRPOTrainer(GRPOTrainer):
     """`trl.GRPOTrainer` with exploration components (see `ExploreGRPOConfig`); each is off by default.
 
-    The constructor takes the arguments of `trl.GRPOTrainer`. ``args`` may be an `ExploreGRPOConfig` (or the trainer's
-    own config class), a plain `trl.GRPOConfig` (upgraded to the trainer's config class with the component fields at
-    that class's defaults, e.g. Lp-Reg on for `LpRegGRPOTrainer`), or ``None`` (the config class's defaults).
+    The constructor takes the arguments of `trl.GRPOTrainer` (same names, order and defaults). ``args`` may be an
+    `ExploreGRPOConfig` (or the trainer's own config class), a plain `trl.GRPOConfig` (upgraded to the trainer's config
+    class with the component fields at that class's defaults, e.g. Lp-Reg on for `LpRegGRPOTrainer`), or ``None`` (the
+    config class's defaults).
 
     Extending: register a component (`trl_explore.trainers.components.register_component`); see the docs page
     "Writing a component". The enabled components are in ``trainer.components``.
@@ -94,13 +110,42 @@ class ExploreGRPOTrainer(GRPOTrainer):
     _name = property(lambda self: trainer_card_paper(self, GRPOTrainer)[0])
     _paper = property(lambda self: trainer_card_paper(self, GRPOTrainer)[1])
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from .. import _check_trl_version
-
-        _check_trl_version()
-        args, kwargs = _check_inputs(args, kwargs)
-        args, kwargs = self._resolve_args(args, kwargs)
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        model: str | PreTrainedModel | PeftModel,
+        reward_funcs: RewardFunc | list[RewardFunc] | None = None,
+        args: GRPOConfig | None = None,
+        train_dataset: Dataset | IterableDataset | None = None,
+        eval_dataset: Dataset | IterableDataset | dict[str, Dataset | IterableDataset] | None = None,
+        processing_class: PreTrainedTokenizerBase | ProcessorMixin | None = None,
+        reward_processing_classes: PreTrainedTokenizerBase | list[PreTrainedTokenizerBase] | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers: tuple[torch.optim.Optimizer | None, torch.optim.lr_scheduler.LambdaLR | None] = (None, None),
+        quantization_config: BitsAndBytesConfig | None = None,
+        peft_config: PeftConfig | None = None,
+        tools: list[Callable] | None = None,
+        rollout_func: Callable | None = None,
+        environment_factory: Callable | dict[str, Callable] | None = None,
+    ) -> None:
+        check_trl_version()
+        model = model_as_str(model)
+        _check_datasets(train_dataset, eval_dataset, environment_factory)
+        super().__init__(
+            model,
+            reward_funcs,
+            args=self._resolve_args(model, args),
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            reward_processing_classes=reward_processing_classes,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            quantization_config=quantization_config,
+            peft_config=peft_config,
+            tools=tools,
+            rollout_func=rollout_func,
+            environment_factory=environment_factory,
+        )
         self._reward_guard = guards.check_trainer(self)  # top_k vs the vocabulary; the invalid-reward guard
         self._last_rewards_per_func: torch.Tensor | None = None
         self._last_completions: list[Any] | None = None
@@ -108,33 +153,34 @@ class ExploreGRPOTrainer(GRPOTrainer):
         self._old_stats_captured: dict[str, torch.Tensor] | None = None
         self.components: list[ExploreComponent] = self._build_components()
         self._check_compatibility()
+        off = self._method_off_warning()
+        if off:
+            logger.warning(off)
+
+    def _method_off_warning(self) -> str | None:
+        """For a method's trainer (`config_class` with the method on): the warning when ``args`` turned it off."""
+        return None
 
     @classmethod
-    def _resolve_args(cls, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        """Find ``args`` (keyword or third positional) and make it an instance of `config_class`'s family."""
-        positional = len(args) > 2
-        train_args = args[2] if positional else kwargs.get("args")
+    def _resolve_args(cls, model: Any, train_args: GRPOConfig | None) -> ExploreGRPOConfig:
+        """``args`` as an instance of `config_class`'s family: ``None`` gives the class's defaults, a plain
+        `trl.GRPOConfig` is upgraded (component fields at this class's defaults)."""
         if train_args is None:
-            model = kwargs.get("model", args[0] if args else None)
             name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", "")
-            train_args = cls.config_class(f"{str(name).split('/')[-1] or 'model'}-{cls._default_output_suffix}")
-        elif not isinstance(train_args, ExploreGRPOConfig):
-            if not isinstance(train_args, GRPOConfig):
-                raise TypeError(
-                    f"`args` must be a GRPOConfig (or {cls.config_class.__name__}), got {type(train_args).__name__}."
-                )
-            logger.info(
-                "%s: upgrading the given %s to %s (component fields at their defaults for this trainer).",
-                cls.__name__,
-                type(train_args).__name__,
-                cls.config_class.__name__,
+            return cls.config_class(f"{str(name).split('/')[-1] or 'model'}-{cls._default_output_suffix}")
+        if isinstance(train_args, ExploreGRPOConfig):
+            return train_args
+        if not isinstance(train_args, GRPOConfig):
+            raise TypeError(
+                f"`args` must be a GRPOConfig (or {cls.config_class.__name__}), got {type(train_args).__name__}."
             )
-            train_args = compat.upgrade_config(train_args, cls.config_class)
-        if positional:
-            args = (*args[:2], train_args, *args[3:])
-        else:
-            kwargs["args"] = train_args
-        return args, kwargs
+        logger.info(
+            "%s: upgrading the given %s to %s (component fields at their defaults for this trainer).",
+            cls.__name__,
+            type(train_args).__name__,
+            cls.config_class.__name__,
+        )
+        return compat.upgrade_config(train_args, cls.config_class)
 
     # ----------------------------------------------------------------------------------------------- components
     def _build_components(self) -> list[ExploreComponent]:
@@ -260,7 +306,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
     # ------------------------------------------------------------------------------------ generation (post-process)
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         # reward functions behind their guards (checked output, annotated exceptions); +/-inf screened out as skips
-        with compat.guarded_reward_functions(self):
+        with compat.guarded_reward_functions(self, faults.guard_reward_function):
             rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         rewards_per_func, screen = faults.screen_rewards(
             rewards_per_func, self.reward_func_names, warn=self.accelerator.is_main_process
@@ -469,9 +515,14 @@ class ExploreGRPOTrainer(GRPOTrainer):
 
     def _clipped_surrogate(self, ctx: LossContext) -> torch.Tensor:
         """TRL's PPO-clip per-token loss ``-min(r·A, clip(r, 1-ε_low, 1+ε_high)·A)`` (two-sided with ``delta``), with
-        the context's (possibly per-token) bounds and advantages; dual clip ``min(·, -c·A)`` where ``A < 0``."""
+        the context's (possibly per-token) bounds and advantages; dual clip ``min(·, -c·A)`` where ``A < 0``.
+
+        With a sequence-level ratio ``[B, 1]``, per-token bounds and advantages that are one value along each row are
+        taken as ``[B, 1]`` columns, so the surrogate (and its backward) runs TRL's operations in TRL's shapes."""
         coef_1, advantages = ctx.coef_1, ctx.advantages
         low, high = ctx.clip_bounds()
+        if coef_1.shape[1] == 1:
+            advantages, low, high = (_row_column(x) for x in (advantages, low, high))
         coef_2 = torch.clamp(coef_1, low, high)
         if self.args.delta is not None:
             coef_1 = torch.clamp(coef_1, max=self.args.delta)
@@ -481,103 +532,13 @@ class ExploreGRPOTrainer(GRPOTrainer):
             per_token_loss = torch.where(advantages < 0, capped, per_token_loss)
         return per_token_loss
 
-    def _aggregate(
-        self, per_token_loss: torch.Tensor, mask: torch.Tensor, inputs, mode: str
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """TRL's loss-type normalisation: ``(loss scaled for gradient accumulation, policy_loss as TRL logs it)``."""
-        accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0
-        if self.loss_type == "grpo":
-            loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
-        elif self.loss_type == "bnpo":
-            loss = (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)
-        elif self.loss_type == "dr_grpo":
-            loss = (per_token_loss * mask).sum() / (per_token_loss.size(0) * self.max_completion_length)
-        elif self.loss_type == "dapo":
-            normalizer = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
-            if mode == "train":
-                normalizer = normalizer * self.current_gradient_accumulation_steps / self.args.steps_per_generation
-            loss = (per_token_loss * mask).sum() / normalizer
-            return loss, loss.detach()
-        else:
-            raise ValueError(f"`loss_type` {self.loss_type!r} is not supported by the explore loss path.")
-        return loss / accumulation, loss.detach()
-
-    def _entropy_bonus(self, loss, entropies, mask, entropy_mask, policy_loss, mode) -> torch.Tensor:
-        """TRL's entropy bonus (static ``entropy_coef`` or the adaptive controller), as in ``GRPOTrainer._compute_loss``:
-        ``loss - coef · mean entropy`` over the tokens the policy gradient acts on, scaled for accumulation only."""
-        if not self._entropy_bonus_enabled:
-            return loss
-        effective_mask = mask if entropy_mask is None else mask * entropy_mask
-        accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0
-        entropy_loss = (entropies * effective_mask).sum() / effective_mask.sum().clamp(min=1.0) / accumulation
-        if self.use_adaptive_entropy:
-            apply_coef = self.entropy_coef if self._last_world_entropy <= self.args.entropy_target else 0.0
-        else:
-            apply_coef = self.entropy_coef
-        loss = loss - apply_coef * entropy_loss
-        self._metrics[mode]["policy_loss"].append(self.accelerator.gather(policy_loss).nanmean().item())
-        if self.use_adaptive_entropy and mode == "train":
-            stats = torch.stack([(entropies * effective_mask).sum(), effective_mask.sum()]).detach()
-            self._entropy_window_stats = (
-                stats if self._entropy_window_stats is None else self._entropy_window_stats + stats
-            )
-            if self.accelerator.sync_gradients:
-                window = self.accelerator.reduce(self._entropy_window_stats, reduction="sum")
-                world_entropy = (window[0] / window[1].clamp(min=1.0)).item()
-                step = self.args.entropy_coef_delta
-                if world_entropy <= self.args.entropy_target:
-                    self.entropy_coef = min(self.entropy_coef + step, self.args.entropy_coef_max)
-                else:
-                    self.entropy_coef = max(self.entropy_coef - step, self.args.entropy_coef_min)
-                self._last_world_entropy = world_entropy
-                self._entropy_window_stats = None
-        if mode == "train" and self.accelerator.sync_gradients:
-            self._metrics[mode]["entropy_coef"].append(self.entropy_coef)
-        return loss
-
-    def _global_masked_mean(self, x: torch.Tensor, mask: torch.Tensor) -> float:
-        if x.shape[1] == 1:
-            local = torch.stack([x.sum(), torch.tensor(float(x.shape[0]), device=x.device)])
-        else:
-            local = torch.stack([(x * mask).sum(), mask.sum().float()])
-        totals = self.accelerator.reduce(local, reduction="sum")
-        return (totals[0] / totals[1].clamp(min=1.0)).item()
-
-    def _log_standard_metrics(self, ctx: LossContext, per_token_kl: torch.Tensor | None) -> None:
-        """TRL's metrics of the loss step: ``kl``, ``entropy`` and ``clip_ratio/*`` (with the context's bounds)."""
-        from trl.trainer.utils import nanmax, nanmin
-
-        mode, mask, coef_1, advantages = ctx.mode, ctx.mask, ctx.coef_1, ctx.advantages
-        metrics = self._metrics[mode]
-        if per_token_kl is not None:
-            metrics["kl"].append(self._global_masked_mean(per_token_kl, mask))
-        metrics["entropy"].append(self._global_masked_mean(ctx.entropies, mask))
-        low, high = ctx.clip_bounds()
-        is_low = (coef_1 < low) & (advantages < 0)
-        is_high = (coef_1 > high) & (advantages > 0)
-        is_low, is_high, is_region = is_low.float(), is_high.float(), (is_low | is_high).float()
-
-        def seq_mean(x: torch.Tensor) -> torch.Tensor:
-            return x.squeeze(1) if x.shape[1] == 1 else (x * mask).sum(-1) / mask.sum(-1)
-
-        if coef_1.shape[1] == 1 and is_low.shape[1] != 1:
-            # sequence-level ratios with per-token bounds or advantages: one value per sequence, as TRL counts them
-            is_low, is_high, is_region = (seq_mean(x).unsqueeze(1) for x in (is_low, is_high, is_region))
-        metrics["clip_ratio/low_mean"].append(self._global_masked_mean(is_low, mask))
-        metrics["clip_ratio/high_mean"].append(self._global_masked_mean(is_high, mask))
-        metrics["clip_ratio/region_mean"].append(self._global_masked_mean(is_region, mask))
-        metrics["clip_ratio/low_min"].append(nanmin(self._gather_rows(seq_mean(is_low))).item())
-        metrics["clip_ratio/high_max"].append(nanmax(self._gather_rows(seq_mean(is_high))).item())
-
-    def _gather_rows(self, values: torch.Tensor) -> torch.Tensor:
-        """``[B]`` per-row values of every process, concatenated. ``B`` may differ between processes (components add
-        rows per process, e.g. SPEAR's replay), which a plain ``gather`` cannot take (a size mismatch in the
-        collective: gloo aborts, NCCL may hang), so rows are padded with NaN (ignored by ``nanmin`` / ``nanmax``)."""
-        padded = self.accelerator.pad_across_processes(values.float(), dim=0, pad_index=math.nan)
-        return self.accelerator.gather(padded)
+    def _aggregate(self, per_token_loss: torch.Tensor, mask: torch.Tensor, inputs, mode: str):
+        """TRL's loss-type normalisation (`_trl_compat.aggregate_loss`)."""
+        return compat.aggregate_loss(self, per_token_loss, mask, inputs, mode)
 
     def _explore_compute_loss(self, model, inputs) -> torch.Tensor:
-        """The own loss path: TRL's GRPO loss, built from small steps, with the components' phases in between."""
+        """The own loss path: the components' phases around the clipped surrogate; TRL's shared steps (masks, vLLM
+        correction, KL, normalisation, entropy bonus, aux loss, metrics) in `_trl_compat`, in TRL's order."""
         mode = "train" if self.model.training else "eval"
         mask = self._loss_mask(inputs)
         if IN_MASK_KEY in inputs:
@@ -622,36 +583,14 @@ class ExploreGRPOTrainer(GRPOTrainer):
             component.adjust_loss(ctx)
         if ctx.row_weights is not None:  # per-row weight of the policy loss (e.g. replayed rows' γ(t))
             ctx.per_token_loss = ctx.per_token_loss * ctx.row_weights
-        per_token_loss, mask = ctx.per_token_loss, ctx.mask
 
-        if self.off_policy_mask_threshold is not None:
-            sampling_logps = inputs.get("sampling_per_token_logps", ctx.old_per_token_logps)
-            per_token_loss = per_token_loss * self.get_off_policy_mask(
-                ctx.advantages, per_token_logps, sampling_logps, mask, self.off_policy_mask_threshold
-            )
-        entropy_mask = None
-        if self.top_entropy_quantile < 1.0:
-            entropy_mask = self.get_high_entropy_mask(entropies, mask, 1 - self.top_entropy_quantile)
-            per_token_loss = per_token_loss * entropy_mask
-        if self.use_vllm and self.vllm_importance_sampling_correction:
-            per_token_loss = per_token_loss * inputs["importance_sampling_ratio"]
-        per_token_kl = None
-        if self.beta != 0.0:
-            ref = inputs["ref_per_token_logps"]
-            per_token_kl = torch.exp(ref - per_token_logps) - (ref - per_token_logps) - 1
-            if self.args.use_bias_correction_kl:
-                per_token_kl = per_token_kl * ctx.coef_1
-            per_token_loss = per_token_loss + self.beta * per_token_kl
-
-        loss, policy_loss = self._aggregate(per_token_loss, mask, inputs, mode)
+        per_token_loss, entropy_mask, per_token_kl = compat.shared_token_terms(self, ctx, per_token_logps, entropies)
+        loss, policy_loss = self._aggregate(per_token_loss, ctx.mask, inputs, mode)
         for term in ctx.extra_loss:
             loss = loss + term
-        loss = self._entropy_bonus(loss, entropies, mask, entropy_mask, policy_loss, mode)
-        if self.aux_loss_enabled:
-            accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0
-            loss = loss + self.router_aux_loss_coef * aux_loss / accumulation
-            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
-        self._log_standard_metrics(ctx, per_token_kl)
+        loss = compat.add_entropy_bonus(self, loss, entropies, ctx.mask, entropy_mask, policy_loss, mode)
+        loss = compat.add_router_aux_loss(self, loss, aux_loss, mode)
+        compat.log_loss_metrics(self, ctx, per_token_kl)
         self._log_component_metrics(ctx, mode, extra=self._empty_micro_batch(self._loss_mask(inputs)))
         return loss
 

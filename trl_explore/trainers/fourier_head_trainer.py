@@ -16,13 +16,13 @@ import contextlib
 import copy
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import TrainingArguments
 from trl import SFTTrainer
 
-from .. import _check_trl_version
+from .._version import check_trl_version
 from ..citations import trl_paper
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..modules.fourier_head import collect_fourier_terms, fourier_heads
@@ -36,6 +36,20 @@ from ._faults import EMPTY_MICRO_BATCHES
 from ._inputs import check_sft_datasets, model_as_str
 from ._trl_compat import resolve_resume_checkpoint, sft_config_from
 from .fourier_head_config import FourierSFTConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
+    from datasets import Dataset, IterableDataset
+    from peft import PeftConfig, PeftModel
+    from transformers import (
+        BitsAndBytesConfig,
+        EvalPrediction,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        ProcessorMixin,
+        TrainerCallback,
+    )
 
 __all__ = ["FourierSFTTrainer", "number_token_ids"]
 
@@ -76,19 +90,26 @@ class FourierSFTTrainer(SFTTrainer):
 
     def __init__(
         self,
-        model,
+        model: str | PreTrainedModel | PeftModel,
         args: FourierSFTConfig | TrainingArguments | None = None,
-        *trainer_args: Any,
-        processing_class: Any = None,
-        peft_config: Any = None,
-        quantization_config: Any = None,
-        **kwargs: Any,
+        data_collator: Callable[[list[Any]], dict[str, Any]] | None = None,
+        train_dataset: Dataset | IterableDataset | None = None,
+        eval_dataset: Dataset | IterableDataset | dict[str, Dataset | IterableDataset] | None = None,
+        processing_class: PreTrainedTokenizerBase | ProcessorMixin | None = None,
+        compute_loss_func: Callable | None = None,
+        compute_metrics: Callable[[EvalPrediction], dict] | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers: tuple[torch.optim.Optimizer | None, torch.optim.lr_scheduler.LambdaLR | None] = (None, None),
+        optimizer_cls_and_kwargs: tuple[type[torch.optim.Optimizer], dict[str, Any]] | None = None,
+        preprocess_logits_for_metrics: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        quantization_config: BitsAndBytesConfig | None = None,
+        peft_config: PeftConfig | None = None,
+        formatting_func: Callable[[dict], str] | None = None,
     ):
-        _check_trl_version()
+        check_trl_version()
         model = model_as_str(model)
         args = self._fourier_args(model, args)
-        given = {**dict(zip(("data_collator", "train_dataset", "eval_dataset"), trainer_args)), **kwargs}
-        check_sft_datasets(given.get("train_dataset"), given.get("eval_dataset"), args, given.get("formatting_func"))
+        check_sft_datasets(train_dataset, eval_dataset, args, formatting_func)
         if args.fourier_head_number_tokens is not None:
             if isinstance(model, str):
                 from trl.trainer.utils import create_model_from_path
@@ -130,11 +151,19 @@ class FourierSFTTrainer(SFTTrainer):
         super().__init__(
             model,
             args,
-            *trainer_args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
             processing_class=processing_class,
-            peft_config=peft_config,
+            compute_loss_func=compute_loss_func,
+            compute_metrics=compute_metrics,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
+            preprocess_logits_for_metrics=preprocess_logits_for_metrics,
             quantization_config=quantization_config,
-            **kwargs,
+            peft_config=peft_config,
+            formatting_func=formatting_func,
         )
         if not fourier_heads(self.model):
             raise ValueError("the model has no FourierHead; set `fourier_head_number_tokens` to attach one.")

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from .explore_grpo_trainer import ExploreGRPOTrainer
 from .hapo_config import HAPOConfig
-
-logger = logging.getLogger(__name__)
 
 
 class HAPOGRPOTrainer(ExploreGRPOTrainer):
@@ -29,7 +24,7 @@ class HAPOGRPOTrainer(ExploreGRPOTrainer):
     config_class = HAPOConfig
     _default_output_suffix = "HAPO"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.args.hapo_enabled:
-            logger.warning("HAPOGRPOTrainer was given every HAPO part off: it runs as a plain ExploreGRPOTrainer.")
+    def _method_off_warning(self) -> str | None:
+        if self.args.hapo_enabled:
+            return None
+        return "HAPOGRPOTrainer was given every HAPO part off: it runs as a plain ExploreGRPOTrainer."

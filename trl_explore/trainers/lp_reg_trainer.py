@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from .explore_grpo_trainer import ExploreGRPOTrainer
 from .lp_reg_config import LpRegConfig
-
-logger = logging.getLogger(__name__)
 
 
 class LpRegGRPOTrainer(ExploreGRPOTrainer):
@@ -30,7 +25,7 @@ class LpRegGRPOTrainer(ExploreGRPOTrainer):
     config_class = LpRegConfig
     _default_output_suffix = "LpReg"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.args.lp_reg:
-            logger.warning("LpRegGRPOTrainer was given `lp_reg=False`: it runs as a plain ExploreGRPOTrainer.")
+    def _method_off_warning(self) -> str | None:
+        if self.args.lp_reg:
+            return None
+        return "LpRegGRPOTrainer was given `lp_reg=False`: it runs as a plain ExploreGRPOTrainer."

@@ -11,12 +11,13 @@ MoE auxiliary loss, PEFT, FSDP2 and ZeRO-3 handling and the optimizer are all `S
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import TrainingArguments
 from trl import SFTTrainer
 
-from .. import _check_trl_version
+from .._version import check_trl_version
 from ..citations import trl_paper
 from ..kernels.fused_head import fused_head, shifted_label_mask
 from ..kernels.rank_aware import RankAwareRequest
@@ -24,6 +25,20 @@ from ._faults import EMPTY_MICRO_BATCHES
 from ._inputs import check_sft_datasets, model_as_str
 from ._trl_compat import resolve_resume_checkpoint, sft_config_from
 from .rank_aware_config import RankAwareSFTConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
+    from datasets import Dataset, IterableDataset
+    from peft import PeftConfig, PeftModel
+    from transformers import (
+        BitsAndBytesConfig,
+        EvalPrediction,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        ProcessorMixin,
+        TrainerCallback,
+    )
 
 __all__ = ["RankAwareSFTTrainer"]
 
@@ -51,22 +66,54 @@ class RankAwareSFTTrainer(SFTTrainer):
     _name = "RankAwareSFT"
     _paper = trl_paper("rank_aware")  # cited in the model card (`create_model_card`, `push_to_hub`)
 
-    def __init__(self, model, args: RankAwareSFTConfig | TrainingArguments | None = None, *trainer_args, **kwargs):
+    def __init__(
+        self,
+        model: str | PreTrainedModel | PeftModel,
+        args: RankAwareSFTConfig | TrainingArguments | None = None,
+        data_collator: Callable[[list[Any]], dict[str, Any]] | None = None,
+        train_dataset: Dataset | IterableDataset | None = None,
+        eval_dataset: Dataset | IterableDataset | dict[str, Dataset | IterableDataset] | None = None,
+        processing_class: PreTrainedTokenizerBase | ProcessorMixin | None = None,
+        compute_loss_func: Callable | None = None,
+        compute_metrics: Callable[[EvalPrediction], dict] | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers: tuple[torch.optim.Optimizer | None, torch.optim.lr_scheduler.LambdaLR | None] = (None, None),
+        optimizer_cls_and_kwargs: tuple[type[torch.optim.Optimizer], dict[str, Any]] | None = None,
+        preprocess_logits_for_metrics: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        quantization_config: BitsAndBytesConfig | None = None,
+        peft_config: PeftConfig | None = None,
+        formatting_func: Callable[[dict], str] | None = None,
+    ):
         model = model_as_str(model)
         if args is None:
             model_id = model if isinstance(model, str) else model.config._name_or_path
             args = RankAwareSFTConfig(f"{model_id.split('/')[-1]}-RankAwareSFT")
         else:
             args = sft_config_from(args, RankAwareSFTConfig, type(self).__name__)
-        _check_trl_version()
-        if kwargs.get("compute_loss_func") is not None and args.rank_aware_shaping:
+        check_trl_version()
+        if compute_loss_func is not None and args.rank_aware_shaping:
             raise ValueError(
                 "`compute_loss_func` is not supported by `RankAwareSFTTrainer` while rank-aware shaping is on: it "
                 "would replace the rank-aware loss (with shaping off it works as in `SFTTrainer`)."
             )
-        given = {**dict(zip(("data_collator", "train_dataset", "eval_dataset"), trainer_args)), **kwargs}
-        check_sft_datasets(given.get("train_dataset"), given.get("eval_dataset"), args, given.get("formatting_func"))
-        super().__init__(model, args, *trainer_args, **kwargs)
+        check_sft_datasets(train_dataset, eval_dataset, args, formatting_func)
+        super().__init__(
+            model,
+            args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            compute_loss_func=compute_loss_func,
+            compute_metrics=compute_metrics,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
+            preprocess_logits_for_metrics=preprocess_logits_for_metrics,
+            quantization_config=quantization_config,
+            peft_config=peft_config,
+            formatting_func=formatting_func,
+        )
         self._check_top_k_against_vocabulary()
         parallelism_config = self.accelerator.parallelism_config
         if (
@@ -122,7 +169,10 @@ class RankAwareSFTTrainer(SFTTrainer):
         # whether this process's micro-batch had no labelled token (its loss is 0: TRL clamps the denominator)
         local = torch.stack(
             [
-                torch.stack([call["mask"].sum().float()] + [call["stats"][name].float().sum() for name in _SUMMED])
+                torch.stack(
+                    [torch.tensor(float(call.num_scored), device=call.stats["loss"].device)]
+                    + [call.stats[name].float().sum() for name in _SUMMED]
+                )
                 for call in request.calls
             ]
         ).sum(0)

@@ -3,13 +3,8 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from .explore_grpo_trainer import ExploreGRPOTrainer
 from .relative_negative_config import RelativeNegativeConfig
-
-logger = logging.getLogger(__name__)
 
 
 class RelativeNegativeGRPOTrainer(ExploreGRPOTrainer):
@@ -30,10 +25,10 @@ class RelativeNegativeGRPOTrainer(ExploreGRPOTrainer):
     config_class = RelativeNegativeConfig
     _default_output_suffix = "RelativeNegative"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.args.relative_negative_enabled:
-            logger.warning(
-                "RelativeNegativeGRPOTrainer was given advantage_mode='grpo' and rng_metrics=False: it runs as a "
-                "plain ExploreGRPOTrainer."
-            )
+    def _method_off_warning(self) -> str | None:
+        if self.args.relative_negative_enabled:
+            return None
+        return (
+            "RelativeNegativeGRPOTrainer was given advantage_mode='grpo' and rng_metrics=False: it runs as a plain "
+            "ExploreGRPOTrainer."
+        )

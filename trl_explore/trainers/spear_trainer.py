@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from .explore_grpo_trainer import ExploreGRPOTrainer
 from .spear_config import SPEARConfig
-
-logger = logging.getLogger(__name__)
 
 
 class SPEARGRPOTrainer(ExploreGRPOTrainer):
@@ -39,7 +34,7 @@ class SPEARGRPOTrainer(ExploreGRPOTrainer):
     config_class = SPEARConfig
     _default_output_suffix = "SPEAR"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.args.sil:
-            logger.warning("SPEARGRPOTrainer was given `sil=False`: no replay (a plain ExploreGRPOTrainer).")
+    def _method_off_warning(self) -> str | None:
+        if self.args.sil:
+            return None
+        return "SPEARGRPOTrainer was given `sil=False`: no replay (a plain ExploreGRPOTrainer)."

@@ -52,6 +52,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 
+from ...kernels.fused_head import FusedHeadRecord
 from ...kernels.token_stats import TokenStatsRequest
 
 logger = logging.getLogger(__name__)
@@ -370,7 +371,8 @@ class LossContext:
         per_token_loss: the surrogate, set by the trainer after ``prepare_loss``; ``adjust_loss`` edits it.
         token_stats: extra statistics of the current forward (`ExploreComponent.token_stats`).
         old_token_stats: the same statistics of the old policy when TRL computed old log-probs, else empty.
-        forward_calls: raw per-call records of the fused head (hidden rows for full-vocabulary terms).
+        forward_calls: the fused head's per-call records (`trl_explore.kernels.fused_head.FusedHeadRecord`; hidden
+            rows for full-vocabulary terms).
         row_index: for a single fused call, the flat row of each position in the call's hidden rows (``-1``: none).
         extra_loss: scalar terms added after aggregation (already normalised by the component).
         records: a component's own scratch space for its ``loss_metrics``, one entry per component name.
@@ -392,7 +394,7 @@ class LossContext:
         eps_high: float | torch.Tensor = 0.2,
         token_stats: dict[str, torch.Tensor] | None = None,
         old_token_stats: dict[str, torch.Tensor] | None = None,
-        forward_calls: list[dict[str, Any]] | None = None,
+        forward_calls: list[FusedHeadRecord] | None = None,
         row_index: torch.Tensor | None = None,
     ) -> None:
         self.model = model

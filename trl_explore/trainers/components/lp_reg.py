@@ -171,15 +171,15 @@ class LpRegComponent(ExploreComponent):
 
     def _full_kl(self, ctx: LossContext, selected: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` full-vocabulary KL on selected rows, from the hidden rows of the training forward."""
-        if len(ctx.forward_calls) != 1 or ctx.row_index is None or "hidden" not in ctx.forward_calls[0]:
+        if len(ctx.forward_calls) != 1 or ctx.row_index is None or ctx.forward_calls[0].hidden is None:
             raise RuntimeError("lp_reg_kl_estimator='forward_full' needs the hidden rows of one fused forward.")
         call = ctx.forward_calls[0]
         rows = ctx.row_index[selected]
         full = torch.zeros_like(ctx.per_token_logps)
         if rows.numel() == 0:
             return full
-        logits = project_rows(call, call["hidden"][rows])  # [n_selected, V] fp32, temperature 1
-        kl = lp_reg_forward_full_kl(logits, self.args.lp_reg_min_p, self.args.lp_reg_threshold, call["temperature"])
+        logits = project_rows(call, call.hidden[rows])  # [n_selected, V] fp32, temperature 1
+        kl = lp_reg_forward_full_kl(logits, self.args.lp_reg_min_p, self.args.lp_reg_threshold, call.temperature)
         return full.masked_scatter(selected, kl)
 
     def adjust_loss(self, ctx: LossContext) -> None:
