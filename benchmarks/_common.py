@@ -74,7 +74,9 @@ def append_rows(rows: Iterable[dict[str, Any]], path: str | os.PathLike | None =
     return path
 
 
-def time_fn(fn: Callable[[], Any], *, warmup: int = 1, repeats: int = 3, sync: Callable[[], None] | None = None) -> float:
+def time_fn(
+    fn: Callable[[], Any], *, warmup: int = 1, repeats: int = 3, sync: Callable[[], None] | None = None
+) -> float:
     """Median wall time of ``fn()`` in seconds over ``repeats`` runs after ``warmup`` runs."""
     for _ in range(warmup):
         fn()

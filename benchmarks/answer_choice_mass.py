@@ -41,14 +41,21 @@ from trl_explore.toy import make_multiple_choice_dataset, make_tiny_model, make_
 MODELS = {
     "toy": {},
     "qwen2.5-0.5b": {
-        "vocab_size": 151936, "hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14,
-        "num_key_value_heads": 2, "intermediate_size": 4864, "max_position_embeddings": 32768,
+        "vocab_size": 151936,
+        "hidden_size": 896,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "intermediate_size": 4864,
+        "max_position_embeddings": 32768,
     },
 }
 
 
 @torch.no_grad()
-def naive_logprobs(model, tokenizer, contexts: list[str], continuations: list[list[str]], batch: int) -> list[list[float]]:
+def naive_logprobs(
+    model, tokenizer, contexts: list[str], continuations: list[list[str]], batch: int
+) -> list[list[float]]:
     """log P(continuation | context) per choice from full-sequence forwards with full logits (no cache)."""
     device = next(model.parameters()).device
     seqs, spans = [], []
@@ -88,16 +95,29 @@ def run(args: argparse.Namespace) -> list[dict]:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     rows = []
     for fmt in args.formats:
-        ours = partial(answer_choice_mass, model, tok, questions, choices, format=fmt, num_shots=args.shots,
-                       demos=demos, pmi=True, batch_size=args.batch, show_progress=False)
+        ours = partial(
+            answer_choice_mass,
+            model,
+            tok,
+            questions,
+            choices,
+            format=fmt,
+            num_shots=args.shots,
+            demos=demos,
+            pmi=True,
+            batch_size=args.batch,
+            show_progress=False,
+        )
         # the same prompts (with the shared leading space moved into them, as `answer_choice_mass` does)
         contexts = [build_prompt(q, c, fmt, d) + " " for q, c, d in zip(questions, choices, demos)]
         premises = [unconditional_premise(c, fmt) + " " for c in choices]
         forms = [list("ABCD"[: len(c)]) if fmt == "enumerated" else list(c) for c in choices]
 
         def naive(contexts=contexts, premises=premises, forms=forms):
-            return (naive_logprobs(model, tok, contexts, forms, args.batch),
-                    naive_logprobs(model, tok, premises, forms, args.batch))
+            return (
+                naive_logprobs(model, tok, contexts, forms, args.batch),
+                naive_logprobs(model, tok, premises, forms, args.batch),
+            )
 
         results, timings, peaks = {}, {}, {}
         for name, fn in (("ours", ours), ("naive", naive)):
@@ -115,21 +135,40 @@ def run(args: argparse.Namespace) -> list[dict]:
             peaks[name] = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
         diff = max(
             abs(a - b)
-            for ours_rows, naive_rows in ((results["ours"].choice_logprobs, results["naive"][0]),
-                                          (results["ours"].unconditional_logprobs, results["naive"][1]))
-            for ro, rn in zip(ours_rows, naive_rows) for a, b in zip(ro, rn)
+            for ours_rows, naive_rows in (
+                (results["ours"].choice_logprobs, results["naive"][0]),
+                (results["ours"].unconditional_logprobs, results["naive"][1]),
+            )
+            for ro, rn in zip(ours_rows, naive_rows)
+            for a, b in zip(ro, rn)
         )
-        prompt_tokens = sum(len(tok(build_prompt(q, c, fmt, d))["input_ids"]) for q, c, d in zip(questions, choices,
-                                                                                                  demos)) / len(questions)
-        config = {"model": args.model, "device": args.device, "dtype": args.dtype, "format": fmt, "shots": args.shots,
-                  "questions": len(questions), "batch": args.batch, "pmi": True,
-                  "mean_prompt_tokens": round(prompt_tokens, 1)}
-        print(f"{fmt:<10} shots={args.shots} prompt≈{prompt_tokens:.0f} tokens: ours {timings['ours'] * 1e3:.2f} ms/q, "
-              f"naive {timings['naive'] * 1e3:.2f} ms/q, speed-up {timings['naive'] / timings['ours']:.2f}x, "
-              f"max |Δ log p| = {diff:.2e}" + (f", peak MiB ours {peaks['ours']:.0f} vs naive {peaks['naive']:.0f}"
-                                                if peaks["ours"] is not None else ""))
-        rows.append(make_row("answer_choice_mass", "seconds_per_question", "s", timings["ours"], timings["naive"],
-                             config))
+        prompt_tokens = sum(
+            len(tok(build_prompt(q, c, fmt, d))["input_ids"]) for q, c, d in zip(questions, choices, demos)
+        ) / len(questions)
+        config = {
+            "model": args.model,
+            "device": args.device,
+            "dtype": args.dtype,
+            "format": fmt,
+            "shots": args.shots,
+            "questions": len(questions),
+            "batch": args.batch,
+            "pmi": True,
+            "mean_prompt_tokens": round(prompt_tokens, 1),
+        }
+        print(
+            f"{fmt:<10} shots={args.shots} prompt≈{prompt_tokens:.0f} tokens: ours {timings['ours'] * 1e3:.2f} ms/q, "
+            f"naive {timings['naive'] * 1e3:.2f} ms/q, speed-up {timings['naive'] / timings['ours']:.2f}x, "
+            f"max |Δ log p| = {diff:.2e}"
+            + (
+                f", peak MiB ours {peaks['ours']:.0f} vs naive {peaks['naive']:.0f}"
+                if peaks["ours"] is not None
+                else ""
+            )
+        )
+        rows.append(
+            make_row("answer_choice_mass", "seconds_per_question", "s", timings["ours"], timings["naive"], config)
+        )
         if peaks["ours"] is not None:
             rows.append(make_row("answer_choice_mass", "peak_memory", "MiB", peaks["ours"], peaks["naive"], config))
     return rows

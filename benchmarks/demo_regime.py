@@ -58,8 +58,10 @@ def criteria(run: Any) -> dict[str, Any]:
     # the search's declared "> 2 SE" (not the demo's t-interval, which came later, in issue 26)
     out["a"] = gain.mean >= 0.04 and gain.mean > 2 * gain.se
     runs = run.runs("grpo")
-    for tag, qkey, logkey in (("b1", "entropy", "entropy"),
-                              ("b2", "low_prob_share", low_prob_key(run.settings.low_prob_threshold))):
+    for tag, qkey, logkey in (
+        ("b1", "entropy", "entropy"),
+        ("b2", "low_prob_share", low_prob_key(run.settings.low_prob_threshold)),
+    ):
         start = quantity_values(run, "grpo", qkey, at_end=False)
         end = quantity_values(run, "grpo", qkey)
         rel = [(e - s) / s for s, e in zip(start, end)]
@@ -69,8 +71,9 @@ def criteria(run: Any) -> dict[str, Any]:
         out[f"{qkey}_rel_change"] = sum(rel) / len(rel)
         out[f"{qkey}_falls_every_seed"] = all(r < 0 for r in rel)
         out[f"{qkey}_thirds_decreasing"] = _thirds_decreasing(mean_curve)
-        out[tag] = out[f"{qkey}_rel_change"] <= -0.10 and out[f"{qkey}_falls_every_seed"] and \
-            out[f"{qkey}_thirds_decreasing"]
+        out[tag] = (
+            out[f"{qkey}_rel_change"] <= -0.10 and out[f"{qkey}_falls_every_seed"] and out[f"{qkey}_thirds_decreasing"]
+        )
     big = change(run, "grpo", "pass@k")
     out["passk_start"] = mean_se(quantity_values(run, "grpo", "pass@k", at_end=False)).mean
     out["passk_end"] = mean_se(quantity_values(run, "grpo", "pass@k")).mean
@@ -120,18 +123,32 @@ def main() -> None:
     from trl_explore.demo.runner import DemoSettings, collect
 
     regime = R.replace(
-        learning_rate=args.learning_rate, steps=args.steps, steps_per_generation=args.steps_per_generation,
-        temperature=args.temperature, warm_start_steps=args.warm_start_steps,
+        learning_rate=args.learning_rate,
+        steps=args.steps,
+        steps_per_generation=args.steps_per_generation,
+        temperature=args.temperature,
+        warm_start_steps=args.warm_start_steps,
     )
     with tempfile.TemporaryDirectory() as tmp:
         settings = DemoSettings.from_regime(
-            regime, methods=["grpo"], seed=args.seed, seeds=args.seeds, workers=args.workers, output_dir=tmp,
+            regime,
+            methods=["grpo"],
+            seed=args.seed,
+            seeds=args.seeds,
+            workers=args.workers,
+            output_dir=tmp,
         )
         run = collect(settings)
     c = criteria(run)
     row = _row(args, c)
-    sys.stdout.write(json.dumps({k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
-                                 for k, v in c.items()}, indent=1) + "\n" + row + "\n")
+    sys.stdout.write(
+        json.dumps(
+            {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in c.items()}, indent=1
+        )
+        + "\n"
+        + row
+        + "\n"
+    )
     if not args.no_log:
         text = LOG.read_text()
         if TABLE_MARKER not in text:
@@ -139,8 +156,12 @@ def main() -> None:
         LOG.write_text(text.rstrip("\n") + "\n" + row + "\n")
         JSONL.parent.mkdir(parents=True, exist_ok=True)
         with JSONL.open("a") as f:
-            f.write(json.dumps({"args": vars(args), "regime": regime.as_dict(), "criteria": c,
-                                "machine_load": os.getloadavg()}) + "\n")
+            f.write(
+                json.dumps(
+                    {"args": vars(args), "regime": regime.as_dict(), "criteria": c, "machine_load": os.getloadavg()}
+                )
+                + "\n"
+            )
 
 
 if __name__ == "__main__":

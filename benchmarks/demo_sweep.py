@@ -21,13 +21,24 @@ HERE = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> int:
     from trl_explore.demo.sweep import SWEEP_LEARNING_RATES, TUNING_SEEDS, run_sweep
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--output-dir", default=str(HERE / "out" / "demo_sweep"), help="folder of the sweep's files")
     parser.add_argument("--methods", nargs="+", default=None, help="demo methods (default: the default demo's)")
-    parser.add_argument("--learning-rates", nargs="+", type=float, default=list(SWEEP_LEARNING_RATES),
-                        help="candidate rates (default: the declared %(default)s)")
-    parser.add_argument("--seeds", type=int, default=len(TUNING_SEEDS),
-                        help=f"tuning seeds from {TUNING_SEEDS[0]} on (default: %(default)s)")
+    parser.add_argument(
+        "--learning-rates",
+        nargs="+",
+        type=float,
+        default=list(SWEEP_LEARNING_RATES),
+        help="candidate rates (default: the declared %(default)s)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=len(TUNING_SEEDS),
+        help=f"tuning seeds from {TUNING_SEEDS[0]} on (default: %(default)s)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: the demo's; for checks only)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: the demo's choice)")
     args = parser.parse_args(argv)

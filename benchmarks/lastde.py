@@ -50,12 +50,21 @@ from trl_explore.toy import make_tiny_model, make_tokenizer  # noqa: E402
 MODELS = {
     "toy": {},
     "gpt2-small": {  # GPT-2 small's width, depth and vocabulary on the Qwen2 architecture (a CPU-sized real model)
-        "vocab_size": 50257, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-        "intermediate_size": 3072, "max_position_embeddings": 1024,
+        "vocab_size": 50257,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "max_position_embeddings": 1024,
     },
     "qwen2.5-0.5b": {
-        "vocab_size": 151936, "hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14,
-        "num_key_value_heads": 2, "intermediate_size": 4864, "max_position_embeddings": 32768,
+        "vocab_size": 151936,
+        "hidden_size": 896,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "intermediate_size": 4864,
+        "max_position_embeddings": 32768,
     },
 }
 
@@ -120,25 +129,49 @@ def speed(args: argparse.Namespace) -> list[dict]:
                     det.score(texts)
                     t = time.process_time() - start
                 else:
-                    t = time_fn(lambda det=det: det.score(texts), warmup=0 if name in seconds else 1, repeats=1,
-                                sync=sync)
+                    t = time_fn(
+                        lambda det=det: det.score(texts), warmup=0 if name in seconds else 1, repeats=1, sync=sync
+                    )
                 seconds.setdefault(name, []).append(t)
     median = {k: sorted(v)[len(v) // 2] for k, v in seconds.items()}
     rate = {k: args.texts / v for k, v in median.items()}
-    config = {"model": args.model, "dtype": args.dtype, "texts": args.texts, "tokens": args.tokens, "clock": args.clock,
-              "batch": args.batch, "n_samples": args.n_samples, "threads": torch.get_num_threads()}
-    baseline = {"lastde": "likelihood", "lastde++": "fast_detectgpt", "likelihood": "plain_likelihood",
-                "fast_detectgpt": "likelihood", "plain_likelihood": None}
+    config = {
+        "model": args.model,
+        "dtype": args.dtype,
+        "texts": args.texts,
+        "tokens": args.tokens,
+        "clock": args.clock,
+        "batch": args.batch,
+        "n_samples": args.n_samples,
+        "threads": torch.get_num_threads(),
+    }
+    baseline = {
+        "lastde": "likelihood",
+        "lastde++": "fast_detectgpt",
+        "likelihood": "plain_likelihood",
+        "fast_detectgpt": "likelihood",
+        "plain_likelihood": None,
+    }
     rows = []
-    print(f"\nspeed ({args.model}, {args.dtype}, {args.texts} texts x {args.tokens} tokens, {args.device}, "
-          f"{args.clock} clock, {torch.get_num_threads()} thread(s), median of {args.repeats})")
+    print(
+        f"\nspeed ({args.model}, {args.dtype}, {args.texts} texts x {args.tokens} tokens, {args.device}, "
+        f"{args.clock} clock, {torch.get_num_threads()} thread(s), median of {args.repeats})"
+    )
     print("| method | texts/s | vs | ratio (texts/s) |\n|---|---|---|---|")
     for name in ("plain_likelihood", "likelihood", "lastde", "fast_detectgpt", "lastde++"):
         base = baseline[name]
         ratio = rate[name] / rate[base] if base else None
         print(f"| {name} | {rate[name]:.4g} | {base or ''} | {'' if ratio is None else f'{ratio:.3f}'} |")
-        rows.append(make_row(f"lastde_speed/{name}", "texts_per_s", "texts/s", rate[name],
-                             rate[base] if base else None, {**config, "baseline": base}))
+        rows.append(
+            make_row(
+                f"lastde_speed/{name}",
+                "texts_per_s",
+                "texts/s",
+                rate[name],
+                rate[base] if base else None,
+                {**config, "baseline": base},
+            )
+        )
     return rows
 
 
@@ -179,8 +212,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n_samples", type=int, default=100, help="Lastde++ samples per position (default: 100)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (median; default: 3)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: leave; default: 1)")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall time, or this process's CPU time (steadier on a shared CPU machine; not for GPUs)")
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall time, or this process's CPU time (steadier on a shared CPU machine; not for GPUs)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-speed", dest="speed", action="store_false", help="skip the speed table")
     parser.add_argument("--auroc", action="store_true", help="also the AUROC table on the toy set (warm starts)")

@@ -119,8 +119,14 @@ def run_case(name: str, model_path: str, dataset: Any, args: argparse.Namespace)
         torch.manual_seed(0)
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-        return trainer_cls(model=model, reward_funcs=reward, args=config_cls(**values), train_dataset=dataset,
-                           processing_class=tokenizer, callbacks=callbacks)
+        return trainer_cls(
+            model=model,
+            reward_funcs=reward,
+            args=config_cls(**values),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = build(tmp, args.steps, [_Timer()])
@@ -143,8 +149,9 @@ def run_case(name: str, model_path: str, dataset: Any, args: argparse.Namespace)
         "mean_reward": sum(rewards) / len(rewards) if rewards else float("nan"),
         "finite": finite,
         "non_finite": bad,
-        "completion_length": statistics.mean(e["completions/mean_length"] for e in history
-                                             if "completions/mean_length" in e),
+        "completion_length": statistics.mean(
+            e["completions/mean_length"] for e in history if "completions/mean_length" in e
+        ),
     }
 
 
@@ -154,12 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     from trl_explore.toy import make_word_problem_dataset, pretrained_model_path
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES), metavar="CASE",
-                        help=f"cases to run, TRL's first (default: all: {' '.join(CASES)})")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        default=list(CASES),
+        choices=list(CASES),
+        metavar="CASE",
+        help=f"cases to run, TRL's first (default: all: {' '.join(CASES)})",
+    )
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps per case (default: %(default)s)")
     parser.add_argument("--prompts", type=int, default=2, help="prompts per step (default: %(default)s)")
     parser.add_argument("--generations", type=int, default=4, help="completions per prompt (default: %(default)s)")
-    parser.add_argument("--completion-length", type=int, default=96, help="max completion tokens (default: %(default)s)")
+    parser.add_argument(
+        "--completion-length", type=int, default=96, help="max completion tokens (default: %(default)s)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads on a CPU, 0 = torch's default")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the profiled step")
     parser.add_argument("--csv", default=None, help="CSV file for the rows (default: benchmarks/results.csv)")
@@ -182,18 +197,30 @@ def main(argv: list[str] | None = None) -> int:
         )
         sys.stdout.flush()
     base = results[0]
-    config = {"model": "smollm2-135m-instruct", "prompts": args.prompts, "generations": args.generations,
-              "completion_length": args.completion_length, "steps": args.steps, "threads": torch.get_num_threads()}
+    config = {
+        "model": "smollm2-135m-instruct",
+        "prompts": args.prompts,
+        "generations": args.generations,
+        "completion_length": args.completion_length,
+        "steps": args.steps,
+        "threads": torch.get_num_threads(),
+    }
     rows = []
     sys.stdout.write("\nratios to TRL's GRPOTrainer (same model, batch and seed, same run):\n")
     for result in results:
         t_ratio = result["step_seconds"] / base["step_seconds"]
         m_ratio = result["peak_bytes"] / base["peak_bytes"] if base["peak_bytes"] else float("nan")
         sys.stdout.write(f"  {result['name']:<24} time x{t_ratio:.3f}   memory x{m_ratio:.3f}\n")
-        rows.append(make_row(f"real_rl/{result['name']}", "step_time", "s", result["step_seconds"],
-                             base["step_seconds"], config))
-        rows.append(make_row(f"real_rl/{result['name']}", "peak_memory", "bytes", result["peak_bytes"],
-                             base["peak_bytes"], config))
+        rows.append(
+            make_row(
+                f"real_rl/{result['name']}", "step_time", "s", result["step_seconds"], base["step_seconds"], config
+            )
+        )
+        rows.append(
+            make_row(
+                f"real_rl/{result['name']}", "peak_memory", "bytes", result["peak_bytes"], base["peak_bytes"], config
+            )
+        )
     append_rows(rows, args.csv)
     failed = [r["name"] for r in results if not r["finite"]]
     if failed:

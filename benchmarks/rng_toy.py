@@ -43,8 +43,12 @@ def run(args: argparse.Namespace) -> Any:
     changes = {name: value for name, value in (("steps", args.steps), ("k", args.k)) if value is not None}
     with tempfile.TemporaryDirectory() as tmp:
         settings = DemoSettings.from_regime(
-            DEFAULT_REGIME.replace(**changes), methods=args.methods, seeds=args.seeds, seed=args.seed,
-            workers=args.workers, output_dir=tmp,
+            DEFAULT_REGIME.replace(**changes),
+            methods=args.methods,
+            seeds=args.seeds,
+            seed=args.seed,
+            workers=args.workers,
+            output_dir=tmp,
         )
         return collect(settings)
 
@@ -107,8 +111,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="number of paired seeds (default: 3, as the demo)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0, as the demo)")
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
-    parser.add_argument("--steps", type=int, default=None, help="override the regime's steps (then the numbers no "
-                        "longer match the demo's)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="override the regime's steps (then the numbers no longer match the demo's)",
+    )
     parser.add_argument("--k", type=int, default=None, help="override the regime's largest k")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU cores)")
     parser.add_argument("--no-csv", action="store_true", help="do not append rows to benchmarks/results.csv")

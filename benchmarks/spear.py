@@ -130,7 +130,9 @@ def run(args: argparse.Namespace) -> list[dict]:
     base, ours = results["trl"], results["spear"]
     print(f"  generation phases with replay: {1000 * phase_seconds:.1f} ms "
           f"({phase_seconds / ours['time']:.3f} of a loss step)")  # fmt: skip
-    print(f"  spear / trl loss step: time x{ours['time'] / base['time']:.3f}   memory x{ours['peak'] / base['peak']:.3f}")
+    print(
+        f"  spear / trl loss step: time x{ours['time'] / base['time']:.3f}   memory x{ours['peak'] / base['peak']:.3f}"
+    )
     for name, res in results.items():
         rows.append(make_row(f"spear_step/{name}", "fwd_bwd_time", "s", res["time"], base["time"], config))
         rows.append(make_row(f"spear_step/{name}", "peak_memory", "bytes", res["peak"], base["peak"], config))

@@ -107,7 +107,12 @@ def main() -> None:
             f"| {method} | {len(runs)} | {mean['pass_before']:.3f} | {mean['pass_after']:.3f} | "
             f"{mean['tool_calls_after']:.3f} | {mean['replays']:.1f} | {mean['train_seconds']:.0f} |"
         )
-        config = {"steps": args.steps, "seeds": args.seeds, "learning_rate": args.learning_rate, "prompts": args.prompts}
+        config = {
+            "steps": args.steps,
+            "seeds": args.seeds,
+            "learning_rate": args.learning_rate,
+            "prompts": args.prompts,
+        }
         for metric, unit in (("pass_after", "fraction"), ("train_seconds", "s")):
             rows.append(make_row(f"spear_toy/{method}", metric, unit, mean[metric], base[metric], config))
     append_rows(rows, args.csv)

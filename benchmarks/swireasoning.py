@@ -57,10 +57,18 @@ def _sync(device: str) -> None:
 def _check_equivalence(model, tokenizer, enc, max_new_tokens: int) -> bool:
     """Degenerate settings (start explicit, α = β = 1, no math override, infinite window, greedy) equal
     `model.generate` greedy token for token on this device."""
-    config = SwiReasoningConfig(start_mode="explicit", alpha0=1.0, beta0=1.0, math_override=False, window_size=None,
-                                do_sample=False)
-    ours = swi_generate(model, tokenizer, enc["input_ids"], config, max_new_tokens,
-                        attention_mask=enc["attention_mask"], eos_token_id=[]).sequences
+    config = SwiReasoningConfig(
+        start_mode="explicit", alpha0=1.0, beta0=1.0, math_override=False, window_size=None, do_sample=False
+    )
+    ours = swi_generate(
+        model,
+        tokenizer,
+        enc["input_ids"],
+        config,
+        max_new_tokens,
+        attention_mask=enc["attention_mask"],
+        eos_token_id=[],
+    ).sequences
     theirs = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens)
     return ours.shape == theirs.shape and bool(torch.equal(ours, theirs))
 
@@ -74,9 +82,13 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--vocab", type=int, default=None, help="embedding rows (default: the toy tokenizer's 262)")
     parser.add_argument("--arch", choices=("qwen2", "llama"), default="qwen2")
-    parser.add_argument("--init-range", type=float, default=0.2,
-                        help="weight init std: 0.2 gives peaked, varying next-token distributions (rows switch); "
-                             "the default 0.02 gives near-uniform ones (entropy ~ log V, rows never switch)")
+    parser.add_argument(
+        "--init-range",
+        type=float,
+        default=0.2,
+        help="weight init std: 0.2 gives peaked, varying next-token distributions (rows switch); "
+        "the default 0.02 gives near-uniform ones (entropy ~ log V, rows never switch)",
+    )
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on CPU (0 = leave torch's default)")
@@ -89,19 +101,37 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     tokenizer = make_tokenizer()
-    model = make_tiny_model(tokenizer, arch=args.arch, vocab_size=args.vocab, hidden_size=args.hidden,
-                            num_hidden_layers=args.layers, num_attention_heads=args.heads,
-                            initializer_range=args.init_range)
+    model = make_tiny_model(
+        tokenizer,
+        arch=args.arch,
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        initializer_range=args.init_range,
+    )
     model = model.to(device=args.device, dtype=getattr(torch, args.dtype)).eval()
     model.generation_config.eos_token_id = None  # every row decodes the whole budget in both
     enc = tokenizer(_prompts(args.batch), return_tensors="pt", padding=True).to(args.device)
     steps = args.max_new_tokens
     tokens = args.batch * steps
-    shape = {"init_range": args.init_range, "batch": args.batch, "max_new_tokens": steps, "hidden": args.hidden, "layers": args.layers,
-             "vocab": model.config.vocab_size, "arch": args.arch, "dtype": args.dtype, "device": args.device,
-             "threads": torch.get_num_threads(), "prompt_width": int(enc["input_ids"].shape[1])}
-    print(f"model: {args.arch} hidden {args.hidden} x {args.layers} layers, vocab {model.config.vocab_size}, "
-          f"{args.dtype} on {args.device}; batch {args.batch} (mixed prompt lengths), {steps} new tokens")
+    shape = {
+        "init_range": args.init_range,
+        "batch": args.batch,
+        "max_new_tokens": steps,
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "vocab": model.config.vocab_size,
+        "arch": args.arch,
+        "dtype": args.dtype,
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "prompt_width": int(enc["input_ids"].shape[1]),
+    }
+    print(
+        f"model: {args.arch} hidden {args.hidden} x {args.layers} layers, vocab {model.config.vocab_size}, "
+        f"{args.dtype} on {args.device}; batch {args.batch} (mixed prompt lengths), {steps} new tokens"
+    )
 
     def run_generate() -> None:
         torch.manual_seed(0)
@@ -111,8 +141,9 @@ def main() -> None:
         config = SwiReasoningConfig(seed=0, **SAMPLING, **overrides)
 
         def run():
-            return swi_generate(model, tokenizer, enc["input_ids"], config, steps,
-                                attention_mask=enc["attention_mask"], eos_token_id=[])
+            return swi_generate(
+                model, tokenizer, enc["input_ids"], config, steps, attention_mask=enc["attention_mask"], eos_token_id=[]
+            )
 
         return run
 
@@ -136,19 +167,28 @@ def main() -> None:
     clocks = [("wall", wall)] + ([("cpu", cpu)] if args.device == "cpu" else [])
     for clock, times in clocks:
         base = statistics.median(times["generate"])
-        print(f"\n{clock} clock{' (process CPU time: robust to other jobs on a shared machine)' if clock == 'cpu' else ''}")
+        print(
+            f"\n{clock} clock{' (process CPU time: robust to other jobs on a shared machine)' if clock == 'cpu' else ''}"
+        )
         print(f"{'decoder':<22} {'tokens/s':>10} {'ratio':>7}  latent steps  switches/seq")
         print(f"{'model.generate':<22} {tokens / base:>10.0f} {1.0:>7.3f}")
         for name in runners:
             median = statistics.median(times[name])
             ratios = [g / s for g, s in zip(times["generate"], times[name])]
             summary = latent[name]
-            print(f"{'swi_generate/' + name:<22} {tokens / median:>10.0f} {base / median:>7.3f}  "
-                  f"{summary['latent_step_share']:>12.3f}  {summary['mean_switch_count']:>12.1f}   "
-                  f"(paired per-repeat ratios: median {statistics.median(ratios):.3f}, "
-                  f"range {min(ratios):.3f}-{max(ratios):.3f})")
-            config = {**shape, "setting": name, "repeats": args.repeats, "clock": clock,
-                      "latent_step_share": round(summary["latent_step_share"], 4)}
+            print(
+                f"{'swi_generate/' + name:<22} {tokens / median:>10.0f} {base / median:>7.3f}  "
+                f"{summary['latent_step_share']:>12.3f}  {summary['mean_switch_count']:>12.1f}   "
+                f"(paired per-repeat ratios: median {statistics.median(ratios):.3f}, "
+                f"range {min(ratios):.3f}-{max(ratios):.3f})"
+            )
+            config = {
+                **shape,
+                "setting": name,
+                "repeats": args.repeats,
+                "clock": clock,
+                "latent_step_share": round(summary["latent_step_share"], 4),
+            }
             metric = "decode_tokens_per_s" if clock == "wall" else "decode_tokens_per_cpu_s"
             rows.append(make_row(f"swireasoning/{name}", metric, "tokens/s", tokens / median, tokens / base, config))
     if args.check:

@@ -52,9 +52,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--budget", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--open-think", action="store_true",
-                        help="end every prompt with `<think>` so that step 0 is the first thinking token (by default "
-                             "the model writes `<think>` itself at step 0, with near-zero entropy: a low reference)")
+    parser.add_argument(
+        "--open-think",
+        action="store_true",
+        help="end every prompt with `<think>` so that step 0 is the first thinking token (by default "
+        "the model writes `<think>` itself at step 0, with near-zero entropy: a low reference)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--csv", default=None, help="CSV path (default benchmarks/results.csv)")
     args = parser.parse_args()
@@ -72,18 +75,37 @@ def main() -> None:
         prompts = [p + "<think>" for p in data["prompt"]] if args.open_think else data["prompt"]
         start = time.perf_counter()
         comparison = compare_decoding(
-            model, tokenizer, prompts, reward, columns,
-            swi_configs={name: SwiReasoningConfig(**kw) for name, kw in SETTINGS.items()}, budgets=[args.budget],
-            num_samples=args.samples, temperature=0.6, top_p=0.95, batch_size=64, seed=args.seed, progress=False,
+            model,
+            tokenizer,
+            prompts,
+            reward,
+            columns,
+            swi_configs={name: SwiReasoningConfig(**kw) for name, kw in SETTINGS.items()},
+            budgets=[args.budget],
+            num_samples=args.samples,
+            temperature=0.6,
+            top_p=0.95,
+            batch_size=64,
+            seed=args.seed,
+            progress=False,
         )
         seconds = time.perf_counter() - start
-        print(f"\n### {task}: {args.prompts} held-out prompts x {args.samples} samples, budget {args.budget}, "
-              f"temperature 0.6, top-p 0.95{', prompts end with <think>' if args.open_think else ''} "
-              f"({seconds:.0f} s)\n")
+        print(
+            f"\n### {task}: {args.prompts} held-out prompts x {args.samples} samples, budget {args.budget}, "
+            f"temperature 0.6, top-p 0.95{', prompts end with <think>' if args.open_think else ''} "
+            f"({seconds:.0f} s)\n"
+        )
         print(comparison.markdown())
         for r in comparison.rows:
-            config = {"task": task, "decoder": r["decoder"], "open_think": args.open_think, "prompts": args.prompts, "samples": args.samples,
-                      "budget": args.budget, "seed": args.seed}
+            config = {
+                "task": task,
+                "decoder": r["decoder"],
+                "open_think": args.open_think,
+                "prompts": args.prompts,
+                "samples": args.samples,
+                "budget": args.budget,
+                "seed": args.seed,
+            }
             baseline = comparison.rows[0]
             for metric in ("accuracy", "mean_tokens", "latent_share", "switches", "math_override_share"):
                 if r.get(metric) is not None:

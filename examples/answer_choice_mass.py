@@ -91,8 +91,16 @@ RELEASED_NAMES = {hub: short for short, hub in ALIASES.items()}
 DEFAULT_SHOTS = [0, 1, 2, 4, 8]
 #: the toy model holds 512 positions: about two demonstrations
 TOY_SHOTS = [0, 1, 2]
-METRICS = ("mass", "all_token_mass", "accuracy", "first_token_accuracy", "pmi_accuracy", "generation_accuracy",
-           "invalid_rate", "sfc_resolved")
+METRICS = (
+    "mass",
+    "all_token_mass",
+    "accuracy",
+    "first_token_accuracy",
+    "pmi_accuracy",
+    "generation_accuracy",
+    "invalid_rate",
+    "sfc_resolved",
+)
 
 
 @dataclass
@@ -115,8 +123,10 @@ class AnswerChoiceMassArguments:
     subset: str | None = field(default=None, metadata={"help": "Hub configuration (default: the preset's)."})
     demo_source: str | None = field(
         default=None,
-        metadata={"help": "Where demonstrations come from: a split of the same dataset or a file in the same "
-                          "conventions (default: the preset's demo split, else the other evaluated questions)."},
+        metadata={
+            "help": "Where demonstrations come from: a split of the same dataset or a file in the same "
+            "conventions (default: the preset's demo split, else the other evaluated questions)."
+        },
     )
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N questions."})
     formats: list[str] = field(default_factory=lambda: list(FORMATS), metadata={"help": "Prompt formats."})
@@ -124,12 +134,15 @@ class AnswerChoiceMassArguments:
         default=None, metadata={"help": "In-context examples k (default 0 1 2 4 8; the toy model: 0 1 2)."}
     )
     pmi: bool | None = field(
-        default=None, metadata={"help": "Also score PMI_DC (one more pass per question; default: on for the toy model)."}
+        default=None,
+        metadata={"help": "Also score PMI_DC (one more pass per question; default: on for the toy model)."},
     )
     surface_forms: list[str] | None = field(
         default=None,
-        metadata={"help": "Enumerated format: surface-form templates counted in PM, the first one scored, e.g. "
-                          "' {symbol}' '{symbol}' '({symbol})'."},
+        metadata={
+            "help": "Enumerated format: surface-form templates counted in PM, the first one scored, e.g. "
+            "' {symbol}' '{symbol}' '({symbol})'."
+        },
     )
     greedy_max_new_tokens: int = field(
         default=8, metadata={"help": "Greedy-generation budget for generation accuracy / invalid rate (0: skip)."}
@@ -148,14 +161,19 @@ class AnswerChoiceMassArguments:
     seed: int = field(default=0, metadata={"help": "Seed of the demonstrations' shuffle (the released runs: 10)."})
     protocol: str = field(
         default="default",
-        metadata={"help": "`released`: the authors' released prompts (instruction header, one shared draw of the "
-                          "demonstrations from the demo split); `default`: no header, a draw per question.",
-                  "choices": list(PROTOCOLS)},
+        metadata={
+            "help": "`released`: the authors' released prompts (instruction header, one shared draw of the "
+            "demonstrations from the demo split); `default`: no header, a draw per question.",
+            "choices": list(PROTOCOLS),
+        },
     )
     answer_parsing: str = field(
         default="strict",
-        metadata={"help": "Greedy answers: `strict` (the released rule: exactly a choice / symbol) or `lenient` "
-                          "(a prefix, case-insensitive).", "choices": list(ANSWER_PARSING)},
+        metadata={
+            "help": "Greedy answers: `strict` (the released rule: exactly a choice / symbol) or `lenient` "
+            "(a prefix, case-insensitive).",
+            "choices": list(ANSWER_PARSING),
+        },
     )
     output_dir: str = field(
         default="answer_choice_mass_out",
@@ -252,8 +270,10 @@ def _instruction(name: str, fmt: str, args: AnswerChoiceMassArguments) -> str | 
         )
     subset = args.subset if args.subset is not None else HUB_PRESETS[hub].get("subset")
     if RELEASED_NAMES[hub] == "mmlu" and fmt == "enumerated" and subset in (None, "all"):
-        raise ValueError("--protocol released on MMLU runs one subject at a time (its header names the subject): "
-                         "pass --subset <subject>, e.g. --subset abstract_algebra.")
+        raise ValueError(
+            "--protocol released on MMLU runs one subject at a time (its header names the subject): "
+            "pass --subset <subject>, e.g. --subset abstract_algebra."
+        )
     return released_instruction(RELEASED_NAMES[hub], fmt, subject=subset)
 
 
@@ -314,8 +334,16 @@ def _evaluate(args: AnswerChoiceMassArguments, model, tokenizer) -> list[dict[st
             protocol=args.protocol,
         )
         summary = result.summary()
-        rows.append({"dataset": name, "format": fmt, "k": k, **{m: summary[m] for m in METRICS},
-                     "num_questions": summary["num_questions"], "warnings": " ".join(result.warnings)})
+        rows.append(
+            {
+                "dataset": name,
+                "format": fmt,
+                "k": k,
+                **{m: summary[m] for m in METRICS},
+                "num_questions": summary["num_questions"],
+                "warnings": " ".join(result.warnings),
+            }
+        )
         details.append({"dataset": name, "format": fmt, "k": k, **result.to_dict()})
     table = _table(rows)
     with writing_into(args.output_dir, COMMAND, OUTPUT_FILES) as out:

@@ -160,8 +160,13 @@ def _load_model(args: EvalArguments):
 
 #: The script's name in the output folder's manifest, and the files it writes there (`trl_explore._output`)
 COMMAND = "evaluate_math.py"
-OUTPUT_FILES = ("summary.json", "summary.md", "samples_*.jsonl", "swireasoning_comparison.json",
-                "swireasoning_comparison.md")
+OUTPUT_FILES = (
+    "summary.json",
+    "summary.md",
+    "samples_*.jsonl",
+    "swireasoning_comparison.json",
+    "swireasoning_comparison.md",
+)
 
 
 def _load_dataset(name: str, args: EvalArguments):
@@ -169,8 +174,12 @@ def _load_dataset(name: str, args: EvalArguments):
         return toy_math_dataset(name, args.limit or 32, seed=10_000 + args.seed)
     check_toy_name(name, list(TOY_MATH_DATASETS), "--datasets")
     return load_math_dataset(
-        name, split=args.split, subset=args.subset, prompt_column=args.prompt_column,
-        answer_column=args.answer_column, limit=args.limit,
+        name,
+        split=args.split,
+        subset=args.subset,
+        prompt_column=args.prompt_column,
+        answer_column=args.answer_column,
+        limit=args.limit,
     )
 
 
@@ -182,15 +191,23 @@ def _dataset_config(name: str, config: SamplingConfig) -> SamplingConfig:
 def _grade(name: str, ds, samples):
     if name in TOY_MATH_DATASETS:
         extra = ["target", "numbers"] if TOY_MATH_DATASETS[name] == "countdown" else []
-        return grade_samples(samples, ds["solution"], reward_fn=toy_math_reward(name) if extra else None,
-                             columns={c: ds[c] for c in extra})
+        return grade_samples(
+            samples,
+            ds["solution"],
+            reward_fn=toy_math_reward(name) if extra else None,
+            columns={c: ds[c] for c in extra},
+        )
     return grade_samples(samples, ds["solution"])
 
 
 def main(args: EvalArguments) -> dict:
     config = SamplingConfig(
-        num_samples=args.num_samples, temperature=args.temperature, top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, system_prompt=args.system_prompt,
+        num_samples=args.num_samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        system_prompt=args.system_prompt,
         seed=args.seed,
     )
     check_output_dir(args.output_dir, COMMAND, OUTPUT_FILES)  # before the model loads
@@ -228,8 +245,12 @@ def compare_with_swireasoning(args: EvalArguments, model, tokenizer, config: Sam
     from trl_explore.generation.swireasoning_eval import compare_decoding
     from trl_explore.rewards import math_accuracy_reward
 
-    swi = SwiReasoningConfig(alpha0=args.swi_alpha0, beta0=args.swi_beta0, window_size=args.swi_window_size,
-                             max_switch_count=args.swi_max_switch_count)
+    swi = SwiReasoningConfig(
+        alpha0=args.swi_alpha0,
+        beta0=args.swi_beta0,
+        window_size=args.swi_window_size,
+        max_switch_count=args.swi_max_switch_count,
+    )
     tables, lines = {}, []
     for name in args.datasets:
         ds = _load_dataset(name, args)
@@ -239,10 +260,18 @@ def compare_with_swireasoning(args: EvalArguments, model, tokenizer, config: Sam
             reward = toy_math_reward(name)
             columns.update({c: ds[c] for c in ("target", "numbers") if c in ds.column_names})
         comparison = compare_decoding(
-            model, tokenizer, render_prompts(tokenizer, ds["prompt"], ds_config), reward,
-            columns, swi_configs={"swireasoning": swi},
-            budgets=args.swi_budgets or [args.max_new_tokens], num_samples=args.num_samples,
-            temperature=args.temperature, top_p=args.top_p, batch_size=args.batch_size, seed=args.seed,
+            model,
+            tokenizer,
+            render_prompts(tokenizer, ds["prompt"], ds_config),
+            reward,
+            columns,
+            swi_configs={"swireasoning": swi},
+            budgets=args.swi_budgets or [args.max_new_tokens],
+            num_samples=args.num_samples,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            batch_size=args.batch_size,
+            seed=args.seed,
         )
         tables[name] = comparison.rows
         lines += [f"## {name} ({len(ds)} problems x {args.num_samples} samples)", "", comparison.markdown()]

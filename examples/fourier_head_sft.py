@@ -168,7 +168,10 @@ def _kbit_device_map() -> dict[str, int]:
 
 #: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
 TOY_DEFAULTS = {
-    "learning_rate": 3e-3, "max_steps": 20, "per_device_train_batch_size": 16, "logging_steps": 5,
+    "learning_rate": 3e-3,
+    "max_steps": 20,
+    "per_device_train_batch_size": 16,
+    "logging_steps": 5,
 }
 
 

@@ -68,8 +68,12 @@ from trl_explore.trainers import LpRegConfig, LpRegGRPOTrainer
 
 #: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
 TOY_DEFAULTS = {
-    "learning_rate": 1e-4, "max_steps": 10, "per_device_train_batch_size": 16, "num_generations": 8,
-    "max_completion_length": 24, "logging_steps": 1,
+    "learning_rate": 1e-4,
+    "max_steps": 10,
+    "per_device_train_batch_size": 16,
+    "num_generations": 8,
+    "max_completion_length": 24,
+    "logging_steps": 1,
 }
 
 

@@ -119,8 +119,13 @@ class RngScriptArguments(MathScriptArguments):
 
 #: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
 TOY_DEFAULTS = {
-    "steps_per_generation": 4, "learning_rate": 1e-4, "max_steps": 8, "per_device_train_batch_size": 16,
-    "num_generations": 8, "max_completion_length": 24, "logging_steps": 1,
+    "steps_per_generation": 4,
+    "learning_rate": 1e-4,
+    "max_steps": 8,
+    "per_device_train_batch_size": 16,
+    "num_generations": 8,
+    "max_completion_length": 24,
+    "logging_steps": 1,
 }
 
 

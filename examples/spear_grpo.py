@@ -145,9 +145,16 @@ class SpearScriptArguments(MathScriptArguments):
 
 #: Toy route (``--model_name_or_path toy``): these values unless the command line sets them (`ExampleParser`)
 TOY_DEFAULTS = {
-    "max_steps": 8, "per_device_train_batch_size": 16, "num_generations": 8, "max_completion_length": 96,
-    "learning_rate": 5e-4, "max_tool_calling_iterations": 1, "sil_buffer_size": 16, "sil_trigger_factor": 1.0,
-    "sil_warmup_steps": 4, "logging_steps": 1,
+    "max_steps": 8,
+    "per_device_train_batch_size": 16,
+    "num_generations": 8,
+    "max_completion_length": 96,
+    "learning_rate": 5e-4,
+    "max_tool_calling_iterations": 1,
+    "sil_buffer_size": 16,
+    "sil_trigger_factor": 1.0,
+    "sil_warmup_steps": 4,
+    "logging_steps": 1,
 }
 
 

@@ -166,12 +166,40 @@ TOY_REGIME = {
 # ------------------------------------------------------------------------------------------------------- the table
 TABLE: dict[type, dict[str, Spec]] = {
     ExploreGRPOConfig: COMPONENTS,
-    LpRegConfig: {**COMPONENTS, **{k: TRL_OVERRIDES[k] for k in (
-        "learning_rate", "lr_scheduler_type", "temperature", "top_p", "beta", "epsilon", "epsilon_high", "loss_type")}},
+    LpRegConfig: {
+        **COMPONENTS,
+        **{
+            k: TRL_OVERRIDES[k]
+            for k in (
+                "learning_rate",
+                "lr_scheduler_type",
+                "temperature",
+                "top_p",
+                "beta",
+                "epsilon",
+                "epsilon_high",
+                "loss_type",
+            )
+        },
+    },
     RelativeNegativeConfig: COMPONENTS,
-    HAPOConfig: {**COMPONENTS, **{k: TRL_OVERRIDES[k] for k in (
-        "learning_rate", "warmup_steps", "weight_decay", "temperature", "beta", "epsilon", "epsilon_high", "loss_type",
-        "vllm_importance_sampling_correction")}},
+    HAPOConfig: {
+        **COMPONENTS,
+        **{
+            k: TRL_OVERRIDES[k]
+            for k in (
+                "learning_rate",
+                "warmup_steps",
+                "weight_decay",
+                "temperature",
+                "beta",
+                "epsilon",
+                "epsilon_high",
+                "loss_type",
+                "vllm_importance_sampling_correction",
+            )
+        },
+    },
     SPEARConfig: COMPONENTS,
     RankAwareSFTConfig: {
         "rank_aware_beta": num(-10.5, 11.0),
@@ -303,10 +331,12 @@ def test_table_lists_every_library_field(cls):
     assert set(TABLE[cls]) == _library_fields(cls)
 
 
-@pytest.mark.parametrize("cls", [ExploreGRPOConfig, LpRegConfig, RelativeNegativeConfig, HAPOConfig, SPEARConfig],
-                         ids=lambda c: c.__name__)
-@pytest.mark.parametrize(("name", "value"), [("max_completion_length", 0), ("max_completion_length", -3),
-                                             ("top_k", -1), ("top_k", 1.5)])
+@pytest.mark.parametrize(
+    "cls", [ExploreGRPOConfig, LpRegConfig, RelativeNegativeConfig, HAPOConfig, SPEARConfig], ids=lambda c: c.__name__
+)
+@pytest.mark.parametrize(
+    ("name", "value"), [("max_completion_length", 0), ("max_completion_length", -3), ("top_k", -1), ("top_k", 1.5)]
+)
 def test_trl_generation_fields_refused_at_construction(cls, name, value):
     """Issue 25: `max_completion_length=0` was accepted (a later error named `max_new_tokens`)."""
     with pytest.raises(ValueError, match=f"`{name}` must be an integer"):
@@ -355,7 +385,9 @@ def test_fourier_head_frequencies_above_nyquist_refused():
             FourierHead(4, 4, n)
     digits = [str(d) for d in range(10)]
     _build(FourierSFTConfig, fourier_head_number_tokens=digits, fourier_head_num_frequencies=4)
-    with pytest.raises(ValueError, match=r"`fourier_head_num_frequencies`=5 must be < `len\(fourier_head_number_tokens"):
+    with pytest.raises(
+        ValueError, match=r"`fourier_head_num_frequencies`=5 must be < `len\(fourier_head_number_tokens"
+    ):
         _build(FourierSFTConfig, fourier_head_number_tokens=digits, fourier_head_num_frequencies=5)
 
 

@@ -25,11 +25,13 @@ def test_local_files_and_folders(tmp_path):
 
 
 def test_to_prompt_solution():
-    ds = Dataset.from_dict({
-        "problem": ["1+1?"],
-        "answer": [2],
-        "other": ["dropped"],
-    })
+    ds = Dataset.from_dict(
+        {
+            "problem": ["1+1?"],
+            "answer": [2],
+            "other": ["dropped"],
+        }
+    )
     out = to_prompt_solution(ds, "problem", "answer", system_prompt="Box it.")
     assert out.column_names == ["prompt", "solution"]
     assert out[0]["prompt"] == [{"role": "system", "content": "Box it."}, {"role": "user", "content": "1+1?"}]

@@ -27,10 +27,13 @@ def _write_jsonl(path, rows):
 
 
 def test_load_math500_style_jsonl(tmp_path):
-    f = _write_jsonl(tmp_path / "math500.jsonl", [
-        {"problem": "What is 1+1?", "solution": "It is $\\boxed{2}$.", "answer": "2", "level": 1},
-        {"problem": "Half of 1?", "solution": "$\\boxed{\\frac12}$", "answer": "\\frac{1}{2}", "level": 2},
-    ])
+    f = _write_jsonl(
+        tmp_path / "math500.jsonl",
+        [
+            {"problem": "What is 1+1?", "solution": "It is $\\boxed{2}$.", "answer": "2", "level": 1},
+            {"problem": "Half of 1?", "solution": "$\\boxed{\\frac12}$", "answer": "\\frac{1}{2}", "level": 2},
+        ],
+    )
     ds = load_math_dataset(str(f))
     assert ds["prompt"] == ["What is 1+1?", "Half of 1?"]
     assert ds["solution"] == ["\\boxed{2}", "\\boxed{\\frac{1}{2}}"]  # `answer` preferred over `solution`

@@ -15,22 +15,44 @@ from trainers.grpo_helpers import build_trainer
 
 from trl_explore.citations import component_paper_keys, components_paper, trl_paper
 
-LP_REG = ("huang2025lowprobability", "Low-probability Tokens Sustain Exploration in Reinforcement Learning with "
-          "Verifiable Reward", "2510.03222")
-GRPO_N = ("yao2025debate", "The Debate on RLVR Reasoning Capability Boundary: Shrinkage, Expansion, or Both? A "
-          "Two-Stage Dynamic View", "2510.04028")
+LP_REG = (
+    "huang2025lowprobability",
+    "Low-probability Tokens Sustain Exploration in Reinforcement Learning with Verifiable Reward",
+    "2510.03222",
+)
+GRPO_N = (
+    "yao2025debate",
+    "The Debate on RLVR Reasoning Capability Boundary: Shrinkage, Expansion, or Both? A Two-Stage Dynamic View",
+    "2510.04028",
+)
 NSR = ("zhu2025surprising", "The Surprising Effectiveness of Negative Reinforcement in LLM Reasoning", "2506.01347")
-HAPO = ("liu2025uniform", "From Uniform to Heterogeneous: Tailoring Policy Optimization to Every Token's Nature",
-        "2509.16591")
-SPEAR = ("qin2025learn", "Learn the Ropes, Then Trust the Wins: Self-imitation with Progressive Exploration for "
-         "Agentic Reinforcement Learning", "2509.22601")
-CLIP_COV = ("cui2025entropy", "The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models",
-            "2505.22617")
+HAPO = (
+    "liu2025uniform",
+    "From Uniform to Heterogeneous: Tailoring Policy Optimization to Every Token's Nature",
+    "2509.16591",
+)
+SPEAR = (
+    "qin2025learn",
+    "Learn the Ropes, Then Trust the Wins: Self-imitation with Progressive Exploration for "
+    "Agentic Reinforcement Learning",
+    "2509.22601",
+)
+CLIP_COV = (
+    "cui2025entropy",
+    "The Entropy Mechanism of Reinforcement Learning for Reasoning Language Models",
+    "2505.22617",
+)
 RANK_AWARE = ("wu2025diversity", "Diversity or Precision? A Deep Dive into Next Token Prediction", "2512.22955")
-FOURIER = ("gillman2025fourier", "Fourier Head: Helping Large Language Models Learn Complex Probability "
-           "Distributions", "2410.22269")
-GRPO = ("shao2024deepseekmath", "DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models",
-        "2402.03300")
+FOURIER = (
+    "gillman2025fourier",
+    "Fourier Head: Helping Large Language Models Learn Complex Probability Distributions",
+    "2410.22269",
+)
+GRPO = (
+    "shao2024deepseekmath",
+    "DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models",
+    "2402.03300",
+)
 
 
 def _card(trainer, tmp_path) -> str:
@@ -105,8 +127,15 @@ def _sft_trainer(kind: str, tmp_path):
 
     tok = make_tokenizer()
     data = Dataset.from_list([{"prompt": f"x=0.{i} bin:", "completion": str(i)} for i in range(8)])
-    common = dict(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=1, report_to="none",
-                  use_cpu=True, save_strategy="no", max_length=16)
+    common = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        max_steps=1,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        max_length=16,
+    )
     model = make_tiny_model(tok, hidden_size=32, num_hidden_layers=1, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -117,8 +146,9 @@ def _sft_trainer(kind: str, tmp_path):
         return FourierSFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
 
 
-@pytest.mark.parametrize("kind, paper, trainer_name", [("rank_aware", RANK_AWARE, "RankAwareSFT"),
-                                                        ("fourier", FOURIER, "FourierSFT")])
+@pytest.mark.parametrize(
+    "kind, paper, trainer_name", [("rank_aware", RANK_AWARE, "RankAwareSFT"), ("fourier", FOURIER, "FourierSFT")]
+)
 def test_sft_trainers_cite_their_paper(kind, paper, trainer_name, tmp_path, one_thread):
     card = _card(_sft_trainer(kind, tmp_path), tmp_path)
     _assert_cites(card, paper)
@@ -130,10 +160,18 @@ def test_component_to_paper_rules():
     paper once; a component of your own adds nothing; no component: the default is returned unchanged."""
     from types import SimpleNamespace
 
-    modes = {mode: component_paper_keys(["relative_negative"], SimpleNamespace(advantage_mode=mode))
-             for mode in ("grpo", "grpo_n", "gspo_n", "nsr", "psr", "w_reinforce")}
-    assert modes == {"grpo": ["grpo_n"], "grpo_n": ["grpo_n"], "gspo_n": ["grpo_n"], "nsr": ["nsr"], "psr": ["nsr"],
-                     "w_reinforce": ["nsr"]}
+    modes = {
+        mode: component_paper_keys(["relative_negative"], SimpleNamespace(advantage_mode=mode))
+        for mode in ("grpo", "grpo_n", "gspo_n", "nsr", "psr", "w_reinforce")
+    }
+    assert modes == {
+        "grpo": ["grpo_n"],
+        "grpo_n": ["grpo_n"],
+        "gspo_n": ["grpo_n"],
+        "nsr": ["nsr"],
+        "psr": ["nsr"],
+        "w_reinforce": ["nsr"],
+    }
     hapo = ["hapo_adaptive_temperature", "hapo_tlga", "hapo_dar", "hapo_adaptive_clip", "my_component"]
     assert component_paper_keys(hapo) == ["hapo"]
     assert component_paper_keys(["clip_cov", "spear", "lp_reg"]) == ["lp_reg", "spear", "clip_cov"]

@@ -75,7 +75,9 @@ def torchrun(
         "WANDB_DISABLED": "true",
         "TOKENIZERS_PARALLELISM": "false",
         "TRL_EXPERIMENTAL_SILENCE": "1",
-        "PYTHONPATH": os.pathsep.join([*map(str, pythonpath), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "PYTHONPATH": os.pathsep.join(
+            [*map(str, pythonpath), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
         # a hung rank dumps its stacks and exits before the launch's own timeout
         "TRL_EXPLORE_RANK_TIMEOUT": str(max(30, int(timeout) - 60)),
     }

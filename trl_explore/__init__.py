@@ -84,8 +84,6 @@ __all__ = ["__version__", *sorted(_LAZY)]
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
-
-
 _check_trl_version()
 
 if TYPE_CHECKING:  # pragma: no cover

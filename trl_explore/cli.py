@@ -32,13 +32,24 @@ examples:
   trl-explore detect --model_name_or_path toy --data_files toy   # detection on the offline toy set
 """
 
+
 def _info(_: argparse.Namespace) -> int:
     from importlib.metadata import PackageNotFoundError, version
 
     from ._version import __version__
 
     lines = [f"trl_explore {__version__}", f"python {platform.python_version()} ({platform.platform()})"]
-    for pkg in ("trl", "transformers", "torch", "peft", "accelerate", "datasets", "latex2sympy2", "vllm", "bitsandbytes"):
+    for pkg in (
+        "trl",
+        "transformers",
+        "torch",
+        "peft",
+        "accelerate",
+        "datasets",
+        "latex2sympy2",
+        "vllm",
+        "bitsandbytes",
+    ):
         try:
             lines.append(f"{pkg} {version(pkg)}")
         except PackageNotFoundError:
@@ -68,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", description="Versions of trl_explore and its dependencies.").set_defaults(func=_info)
 
-    ws = sub.add_parser("warm-start", description="Build (or reuse) the cached warm-started toy model and print its "
-                        "folder.")
+    ws = sub.add_parser(
+        "warm-start", description="Build (or reuse) the cached warm-started toy model and print its folder."
+    )
     ws.add_argument("--task", choices=["arithmetic", "countdown"], default="countdown", help="toy task")
     ws.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the warm start (default: 0)")
     ws.add_argument("--force", action="store_true", help="rebuild even when cached")

@@ -60,9 +60,7 @@ def pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence
     )
 
 
-def load_any_dataset(
-    name_or_path: str, config: str | None = None, split: str | None = None
-) -> datasets.DatasetDict:
+def load_any_dataset(name_or_path: str, config: str | None = None, split: str | None = None) -> datasets.DatasetDict:
     """Load a dataset from the Hub or from disk, always as a `DatasetDict`.
 
     Args:

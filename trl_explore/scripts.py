@@ -201,10 +201,15 @@ class ExampleParser(TrlParser):
         kwargs.setdefault("usage", "%(prog)s [options]   (--help lists them)")
         super().__init__(dataclass_types, **kwargs)
         first = [g for g in self._action_groups if id(g) not in self._group_rank]
-        ranked = sorted((g for g in self._action_groups if id(g) in self._group_rank), key=lambda g: self._group_rank[id(g)])
+        ranked = sorted(
+            (g for g in self._action_groups if id(g) in self._group_rank), key=lambda g: self._group_rank[id(g)]
+        )
         self._action_groups[:] = [*first, *ranked]
         self.add_argument(
-            "--help-all", action=_HelpAll, nargs=0, default=argparse.SUPPRESS,
+            "--help-all",
+            action=_HelpAll,
+            nargs=0,
+            default=argparse.SUPPRESS,
             help="Show every option (all of TRL's and transformers' training options) and exit.",
         )
 
@@ -406,10 +411,16 @@ def train_and_save(trainer: Any, training_args: Any, dataset_name: str | None = 
     (`trl_explore.toy.warm_start.small_model_threads`)."""
     from .toy.warm_start import small_model_threads, torch_threads
 
-    with writing_into(
-        training_args.output_dir, TRAINING_COMMAND, TRAINER_FILES, prune=False,
-        record=getattr(training_args, "process_index", 0) == 0,
-    ), torch_threads(small_model_threads(trainer.model)):
+    with (
+        writing_into(
+            training_args.output_dir,
+            TRAINING_COMMAND,
+            TRAINER_FILES,
+            prune=False,
+            record=getattr(training_args, "process_index", 0) == 0,
+        ),
+        torch_threads(small_model_threads(trainer.model)),
+    ):
         trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         signal = learning_signal(trainer.state.log_history)
         if signal:
@@ -464,7 +475,9 @@ def check_model_path(name_or_path: str | os.PathLike | None, option: str = "--mo
     text = os.fspath(name_or_path)
     if text.lower() in PRETRAINED_ALIASES and not os.path.exists(text):
         return resolve_pretrained(text)
-    looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") > 1 or isinstance(name_or_path, os.PathLike)
+    looks_local = (
+        text.startswith(("/", "./", "../", "~")) or text.count("/") > 1 or isinstance(name_or_path, os.PathLike)
+    )
     if looks_local and not os.path.exists(os.path.expanduser(text)):
         raise UsageError(f"{option} {text!r}: no such folder (a Hub name looks like `org/name`).")
     return os.path.expanduser(text) if looks_local else text
@@ -618,7 +631,9 @@ def math_grpo_trainer(
 
 def _warn_unused_math_columns(script_args: MathScriptArguments) -> None:
     defaults = {f.name: f.default for f in dataclasses.fields(type(script_args))}
-    changed = [n for n in ("problem_column", "solution_column", "system_prompt") if getattr(script_args, n) != defaults[n]]
+    changed = [
+        n for n in ("problem_column", "solution_column", "system_prompt") if getattr(script_args, n) != defaults[n]
+    ]
     if changed:
         logger.warning(
             "%s: not used with the toy dataset %s (its rows are conversational prompts without a system message).",

@@ -1,6 +1,6 @@
 """The rows of a benchmark CSV (``benchmarks/_common.py``'s columns) as one Markdown table, for the docs.
 
-    python benchmarks/gpu/summarize.py gpu_all.csv
+python benchmarks/gpu/summarize.py gpu_all.csv
 """
 
 from __future__ import annotations

@@ -37,8 +37,17 @@ def main(out_dir: str) -> None:
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(row))
     if rank == 0:
         demos = draw_demos(ds.to_list(), 7, 2, seed=0, exclude_self=True)
-        s = answer_choice_mass(model, tok, ds["question"], ds["choices"], num_shots=2, demos=demos, pmi=True,
-                               answers=ds["answer"], show_progress=False).summary()
+        s = answer_choice_mass(
+            model,
+            tok,
+            ds["question"],
+            ds["choices"],
+            num_shots=2,
+            demos=demos,
+            pmi=True,
+            answers=ds["answer"],
+            show_progress=False,
+        ).summary()
         keys = ("mass", "all_token_mass", "accuracy", "first_token_accuracy", "sfc_resolved", "pmi_accuracy")
         Path(out_dir, "single.json").write_text(json.dumps({"step": 0, **{k: s[k] for k in keys}}))
     finish()

@@ -46,16 +46,34 @@ def test_metrics_equal_the_function_and_csv(tiny, tmp_path):
     row = cb.evaluate(model, tok, _Args(tmp_path), step=0)
     rows = ds.to_list()
     demos = draw_demos(rows, 6, 1, seed=0, exclude_self=True)
-    r = answer_choice_mass(model, tok, ds["question"], ds["choices"], format="string", num_shots=1, demos=demos,
-                           pmi=True, answers=ds["answer"], show_progress=False)
+    r = answer_choice_mass(
+        model,
+        tok,
+        ds["question"],
+        ds["choices"],
+        format="string",
+        num_shots=1,
+        demos=demos,
+        pmi=True,
+        answers=ds["answer"],
+        show_progress=False,
+    )
     s = r.summary()
     for key in ("mass", "all_token_mass", "accuracy", "first_token_accuracy", "pmi_accuracy"):
         assert row[key] == pytest.approx(s[key]), key
     assert row["sfc_resolved"] == pytest.approx(s["sfc_resolved"])
     with (tmp_path / "answer_choice_mass.csv").open() as f:
         written = list(csv.DictReader(f))
-    assert list(written[0]) == ["step", "mass", "all_token_mass", "accuracy", "first_token_accuracy", "sfc_resolved",
-                                "pmi_accuracy", "seconds"]
+    assert list(written[0]) == [
+        "step",
+        "mass",
+        "all_token_mass",
+        "accuracy",
+        "first_token_accuracy",
+        "sfc_resolved",
+        "pmi_accuracy",
+        "seconds",
+    ]
     assert float(written[0]["mass"]) == pytest.approx(s["mass"], abs=1e-6)
 
 
@@ -68,16 +86,34 @@ def test_instruction_and_shared_demonstrations(tiny, tmp_path):
     model, tok = tiny
     ds = make_multiple_choice_dataset(4, seed=1)
     pool = make_multiple_choice_dataset(5, seed=2).to_list()
-    cb = AnswerChoiceMassCallback(ds, num_shots=2, demos=pool, demo_sampling="shared", instruction="Answer.",
-                                  show_progress=False)
+    cb = AnswerChoiceMassCallback(
+        ds, num_shots=2, demos=pool, demo_sampling="shared", instruction="Answer.", show_progress=False
+    )
     shared = [pool[j] for j in random.Random(0).sample(range(5), 5)[:2]]
     assert cb.demos == [shared] * 4
     row = cb.evaluate(model, tok, _Args(tmp_path), step=0)
-    r = answer_choice_mass(model, tok, ds["question"], ds["choices"], num_shots=2, demos=[shared] * 4,
-                           answers=ds["answer"], instruction="Answer.", show_progress=False)
+    r = answer_choice_mass(
+        model,
+        tok,
+        ds["question"],
+        ds["choices"],
+        num_shots=2,
+        demos=[shared] * 4,
+        answers=ds["answer"],
+        instruction="Answer.",
+        show_progress=False,
+    )
     assert row["mass"] == pytest.approx(r.summary()["mass"])
-    plain = answer_choice_mass(model, tok, ds["question"], ds["choices"], num_shots=2, demos=[shared] * 4,
-                               answers=ds["answer"], show_progress=False)
+    plain = answer_choice_mass(
+        model,
+        tok,
+        ds["question"],
+        ds["choices"],
+        num_shots=2,
+        demos=[shared] * 4,
+        answers=ds["answer"],
+        show_progress=False,
+    )
     assert row["mass"] != pytest.approx(plain.summary()["mass"])  # the header is in the prompt
     with pytest.raises(ValueError, match="demo_sampling"):
         AnswerChoiceMassCallback(ds, demo_sampling="all")
@@ -91,15 +127,27 @@ def test_logs_inside_sft_training(tiny, tmp_path):
     model, tok = tiny
     model = make_tiny_model(tok, seed=0)  # trained below: a fresh copy
     train = make_multiple_choice_dataset(32, seed=2)
-    train = Dataset.from_dict({
-        "prompt": [f"Question: {q}\nChoices:" + "".join(f"\n {'ABCD'[i]}: {c}" for i, c in enumerate(cs)) + "\nAnswer:"
-                   for q, cs in zip(train["question"], train["choices"])],
-        "completion": [f" {'ABCD'[a]}" for a in train["answer"]],
-    })
+    train = Dataset.from_dict(
+        {
+            "prompt": [
+                f"Question: {q}\nChoices:" + "".join(f"\n {'ABCD'[i]}: {c}" for i, c in enumerate(cs)) + "\nAnswer:"
+                for q, cs in zip(train["question"], train["choices"])
+            ],
+            "completion": [f" {'ABCD'[a]}" for a in train["answer"]],
+        }
+    )
     held_out = make_multiple_choice_dataset(8, seed=3)
     cb = AnswerChoiceMassCallback(held_out, eval_steps=2, show_progress=False)
-    args = SFTConfig(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=8, learning_rate=5e-3,
-                     logging_steps=1, report_to="none", save_strategy="no", use_cpu=True)
+    args = SFTConfig(
+        output_dir=str(tmp_path),
+        max_steps=3,
+        per_device_train_batch_size=8,
+        learning_rate=5e-3,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+    )
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

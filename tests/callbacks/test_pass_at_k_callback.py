@@ -85,14 +85,27 @@ def test_runs_inside_grpo_training(tiny, tmp_path):
     held_out = Dataset.from_dict({"prompt": ["5+5=", "6+6="]})
     cb = PassAtKCallback(held_out, _first_sample_right(2), k=2, eval_steps=2, show_progress=False)
     args = GRPOConfig(
-        output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, num_generations=2,
-        max_completion_length=4, logging_steps=1, report_to="none", save_strategy="no", use_cpu=True,
+        output_dir=str(tmp_path),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=4,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
     )
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        GRPOTrainer(model=model, reward_funcs=lambda completions, **k: [float(len(c)) for c in completions],
-                    args=args, train_dataset=ds, processing_class=tok, callbacks=[cb]).train()
+        GRPOTrainer(
+            model=model,
+            reward_funcs=lambda completions, **k: [float(len(c)) for c in completions],
+            args=args,
+            train_dataset=ds,
+            processing_class=tok,
+            callbacks=[cb],
+        ).train()
     finally:
         torch.set_num_threads(previous)
     assert [row["step"] for row in cb.history] == [0, 2, 3]

@@ -15,12 +15,29 @@ GRPO_ENTROPY = (0.25, 0.30, 0.32)
 
 
 def _result(method, seed, entropy_end, pass1, pass4):
-    logs = [{"step": float(t), "entropy": 0.5 if t == 1 else entropy_end, "reward": 0.2,
-             "exploration/frac_prob_lt_0.1": 0.03} for t in range(1, STEPS + 1)]
+    logs = [
+        {
+            "step": float(t),
+            "entropy": 0.5 if t == 1 else entropy_end,
+            "reward": 0.2,
+            "exploration/frac_prob_lt_0.1": 0.03,
+        }
+        for t in range(1, STEPS + 1)
+    ]
     start = {"step": 0.0, "pass@1": 0.2, "pass@2": 0.35, "pass@4": 0.6}
     final = {"step": float(STEPS), "pass@1": pass1, "pass@2": 0.4, "pass@4": pass4}
-    return RunResult(method=method, label=METHODS[method].label, seed=seed, logs=logs, evals=[final],
-                     train_seconds=1.0, eval_seconds=0.1, steps=STEPS, start_eval=start, learning_rate=5e-4)
+    return RunResult(
+        method=method,
+        label=METHODS[method].label,
+        seed=seed,
+        logs=logs,
+        evals=[final],
+        train_seconds=1.0,
+        eval_seconds=0.1,
+        steps=STEPS,
+        start_eval=start,
+        learning_rate=5e-4,
+    )
 
 
 def _run(nsr_pass4):
@@ -37,8 +54,14 @@ def _run(nsr_pass4):
             _result("nsr", s, 0.45, 0.1, nsr_pass4[s]),
         ]
     starts = {s: results[0].start_eval for s in range(3)}
-    return DemoRun(settings=settings, methods=[METHODS[n] for n in ("grpo", "lp_reg", "nsr")], results=results,
-                   start_evals=starts, model_path="toy", warm_seconds=0.0)
+    return DemoRun(
+        settings=settings,
+        methods=[METHODS[n] for n in ("grpo", "lp_reg", "nsr")],
+        results=results,
+        start_evals=starts,
+        model_path="toy",
+        warm_seconds=0.0,
+    )
 
 
 # NSR pass@4 - GRPO's: A (0.10, 0.11, 0.09): mean 0.10, se 0.01 / sqrt(3) = 0.0058, half-width 0.0248: resolved, as
@@ -51,8 +74,9 @@ def _write(run: DemoRun, folder):
     """A demo folder as `run_demo` writes it (marker, settings.json, runs/<method>/seed<k>.json)."""
     (folder / "runs").mkdir(parents=True)
     (folder / MARKER_FILE).write_text("test\n")
-    (folder / "settings.json").write_text(json.dumps(
-        {**asdict(run.settings), "resolved_methods": [m.name for m in run.methods], "timing": {}}))
+    (folder / "settings.json").write_text(
+        json.dumps({**asdict(run.settings), "resolved_methods": [m.name for m in run.methods], "timing": {}})
+    )
     for r in run.results:
         (folder / "runs" / r.method).mkdir(exist_ok=True)
         (folder / "runs" / r.method / f"seed{r.seed}.json").write_text(json.dumps(asdict(r)))

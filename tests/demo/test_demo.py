@@ -57,8 +57,9 @@ def test_registering_a_method_adds_it_to_the_default_run(monkeypatch):
     monkeypatch.setattr("trl_explore.demo.methods.METHODS", dict(METHODS))
     import trl_explore.demo.methods as methods
 
-    register_method(DemoMethod(name="new", label="New", trainer="trl:GRPOTrainer", config="trl:GRPOConfig",
-                               targets=("entropy",)))
+    register_method(
+        DemoMethod(name="new", label="New", trainer="trl:GRPOTrainer", config="trl:GRPOConfig", targets=("entropy",))
+    )
     assert "new" in [m.name for m in methods.resolve_methods(None)]
 
 
@@ -144,8 +145,21 @@ def test_rerun_replaces_only_its_own_files(quick_model, tmp_path):
 def test_quick_demo_with_a_local_model_path(quick_warm_start, tmp_path):
     """`--model <folder>` trains that model (one process, no warm start); a missing model is a one-line error."""
     out = tmp_path / "demo"
-    rc = main(["demo", "--quick", "--model", str(quick_warm_start), "--methods", "grpo", "--seeds", "1",
-               "--no-progress", "--output-dir", str(out)])
+    rc = main(
+        [
+            "demo",
+            "--quick",
+            "--model",
+            str(quick_warm_start),
+            "--methods",
+            "grpo",
+            "--seeds",
+            "1",
+            "--no-progress",
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert rc == 0
     settings = json.loads((out / "settings.json").read_text())
     assert settings["model"] == str(quick_warm_start) and settings["timing"]["workers"] == 1

@@ -10,8 +10,9 @@ from trl_explore.toy import countdown_reward, make_countdown_dataset
 
 def test_decoding_section_compares_and_plots(quick_warm_start, tmp_path):
     held_out = make_countdown_dataset(6, seed=2000)
-    lines = decoding.decoding_section(str(quick_warm_start), held_out, countdown_reward, tmp_path,
-                                      max_new_tokens=24, num_prompts=6, num_samples=2)
+    lines = decoding.decoding_section(
+        str(quick_warm_start), held_out, countdown_reward, tmp_path, max_new_tokens=24, num_prompts=6, num_samples=2
+    )
     text = "\n".join(lines)
     assert text.startswith("## Decoding: SwiReasoning vs plain sampling")
     for name in ("sampling", *decoding._swi_configs()):
@@ -37,4 +38,6 @@ def test_report_section_builder_and_skip_without_think_tokens(quick_warm_start, 
     settings = DemoSettings(max_completion_length=8)
     run = SimpleNamespace(model_path=str(quick_warm_start), settings=settings, task=lambda: prepare_task(settings))
     text = "\n".join(SECTIONS[-1](run, tmp_path))
-    assert text.startswith("## Decoding: SwiReasoning vs plain sampling") and "Skipped: `think_token` '<reflect>'" in text
+    assert (
+        text.startswith("## Decoding: SwiReasoning vs plain sampling") and "Skipped: `think_token` '<reflect>'" in text
+    )

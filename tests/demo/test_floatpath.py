@@ -82,8 +82,10 @@ def test_execute_starts_workers_inside_the_float_path(monkeypatch):
     _InlinePool.started_with.clear()
     jobs = [runner.Job("start", 0), runner.Job("start", 1)]
     avx2 = runner.DemoSettings(float_path="avx2", workers=1)
-    assert runner.execute(jobs, avx2, "toy", lambda e: None, 1) == [{"seed": 0, "pooled": True},
-                                                                    {"seed": 1, "pooled": True}]
+    assert runner.execute(jobs, avx2, "toy", lambda e: None, 1) == [
+        {"seed": 0, "pooled": True},
+        {"seed": 1, "pooled": True},
+    ]
     assert _InlinePool.started_with == [(1, "avx2")] and "ATEN_CPU_CAPABILITY" not in os.environ
     default = runner.DemoSettings(workers=1)
     assert runner.execute(jobs, default, "toy", lambda e: None, 1)[0] == {"seed": 0, "pooled": False}

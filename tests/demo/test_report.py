@@ -16,13 +16,27 @@ RATES = {"grpo": 5e-4, "lp_reg": 1.5e-4, "nsr": 5e-5}  # each method's (recorded
 
 def _run_result(method, seed, entropy_end, pass_end, start):
     logs = [
-        {"step": float(t), "entropy": 0.5 if t == 1 else entropy_end, "reward": 0.2,
-         "exploration/frac_prob_lt_0.1": 0.03}
+        {
+            "step": float(t),
+            "entropy": 0.5 if t == 1 else entropy_end,
+            "reward": 0.2,
+            "exploration/frac_prob_lt_0.1": 0.03,
+        }
         for t in range(1, STEPS + 1)
     ]
     final = {"step": float(STEPS), "pass@1": pass_end[0], "pass@2": pass_end[1], "pass@4": pass_end[2]}
-    return RunResult(method=method, label=METHODS[method].label, seed=seed, logs=logs, evals=[final],
-                     train_seconds=1.0, eval_seconds=0.1, steps=STEPS, start_eval=start, learning_rate=RATES[method])
+    return RunResult(
+        method=method,
+        label=METHODS[method].label,
+        seed=seed,
+        logs=logs,
+        evals=[final],
+        train_seconds=1.0,
+        eval_seconds=0.1,
+        steps=STEPS,
+        start_eval=start,
+        learning_rate=RATES[method],
+    )
 
 
 def _run(grpo_pass1_end):
@@ -36,8 +50,16 @@ def _run(grpo_pass1_end):
         results.append(_run_result("lp_reg", s, lp_entropy[s], (grpo_pass1_end[s], 0.4, 0.6), starts[s]))
         results.append(_run_result("nsr", s, 0.45, (0.1, 0.3, nsr_pass4[s]), starts[s]))
     methods = [METHODS[n] for n in ("grpo", "lp_reg", "nsr")]
-    return DemoRun(settings=settings, methods=methods, results=results, start_evals=starts, model_path="toy",
-                   warm_seconds=0.0, total_seconds=1.0, workers=1)
+    return DemoRun(
+        settings=settings,
+        methods=methods,
+        results=results,
+        start_evals=starts,
+        model_path="toy",
+        warm_seconds=0.0,
+        total_seconds=1.0,
+        workers=1,
+    )
 
 
 def test_verdict_matches_hand_computation(tmp_path):
@@ -61,12 +83,16 @@ def test_verdict_matches_hand_computation(tmp_path):
 
     lines = verdict(run)
     assert len(lines) == 3
-    assert lines[0].startswith("**GRPO learned:** held-out pass@1 0.200 → 0.310 (+0.110 ± 0.006 across 3 seeds, "
-                               "95% t-interval above 0)")
+    assert lines[0].startswith(
+        "**GRPO learned:** held-out pass@1 0.200 → 0.310 (+0.110 ± 0.006 across 3 seeds, 95% t-interval above 0)"
+    )
     assert "entropy fell 0.500 → 0.290" in lines[0] and "pass@4 rose 0.600 → 0.650" in lines[0]
     assert "(resolved = 95% paired t-interval excludes 0)" in lines[1]
     assert "moved as intended: Lp-Reg entropy +0.060 ± 0.006 (+21 % of GRPO's)" in lines[1]
-    assert "; not resolved: Lp-Reg share p<0.1 +0.000 ± 0.000 (+0 % of GRPO's), NSR pass@4 -0.050 ± 0.029 (-8 % of GRPO's)." in lines[1]
+    assert (
+        "; not resolved: Lp-Reg share p<0.1 +0.000 ± 0.000 (+0 % of GRPO's), NSR pass@4 -0.050 ± 0.029 (-8 % of GRPO's)."
+        in lines[1]
+    )
     assert "below GRPO (resolved): NSR -0.210 ± 0.006" in lines[2] and "within noise: Lp-Reg +0.000" in lines[2]
 
     report = write_report(run, tmp_path).read_text()
@@ -93,14 +119,34 @@ def _all_methods_run(settings: DemoSettings, value: float = 0.0) -> DemoRun:
     start = {"step": 0.0, **{f"pass@{k}": value for k in (1, 2, 4)}}
     results = []
     for seed in settings.seed_list:
-        logs = [{"step": float(t), "entropy": 3.518, "reward": value, "exploration/frac_prob_lt_0.1": 0.03}
-                for t in range(1, settings.steps + 1)]
+        logs = [
+            {"step": float(t), "entropy": 3.518, "reward": value, "exploration/frac_prob_lt_0.1": 0.03}
+            for t in range(1, settings.steps + 1)
+        ]
         for m in methods:
-            results.append(RunResult(method=m.name, label=m.label, seed=seed, logs=logs,
-                                     evals=[{**start, "step": float(settings.steps)}], train_seconds=1.0,
-                                     eval_seconds=0.1, steps=settings.steps, start_eval=start))
-    return DemoRun(settings=settings, methods=methods, results=results, start_evals=dict.fromkeys(settings.seed_list, start),
-                   model_path="toy", warm_seconds=0.0, total_seconds=1.0, workers=1)
+            results.append(
+                RunResult(
+                    method=m.name,
+                    label=m.label,
+                    seed=seed,
+                    logs=logs,
+                    evals=[{**start, "step": float(settings.steps)}],
+                    train_seconds=1.0,
+                    eval_seconds=0.1,
+                    steps=settings.steps,
+                    start_eval=start,
+                )
+            )
+    return DemoRun(
+        settings=settings,
+        methods=methods,
+        results=results,
+        start_evals=dict.fromkeys(settings.seed_list, start),
+        model_path="toy",
+        warm_seconds=0.0,
+        total_seconds=1.0,
+        workers=1,
+    )
 
 
 def test_quick_report_says_it_is_a_smoke_run(tmp_path, caplog):
@@ -113,8 +159,10 @@ def test_quick_report_says_it_is_a_smoke_run(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="trl_explore.demo.report"):
         report = write_report(run, tmp_path).read_text()
     head = report.split("## Verdict")[0]
-    assert "> **This is a smoke run (`--quick`)**: 4 steps of 2 prompts × 4 completions on a model warm-started for " \
-           "60 steps, 8 held-out prompts." in head
+    assert (
+        "> **This is a smoke run (`--quick`)**: 4 steps of 2 prompts × 4 completions on a model warm-started for "
+        "60 steps, 8 held-out prompts." in head
+    )
     assert "smoke run (--quick)" in caplog.text
     first = verdict(run)[0]
     assert "its policy entropy stayed at 3.518 nats/token and its pass@4 stayed at 0.000." in first

@@ -24,11 +24,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _sweep_json(path: Path, choices: dict, collapsed: tuple = ()) -> Path:
     """The shape `run_sweep` writes: {"choices": {method: RateChoice fields}, "cells": [...]}."""
-    path.write_text(json.dumps({
-        "choices": {m: {"method": m, "learning_rate": r, "criterion": 0.5, "criterion_se": 0.01, "ineligible": [],
-                        "collapsed": m in collapsed} for m, r in choices.items()},
-        "cells": [],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "choices": {
+                    m: {
+                        "method": m,
+                        "learning_rate": r,
+                        "criterion": 0.5,
+                        "criterion_se": 0.01,
+                        "ineligible": [],
+                        "collapsed": m in collapsed,
+                    }
+                    for m, r in choices.items()
+                },
+                "cells": [],
+            }
+        )
+    )
     return path
 
 

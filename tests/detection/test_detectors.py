@@ -62,16 +62,28 @@ def _gemma2(tok):
 
     torch.manual_seed(1)
     config = Gemma2Config(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=16, final_logit_softcapping=3.0, pad_token_id=tok.pad_token_id,
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        final_logit_softcapping=3.0,
+        pad_token_id=tok.pad_token_id,
     )
     return Gemma2ForCausalLM(config).double().eval()
 
 
 def _untied_with_bias(tok):
     torch.manual_seed(2)
-    model = make_tiny_model(tok, arch="llama", hidden_size=32, num_hidden_layers=1, tie_word_embeddings=False,
-                            initializer_range=0.2).double().eval()
+    model = (
+        make_tiny_model(
+            tok, arch="llama", hidden_size=32, num_hidden_layers=1, tie_word_embeddings=False, initializer_range=0.2
+        )
+        .double()
+        .eval()
+    )
     head = torch.nn.Linear(32, len(tok), bias=True).double()
     torch.nn.init.normal_(head.bias, std=0.5)
     model.lm_head = head
@@ -187,8 +199,9 @@ def test_samples_come_from_the_reference_model(tok, model64):
     with torch.no_grad():
         head.bias[target] = 60.0
     reference.lm_head = head
-    detector = LastdeDetector(model64, tok, reference_model=reference, preset="lastde++", n_samples=5,
-                              show_progress=False)
+    detector = LastdeDetector(
+        model64, tok, reference_model=reference, preset="lastde++", n_samples=5, show_progress=False
+    )
     st = detector.statistics([TEXTS[0]])[0]
     assert bool((st.sample_ids == target).all())
     logp = _full_logprobs(model64, tok(TEXTS[0])["input_ids"])
@@ -224,12 +237,21 @@ def labelled(tok, model64):
     prompts = torch.tensor([tok("The ")["input_ids"]] * 12)
     torch.manual_seed(0)
     with torch.no_grad():
-        out = model64.generate(prompts, do_sample=True, temperature=0.5, max_new_tokens=40, min_new_tokens=40,
-                               pad_token_id=tok.pad_token_id, suppress_tokens=suppress)
+        out = model64.generate(
+            prompts,
+            do_sample=True,
+            temperature=0.5,
+            max_new_tokens=40,
+            min_new_tokens=40,
+            pad_token_id=tok.pad_token_id,
+            suppress_tokens=suppress,
+        )
     machine = tok.batch_decode(out, skip_special_tokens=True)
     g = torch.Generator().manual_seed(0)
-    human = ["The " + "".join(printable[int(i)] for i in torch.randint(len(printable), (40,), generator=g))
-             for _ in range(12)]
+    human = [
+        "The " + "".join(printable[int(i)] for i in torch.randint(len(printable), (40,), generator=g))
+        for _ in range(12)
+    ]
     return human, machine
 
 
@@ -264,8 +286,10 @@ def test_evaluate_equals_sklearn(tok, model64, labelled):
     detector's own scores, for Lastde and Fast-DetectGPT."""
     human, machine = labelled
     y = np.r_[np.zeros(len(human)), np.ones(len(machine))]
-    for detector in (LastdeDetector(model64, tok, show_progress=False),
-                     FastDetectGPTDetector(model64, tok, show_progress=False)):
+    for detector in (
+        LastdeDetector(model64, tok, show_progress=False),
+        FastDetectGPTDetector(model64, tok, show_progress=False),
+    ):
         result = detector.evaluate(human, machine)
         s = detector.score(human + machine)
         assert np.isfinite(s).all()
@@ -400,8 +424,16 @@ def test_entropy_score_sign_by_hand():
     def stats(entropy):
         n = len(entropy)
         f = torch.zeros(n, dtype=torch.float32)
-        return TextStatistics(torch.zeros(n + 1, dtype=torch.long), f, torch.ones(n, dtype=torch.long),
-                              torch.tensor(entropy), f, f, torch.zeros((n, 0), dtype=torch.long), torch.zeros((n, 0)))
+        return TextStatistics(
+            torch.zeros(n + 1, dtype=torch.long),
+            f,
+            torch.ones(n, dtype=torch.long),
+            torch.tensor(entropy),
+            f,
+            f,
+            torch.zeros((n, 0), dtype=torch.long),
+            torch.zeros((n, 0)),
+        )
 
     detector = EntropyDetector.__new__(EntropyDetector)  # score_statistics reads only the statistics
     got = detector.score_statistics([stats([1.0, 3.0]), stats([0.5, 0.5])]).scores

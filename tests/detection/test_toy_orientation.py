@@ -34,7 +34,10 @@ def toy_metrics(_toy_route_cache_dir, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRL_EXPLORE_CACHE", str(_toy_route_cache_dir))
         args = LastdeDetectArguments(
-            model_name_or_path="toy", data_files=["toy"], limit=16, n_samples=8,
+            model_name_or_path="toy",
+            data_files=["toy"],
+            limit=16,
+            n_samples=8,
             output_dir=str(tmp_path_factory.mktemp("toy_orientation")),
         )
         return main(args)["metrics"]

@@ -129,7 +129,6 @@ HAND_CASES: list[Case] = [
 ]  # fmt: skip
 
 
-
 def enabled_components(case: Case) -> set[str]:
     """Names of the built-in components the case's config turns on, by each component's own `enabled` rule applied to
     the config class's field defaults plus the case's overrides (no config is built: no `__post_init__`)."""

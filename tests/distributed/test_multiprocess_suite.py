@@ -149,9 +149,7 @@ def test_a_new_builtin_component_joins_the_suite(tmp_path):
 
     root = package_with_toy_component(tmp_path / "pkg")
     case = f"component_{TOY_NAME}"
-    torchrun(
-        SCRIPT, tmp_path / "results", case, nproc=2, timeout=900, log_dir=tmp_path / "logs", pythonpath=(root,)
-    )
+    torchrun(SCRIPT, tmp_path / "results", case, nproc=2, timeout=900, log_dir=tmp_path / "logs", pythonpath=(root,))
     rank0, rank1 = _load(tmp_path / "results", case, 2)
     assert rank0["world_size"] == 2 and rank0["logs"] == rank1["logs"]
     steps = _steps(rank0["logs"])

@@ -43,7 +43,17 @@ def test_demo_outputs_list_names_the_decoding_files():
     from trl_explore.demo.report import CURVES_PNG, MECHANISMS_PNG, OVERVIEW_PNG, PASS_AT_K_PNG
 
     section = demo_outputs_section()
-    for name in (TRACE_PLOT, "decoding.json", CURVES_PNG, MECHANISMS_PNG, OVERVIEW_PNG, PASS_AT_K_PNG,
-                 "metrics.csv", "summary.csv", "settings.json", "demo_report.md"):
+    for name in (
+        TRACE_PLOT,
+        "decoding.json",
+        CURVES_PNG,
+        MECHANISMS_PNG,
+        OVERVIEW_PNG,
+        PASS_AT_K_PNG,
+        "metrics.csv",
+        "summary.csv",
+        "settings.json",
+        "demo_report.md",
+    ):
         assert f"`{name}`" in section, name
     assert "decoding section" in section

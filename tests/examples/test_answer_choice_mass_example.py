@@ -22,13 +22,25 @@ def model_dir(tmp_path_factory):
 def test_end_to_end_offline(model_dir, tmp_path, capsys):
     script = load_example("answer_choice_mass")
     data = tmp_path / "csqa_like.jsonl"
-    rows = [{"question": f"Which is {w}?", "choices": {"label": ["A", "B", "C"], "text": [w, "stone", "river"]},
-             "answerKey": "A"} for w in ("red", "blue", "green", "yellow", "black")]
+    rows = [
+        {
+            "question": f"Which is {w}?",
+            "choices": {"label": ["A", "B", "C"], "text": [w, "stone", "river"]},
+            "answerKey": "A",
+        }
+        for w in ("red", "blue", "green", "yellow", "black")
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
     args = script.AnswerChoiceMassArguments(
-        model_name_or_path=str(model_dir), datasets=[str(data), "toy-mc"], limit=5, shots=[0, 1, 2], pmi=True,
-        greedy_max_new_tokens=2, batch_size=4, output_dir=str(out),
+        model_name_or_path=str(model_dir),
+        datasets=[str(data), "toy-mc"],
+        limit=5,
+        shots=[0, 1, 2],
+        pmi=True,
+        greedy_max_new_tokens=2,
+        batch_size=4,
+        output_dir=str(out),
     )
     table = script.main(args)
     assert len(table) == 2 * 3 * 3  # datasets x formats x k
@@ -52,8 +64,13 @@ def test_end_to_end_offline(model_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"formats": ["mcq"]}, "formats"), ({"shots": [-1]}, "shots"), ({"limit": 0}, "limit"),
-     ({"dtype": "int8"}, "dtype"), ({"datasets": []}, "datasets")],
+    [
+        ({"formats": ["mcq"]}, "formats"),
+        ({"shots": [-1]}, "shots"),
+        ({"limit": 0}, "limit"),
+        ({"dtype": "int8"}, "dtype"),
+        ({"datasets": []}, "datasets"),
+    ],
 )
 def test_rejects_bad_arguments(tmp_path, kwargs, match):
     script = load_example("answer_choice_mass")

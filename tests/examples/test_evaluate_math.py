@@ -9,12 +9,19 @@ from example_utils import load_example
 def test_local_jsonl_and_toy_task(quick_warm_start, tmp_path):
     script = load_example("evaluate_math")
     data = tmp_path / "gsm8k_like.jsonl"
-    data.write_text("".join(json.dumps({"question": f"{a} + {a} = ?", "answer": f"so\n#### {2 * a}"}) + "\n"
-                            for a in range(1, 4)))
+    data.write_text(
+        "".join(json.dumps({"question": f"{a} + {a} = ?", "answer": f"so\n#### {2 * a}"}) + "\n" for a in range(1, 4))
+    )
     out = tmp_path / "eval"
     args = script.EvalArguments(
-        model_name_or_path=str(quick_warm_start), datasets=[str(data), "toy-arithmetic"], limit=3, num_samples=4,
-        max_new_tokens=12, batch_size=4, temperature=1.0, output_dir=str(out),
+        model_name_or_path=str(quick_warm_start),
+        datasets=[str(data), "toy-arithmetic"],
+        limit=3,
+        num_samples=4,
+        max_new_tokens=12,
+        batch_size=4,
+        temperature=1.0,
+        output_dir=str(out),
     )
     summary = script.main(args)
     assert set(summary) == {str(data), "toy-arithmetic"}

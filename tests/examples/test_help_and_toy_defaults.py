@@ -19,7 +19,7 @@ def test_help_is_short_and_help_all_is_complete(name, capsys):
     short, full = parser.format_help(), parser.format_help(full=True)
     assert short.index("script options:") < short.index("(trl_explore):") < short.index("training options (TRL")
     assert len(short.splitlines()) < 0.6 * len(full.splitlines())  # GRPO: 315 of 868 lines (lpreg_grpo)
-    training = short[short.index("training options (TRL"):]
+    training = short[short.index("training options (TRL") :]
     assert "more: --help-all." in training and "--output_dir" in training and "--learning_rate" in short
     shown = {line.split()[0][2:] for line in training.splitlines() if line.startswith("  --")}
     assert shown <= COMMON_TRAINING_OPTIONS | {f"no_{n}" for n in COMMON_TRAINING_OPTIONS}
@@ -57,8 +57,12 @@ def test_with_toy_defaults_reads_the_config_file(tmp_path):
 
 def test_learning_signal_line():
     """Hand-derived: rewards 0.25, 0.5, 0.75 -> mean 0.5; losses 2.0 then 1.5."""
-    history = [{"step": 1, "reward": 0.25, "loss": 2.0}, {"step": 2, "reward": 0.5}, {"step": 3, "reward": 0.75,
-                                                                                     "loss": 1.5}, {"train_loss": 1.0}]
+    history = [
+        {"step": 1, "reward": 0.25, "loss": 2.0},
+        {"step": 2, "reward": 0.5},
+        {"step": 3, "reward": 0.75, "loss": 1.5},
+        {"train_loss": 1.0},
+    ]
     assert learning_signal(history) == (
         "reward 0.250 (step 1) -> 0.750 (step 3), mean 0.500; loss 2.0000 (step 1) -> 1.5000 (step 3), mean 1.7500"
     )

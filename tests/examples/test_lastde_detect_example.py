@@ -11,10 +11,18 @@ from example_utils import load_example
 
 from trl_explore.toy import make_tiny_model, make_tokenizer
 
-HUMAN = ["The cat sat on the mat and looked around.", "Rain fell softly over the quiet old town.",
-         "She wrote three letters before breakfast.", "We walked to the river after the storm."]
-MACHINE = ["aaaa aaaa aaaa aaaa aaaa aaaa aaaa aaaa", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15",
-           "the the the the the the the the the the", "xyxyxyxyxyxyxyxyxyxyxyxyxyxyxyxy"]
+HUMAN = [
+    "The cat sat on the mat and looked around.",
+    "Rain fell softly over the quiet old town.",
+    "She wrote three letters before breakfast.",
+    "We walked to the river after the storm.",
+]
+MACHINE = [
+    "aaaa aaaa aaaa aaaa aaaa aaaa aaaa aaaa",
+    "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15",
+    "the the the the the the the the the the",
+    "xyxyxyxyxyxyxyxyxyxyxyxyxyxyxyxy",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +41,12 @@ def test_labelled_jsonl_end_to_end(model_dir, tmp_path, capsys):
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
     args = script.LastdeDetectArguments(
-        model_name_or_path=str(model_dir), data_files=[str(data)], label_column="label", n_samples=8,
-        batch_size=3, output_dir=str(out),
+        model_name_or_path=str(model_dir),
+        data_files=[str(data)],
+        label_column="label",
+        n_samples=8,
+        batch_size=3,
+        output_dir=str(out),
     )
     report = script.main(args)
     methods = ["likelihood", "log_rank", "entropy", "fast_detectgpt", "lastde", "lastde_closed", "lastde++"]
@@ -62,16 +74,34 @@ def test_csv_pairs_parquet_score_mode_and_cli(model_dir, tmp_path):
     pd.DataFrame({"body": HUMAN}).to_csv(tmp_path / "human.csv", index=False)
     pd.DataFrame({"body": MACHINE}).to_csv(tmp_path / "machine.csv", index=False)
     args = script.LastdeDetectArguments(
-        model_name_or_path=str(model_dir), human_files=[str(tmp_path / "human.csv")],
-        machine_files=[str(tmp_path / "machine.csv")], text_column="body", methods=["likelihood", "lastde"],
+        model_name_or_path=str(model_dir),
+        human_files=[str(tmp_path / "human.csv")],
+        machine_files=[str(tmp_path / "machine.csv")],
+        text_column="body",
+        methods=["likelihood", "lastde"],
         output_dir=str(tmp_path / "pairs"),
     )
     report = script.main(args)
     assert list(report["metrics"]) == ["likelihood", "lastde"]
     pd.DataFrame({"text": HUMAN + MACHINE}).to_parquet(tmp_path / "unknown.parquet")
     out = tmp_path / "scored"
-    assert cli_main(["detect", "--model-name-or-path", str(model_dir), "--data-files", str(tmp_path / "unknown.parquet"),
-                     "--methods", "fast_detectgpt", "lastde", "--output-dir", str(out)]) == 0
+    assert (
+        cli_main(
+            [
+                "detect",
+                "--model-name-or-path",
+                str(model_dir),
+                "--data-files",
+                str(tmp_path / "unknown.parquet"),
+                "--methods",
+                "fast_detectgpt",
+                "lastde",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     assert len(lines) == 8 and "label" not in lines[0] and set(lines[0]) >= {"fast_detectgpt", "lastde"}
     assert not (out / "metrics.md").exists() and not (out / "roc.png").exists()
@@ -81,8 +111,12 @@ def test_toy_set_route(model_dir, tmp_path):
     """`--data_files toy`: the toy kit's human-vs-machine set built with the given model (no download)."""
     script = load_example("lastde_detect")
     args = script.LastdeDetectArguments(
-        model_name_or_path=str(model_dir), data_files=["toy"], limit=6, methods=["likelihood", "lastde++"],
-        n_samples=4, output_dir=str(tmp_path / "toy"),
+        model_name_or_path=str(model_dir),
+        data_files=["toy"],
+        limit=6,
+        methods=["likelihood", "lastde++"],
+        n_samples=4,
+        output_dir=str(tmp_path / "toy"),
     )
     report = script.main(args)
     assert report["metrics"]["likelihood"]["num_human"] == 6 and report["metrics"]["likelihood"]["num_machine"] == 6
@@ -93,8 +127,12 @@ def test_real_text_route(model_dir, tmp_path):
     30 tokens (`trl_explore.toy.human_text`), labelled human / machine."""
     script = load_example("lastde_detect")
     args = script.LastdeDetectArguments(
-        model_name_or_path=str(model_dir), data_files=["real"], limit=4, methods=["likelihood"],
-        n_samples=4, output_dir=str(tmp_path / "real"),
+        model_name_or_path=str(model_dir),
+        data_files=["real"],
+        limit=4,
+        methods=["likelihood"],
+        n_samples=4,
+        output_dir=str(tmp_path / "real"),
     )
     report = script.main(args)
     assert report["metrics"]["likelihood"]["num_human"] == 4 and report["metrics"]["likelihood"]["num_machine"] == 4
@@ -102,13 +140,25 @@ def test_real_text_route(model_dir, tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"methods": ["gptzero"]}, "methods"), ({"data_files": None}, "data_files"), ({"n_samples": 1}, "n_samples"),
-     ({"limit": 0}, "limit"), ({"dtype": "int8"}, "dtype"), ({"short_text": "drop"}, "short_text"), ({"rank_ties": "max"}, "rank_ties"),
-     ({"human_files": ["h.csv"]}, "either"), ({"data_files": ["x.txt"]}, "unsupported")],
+    [
+        ({"methods": ["gptzero"]}, "methods"),
+        ({"data_files": None}, "data_files"),
+        ({"n_samples": 1}, "n_samples"),
+        ({"limit": 0}, "limit"),
+        ({"dtype": "int8"}, "dtype"),
+        ({"short_text": "drop"}, "short_text"),
+        ({"rank_ties": "max"}, "rank_ties"),
+        ({"human_files": ["h.csv"]}, "either"),
+        ({"data_files": ["x.txt"]}, "unsupported"),
+    ],
 )
 def test_rejects_bad_arguments(model_dir, tmp_path, kwargs, match):
     script = load_example("lastde_detect")
-    base = {"model_name_or_path": str(model_dir), "data_files": [str(tmp_path / "x.jsonl")], "output_dir": str(tmp_path)}
+    base = {
+        "model_name_or_path": str(model_dir),
+        "data_files": [str(tmp_path / "x.jsonl")],
+        "output_dir": str(tmp_path),
+    }
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(ValueError, match=match):
         script.main(script.LastdeDetectArguments(**{**base, **kwargs}))

@@ -76,12 +76,14 @@ def test_max_completion_length_zero_is_refused_at_construction(tmp_path, capsys,
     with pytest.raises(ValueError, match=r"`top_k` must be an integer >= 0, got -1"):
         LpRegConfig(output_dir=str(tmp_path), top_k=-1)
     argv = ["--output_dir", str(tmp_path / "out"), "--model_name_or_path", "toy", "--max_completion_length", "0"]
-    assert "`max_completion_length` must be an integer >= 1, got 0" in _error_line("lpreg_grpo", argv, capsys,
-                                                                                    monkeypatch)
+    assert "`max_completion_length` must be an integer >= 1, got 0" in _error_line(
+        "lpreg_grpo", argv, capsys, monkeypatch
+    )
 
 
-def test_top_k_above_the_vocabulary_is_refused_at_trainer_init(tiny_model_dir, data_file, tmp_path, capsys,
-                                                               monkeypatch):
+def test_top_k_above_the_vocabulary_is_refused_at_trainer_init(
+    tiny_model_dir, data_file, tmp_path, capsys, monkeypatch
+):
     """`--top_k 1000000` trained silently (every token kept). The toy tokenizer's vocabulary is the model's
     `vocab_size`; `top_k` equal to it is still allowed."""
     from transformers import AutoConfig
@@ -170,8 +172,7 @@ def test_reward_returning_none_stops_the_run_naming_the_function(tiny_model_dir,
     )  # fmt: skip
     assert ExploreGRPOConfig(output_dir=str(tmp_path)).max_invalid_reward_batches == 10  # the documented default
     dataset = Dataset.from_dict({"prompt": [f"{i}+1=" for i in range(8)]})
-    trainer = ExploreGRPOTrainer(model=str(tiny_model_dir), reward_funcs=never_scores, args=args,
-                                 train_dataset=dataset)
+    trainer = ExploreGRPOTrainer(model=str(tiny_model_dir), reward_funcs=never_scores, args=args, train_dataset=dataset)
     with pytest.raises(InvalidRewardsError, match=r"'never_scores' returned None, NaN or inf for every completion"):
         trainer.train()
     assert trainer.state.global_step == 1  # stopped in the second generation batch, after one optimizer step

@@ -96,8 +96,11 @@ def test_readme_table_command_finishes_with_a_learning_signal(warm_caches, scrip
         signal = re.search(r"learning signal: (.*)", output)
         assert signal, output[-3000:]
         if script in RL:
-            mean_reward = float(re.search(r"reward [-\d.]+ \(step \d+\) -> [-\d.]+ \(step \d+\), mean ([-\d.]+)",
-                                          signal.group(1)).group(1))
+            mean_reward = float(
+                re.search(
+                    r"reward [-\d.]+ \(step \d+\) -> [-\d.]+ \(step \d+\), mean ([-\d.]+)", signal.group(1)
+                ).group(1)
+            )
             assert mean_reward > 0
         else:
             first, last = map(float, re.search(r"loss ([-\d.]+) \(step \d+\) -> ([-\d.]+)", signal.group(1)).groups())

@@ -26,7 +26,7 @@ def test_help_explains_the_script_first(name):
     assert first_line in text and "--model_name_or_path toy" in text  # purpose, then the offline command
     script = text.index("script options:")
     assert text.index(first_line) < script
-    assert "toy" in text[: script]
+    assert "toy" in text[:script]
     if name in TRAINING_EXAMPLES:
         # launch commands (GPU LoRA, multi-GPU) and the multi-process CPU command come before the options
         for command in ("accelerate launch --config_file examples/accelerate_configs/", "torchrun --nproc_per_node 2"):
@@ -34,7 +34,7 @@ def test_help_explains_the_script_first(name):
         method = text.index("(trl_explore):")
         training = text.index("training options (TRL")
         assert script < method < training and text.index("model options") < training
-        assert "pip install deepspeed" in text or "pip install -e \".[deepspeed]\"" in text
+        assert "pip install deepspeed" in text or 'pip install -e ".[deepspeed]"' in text
 
 
 @pytest.mark.parametrize("name", ALL_EXAMPLES)
@@ -82,7 +82,9 @@ def test_mistakes_end_with_one_error_line(argv, message, capsys, monkeypatch):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
-    assert [line for line in err.splitlines() if "error:" in line] == [next(li for li in err.splitlines() if message in li)]
+    assert [line for line in err.splitlines() if "error:" in line] == [
+        next(li for li in err.splitlines() if message in li)
+    ]
 
 
 def test_dataset_without_the_columns_and_empty_dataset(tmp_path, capsys, monkeypatch):

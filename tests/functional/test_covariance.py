@@ -60,7 +60,9 @@ def test_clip_cov_selects_exactly_k_eligible_tokens_never_clipped(seed):
     n_eligible = int(eligible.sum())
     assert n_eligible >= 4, "the test needs several eligible tokens"
     ratio = 3.0 / int(mask.sum())  # k = 3
-    selected, stats = clip_cov_mask(adv, logps, mask, clipped, ratio, lb, ub, generator=torch.Generator().manual_seed(5))
+    selected, stats = clip_cov_mask(
+        adv, logps, mask, clipped, ratio, lb, ub, generator=torch.Generator().manual_seed(5)
+    )
     assert int(selected.sum()) == 3 == int(stats["num_selected"])
     assert bool((selected <= eligible).all()), "only eligible tokens may be selected"
     assert not bool((selected & clipped).any()) and int(stats["num_eligible"]) == n_eligible

@@ -56,7 +56,9 @@ def test_hapo_functions_are_exported():
         tlga_advantages,
     )
 
-    assert all(callable(f) for f in (hapo_entropy_scores, tlga_advantages, hapo_clip_bounds, hapo_redistribute_advantages))
+    assert all(
+        callable(f) for f in (hapo_entropy_scores, tlga_advantages, hapo_clip_bounds, hapo_redistribute_advantages)
+    )
 
 
 def test_table_names_only_existing_modules_and_names():

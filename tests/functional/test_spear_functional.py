@@ -110,7 +110,9 @@ def test_top_std_group_mask():
     rewards = torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0, 0.5, 2.0, 0.0])
     keep, stats = top_std_group_mask(rewards, 2, 0.75)
     assert keep.tolist() == [True, True, False, False, True, True, True, True]
-    torch.testing.assert_close(stats["group_std"], torch.tensor([math.sqrt(0.5), 0.0, math.sqrt(0.125), math.sqrt(2.0)]))
+    torch.testing.assert_close(
+        stats["group_std"], torch.tensor([math.sqrt(0.5), 0.0, math.sqrt(0.125), math.sqrt(2.0)])
+    )
     assert int(stats["num_kept"]) == 3
     keep, _ = top_std_group_mask(rewards, 2, 1.0)
     assert bool(keep.all())

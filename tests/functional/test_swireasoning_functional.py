@@ -95,8 +95,16 @@ def run_rule(entropies, ends=None, *, window=2, start=L, frozen=None, batch_rows
         entropy = torch.full((batch_rows,), float(h))
         if t == 0:
             reference = entropy.clone()
-        out = swireasoning_switch(explicit, entropy, reference, dwell, locked,
-                                  torch.full((batch_rows,), bool(ends[t])), window, torch.full((batch_rows,), bool(frozen[t])))
+        out = swireasoning_switch(
+            explicit,
+            entropy,
+            reference,
+            dwell,
+            locked,
+            torch.full((batch_rows,), bool(ends[t])),
+            window,
+            torch.full((batch_rows,), bool(frozen[t])),
+        )
         step_events = []
         if out.to_explicit[0]:
             step_events.append("to_explicit" + ("(drop)" if out.entropy_drop[0] else "(end)"))
@@ -161,11 +169,16 @@ def test_switch_rule_is_row_independent():
         state = (out.explicit, out.reference, out.dwell, out.locked)
         batched.append(out.explicit.tolist())
     for row in range(batch):
-        single = (explicit[row : row + 1], h[0, row : row + 1].clone(), torch.zeros(1, dtype=torch.long),
-                  torch.zeros(1, dtype=torch.bool))
+        single = (
+            explicit[row : row + 1],
+            h[0, row : row + 1].clone(),
+            torch.zeros(1, dtype=torch.long),
+            torch.zeros(1, dtype=torch.bool),
+        )
         for t in range(steps):
-            out = swireasoning_switch(single[0], h[t, row : row + 1], single[1], single[2], single[3],
-                                      ends[t, row : row + 1], 2)
+            out = swireasoning_switch(
+                single[0], h[t, row : row + 1], single[1], single[2], single[3], ends[t, row : row + 1], 2
+            )
             single = (out.explicit, out.reference, out.dwell, out.locked)
             assert out.explicit.item() == batched[t][row]
 

@@ -49,7 +49,9 @@ class ScriptedLM(nn.Module):
             torch.manual_seed(0)
             nn.init.normal_(self.embed.weight)
         self.vocab = vocab
-        self.fed: list[tuple[torch.Tensor, torch.Tensor]] = []  # (original row ids, inputs_embeds [b, D]) per decode step
+        self.fed: list[
+            tuple[torch.Tensor, torch.Tensor]
+        ] = []  # (original row ids, inputs_embeds [b, D]) per decode step
         self.generation_config = None
 
     @property
@@ -59,8 +61,16 @@ class ScriptedLM(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embed
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, inputs_embeds=None,
-                use_cache=None, logits_to_keep=0):
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        position_ids=None,
+        cache=None,
+        inputs_embeds=None,
+        use_cache=None,
+        logits_to_keep=0,
+    ):
         if cache is None:
             cache = ScriptCache(input_ids.shape[0])
         if inputs_embeds is not None:

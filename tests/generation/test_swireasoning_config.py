@@ -11,26 +11,62 @@ from trl_explore.generation.swireasoning_config import is_math_text, math_token_
 from trl_explore.toy import make_tokenizer
 
 BAD_VALUES = [
-    ("alpha0", -0.1), ("alpha0", 1.5), ("alpha0", math.nan), ("alpha0", "0.5"), ("alpha0", True),
-    ("beta0", 1.01), ("beta0", math.inf), ("beta0", None),
-    ("window_size", 0), ("window_size", 2.5), ("window_size", True), ("window_size", -3),
-    ("max_switch_count", 0), ("max_switch_count", 1.0), ("max_switch_count", "2"),
-    ("think_token", ""), ("think_token", None), ("end_think_token", 3),
-    ("convergence_string", ""), ("termination_string", 5),
-    ("answer_budget", -1), ("answer_budget", 3.0), ("answer_budget", None), ("answer_budget", 0),
-    ("answer_budget_from", "termination"), ("answer_budget_from", None),
-    ("math_tokens", "vocabulary"), ("math_tokens", None),
-    ("math_override", 1), ("math_override", "yes"),
-    ("math_token_ids", [1, -2]), ("math_token_ids", "123"), ("math_token_ids", [1.5]), ("math_token_ids", 7),
-    ("start_mode", "soft"), ("start_mode", None),
-    ("initial_soft_weight", 1.2), ("initial_soft_weight", -math.inf),
-    ("initial_mix_token", ""), ("initial_mix_token", 10),
+    ("alpha0", -0.1),
+    ("alpha0", 1.5),
+    ("alpha0", math.nan),
+    ("alpha0", "0.5"),
+    ("alpha0", True),
+    ("beta0", 1.01),
+    ("beta0", math.inf),
+    ("beta0", None),
+    ("window_size", 0),
+    ("window_size", 2.5),
+    ("window_size", True),
+    ("window_size", -3),
+    ("max_switch_count", 0),
+    ("max_switch_count", 1.0),
+    ("max_switch_count", "2"),
+    ("think_token", ""),
+    ("think_token", None),
+    ("end_think_token", 3),
+    ("convergence_string", ""),
+    ("termination_string", 5),
+    ("answer_budget", -1),
+    ("answer_budget", 3.0),
+    ("answer_budget", None),
+    ("answer_budget", 0),
+    ("answer_budget_from", "termination"),
+    ("answer_budget_from", None),
+    ("math_tokens", "vocabulary"),
+    ("math_tokens", None),
+    ("math_override", 1),
+    ("math_override", "yes"),
+    ("math_token_ids", [1, -2]),
+    ("math_token_ids", "123"),
+    ("math_token_ids", [1.5]),
+    ("math_token_ids", 7),
+    ("start_mode", "soft"),
+    ("start_mode", None),
+    ("initial_soft_weight", 1.2),
+    ("initial_soft_weight", -math.inf),
+    ("initial_mix_token", ""),
+    ("initial_mix_token", 10),
     ("do_sample", 0),
-    ("temperature", 0.0), ("temperature", -1.0), ("temperature", math.inf), ("temperature", math.nan),
-    ("top_p", 0.0), ("top_p", 1.5), ("top_p", math.nan),
-    ("top_k", -1), ("top_k", 2.0),
-    ("min_p", 1.5), ("min_p", -0.1), ("min_p", math.nan),
-    ("seed", -1), ("seed", 1.5), ("seed", True),
+    ("temperature", 0.0),
+    ("temperature", -1.0),
+    ("temperature", math.inf),
+    ("temperature", math.nan),
+    ("top_p", 0.0),
+    ("top_p", 1.5),
+    ("top_p", math.nan),
+    ("top_k", -1),
+    ("top_k", 2.0),
+    ("min_p", 1.5),
+    ("min_p", -0.1),
+    ("min_p", math.nan),
+    ("seed", -1),
+    ("seed", 1.5),
+    ("seed", True),
 ]
 
 
@@ -54,9 +90,21 @@ def test_valid_edges_and_defaults():
     assert (config.temperature, config.top_p, config.top_k, config.min_p) == (0.6, 0.95, 20, None)
     assert config.resolved_convergence_string == "\n\n</think>\n\n"
     assert config.resolved_termination_string == "</think>\n\nThe final answer is"
-    edge = SwiReasoningConfig(alpha0=0, beta0=1, window_size=None, max_switch_count=1, answer_budget=0,
-                              answer_budget_from="after_termination", math_tokens="pattern", top_k=0,
-                              top_p=1.0, min_p=0.0, initial_mix_token=None, math_token_ids=(3, 4), seed=0)
+    edge = SwiReasoningConfig(
+        alpha0=0,
+        beta0=1,
+        window_size=None,
+        max_switch_count=1,
+        answer_budget=0,
+        answer_budget_from="after_termination",
+        math_tokens="pattern",
+        top_k=0,
+        top_p=1.0,
+        min_p=0.0,
+        initial_mix_token=None,
+        math_token_ids=(3, 4),
+        seed=0,
+    )
     assert edge.math_token_ids == [3, 4]
     custom = SwiReasoningConfig(end_think_token="<|/reason|>", think_token="<|reason|>")
     assert custom.resolved_termination_string.startswith("<|/reason|>")
@@ -118,10 +166,23 @@ def test_added_think_tokens_are_found():
 # ----------------------------------------------------------------------------------- math tokens, real-format BPE
 # A byte-level BPE tokenizer in the format of Qwen2/Qwen3's `tokenizer.json`: Qwen's pre-tokenizer split regex, then
 # the byte-level alphabet (256 symbols, ' ' is 'Ġ'), then a few merges to Qwen-style tokens.
-QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
-              r"|\s+(?!\S)|\s+")
-MERGES = [("Ġ", "+"), ("Ġ", "="), ("Ġ", "\\"), ("\\", "f"), ("\\f", "r"), ("\\fr", "a"), ("\\fra", "c"), ("p", "m"),
-          ("Ġ", "t"), ("Ġt", "h"), ("Ġth", "e")]
+QWEN_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+    r"|\s+(?!\S)|\s+"
+)
+MERGES = [
+    ("Ġ", "+"),
+    ("Ġ", "="),
+    ("Ġ", "\\"),
+    ("\\", "f"),
+    ("\\f", "r"),
+    ("\\fr", "a"),
+    ("\\fra", "c"),
+    ("p", "m"),
+    ("Ġ", "t"),
+    ("Ġt", "h"),
+    ("Ġth", "e"),
+]
 
 
 def qwen_style_bpe():
@@ -132,8 +193,12 @@ def qwen_style_bpe():
     for a, b in MERGES:
         vocab[a + b] = len(vocab)
     bpe = Tokenizer(models.BPE(vocab=vocab, merges=MERGES))
-    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN_SPLIT), behavior="isolated"),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     bpe.decoder = decoders.ByteLevel()
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>")
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ("<think>", "</think>")])
@@ -144,8 +209,10 @@ def test_the_bpe_tokenizer_splits_like_qwen():
     """The pieces the membership below is derived from (Qwen's regex: one non-letter may lead a run of letters,
     digits split one by one, a space leads a run of punctuation)."""
     tok = qwen_style_bpe()
-    pieces = {s: tok.convert_ids_to_tokens(tok.encode(s, add_special_tokens=False))
-              for s in ("\\frac", "\\forall", "\\dfrac", "{pmatrix}", " + x = 12.5, the", " \\frac")}
+    pieces = {
+        s: tok.convert_ids_to_tokens(tok.encode(s, add_special_tokens=False))
+        for s in ("\\frac", "\\forall", "\\dfrac", "{pmatrix}", " + x = 12.5, the", " \\frac")
+    }
     assert pieces == {
         "\\frac": ["\\frac"],
         "\\forall": ["\\f", "o", "r", "a", "l", "l"],  # merge '\\'+'f', then no '\\f'+'o'
@@ -164,8 +231,15 @@ def test_default_math_tokens_are_the_released_construction_on_a_bpe_vocabulary()
     10 digits, 52 letters: 17 + 10 + 52 + 3 = 82 tokens. No space-prefixed token ('Ġ+', 'Ġ=', 'Ġ\\') and no '.' or
     ',' (the derived pattern set of the earlier default had all of them, so this test fails on it)."""
     tok = qwen_style_bpe()
-    want = {*"+-*/^_=<>|()[]{}\\", *"0123456789", *"abcdefghijklmnopqrstuvwxyz", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-            "\\frac", "\\f", "pm"}
+    want = {
+        *"+-*/^_=<>|()[]{}\\",
+        *"0123456789",
+        *"abcdefghijklmnopqrstuvwxyz",
+        *"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "\\frac",
+        "\\f",
+        "pm",
+    }
     assert len(want) == 82
     ids = resolve_tokens(tok, SwiReasoningConfig()).math_ids
     assert len(ids) == 82 and set(tok.convert_ids_to_tokens(ids)) == want

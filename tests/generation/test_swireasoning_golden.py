@@ -30,14 +30,24 @@ OLD = dict(math_tokens="pattern", answer_budget_from="after_termination")
 CASES = {
     "defaults": dict(seed=1, max_new_tokens=32, config={}),
     "defaults_eos": dict(seed=1, max_new_tokens=32, config={}, eos=173),  # rows 0 and 2 emit 173 at steps 9 and 6
-    "window_cap_override": dict(seed=1, max_new_tokens=64, config=dict(
-        window_size=2, alpha0=0.5, beta0=0.7, max_switch_count=1, answer_budget=4)),
-    "cap2_window3": dict(seed=4, max_new_tokens=48, config=dict(
-        window_size=3, alpha0=0.5, max_switch_count=2, answer_budget=5)),
-    "explicit_start_no_override": dict(seed=2, max_new_tokens=40, config=dict(
-        start_mode="explicit", window_size=3, alpha0=0.3, math_override=False, initial_mix_token=None)),
-    "window1_no_mix": dict(seed=3, max_new_tokens=40, config=dict(
-        window_size=1, alpha0=0.0, beta0=0.0, initial_soft_weight=0.5, max_switch_count=3, answer_budget=0)),
+    "window_cap_override": dict(
+        seed=1,
+        max_new_tokens=64,
+        config=dict(window_size=2, alpha0=0.5, beta0=0.7, max_switch_count=1, answer_budget=4),
+    ),
+    "cap2_window3": dict(
+        seed=4, max_new_tokens=48, config=dict(window_size=3, alpha0=0.5, max_switch_count=2, answer_budget=5)
+    ),
+    "explicit_start_no_override": dict(
+        seed=2,
+        max_new_tokens=40,
+        config=dict(start_mode="explicit", window_size=3, alpha0=0.3, math_override=False, initial_mix_token=None),
+    ),
+    "window1_no_mix": dict(
+        seed=3,
+        max_new_tokens=40,
+        config=dict(window_size=1, alpha0=0.0, beta0=0.0, initial_soft_weight=0.5, max_switch_count=3, answer_budget=0),
+    ),
 }
 
 
@@ -49,8 +59,15 @@ def run_case(name: str, route: str = "swi_generate") -> dict:
         out = swi_generate(model, TOK, PROMPTS, config, case["max_new_tokens"], eos_token_id=case.get("eos"))
     else:
         enc = TOK(PROMPTS, return_tensors="pt", padding=True)
-        out = model.generate(**enc, custom_generate=swireasoning_decoding, swi_tokenizer=TOK, swi_config=config,
-                             max_new_tokens=case["max_new_tokens"], do_sample=False, return_dict_in_generate=True)
+        out = model.generate(
+            **enc,
+            custom_generate=swireasoning_decoding,
+            swi_tokenizer=TOK,
+            swi_config=config,
+            max_new_tokens=case["max_new_tokens"],
+            do_sample=False,
+            return_dict_in_generate=True,
+        )
     return {
         "sequences": out.sequences.tolist(),
         "mode_trace": out.mode_trace,

@@ -20,8 +20,9 @@ from trl_explore.toy import make_tiny_model, make_tokenizer
 
 TOK = make_tokenizer()
 PROMPTS = ["Compute (3+4)*2\n", "x=1\n", "Use 3 5 7 to make 22\n", "What is 12*12?\n"]  # 16, 4, 21, 15 tokens
-DEGENERATE = SwiReasoningConfig(start_mode="explicit", alpha0=1.0, beta0=1.0, math_override=False, window_size=None,
-                                do_sample=False)
+DEGENERATE = SwiReasoningConfig(
+    start_mode="explicit", alpha0=1.0, beta0=1.0, math_override=False, window_size=None, do_sample=False
+)
 
 
 def tiny(arch: str = "qwen2", seed: int = 0) -> nn.Module:
@@ -42,8 +43,9 @@ def test_degenerate_settings_equal_generate_greedy(arch):
     free = model.generate(**enc, do_sample=False, max_new_tokens=24, eos_token_id=None)
     eos = int(free[0, enc["input_ids"].shape[1] + 6])  # the token row 0 emits at step 6
     theirs = model.generate(**enc, do_sample=False, max_new_tokens=24, eos_token_id=eos)
-    out = swi_generate(model, TOK, enc["input_ids"], DEGENERATE, 24, attention_mask=enc["attention_mask"],
-                       eos_token_id=eos)
+    out = swi_generate(
+        model, TOK, enc["input_ids"], DEGENERATE, 24, attention_mask=enc["attention_mask"], eos_token_id=eos
+    )
     assert out.sequences.shape == theirs.shape
     assert torch.equal(out.sequences, theirs)
     assert "eos" in out.finish_reason and len(set(out.num_generated_tokens)) > 1  # rows left the batch
@@ -59,23 +61,41 @@ def test_degenerate_settings_equal_generate_with_text_prompts_and_model_eos():
 
 SWITCHING = {
     "latent_cap_override": dict(window_size=2, alpha0=0.5, beta0=0.7, max_switch_count=1, answer_budget=4),
-    "cap_after_termination": dict(window_size=2, alpha0=0.5, max_switch_count=1, answer_budget=4,
-                                  answer_budget_from="after_termination", math_tokens="pattern"),
-    "explicit_start_no_override": dict(start_mode="explicit", window_size=3, alpha0=0.3, math_override=False,
-                                       initial_mix_token=None),
+    "cap_after_termination": dict(
+        window_size=2,
+        alpha0=0.5,
+        max_switch_count=1,
+        answer_budget=4,
+        answer_budget_from="after_termination",
+        math_tokens="pattern",
+    ),
+    "explicit_start_no_override": dict(
+        start_mode="explicit", window_size=3, alpha0=0.3, math_override=False, initial_mix_token=None
+    ),
 }
 
 
 def reference_for(model, prompt: str, config: SwiReasoningConfig, max_new_tokens: int) -> dict:
     tokens = resolve_tokens(TOK, config)
     return reference_swireasoning(
-        model, TOK.encode(prompt), max_new_tokens=max_new_tokens, think_id=tokens.think_id,
-        end_think_id=tokens.end_think_id, eos_ids=[1, 3], alpha0=config.alpha0, beta0=config.beta0,
-        window_size=config.window_size, max_switch_count=config.max_switch_count,
-        convergence_ids=tokens.convergence_ids, termination_ids=tokens.termination_ids,
-        answer_budget=config.answer_budget, answer_budget_from=config.answer_budget_from,
-        math_ids=set(tokens.math_ids), start_mode=config.start_mode,
-        initial_soft_weight=config.initial_soft_weight, initial_mix_id=tokens.initial_mix_id,
+        model,
+        TOK.encode(prompt),
+        max_new_tokens=max_new_tokens,
+        think_id=tokens.think_id,
+        end_think_id=tokens.end_think_id,
+        eos_ids=[1, 3],
+        alpha0=config.alpha0,
+        beta0=config.beta0,
+        window_size=config.window_size,
+        max_switch_count=config.max_switch_count,
+        convergence_ids=tokens.convergence_ids,
+        termination_ids=tokens.termination_ids,
+        answer_budget=config.answer_budget,
+        answer_budget_from=config.answer_budget_from,
+        math_ids=set(tokens.math_ids),
+        start_mode=config.start_mode,
+        initial_soft_weight=config.initial_soft_weight,
+        initial_mix_id=tokens.initial_mix_id,
     )
 
 
@@ -129,8 +149,10 @@ def test_mixed_length_batch_equals_one_by_one(setting):
         n = alone.num_generated_tokens[0]
         assert batched.num_generated_tokens[row] == n
         assert batched.texts[row] == alone.texts[0]
-        assert batched.sequences[row, batched.prompt_length : batched.prompt_length + n].tolist() == \
-            alone.sequences[0, alone.prompt_length :].tolist()
+        assert (
+            batched.sequences[row, batched.prompt_length : batched.prompt_length + n].tolist()
+            == alone.sequences[0, alone.prompt_length :].tolist()
+        )
         assert batched.mode_trace[row] == alone.mode_trace[0]
         assert batched.trigger_events[row] == alone.trigger_events[0]
         assert batched.entropy_trace[row] == pytest.approx(alone.entropy_trace[0], abs=1e-4)
@@ -144,11 +166,24 @@ def test_custom_generate_route_equals_swi_generate(sampled, prompts):
     config = SwiReasoningConfig(seed=123, window_size=3, alpha0=0.5, max_switch_count=2, answer_budget=5, **sampling)
     ours = swi_generate(model, TOK, prompts, config, 40)
     enc = encode(prompts)
-    theirs = model.generate(**enc, custom_generate=swireasoning_decoding, swi_tokenizer=TOK, swi_config=config,
-                            max_new_tokens=40, **sampling)
+    theirs = model.generate(
+        **enc,
+        custom_generate=swireasoning_decoding,
+        swi_tokenizer=TOK,
+        swi_config=config,
+        max_new_tokens=40,
+        **sampling,
+    )
     assert torch.equal(theirs, ours.sequences)
-    full = model.generate(**enc, custom_generate=swireasoning_decoding, swi_tokenizer=TOK, swi_config=config,
-                          max_new_tokens=40, return_dict_in_generate=True, **sampling)
+    full = model.generate(
+        **enc,
+        custom_generate=swireasoning_decoding,
+        swi_tokenizer=TOK,
+        swi_config=config,
+        max_new_tokens=40,
+        return_dict_in_generate=True,
+        **sampling,
+    )
     assert isinstance(full, SwiReasoningOutput)
     assert full.mode_trace == ours.mode_trace and full.trigger_events == ours.trigger_events
     assert full.texts == ours.texts
@@ -188,11 +223,24 @@ class PastKeyValuesModel(nn.Module):
     def get_input_embeddings(self):
         return self.inner.get_input_embeddings()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, use_cache=None):
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        position_ids=None,
+        past_key_values=None,
+        inputs_embeds=None,
+        use_cache=None,
+    ):
         self.calls.append(past_key_values is not None)
-        out = self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                         cache=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache)
+        out = self.inner(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+        )
         return SimpleNamespace(logits=out.logits, past_key_values=out.cache)
 
 
@@ -251,8 +299,14 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="at least one token"):
         swi_generate(model, TOK, ["", "x"], SwiReasoningConfig(), 4)
     with pytest.raises(ValueError, match="at least one token"):
-        swi_generate(model, TOK, torch.ones(2, 3, dtype=torch.long), SwiReasoningConfig(), 4,
-                     attention_mask=torch.tensor([[1, 1, 1], [0, 0, 0]]))
+        swi_generate(
+            model,
+            TOK,
+            torch.ones(2, 3, dtype=torch.long),
+            SwiReasoningConfig(),
+            4,
+            attention_mask=torch.tensor([[1, 1, 1], [0, 0, 0]]),
+        )
     with pytest.raises(ValueError, match="SwiReasoningConfig"):
         swi_generate(model, TOK, PROMPTS, {"alpha0": 0.5}, 4)
     with pytest.raises(ValueError, match="not a mix"):

@@ -40,10 +40,17 @@ RULE_SCRIPT = [
 def test_switch_rule_on_a_scripted_entropy_sequence():
     model = ScriptedLM(RULE_SCRIPT, [2])
     out = swi_generate(model, TOK, PROMPT, greedy(window_size=2, alpha0=0.5), max_new_tokens=20)
-    assert out.mode_trace == [[LATENT, EXPLICIT, EXPLICIT, LATENT, MATH_OVERRIDE, LATENT, EXPLICIT, EXPLICIT,
-                               EXPLICIT, EXPLICIT]]
-    assert out.trigger_events == [[SwiReasoningEvent(1, "to_explicit"), SwiReasoningEvent(3, "to_latent"),
-                                   SwiReasoningEvent(6, "to_explicit"), SwiReasoningEvent(7, "end_think")]]
+    assert out.mode_trace == [
+        [LATENT, EXPLICIT, EXPLICIT, LATENT, MATH_OVERRIDE, LATENT, EXPLICIT, EXPLICIT, EXPLICIT, EXPLICIT]
+    ]
+    assert out.trigger_events == [
+        [
+            SwiReasoningEvent(1, "to_explicit"),
+            SwiReasoningEvent(3, "to_latent"),
+            SwiReasoningEvent(6, "to_explicit"),
+            SwiReasoningEvent(7, "end_think"),
+        ]
+    ]
     assert out.switch_count == [2]  # three switches, two latent -> explicit
     assert out.latent_share == [pytest.approx(3 / 10)]  # steps 0, 3, 5
     assert out.math_override_count == [1]
@@ -80,8 +87,9 @@ def test_inputs_fed_after_each_step():
 
 def test_no_initial_mix_and_no_override():
     model = ScriptedLM(RULE_SCRIPT, [2])
-    out = swi_generate(model, TOK, PROMPT, greedy(window_size=2, initial_mix_token=None, math_override=False),
-                       max_new_tokens=20)
+    out = swi_generate(
+        model, TOK, PROMPT, greedy(window_size=2, initial_mix_token=None, math_override=False), max_new_tokens=20
+    )
     assert out.mode_trace[0][4] == LATENT  # '7' no longer forces its step explicit
     soft0 = scripted_probs(*RULE_SCRIPT[0]) @ model.embed.weight.detach()
     torch.testing.assert_close(model.fed[0][1][0], soft0)
@@ -109,8 +117,14 @@ def test_switch_cap_convergence_then_termination_and_answer_budget():
     out = swi_generate(model, TOK, PROMPT, config, max_new_tokens=60)
     E_ = SwiReasoningEvent
     assert out.trigger_events[0] == [
-        E_(1, "to_explicit"), E_(1, "convergence"), E_(6, "to_latent"), E_(7, "to_explicit"), E_(7, "convergence"),
-        E_(12, "to_latent"), E_(13, "to_explicit"), E_(13, "termination"),
+        E_(1, "to_explicit"),
+        E_(1, "convergence"),
+        E_(6, "to_latent"),
+        E_(7, "to_explicit"),
+        E_(7, "convergence"),
+        E_(12, "to_latent"),
+        E_(13, "to_explicit"),
+        E_(13, "termination"),
     ]
     assert out.switch_count == [3]
     gen = out.sequences[0, 2:].tolist()
@@ -145,8 +159,9 @@ def test_answer_budget_counts_from_the_termination_switch_by_default():
 def test_answer_budget_counted_from_the_switch_can_cut_the_termination_string():
     """`answer_budget=1` from the switch: the row records only the switch step t13, the string's first token."""
     model = ScriptedLM(cap_script(), [2])
-    out = swi_generate(model, TOK, PROMPT, greedy(window_size=1, max_switch_count=1, answer_budget=1),
-                       max_new_tokens=60)
+    out = swi_generate(
+        model, TOK, PROMPT, greedy(window_size=1, max_switch_count=1, answer_budget=1), max_new_tokens=60
+    )
     assert out.num_generated_tokens == [14] and out.finish_reason == ["answer_budget"]
     assert out.sequences[0, -1].item() == END_THINK
 
@@ -176,7 +191,12 @@ def test_cap_counts_before_injecting():
     model = ScriptedLM(script, [2])
     out = swi_generate(model, TOK, PROMPT, greedy(window_size=1, max_switch_count=2), max_new_tokens=9)
     assert [(e.step, e.kind) for e in out.trigger_events[0]] == [
-        (1, "to_explicit"), (2, "to_latent"), (3, "to_explicit"), (3, "convergence"), (8, "to_latent")]
+        (1, "to_explicit"),
+        (2, "to_latent"),
+        (3, "to_explicit"),
+        (3, "convergence"),
+        (8, "to_latent"),
+    ]
     assert out.sequences[0, 2:].tolist() == [HASH, HASH, HASH, *TOK.encode("\n\n</think>\n\n"), AT]
 
 
@@ -201,8 +221,9 @@ def test_finished_rows_leave_the_batch_and_the_others_continue_unchanged():
     assert batched.num_generated_tokens == [6, 3, 8]
     assert batched.finish_reason == ["eos", "eos", "length"]
     for row in range(3):
-        alone = swi_generate(ScriptedLM({0: scripts[row]}, [len(prompts[row])]), TOK, [prompts[row]], config,
-                             max_new_tokens=8)
+        alone = swi_generate(
+            ScriptedLM({0: scripts[row]}, [len(prompts[row])]), TOK, [prompts[row]], config, max_new_tokens=8
+        )
         assert alone.mode_trace[0] == batched.mode_trace[row]
         assert alone.trigger_events[0] == batched.trigger_events[row]
         n = alone.num_generated_tokens[0]

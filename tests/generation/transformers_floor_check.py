@@ -61,10 +61,20 @@ class ByteTokenizer:
 def main() -> int:
     print(f"transformers {transformers.__version__}")
     tok = ByteTokenizer()
-    config = Qwen2Config(vocab_size=262, hidden_size=32, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-                         tie_word_embeddings=True, pad_token_id=0, eos_token_id=1, bos_token_id=1,
-                         initializer_range=0.2)
+    config = Qwen2Config(
+        vocab_size=262,
+        hidden_size=32,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=1,
+        initializer_range=0.2,
+    )
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(config).eval()
     model.generation_config = GenerationConfig(eos_token_id=1, pad_token_id=0, bos_token_id=1)
@@ -76,11 +86,13 @@ def main() -> int:
     mask = (input_ids != 0).long()
     ok = True
 
-    degenerate = SwiReasoningConfig(start_mode="explicit", alpha0=1.0, beta0=1.0, math_override=False,
-                                    window_size=None, do_sample=False)
+    degenerate = SwiReasoningConfig(
+        start_mode="explicit", alpha0=1.0, beta0=1.0, math_override=False, window_size=None, do_sample=False
+    )
     ours = swi_generate(model, tok, input_ids, degenerate, 24, attention_mask=mask, eos_token_id=[])
-    theirs = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False, max_new_tokens=24,
-                            eos_token_id=None)
+    theirs = model.generate(
+        input_ids=input_ids, attention_mask=mask, do_sample=False, max_new_tokens=24, eos_token_id=None
+    )
     same = torch.equal(ours.sequences, theirs)
     ok &= same
     print("degenerate settings == generate greedy:", same)
@@ -92,13 +104,15 @@ def main() -> int:
         n = alone.num_generated_tokens[0]
         same = alone.mode_trace[0] == batched.mode_trace[row] and (
             batched.sequences[row, batched.prompt_length : batched.prompt_length + n].tolist()
-            == alone.sequences[0, alone.prompt_length :].tolist())
+            == alone.sequences[0, alone.prompt_length :].tolist()
+        )
         ok &= same
     print(f"batch == one by one ({sum(batched.switch_count)} switches, {batched.finish_reason}):", same)
 
     decoding = functools.partial(swireasoning_decoding, swi_tokenizer=tok, swi_config=switching)
-    routed = model.generate(input_ids=input_ids, attention_mask=mask, custom_generate=decoding, do_sample=False,
-                            max_new_tokens=40)
+    routed = model.generate(
+        input_ids=input_ids, attention_mask=mask, custom_generate=decoding, do_sample=False, max_new_tokens=40
+    )
     same = torch.equal(routed, swi_generate(model, tok, input_ids, switching, 40, attention_mask=mask).sequences)
     ok &= same
     print("custom_generate (functools.partial) == swi_generate:", same)

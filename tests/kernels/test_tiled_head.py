@@ -113,5 +113,7 @@ def test_head_logits_equal_the_reference(mode):
         head = TiledHead(head.weight, head.bias, head.logit_scale, head.softcap)
     ids = None if mode is None else head.group.token_ids.tolist()
     group_logp = None if mode is None else head.group.log_probs(h)
-    want = reference_logits(h, head.weight, head.bias, head.logit_scale, head.softcap, ids, group_logp, mode or "hybrid")
+    want = reference_logits(
+        h, head.weight, head.bias, head.logit_scale, head.softcap, ids, group_logp, mode or "hybrid"
+    )
     torch.testing.assert_close(head.logits(h), want, rtol=1e-12, atol=1e-12)

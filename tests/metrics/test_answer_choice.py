@@ -104,7 +104,7 @@ def test_string_scores_fp32_and_llama(tok):
 
 
 def test_duplicate_first_tokens_counted_once(model, tok):
-    """"cat" and "car" share their first token "c": PM = P(c) + P(d), not 2 P(c) + P(d); the collision is flagged."""
+    """ "cat" and "car" share their first token "c": PM = P(c) + P(d), not 2 P(c) + P(d); the collision is flagged."""
     questions, choices = ["Which animal barks?"], [["cat", "car", "dog"]]
     r = _run(model, tok, format="string", questions=questions, choices=choices)
     logp = next_token_logprobs(model, _ids(tok, build_prompt(questions[0], choices[0], "string") + " "))
@@ -145,7 +145,9 @@ def test_batching_left_padding_and_position_ids(model, tok):
     for fmt in ("enumerated", "string"):
         one = _run(model, tok, format=fmt, batch_size=1, pmi=True)
         three = _run(model, tok, format=fmt, batch_size=3, pmi=True)
-        for a, b in zip(one.choice_logprobs + one.unconditional_logprobs, three.choice_logprobs + three.unconditional_logprobs):
+        for a, b in zip(
+            one.choice_logprobs + one.unconditional_logprobs, three.choice_logprobs + three.unconditional_logprobs
+        ):
             assert a == pytest.approx(b, abs=2e-5)
 
 
@@ -248,8 +250,17 @@ def test_released_protocol_scores_the_released_prompt(model, tok):
     random.setstate(state)
     assert first == 2  # so the hand-written prompt's demonstration is pool[2]
     header = released_instruction("openbookqa", "enumerated")
-    r = _run(model, tok, questions=["What barks?", "What barks?"], choices=[["dog", "cat", "cow", "hen"]] * 2,
-             num_shots=1, demos=pool, seed=10, protocol="released", instruction=header)
+    r = _run(
+        model,
+        tok,
+        questions=["What barks?", "What barks?"],
+        choices=[["dog", "cat", "cow", "hen"]] * 2,
+        num_shots=1,
+        demos=pool,
+        seed=10,
+        protocol="released",
+        instruction=header,
+    )
     logp = next_token_logprobs(model, _ids(tok, OBQA_ENUMERATED_1SHOT + " "))
     ids = [_ids(tok, x)[0] for x in "ABCD"]
     assert r.mass == pytest.approx([float(logp[ids].exp().sum())] * 2, rel=1e-5)
@@ -263,9 +274,14 @@ def test_instruction_and_shared_draw_options(model, tok):
     r = _run(model, tok, instruction="Answer.", num_shots=2, demos=pool, demo_sampling="shared", seed=3)
     shared = [pool[j] for j in random_sample(3, 5)[:2]]
     for i, (q, c) in enumerate(zip(QUESTIONS, CHOICES)):
-        prompt = "Answer.\n\n" + "".join(
-            f"Question: {d['question']}\nChoices:\n A: a\n B: b\nAnswer: {'AB'[d['answer']]}\n\n" for d in shared
-        ) + build_prompt(q, c, "enumerated") + " "
+        prompt = (
+            "Answer.\n\n"
+            + "".join(
+                f"Question: {d['question']}\nChoices:\n A: a\n B: b\nAnswer: {'AB'[d['answer']]}\n\n" for d in shared
+            )
+            + build_prompt(q, c, "enumerated")
+            + " "
+        )
         logp = next_token_logprobs(model, _ids(tok, prompt))
         assert r.mass[i] == pytest.approx(float(logp[r.first_token_ids[i]].exp().sum()), rel=1e-5)
     with pytest.raises(ValueError, match="instruction"):
@@ -400,8 +416,13 @@ def test_invalid_rate_counts_rejected_generations(model, tok, monkeypatch):
     import trl_explore.metrics.answer_choice.core as core
 
     monkeypatch.setattr(core, "_generate", lambda *a, **k: [" catfish", " cat", " Dog"])
-    kwargs = {"questions": ["q1", "q2", "q3"], "choices": [ANIMALS] * 3, "answers": [1, 1, 1], "format": "string",
-              "greedy_max_new_tokens": 4}
+    kwargs = {
+        "questions": ["q1", "q2", "q3"],
+        "choices": [ANIMALS] * 3,
+        "answers": [1, 1, 1],
+        "format": "string",
+        "greedy_max_new_tokens": 4,
+    }
     strict = _run(model, tok, **kwargs)
     assert strict.pred_generation == [None, 1, None]
     assert strict.invalid_rate == pytest.approx(2 / 3) and strict.generation_accuracy == pytest.approx(1 / 3)

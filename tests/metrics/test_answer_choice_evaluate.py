@@ -33,12 +33,17 @@ def test_matches_the_function(metric, fmt):
     choices = [["2", "3", "11"], ["apple", "chair", "car"], ["blue", "red", "black", "bl"]]
     answers = [0, 0, 0]
     forms = [" {symbol}", "({symbol})"] if fmt == "enumerated" else None
-    r = answer_choice_mass(model, tok, questions, choices, format=fmt, answers=answers, pmi=True,
-                           surface_forms=forms, show_progress=False)
+    r = answer_choice_mass(
+        model, tok, questions, choices, format=fmt, answers=answers, pmi=True, surface_forms=forms, show_progress=False
+    )
     out = metric.compute(
-        predictions=r.choice_logprobs, references=answers, first_token_logprobs=r.first_token_logprobs,
-        first_token_ids=r.first_token_ids, unconditional_logprobs=r.unconditional_logprobs,
-        mass_token_logprobs=r.mass_token_logprobs, mass_token_ids=r.mass_token_ids,
+        predictions=r.choice_logprobs,
+        references=answers,
+        first_token_logprobs=r.first_token_logprobs,
+        first_token_ids=r.first_token_ids,
+        unconditional_logprobs=r.unconditional_logprobs,
+        mass_token_logprobs=r.mass_token_logprobs,
+        mass_token_ids=r.mass_token_ids,
     )
     s = r.summary()
     for key in ("mass", "all_token_mass", "accuracy", "first_token_accuracy", "pmi_accuracy", "sfc_resolved"):

@@ -30,7 +30,9 @@ def test_unique_token_mass_counts_duplicates_once():
     assert mass.tolist() == pytest.approx([0.5, 0.5], abs=1e-12)
     assert stats["num_unique"].tolist() == [2, 2]
     # a masked duplicate before a real entry does not hide the real one: ids [5 (masked), 5] -> P(second 5)
-    mass, _ = unique_token_mass(torch.tensor([[LOG(0.6), LOG(0.25)]]), torch.tensor([[5, 5]]), torch.tensor([[False, True]]))
+    mass, _ = unique_token_mass(
+        torch.tensor([[LOG(0.6), LOG(0.25)]]), torch.tensor([[5, 5]]), torch.tensor([[False, True]])
+    )
     assert mass.item() == pytest.approx(0.25)
     assert unique_mass({7: 0.2, 9: 0.3}, [7, 7, 9]) == pytest.approx(0.5)  # the reference agrees
 

@@ -155,7 +155,9 @@ def test_nyquist_bound_is_where_the_bin_basis_loses_rank(m):
     b = -1 + (2 * torch.arange(m, dtype=torch.float64) + 1) / m
     for n in range(1, m + 1):
         k = torch.arange(1, n + 1, dtype=torch.float64)[:, None]
-        basis = torch.cat([torch.ones(1, m, dtype=torch.float64), torch.cos(math.pi * k * b), torch.sin(math.pi * k * b)])
+        basis = torch.cat(
+            [torch.ones(1, m, dtype=torch.float64), torch.cos(math.pi * k * b), torch.sin(math.pi * k * b)]
+        )
         independent = int(torch.linalg.matrix_rank(basis)) == 2 * n + 1
         try:
             FourierHead(2, m, n)

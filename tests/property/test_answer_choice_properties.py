@@ -91,7 +91,9 @@ def test_sfc_certificate(rows, data):
         perm = torch.tensor(data.draw(st.permutations(range(m))), dtype=torch.long)
         assert torch.equal(sfc_certificate(probs[:, perm], mask[:, perm])[0], resolved)
         padded = torch.cat([probs, torch.full((b, 1), 0.99, dtype=probs.dtype)], dim=1)  # a masked 0.99 changes nothing
-        assert torch.equal(sfc_certificate(padded, torch.cat([mask, torch.zeros(b, 1, dtype=torch.bool)], 1))[0], resolved)
+        assert torch.equal(
+            sfc_certificate(padded, torch.cat([mask, torch.zeros(b, 1, dtype=torch.bool)], 1))[0], resolved
+        )
     if b > 1:
         rows_perm = torch.tensor(data.draw(st.permutations(range(b))), dtype=torch.long)
         assert torch.equal(sfc_certificate(probs[rows_perm], mask[rows_perm])[0], resolved[rows_perm])

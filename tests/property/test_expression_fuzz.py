@@ -347,7 +347,9 @@ def test_calculator_tool_is_exact(tree):
         assert result == format_number(expected)
 
 
-@pytest.mark.parametrize("text", ["١٢+٣", "𝟙+1", "①", "1⁄2", "½", "1\u00a0+1", "1\x0b+1", "1_000", "0x10", "2^3", "4//2"])
+@pytest.mark.parametrize(
+    "text", ["١٢+٣", "𝟙+1", "①", "1⁄2", "½", "1\u00a0+1", "1\x0b+1", "1_000", "0x10", "2^3", "4//2"]
+)
 def test_non_ascii_digits_and_python_syntax_are_refused(text):
     with pytest.raises(ExpressionError):
         parse_expression(text)

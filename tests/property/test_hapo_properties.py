@@ -244,8 +244,10 @@ def test_redistribution(problem, eps_low, eps_high, beta, dtype, data):
         (lambda: tlga_advantages(torch.zeros(2), torch.tensor([1.0, math.inf]), 2), "lengths"),
         (lambda: hapo_clip_bounds(torch.zeros(2), -0.1, 0.2), "epsilon_low"),
         (lambda: hapo_clip_bounds(torch.zeros(2), 0.2, 0.2, alpha=math.nan), "alpha"),
-        (lambda: hapo_redistribute_advantages(torch.ones(1, 1), torch.zeros(1, 2), torch.ones(1, 2), 0.2, 0.2, -1.0),
-         "beta"),
+        (
+            lambda: hapo_redistribute_advantages(torch.ones(1, 1), torch.zeros(1, 2), torch.ones(1, 2), 0.2, 0.2, -1.0),
+            "beta",
+        ),
     ],
 )
 def test_invalid_arguments_raise_value_error_naming_them(call, name):

@@ -207,7 +207,9 @@ def batches(draw, sentinel: Path, max_size: int, max_depth: int, max_len: int):
     sols = draw(st.lists(golds(), min_size=n, max_size=n))
     if draw(st.booleans()):
         payload = draw(st.sampled_from(_injections(sentinel)))
-        wrapper = draw(st.sampled_from(["{}", "\\frac{{{}}}{{2}}", "\\sqrt{{{}}}", "\\text{{{}}}", "({}) + 1", "x = {}"]))
+        wrapper = draw(
+            st.sampled_from(["{}", "\\frac{{{}}}{{2}}", "\\sqrt{{{}}}", "\\text{{{}}}", "({}) + 1", "x = {}"])
+        )
         where = draw(st.integers(0, n - 1))
         if draw(st.booleans()):
             comps[where] = f"\\boxed{{{wrapper.format(payload)}}}"

@@ -154,5 +154,7 @@ def reference_swireasoning(
         if budget_done:
             reason = "answer_budget"
             break
-    events.sort(key=lambda e: (e[0], ["to_explicit", "to_latent", "end_think", "convergence", "termination"].index(e[1])))
+    events.sort(
+        key=lambda e: (e[0], ["to_explicit", "to_latent", "end_think", "convergence", "termination"].index(e[1]))
+    )
     return {"tokens": tokens, "modes": modes, "entropies": entropies, "events": events, "reason": reason}

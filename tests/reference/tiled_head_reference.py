@@ -56,4 +56,3 @@ def reference_log_softmax(z: torch.Tensor) -> torch.Tensor:
     """``log softmax`` of each row, written out: ``z − max − log Σ exp(z − max)``."""
     top = z.max(dim=-1, keepdim=True).values.detach()
     return z - top - torch.log(torch.exp(z - top).sum(-1, keepdim=True))
-

@@ -69,5 +69,6 @@ def test_sft_rows_answer_each_format_correctly():
     assert seen == {"enumerated", "string", "cloze"}
     assert multiple_choice_reward(ds["completion"][:3], ds["solution"][:3]) == [1.0, 1.0, 1.0]
     plain = make_multiple_choice_sft_dataset(4, seed=2, conversational=False)
-    assert all(isinstance(p, str) and c == " " + s for p, c, s in zip(plain["prompt"], plain["completion"],
-                                                                       plain["solution"]))
+    assert all(
+        isinstance(p, str) and c == " " + s for p, c, s in zip(plain["prompt"], plain["completion"], plain["solution"])
+    )

@@ -119,8 +119,15 @@ def test_generate_stops_and_pads(tok) -> None:
     one = {c: tok.convert_tokens_to_ids(c) for c in "xypqrsuvwijk"}
     eos, pad, im_end = tok.eos_token_id, tok.pad_token_id, tok.convert_tokens_to_ids("<|im_end|>")
     assert len({eos, pad, im_end}) == 3
-    successor = {one["y"]: eos, one["q"]: one["r"], one["r"]: one["s"], one["s"]: eos, one["v"]: one["w"],
-                 one["w"]: im_end, one["k"]: one["k"]}
+    successor = {
+        one["y"]: eos,
+        one["q"]: one["r"],
+        one["r"]: one["s"],
+        one["s"]: eos,
+        one["v"]: one["w"],
+        one["w"]: im_end,
+        one["k"]: one["k"],
+    }
     model = _next_token_model(tok, successor)
     batch = tok(["xy", "pq", "uv", "ijk"], padding=True, return_tensors="pt")
     out = model.generate(**batch, max_new_tokens=5, do_sample=False)

@@ -278,9 +278,7 @@ def test_metrics_phase_reductions(tmp_path):
             "bottom": Metric(-1.0, reduce="min"),
         }
 
-    _identity_component(
-        metric_namespace="probe", generation_metrics=generation_metrics, loss_metrics=loss_metrics
-    )
+    _identity_component(metric_namespace="probe", generation_metrics=generation_metrics, loss_metrics=loss_metrics)
     trainer = build_trainer(ExploreGRPOTrainer, ExploreGRPOConfig, tmp_path)
     trainer._last_rewards_per_func = torch.tensor([[1.0], [0.0], [0.0], [1.0]])
     trainer.model.train()

@@ -61,9 +61,7 @@ def test_sampler_entropy_at_t_base_or_raw_logits(entropy_temperature):
     Statistics (pivot 0, rms 1, pos_max 1, neg_min −1): h̃ = clamp(log H, −1, 1); τ = 0.5, factor 1 + 0.5·h̃.
     Raw: H = 0.5623, log H = −0.5757, factor 0.7121; T_base: H = 0.3251, log H = −1.1237 → h̃ = −1, factor 0.5."""
     stats = HapoEntropyStats(0.0, 1.0, 1.0, -1.0)
-    processor = AdaptiveTemperatureLogitsProcessor(
-        0.5, stats, temperature=0.5, entropy_temperature=entropy_temperature
-    )
+    processor = AdaptiveTemperatureLogitsProcessor(0.5, stats, temperature=0.5, entropy_temperature=entropy_temperature)
     logits = torch.tensor([[0.0, math.log(3.0)]])
     probs = [0.25, 0.75] if entropy_temperature == 1.0 else [0.1, 0.9]
     factor = 1 + 0.5 * max(-1.0, min(1.0, math.log(_hand_entropy(probs))))

@@ -177,7 +177,9 @@ def test_trigger_recalibration_power_of_two_and_emptying(tmp_path, factor, buffe
         assert out[ROW_WEIGHT_KEY][4:].tolist() == [pytest.approx(0.7)] * expected_rows
         assert out[ADDED_KEY].tolist() == [False] * 4 + [True] * expected_rows
         assert out[KEEP_KEY].all() and out[IN_MASK_KEY].all() and out[PENDING_KEY][4:].tolist() == [-1] * expected_rows
-        for k, entry in enumerate(spear.last_replay):  # each replayed row is its stored row, behaviour log-probs included
+        for k, entry in enumerate(
+            spear.last_replay
+        ):  # each replayed row is its stored row, behaviour log-probs included
             n = entry.row["completion_ids"].numel()
             assert out["completion_ids"][4 + k, :n].tolist() == entry.row["completion_ids"].tolist()
             torch.testing.assert_close(out["old_per_token_logps"][4 + k, :n], entry.row["old_per_token_logps"])
@@ -305,7 +307,9 @@ def test_replayed_rows_use_their_stored_behaviour_logps(tmp_path, loss_type):
         current, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, att, 5)
     for entry in spear.buffer.entries:
         n = entry.row["completion_ids"].numel()
-        entry.row["old_per_token_logps"] = entry.row["old_per_token_logps"][:n] * 0 + current[0, :n] + 0.1 * (entry.group - 12)
+        entry.row["old_per_token_logps"] = (
+            entry.row["old_per_token_logps"][:n] * 0 + current[0, :n] + 0.1 * (entry.group - 12)
+        )
     out = _generate(trainer, [1.0, 0.0, 0.0, 0.0], [1.0, -0.3, -0.3, -0.4])
     assert out["completion_ids"].size(0) == 6
     loss, grads = loss_and_grads(trainer, out)

@@ -234,9 +234,9 @@ def test_row_appending_matches_trl_batches():
     1, and `_prepare_inputs` shuffles the local batch and splits it into ``steps_per_generation`` equal chunks (a
     remainder would be dropped: the trainer keeps the row count divisible)."""
     src = " ".join(_source("_generate_and_score_completions").split())
-    assert "padding_value=self._tokenizer.pad_token_id, padding_side=\"left\"" in src
-    assert "padding_value=self._tokenizer.pad_token_id, padding_side=\"right\"" in src
-    assert "tool_mask, padding_value=1, padding_side=\"right\"" in src
+    assert 'padding_value=self._tokenizer.pad_token_id, padding_side="left"' in src
+    assert 'padding_value=self._tokenizer.pad_token_id, padding_side="right"' in src
+    assert 'tool_mask, padding_value=1, padding_side="right"' in src
     prepare = " ".join(_source("_prepare_inputs").split())
     assert "generation_batch = shuffle_sequence_dict(generation_batch)" in prepare
     assert "split_tensor_dict(generation_batch, self.args.steps_per_generation)" in prepare

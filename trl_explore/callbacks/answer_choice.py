@@ -109,8 +109,14 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
         self.instruction, demo_sampling, _ = _resolve_protocol("default", format, instruction, demo_sampling, None)
         # drawn once for the whole set: every process and every evaluation uses the same prompts
         self.demos = _resolve_demos(
-            None if demos is None else list(demos), [r["question"] for r in self.rows],
-            [r["choices"] for r in self.rows], [r["answer"] for r in self.rows], num_shots, seed, format, demo_sampling,
+            None if demos is None else list(demos),
+            [r["question"] for r in self.rows],
+            [r["choices"] for r in self.rows],
+            [r["answer"] for r in self.rows],
+            num_shots,
+            seed,
+            format,
+            demo_sampling,
         )
 
     @staticmethod
@@ -152,8 +158,13 @@ class AnswerChoiceMassCallback(PeriodicEvalCallback):
             local = [
                 (m, atm, float(ps == a), float(pf == a), float(r), float(pp == a))
                 for m, atm, ps, pf, r, pp, a in zip(
-                    result.mass, result.all_token_mass, result.pred_sequence, result.pred_first_token,
-                    result.sfc_resolved, pmi_pred, result.answers,
+                    result.mass,
+                    result.all_token_mass,
+                    result.pred_sequence,
+                    result.pred_first_token,
+                    result.sfc_resolved,
+                    pmi_pred,
+                    result.answers,
                 )
             ]
         rows = local if replicated else self.gather(local)

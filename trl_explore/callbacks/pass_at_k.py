@@ -164,8 +164,7 @@ class PassAtKCallback(PeriodicEvalCallback):
         n, c = self._sample_and_count(model, tokenizer, args)
         counts = self.gather(list(zip(n, c)))
         return {
-            f"pass@{kk}": float(sum(pass_at_k(ni, ci, kk) for ni, ci in counts) / max(len(counts), 1))
-            for kk in self.ks
+            f"pass@{kk}": float(sum(pass_at_k(ni, ci, kk) for ni, ci in counts) / max(len(counts), 1)) for kk in self.ks
         }
 
     def csv_rows(self, row: dict[str, float]) -> tuple[list[str], list[list[Any]]]:

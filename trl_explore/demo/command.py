@@ -34,21 +34,41 @@ def _sweep(args: argparse.Namespace, prog: str) -> int:
     """`trl-explore demo --sweep`: the declared learning-rate sweep (`trl_explore.demo.sweep.run_sweep`)."""
     from .sweep import run_sweep
 
-    extra = [flag for flag, value in (("--learning-rate", args.learning_rate), ("--seeds", args.seeds),
-                                      ("--quick", args.quick), ("--model", args.model)) if value]
+    extra = [
+        flag
+        for flag, value in (
+            ("--learning-rate", args.learning_rate),
+            ("--seeds", args.seeds),
+            ("--quick", args.quick),
+            ("--model", args.model),
+        )
+        if value
+    ]
     if extra:
-        return fail(prog, ValueError(f"{', '.join(extra)} cannot be combined with --sweep (its candidates, tuning "
-                                     "seeds and model are declared in trl_explore.demo.sweep)."))
+        return fail(
+            prog,
+            ValueError(
+                f"{', '.join(extra)} cannot be combined with --sweep (its candidates, tuning "
+                "seeds and model are declared in trl_explore.demo.sweep)."
+            ),
+        )
     regime = {} if args.steps is None else {"steps": args.steps}
     try:
-        choices = run_sweep(args.output_dir or "trl_explore_sweep", methods=args.methods, workers=args.workers,
-                            show_progress=not args.no_progress, **regime)
+        choices = run_sweep(
+            args.output_dir or "trl_explore_sweep",
+            methods=args.methods,
+            workers=args.workers,
+            show_progress=not args.no_progress,
+            **regime,
+        )
     except ValueError as err:
         return fail(prog, err)
     for method, choice in choices.items():
         flag = "  (every rate collapsed pass@1 below the base model)" if choice.collapsed else ""
-        print(f"{method:<12} lr {choice.learning_rate:g}  criterion {choice.criterion:.3f} ± {choice.criterion_se:.3f}"
-              f"{flag}")
+        print(
+            f"{method:<12} lr {choice.learning_rate:g}  criterion {choice.criterion:.3f} ± {choice.criterion_se:.3f}"
+            f"{flag}"
+        )
     return 0
 
 
@@ -130,40 +150,81 @@ def add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     from .regime import DEFAULT_REGIME as R
     from .regime import DEFAULT_SEEDS
 
-    demo.add_argument("--methods", nargs="+", choices=list(METHODS), metavar="METHOD",
-                      help="methods to run (default: every method without *; GRPO always runs)")
-    demo.add_argument("--seeds", type=int_at_least(1), default=None,
-                      help=f"number of paired seeds (default: {DEFAULT_SEEDS}; 2 with --quick)")
+    demo.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        metavar="METHOD",
+        help="methods to run (default: every method without *; GRPO always runs)",
+    )
+    demo.add_argument(
+        "--seeds",
+        type=int_at_least(1),
+        default=None,
+        help=f"number of paired seeds (default: {DEFAULT_SEEDS}; 2 with --quick)",
+    )
     demo.add_argument("--seed", type=int_at_least(0), default=0, help="first seed (default: 0)")
-    demo.add_argument("--steps", type=int_at_least(1), default=None,
-                      help=f"optimizer steps per run (default: {R.steps})")
-    demo.add_argument("--quick", action="store_true",
-                      help="tiny budget on a barely warm-started model: checks that everything runs (~1 minute)")
-    demo.add_argument("--output-dir", default=None,
-                      help="report folder; a re-run replaces only the files the demo wrote there (default: "
-                      "trl_explore_demo; trl_explore_sweep with --sweep)")
+    demo.add_argument(
+        "--steps", type=int_at_least(1), default=None, help=f"optimizer steps per run (default: {R.steps})"
+    )
+    demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny budget on a barely warm-started model: checks that everything runs (~1 minute)",
+    )
+    demo.add_argument(
+        "--output-dir",
+        default=None,
+        help="report folder; a re-run replaces only the files the demo wrote there (default: "
+        "trl_explore_demo; trl_explore_sweep with --sweep)",
+    )
     demo.add_argument("--model", default=None, help="Hub name or local path (default: the toy warm start)")
-    demo.add_argument("--task", default="countdown",
-                      help="countdown | arithmetic | with --model, a math dataset (Hub name or local file)")
-    demo.add_argument("--learning-rate", type=positive_float, default=None,
-                      help="one constant learning rate for every method (default: each method's own rate, "
-                      "trl_explore.demo.tuned)")
-    demo.add_argument("--float-path", choices=list(FLOAT_PATHS), default="default",
-                      help="floating-point path of the workers: avx2 / scalar run torch's CPU kernels as a CPU without "
-                      "AVX-512 / without SIMD would, to check that the verdict does not hang on rounding (default: "
-                      "default)")
-    demo.add_argument("--sweep", action="store_true",
-                      help="run the declared learning-rate sweep instead (trl_explore.demo.sweep: 4 rates x tuning "
-                      "seeds 100-102; hours on 2 cores; resumable) and print each method's chosen rate")
-    demo.add_argument("--eval-every", type=int_at_least(1), default=None,
-                      help="also evaluate pass@k every N steps (default: only before and after training)")
-    demo.add_argument("--eval-prompts", type=int_at_least(1), default=None,
-                      help=f"held-out prompts for pass@k (default: {R.eval_prompts})")
-    demo.add_argument("--k", type=int_at_least(1), default=None,
-                      help=f"samples per held-out prompt, the largest k (default: {R.k})")
-    demo.add_argument("--workers", type=int_at_least(1), default=None,
-                      help="parallel worker processes (default: the CPU cores, at most 8, for the toy model on a "
-                      "CPU; else 1)")
+    demo.add_argument(
+        "--task",
+        default="countdown",
+        help="countdown | arithmetic | with --model, a math dataset (Hub name or local file)",
+    )
+    demo.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=None,
+        help="one constant learning rate for every method (default: each method's own rate, trl_explore.demo.tuned)",
+    )
+    demo.add_argument(
+        "--float-path",
+        choices=list(FLOAT_PATHS),
+        default="default",
+        help="floating-point path of the workers: avx2 / scalar run torch's CPU kernels as a CPU without "
+        "AVX-512 / without SIMD would, to check that the verdict does not hang on rounding (default: "
+        "default)",
+    )
+    demo.add_argument(
+        "--sweep",
+        action="store_true",
+        help="run the declared learning-rate sweep instead (trl_explore.demo.sweep: 4 rates x tuning "
+        "seeds 100-102; hours on 2 cores; resumable) and print each method's chosen rate",
+    )
+    demo.add_argument(
+        "--eval-every",
+        type=int_at_least(1),
+        default=None,
+        help="also evaluate pass@k every N steps (default: only before and after training)",
+    )
+    demo.add_argument(
+        "--eval-prompts",
+        type=int_at_least(1),
+        default=None,
+        help=f"held-out prompts for pass@k (default: {R.eval_prompts})",
+    )
+    demo.add_argument(
+        "--k", type=int_at_least(1), default=None, help=f"samples per held-out prompt, the largest k (default: {R.k})"
+    )
+    demo.add_argument(
+        "--workers",
+        type=int_at_least(1),
+        default=None,
+        help="parallel worker processes (default: the CPU cores, at most 8, for the toy model on a CPU; else 1)",
+    )
     demo.add_argument("--no-progress", action="store_true", help="no progress bar or per-evaluation lines")
     demo.set_defaults(func=run)
 

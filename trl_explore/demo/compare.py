@@ -57,8 +57,13 @@ def verdict_items(run: Any) -> list[VerdictItem]:
         for key in method.targets:
             diff = versus_baseline(run, method.name, key)
             if diff is not None:
-                items.append(_item(f"{method.label} {QUANTITIES[key].label(run.settings)} vs GRPO",
-                                   classify_target(diff, key), diff))
+                items.append(
+                    _item(
+                        f"{method.label} {QUANTITIES[key].label(run.settings)} vs GRPO",
+                        classify_target(diff, key),
+                        diff,
+                    )
+                )
         diff = versus_baseline(run, method.name, "pass@1")
         if diff is not None:
             items.append(_item(f"{method.label} pass@1 vs GRPO", classify_pass1(diff), diff))
@@ -99,8 +104,11 @@ class VerdictComparison:
             same = a is not None and b is not None and a.label == b.label
             lines.append(f"| {name} | {cells[0]} | {cells[1]} | {'yes' if same else '**no**'} |")
         flips = self.flips
-        lines += ["", f"{self.agree} of {len(self.rows)} items classified alike; "
-                  + (f"flips among resolved items: {', '.join(flips)}." if flips else "no resolved item flips.")]
+        lines += [
+            "",
+            f"{self.agree} of {len(self.rows)} items classified alike; "
+            + (f"flips among resolved items: {', '.join(flips)}." if flips else "no resolved item flips."),
+        ]
         return "\n".join(lines)
 
 

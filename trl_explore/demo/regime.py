@@ -98,8 +98,7 @@ class ToyRegime:
         check_int("eval_data_seed", self.eval_data_seed, 0)
         if self.warm_start_steps is not None:
             check_int("warm_start_steps", self.warm_start_steps, 1)
-        for name in ("steps", "prompts_per_step", "steps_per_generation", "max_completion_length", "eval_prompts",
-                     "k"):
+        for name in ("steps", "prompts_per_step", "steps_per_generation", "max_completion_length", "eval_prompts", "k"):
             check_int(name, getattr(self, name), 1)
         check_int("num_generations", self.num_generations, 2)
         check_float("learning_rate", self.learning_rate, 0.0, 1.0)

@@ -130,23 +130,33 @@ def verdict(run: Any) -> list[str]:
     n = run.settings.seeds
     seeds = f"{n} seed{'s' if n != 1 else ''}"
     gain, ent = change(run, BASELINE, "pass@1"), change(run, BASELINE, "entropy")
-    p1s, p1e = _mean(quantity_values(run, BASELINE, "pass@1", at_end=False)), _mean(quantity_values(run, BASELINE, "pass@1"))
+    p1s, p1e = (
+        _mean(quantity_values(run, BASELINE, "pass@1", at_end=False)),
+        _mean(quantity_values(run, BASELINE, "pass@1")),
+    )
     if gain is None:
         first = "**GRPO:** no pass@1 measurement."
     else:
         learned = gain.resolved and gain.mean > 0
         head = "GRPO learned" if learned else "GRPO did not clearly learn"
-        why = "95% t-interval above 0" if learned else (
-            "no standard error with one seed" if n < 2 else f"95% t-interval {_interval(gain)}: not resolved")
+        why = (
+            "95% t-interval above 0"
+            if learned
+            else ("no standard error with one seed" if n < 2 else f"95% t-interval {_interval(gain)}: not resolved")
+        )
         first = f"**{head}:** held-out pass@1 {_span(p1s, p1e)} ({gain.format()} across {seeds}, {why})"
         if ent is not None:
-            e0, e1 = _mean(quantity_values(run, BASELINE, "entropy", at_end=False)), _mean(
-                quantity_values(run, BASELINE, "entropy"))
+            e0, e1 = (
+                _mean(quantity_values(run, BASELINE, "entropy", at_end=False)),
+                _mean(quantity_values(run, BASELINE, "entropy")),
+            )
             first += f"; its policy entropy {_movement(e0, e1)} nats/token"
         big = change(run, BASELINE, "pass@k")
         if big is not None:
-            k0, k1 = _mean(quantity_values(run, BASELINE, "pass@k", at_end=False)), _mean(
-                quantity_values(run, BASELINE, "pass@k"))
+            k0, k1 = (
+                _mean(quantity_values(run, BASELINE, "pass@k", at_end=False)),
+                _mean(quantity_values(run, BASELINE, "pass@k")),
+            )
             first += f" and its {_label(run, 'pass@k')} {_movement(k0, k1)}"
         first += "."
 
@@ -175,19 +185,24 @@ def verdict(run: Any) -> list[str]:
     if not parts:
         second = "**Targeted quantities vs GRPO:** no method besides GRPO was run, so nothing is compared."
     elif not raised and not lowered:
-        second = (f"**Targeted quantities vs GRPO:** no method's 95% t-interval on the quantity it targets excludes 0 "
-                  f"at {seeds} ({parts[0]}).")
+        second = (
+            f"**Targeted quantities vs GRPO:** no method's 95% t-interval on the quantity it targets excludes 0 "
+            f"at {seeds} ({parts[0]})."
+        )
     else:
-        second = ("**Targeted quantities vs GRPO (resolved = 95% paired t-interval excludes 0):** " + "; ".join(parts)
-                  + ".")
+        second = (
+            "**Targeted quantities vs GRPO (resolved = 95% paired t-interval excludes 0):** " + "; ".join(parts) + "."
+        )
     if not pass1_diff and not pass1_same:
         third = "**pass@1 vs GRPO:** nothing to compare."
     elif not pass1_diff:
         third = f"**pass@1 vs GRPO:** no method's 95% t-interval excludes 0 at {seeds}."
     else:
-        groups = [("below GRPO (resolved)", [t for m, t in pass1_diff if m < 0]),
-                  ("above GRPO (resolved)", [t for m, t in pass1_diff if m > 0]),
-                  ("within noise", [t for _, t in pass1_same])]
+        groups = [
+            ("below GRPO (resolved)", [t for m, t in pass1_diff if m < 0]),
+            ("above GRPO (resolved)", [t for m, t in pass1_diff if m > 0]),
+            ("within noise", [t for _, t in pass1_same]),
+        ]
         third = "**pass@1 vs GRPO:** " + "; ".join(f"{name}: {', '.join(items)}" for name, items in groups if items)
         third += "."
     return [first, second, third]
@@ -202,14 +217,17 @@ def results_table(run: Any) -> list[str]:
     """Per method: its learning rate, the mean over seeds at the start and the end of each quantity, and seconds per
     step."""
     keys = list(QUANTITIES)
-    header = ("| method | learning rate | " + " | ".join(f"{_label(run, k)} (start → end)" for k in keys)
-              + " | s / step |")
+    header = (
+        "| method | learning rate | " + " | ".join(f"{_label(run, k)} (start → end)" for k in keys) + " | s / step |"
+    )
     rows = [header, "|---" * (len(keys) + 3) + "|"]
     for method in run.methods:
         cells = []
         for key in keys:
-            s, e = _mean(quantity_values(run, method.name, key, at_end=False)), _mean(
-                quantity_values(run, method.name, key))
+            s, e = (
+                _mean(quantity_values(run, method.name, key, at_end=False)),
+                _mean(quantity_values(run, method.name, key)),
+            )
             cells.append(f"{_fmt(s)} → {_fmt(e)}")
         sps = _mean([r.seconds_per_step for r in run.runs(method.name)])
         rate = method_learning_rate(run, method.name)
@@ -220,8 +238,10 @@ def results_table(run: Any) -> list[str]:
 def paired_table(run: Any) -> list[str]:
     """Per method and compared quantity: method and GRPO at the end, the paired difference ± SE, its 95% t-interval,
     resolved (the interval excludes 0) or not."""
-    rows = ["| method | quantity | method (end) | GRPO (end) | difference ± SE | 95% t-interval | resolved? |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| method | quantity | method (end) | GRPO (end) | difference ± SE | 95% t-interval | resolved? |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for method in run.methods:
         if method.name == BASELINE:
             continue
@@ -230,12 +250,15 @@ def paired_table(run: Any) -> list[str]:
             mine, base = _mean(quantity_values(run, method.name, key)), _mean(quantity_values(run, BASELINE, key))
             target = " (target)" if key in method.targets else ""
             if diff is None:
-                rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | "
-                            "n/a | n/a | n/a |")
+                rows.append(
+                    f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | n/a | n/a | n/a |"
+                )
                 continue
             word = "**yes**" if diff.resolved else "no"
-            rows.append(f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | "
-                        f"{diff.format()} | {_interval(diff)} | {word} |")
+            rows.append(
+                f"| {method.label} | {_label(run, key)}{target} | {_fmt(mine)} | {_fmt(base)} | "
+                f"{diff.format()} | {_interval(diff)} | {word} |"
+            )
     return rows
 
 
@@ -357,8 +380,15 @@ def _plot_pass_at_k(ax: Any, run: Any, *, relative: bool) -> None:
             rows = [r.final_eval for r in runs]
         mean, se = _pass_curve(rows, ks)
         color = _colors(run)[method.name]
-        ax.plot(ks, mean, color=color, marker="o", markersize=3, linewidth=2 if method.name == BASELINE else 1.6,
-                label=method.label)
+        ax.plot(
+            ks,
+            mean,
+            color=color,
+            marker="o",
+            markersize=3,
+            linewidth=2 if method.name == BASELINE else 1.6,
+            label=method.label,
+        )
         lo, hi = [m - s for m, s in zip(mean, se)], [m + s for m, s in zip(mean, se)]
         ax.fill_between(ks, lo, hi, color=color, alpha=0.15, linewidth=0)
         lows.extend(lo)
@@ -410,8 +440,15 @@ def _save(fig: Any, path: Path, note: str, legend: bool = True) -> None:
     text = fig.text(0.5, 0.008, note, ha="center", va="bottom", fontsize=8, color="dimgrey")
     bottom = text.get_window_extent(renderer).transformed(to_fig).y1 + 0.005
     if legend and labels:
-        box = fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, bottom), ncol=min(len(labels), 7),
-                         fontsize=9, frameon=False)
+        box = fig.legend(
+            handles,
+            labels,
+            loc="lower center",
+            bbox_to_anchor=(0.5, bottom),
+            ncol=min(len(labels), 7),
+            fontsize=9,
+            frameon=False,
+        )
         bottom = box.get_window_extent(renderer).transformed(to_fig).y1 + 0.01
     fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=110)
@@ -455,7 +492,7 @@ def plot_curves(run: Any, path: Path) -> Path:
     for ax, (key, title, ylabel) in zip(axes.flat, panels):
         _plot_curve(ax, run, key, title, ylabel)
     if extra:
-        for ax, kk in zip(axes.flat[len(panels):], (1, run.settings.k)):
+        for ax, kk in zip(axes.flat[len(panels) :], (1, run.settings.k)):
             _plot_eval_over_steps(ax, run, kk)
     _save(fig, path, _band_note(run))
     return path
@@ -463,8 +500,12 @@ def plot_curves(run: Any, path: Path) -> Path:
 
 def plot_mechanisms(run: Any, path: Path) -> Path | None:
     """One panel per method that declares `mechanism` metrics: the metric over steps (mean ± SE across seeds)."""
-    panels = [(m, key, label) for m in run.methods for key, label in m.mechanism
-              if any(key in e for r in run.runs(m.name) for e in r.logs)]
+    panels = [
+        (m, key, label)
+        for m in run.methods
+        for key, label in m.mechanism
+        if any(key in e for r in run.runs(m.name) for e in r.logs)
+    ]
     if not panels:
         return None
     cols = min(len(panels), 3)
@@ -472,7 +513,7 @@ def plot_mechanisms(run: Any, path: Path) -> Path | None:
     fig, axes = _figure(rows, cols, (4.2 * cols, 3.6 * rows))
     for ax, (method, key, label) in zip(axes.flat, panels):
         _plot_curve(ax, run, key, f"{method.label}: {label}", "share", methods=[method])
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     _save(fig, path, _band_note(run), legend=False)
     return path
@@ -507,9 +548,11 @@ def _plot_eval_over_steps(ax: Any, run: Any, kk: int) -> None:
 
 def _title(run: Any) -> str:
     s = run.settings
-    return (f"{'toy ' + s.task if s.model is None else s.model}: {len(run.methods)} methods × {s.seeds} paired seeds, "
-            f"{s.steps} steps, {'per-method lr' if s.learning_rate is None else f'lr {s.learning_rate:g}'}, "
-            f"temperature {s.temperature:g}")
+    return (
+        f"{'toy ' + s.task if s.model is None else s.model}: {len(run.methods)} methods × {s.seeds} paired seeds, "
+        f"{s.steps} steps, {'per-method lr' if s.learning_rate is None else f'lr {s.learning_rate:g}'}, "
+        f"temperature {s.temperature:g}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- csv files
@@ -537,8 +580,9 @@ def write_summary_csv(run: Any, path: Path) -> None:
         for method in run.methods:
             for r in run.runs(method.name):
                 for q in QUANTITIES.values():
-                    writer.writerow([method.name, r.seed, q.label(run.settings), q.start(r, run.settings),
-                                     q.end(r, run.settings)])
+                    writer.writerow(
+                        [method.name, r.seed, q.label(run.settings), q.start(r, run.settings), q.end(r, run.settings)]
+                    )
 
 
 # -------------------------------------------------------------------------------------------------------- report
@@ -576,8 +620,8 @@ def _section_results(run: Any, out: Path) -> list[str]:
         "Each method against GRPO on the quantities it targets and on pass@1: the end-of-run value minus GRPO's with "
         "the same seed, mean ± one standard error across seeds. *Resolved* means the two-sided "
         f"{100 * CONFIDENCE:.0f}% paired t-interval, mean ± t · SE with t = {_t_text(s.seeds)}, excludes 0 (a paired "
-        "t-test at the 5% level); read an unresolved difference as \"not shown at this sample size\", not as \"no "
-        "effect\". The error bar is the seed-to-seed spread: a run on another CPU (or `--float-path`) rounds "
+        't-test at the 5% level); read an unresolved difference as "not shown at this sample size", not as "no '
+        'effect". The error bar is the seed-to-seed spread: a run on another CPU (or `--float-path`) rounds '
         "differently and lands elsewhere within it. Add seeds with `--seeds`.",
         "",
         *paired_table(run),
@@ -606,8 +650,11 @@ def _section_plots(run: Any, out: Path) -> list[str]:
         "",
         f"![Training curves]({CURVES_PNG})",
         "",
-        *(["Each method's mechanism at work (the metric it logs for it):", "", f"![Mechanisms]({MECHANISMS_PNG})", ""]
-          if (out / MECHANISMS_PNG).is_file() else []),
+        *(
+            ["Each method's mechanism at work (the metric it logs for it):", "", f"![Mechanisms]({MECHANISMS_PNG})", ""]
+            if (out / MECHANISMS_PNG).is_file()
+            else []
+        ),
         _band_note(run).capitalize() + ". Per-step metrics of every run are in `metrics.csv`, the per-seed start "
         "and end values behind the tables in `summary.csv`, each run's logs in `runs/<method>/seed<k>.json`.",
         "",
@@ -630,10 +677,16 @@ def _section_settings(run: Any, out: Path) -> list[str]:
         f"{s.epsilon:g} (unless the method sets its own), at most {s.max_completion_length} completion tokens.",
         f"- Wall time: {run.total_seconds:.0f} s in all with {run.workers} worker process"
         f"{'es' if run.workers > 1 else ''}, "
-        + (f"of which {run.warm_seconds:.0f} s warm start (cached for later runs)" if run.warm_seconds >= 5 else
-           "the warm start cached")
-        + (f"; CPU time {run.cpu_seconds:.0f} s (on a busy machine the wall time exceeds CPU time / cores)."
-           if math.isfinite(run.cpu_seconds) else "."),
+        + (
+            f"of which {run.warm_seconds:.0f} s warm start (cached for later runs)"
+            if run.warm_seconds >= 5
+            else "the warm start cached"
+        )
+        + (
+            f"; CPU time {run.cpu_seconds:.0f} s (on a busy machine the wall time exceeds CPU time / cores)."
+            if math.isfinite(run.cpu_seconds)
+            else "."
+        ),
         "- A toy model and a short run are a smoke-scale experiment: a method that helps a 14B model need not help "
         "here, and one that helps here need not help there.",
         "",
@@ -644,8 +697,10 @@ def _rate_source(s: Any) -> str:
     if s.learning_rate is not None:
         return f"{s.learning_rate:g} for every method (`--learning-rate`)"
     if TUNED_PROVISIONAL:
-        return ("per method, as in the table above (`trl_explore.demo.tuned`; PROVISIONAL: the learning-rate sweep "
-                "has not finished, and every method holds the former shared rate)")
+        return (
+            "per method, as in the table above (`trl_explore.demo.tuned`; PROVISIONAL: the learning-rate sweep "
+            "has not finished, and every method holds the former shared rate)"
+        )
     return f"per method, as in the table above (chosen by the learning-rate sweep of {TUNED_DATE})"
 
 
@@ -659,6 +714,8 @@ def _section_methods(run: Any, out: Path) -> list[str]:
 
 
 Section = Callable[[Any, Path], list[str]]
+
+
 def _section_decoding(run: Any, output_dir: Path) -> list[str]:
     from .decoding import decoding_report_section  # SwiReasoning vs plain sampling on the run's model
 

@@ -297,7 +297,11 @@ def prepare_task(settings: DemoSettings) -> tuple[Any, Any, Any]:
     orders the training prompts); the held-out prompts come from another seed."""
     n_train = settings.steps * settings.prompts_per_step
     return _task_data_cached(
-        settings.task, settings.model, n_train, settings.eval_prompts, settings.train_data_seed,
+        settings.task,
+        settings.model,
+        n_train,
+        settings.eval_prompts,
+        settings.train_data_seed,
         settings.eval_data_seed,
     )
 
@@ -411,15 +415,19 @@ def _run_train(job: Job, settings: DemoSettings, model_path: str, emit: Emit) ->
                 row = _evaluate(evaluator, model, tok, job.seed, state.global_step)
                 evals.append(row)
                 # the last tenth of the steps logged so far (rewards are logged at generation steps only)
-                recent = [e for e in state.log_history if "entropy" in e][-window(state.global_step):]
+                recent = [e for e in state.log_history if "entropy" in e][-window(state.global_step) :]
                 rewards = [e["reward"] for e in recent if "reward" in e]
                 extra = ""
                 if recent:
                     extra = f"  entropy {sum(e['entropy'] for e in recent) / len(recent):.3f}"
                 if rewards:
                     extra += f"  train reward {sum(rewards) / len(rewards):.3f}"
-                emit(("line", _format_eval(method.label, job.seed, state.global_step, settings.steps, row,
-                                           settings.k, extra)))
+                emit(
+                    (
+                        "line",
+                        _format_eval(method.label, job.seed, state.global_step, settings.steps, row, settings.k, extra),
+                    )
+                )
 
     with tempfile.TemporaryDirectory(prefix="trl_explore_demo_") as tmp:
         # bf16 only where the GPU has it natively (compute capability >= 8); else float32 (is_bf16_supported()
@@ -455,11 +463,19 @@ def _run_train(job: Job, settings: DemoSettings, model_path: str, emit: Emit) ->
     eval_seconds = sum(e.get("seconds", 0.0) for e in evals)
     return {
         "kind": "train",
-        "result": asdict(RunResult(
-            method=method.name, label=method.label, seed=job.seed, logs=logs, evals=evals,
-            train_seconds=seconds - eval_seconds, eval_seconds=eval_seconds, steps=int(trainer.state.global_step),
-            learning_rate=regime.learning_rate,
-        )),
+        "result": asdict(
+            RunResult(
+                method=method.name,
+                label=method.label,
+                seed=job.seed,
+                logs=logs,
+                evals=evals,
+                train_seconds=seconds - eval_seconds,
+                eval_seconds=eval_seconds,
+                steps=int(trainer.state.global_step),
+                learning_rate=regime.learning_rate,
+            )
+        ),
     }
 
 
@@ -525,9 +541,10 @@ def execute(jobs: list[Job], settings: DemoSettings, model_path: str, console: E
                 return
 
     outputs: dict[int, dict] = {}
-    with float_path_environment(settings.float_path), ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_worker_init, initargs=(events, settings)
-    ) as pool:
+    with (
+        float_path_environment(settings.float_path),
+        ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(events, settings)) as pool,
+    ):
         futures = {pool.submit(_worker_run, job, settings, model_path): i for i, job in enumerate(jobs)}
         pending = set(futures)
         try:
@@ -547,8 +564,18 @@ def execute(jobs: list[Job], settings: DemoSettings, model_path: str, console: E
 # ------------------------------------------------------------------------------------------------ output folder
 #: What the demo writes into its output folder (checked against foreign files before it starts; see `trl_explore._output`)
 DEMO_FILES = (
-    MARKER_FILE, "settings.json", "demo_report.md", "metrics.csv", "summary.csv", "overview.png", "pass_at_k.png",
-    "training_curves.png", "mechanisms.png", "decoding.json", "decoding_traces.png", "runs/*/seed*.json",
+    MARKER_FILE,
+    "settings.json",
+    "demo_report.md",
+    "metrics.csv",
+    "summary.csv",
+    "overview.png",
+    "pass_at_k.png",
+    "training_curves.png",
+    "mechanisms.png",
+    "decoding.json",
+    "decoding_traces.png",
+    "runs/*/seed*.json",
 )
 
 
@@ -568,7 +595,9 @@ def _staged_output(output_dir: Path) -> Iterator[Path]:
 
     try:
         with staged_output(output_dir, "trl-explore demo", DEMO_FILES, "--output-dir", keep_on_error=keep) as staging:
-            (staging / MARKER_FILE).write_text("written by `trl-explore demo` (its files: .trl_explore_manifest.json)\n")
+            (staging / MARKER_FILE).write_text(
+                "written by `trl-explore demo` (its files: .trl_explore_manifest.json)\n"
+            )
             yield staging
     except OutputFolderError as err:
         raise DemoUsageError(str(err)) from None
@@ -610,7 +639,11 @@ def _collect(settings: DemoSettings, staging: Path | None) -> DemoRun:
     workers = resolve_workers(settings, len(jobs))
     logger.info(
         "training %d methods x %d seeds (%d steps each) in %d process%s",
-        len(methods), len(seeds), settings.steps, workers, "es" if workers > 1 else "",
+        len(methods),
+        len(seeds),
+        settings.steps,
+        workers,
+        "es" if workers > 1 else "",
     )
     console = _Console(total_steps=len(methods) * len(seeds) * settings.steps, enabled=settings.show_progress)
     try:
@@ -628,8 +661,14 @@ def _collect(settings: DemoSettings, staging: Path | None) -> DemoRun:
         if staging is not None:
             _write_run(staging, result)
     return DemoRun(
-        settings=settings, methods=methods, results=results, start_evals=starts, model_path=model_path,
-        warm_seconds=warm_seconds, total_seconds=time.perf_counter() - start, workers=workers,
+        settings=settings,
+        methods=methods,
+        results=results,
+        start_evals=starts,
+        model_path=model_path,
+        warm_seconds=warm_seconds,
+        total_seconds=time.perf_counter() - start,
+        workers=workers,
         cpu_seconds=_cpu_seconds() - cpu_start,
     )
 
@@ -643,14 +682,24 @@ def load_run(output_dir: str | os.PathLike) -> DemoRun:
     saved = json.loads((folder / "settings.json").read_text())
     settings = DemoSettings(**{k: v for k, v in saved.items() if k in DemoSettings.__dataclass_fields__})
     methods = [METHODS[name] for name in saved["resolved_methods"]]
-    results = [RunResult(**json.loads(path.read_text()))
-               for m in methods for path in sorted((folder / "runs" / m.name).glob("seed*.json"))]
+    results = [
+        RunResult(**json.loads(path.read_text()))
+        for m in methods
+        for path in sorted((folder / "runs" / m.name).glob("seed*.json"))
+    ]
     starts = {r.seed: r.start_eval for r in results}
     timing = saved.get("timing", {})
-    return DemoRun(settings=settings, methods=methods, results=results, start_evals=starts,
-                   model_path=timing.get("model_path", ""), warm_seconds=timing.get("warm_seconds", float("nan")),
-                   total_seconds=timing.get("total_seconds", float("nan")), workers=timing.get("workers", 1),
-                   cpu_seconds=timing.get("cpu_seconds", float("nan")))
+    return DemoRun(
+        settings=settings,
+        methods=methods,
+        results=results,
+        start_evals=starts,
+        model_path=timing.get("model_path", ""),
+        warm_seconds=timing.get("warm_seconds", float("nan")),
+        total_seconds=timing.get("total_seconds", float("nan")),
+        workers=timing.get("workers", 1),
+        cpu_seconds=timing.get("cpu_seconds", float("nan")),
+    )
 
 
 def run_demo(settings: DemoSettings) -> Path:
@@ -664,11 +713,23 @@ def run_demo(settings: DemoSettings) -> Path:
     output_dir = Path(settings.output_dir).resolve()
     with _restoring_console_state(), _staged_output(output_dir) as staging:
         run = collect(settings, staging)
-        timing = {"model_path": run.model_path, "warm_seconds": run.warm_seconds,
-                  "total_seconds": run.total_seconds, "workers": run.workers, "cpu_seconds": run.cpu_seconds}
-        (staging / "settings.json").write_text(json.dumps(
-            {**asdict(settings), "baseline": BASELINE, "resolved_methods": [m.name for m in run.methods],
-             "timing": timing}, indent=1
-        ))
+        timing = {
+            "model_path": run.model_path,
+            "warm_seconds": run.warm_seconds,
+            "total_seconds": run.total_seconds,
+            "workers": run.workers,
+            "cpu_seconds": run.cpu_seconds,
+        }
+        (staging / "settings.json").write_text(
+            json.dumps(
+                {
+                    **asdict(settings),
+                    "baseline": BASELINE,
+                    "resolved_methods": [m.name for m in run.methods],
+                    "timing": timing,
+                },
+                indent=1,
+            )
+        )
         write_report(run, staging)
     return output_dir / "demo_report.md"

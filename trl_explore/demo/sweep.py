@@ -200,8 +200,11 @@ def run_sweep(
         )
         # the settings that decide the numbers (the default float path is left out: files written before the field
         # existed keep matching)
-        key = {k: v for k, v in asdict(settings).items()
-               if k not in ("workers", "show_progress", "output_dir") and (k, v) != ("float_path", "default")}
+        key = {
+            k: v
+            for k, v in asdict(settings).items()
+            if k not in ("workers", "show_progress", "output_dir") and (k, v) != ("float_path", "default")
+        }
         if path.is_file() and json.loads(path.read_text()).get("settings") == key:
             saved = json.loads(path.read_text())
             cells += [SweepCell(**c) for c in saved["cells"]]
@@ -210,8 +213,17 @@ def run_sweep(
         new = _cells_of(run, float(rate))
         cells += new
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"settings": key, "cells": [asdict(c) for c in new],
-                                   "wall_seconds": run.total_seconds, "cpu_seconds": run.cpu_seconds}, indent=1))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "settings": key,
+                    "cells": [asdict(c) for c in new],
+                    "wall_seconds": run.total_seconds,
+                    "cpu_seconds": run.cpu_seconds,
+                },
+                indent=1,
+            )
+        )
         os.replace(tmp, path)
     choices = choose_learning_rates(cells)
     _write_outputs(folder, cells, choices)
@@ -223,8 +235,11 @@ def _write_outputs(folder: Path, cells: Sequence[SweepCell], choices: dict[str, 
         writer = csv.DictWriter(handle, fieldnames=list(SweepCell.__dataclass_fields__))
         writer.writeheader()
         writer.writerows(asdict(c) for c in cells)
-    (folder / "sweep.json").write_text(json.dumps({"choices": {m: asdict(c) for m, c in choices.items()},
-                                                   "cells": [asdict(c) for c in cells]}, indent=1))
+    (folder / "sweep.json").write_text(
+        json.dumps(
+            {"choices": {m: asdict(c) for m, c in choices.items()}, "cells": [asdict(c) for c in cells]}, indent=1
+        )
+    )
     plot_sweep(cells, choices, folder / "sweep.png")
 
 
@@ -243,8 +258,13 @@ def plot_sweep(cells: Sequence[SweepCell], choices: dict[str, RateChoice], path:
         means = [s.mean for s in stats]
         ses = [s.se if math.isfinite(s.se) else 0.0 for s in stats]
         (line,) = ax.plot(rates, means, marker="o", label=method)
-        ax.fill_between(rates, [m - s for m, s in zip(means, ses)], [m + s for m, s in zip(means, ses)],
-                        color=line.get_color(), alpha=0.15)
+        ax.fill_between(
+            rates,
+            [m - s for m, s in zip(means, ses)],
+            [m + s for m, s in zip(means, ses)],
+            color=line.get_color(),
+            alpha=0.15,
+        )
         ax.scatter([choice.learning_rate], [choice.criterion], s=160, facecolors="none", edgecolors=line.get_color())
         for rate in choice.ineligible:
             ax.scatter([rate], [means[rates.index(rate)]], marker="x", s=70, color=line.get_color())

@@ -86,8 +86,10 @@ def collapse_note(shared: float | None, method: str) -> str:
     pulled its pass@1 below the base model's; else ``""``."""
     if shared is not None or method not in TUNED_COLLAPSED:
         return ""
-    return (" In the learning-rate sweep every candidate rate pulled its pass@1 below the base model's (beyond 2 "
-            "standard errors); it trains at the best of them.")
+    return (
+        " In the learning-rate sweep every candidate rate pulled its pass@1 below the base model's (beyond 2 "
+        "standard errors); it trains at the best of them."
+    )
 
 
 def learning_rate_of(shared: float | None, method: str) -> float:

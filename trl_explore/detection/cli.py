@@ -32,13 +32,17 @@ class LastdeDetectArguments:
     """Arguments of the detection script (see the module docstring)."""
 
     model_name_or_path: str = field(
-        metadata={"help": "Scoring model: Hub name or local path; `toy` for the offline toy, `smollm2` for the offline "
-                  "SmolLM2-135M-Instruct (`trl_explore.toy.pretrained_model_path`)."}
+        metadata={
+            "help": "Scoring model: Hub name or local path; `toy` for the offline toy, `smollm2` for the offline "
+            "SmolLM2-135M-Instruct (`trl_explore.toy.pretrained_model_path`)."
+        }
     )
     data_files: list[str] | None = field(
         default=None,
-        metadata={"help": "JSONL / JSON / CSV / Parquet files of texts (`toy`: the toy set; `real`: human prose from "
-                  "Python's documentation and the scoring model's continuations of its first 30 tokens)."},
+        metadata={
+            "help": "JSONL / JSON / CSV / Parquet files of texts (`toy`: the toy set; `real`: human prose from "
+            "Python's documentation and the scoring model's continuations of its first 30 tokens)."
+        },
     )
     human_files: list[str] | None = field(default=None, metadata={"help": "Files of human-written texts."})
     machine_files: list[str] | None = field(default=None, metadata={"help": "Files of machine-generated texts."})
@@ -48,15 +52,19 @@ class LastdeDetectArguments:
     )
     reference_model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "Sampling model of Fast-DetectGPT and Lastde++ (same tokenizer; default: the scoring model)."},
+        metadata={
+            "help": "Sampling model of Fast-DetectGPT and Lastde++ (same tokenizer; default: the scoring model)."
+        },
     )
     methods: list[str] = field(default_factory=lambda: list(METHODS), metadata={"help": f"Methods, among {METHODS}."})
     n_samples: int = field(default=100, metadata={"help": "Lastde++: tokens sampled per position (K)."})
     short_text: str = field(default="clamp", metadata={"help": "Lastde texts shorter than tau' + s: clamp or nan."})
     rank_ties: str = field(
         default="min",
-        metadata={"help": "log_rank: tied logits give the label the tie's best rank (min) or count those of smaller "
-                          "token id, as the released argsort does (released)."},
+        metadata={
+            "help": "log_rank: tied logits give the label the tie's best rank (min) or count those of smaller "
+            "token id, as the released argsort does (released)."
+        },
     )
     batch_size: int = field(default=8, metadata={"help": "Texts per forward pass."})
     max_length: int = field(default=512, metadata={"help": "Texts are truncated to this many tokens."})
@@ -187,8 +195,15 @@ def metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
     head = ["method", "AUROC", "PR-AUC", "TPR@1%FPR", "human", "machine", "unscored"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method, m in metrics.items():
-        cells = [method, _fmt(m["auroc"]), _fmt(m["pr_auc"]), _fmt(m["tpr_at_fpr"]), str(m["num_human"]),
-                 str(m["num_machine"]), str(m["num_unscored"])]
+        cells = [
+            method,
+            _fmt(m["auroc"]),
+            _fmt(m["pr_auc"]),
+            _fmt(m["tpr_at_fpr"]),
+            str(m["num_human"]),
+            str(m["num_machine"]),
+            str(m["num_unscored"]),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -215,8 +230,16 @@ def main(args: LastdeDetectArguments) -> dict[str, Any]:
             raise ValueError("no texts found in the input files.")
         logger.info("%d texts, methods: %s", len(texts), ", ".join(args.methods))
         results = score_all_methods(
-            model, tokenizer, texts, args.methods, reference_model=reference, n_samples=args.n_samples,
-            batch_size=args.batch_size, max_length=args.max_length, seed=args.seed, short_text=args.short_text,
+            model,
+            tokenizer,
+            texts,
+            args.methods,
+            reference_model=reference,
+            n_samples=args.n_samples,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            seed=args.seed,
+            short_text=args.short_text,
             rank_ties=args.rank_ties,
         )
     with writing_into(args.output_dir, COMMAND, DETECT_FILES) as out:
@@ -249,8 +272,11 @@ def _write_outputs(args: LastdeDetectArguments, out: Path, texts: list[str], lab
     table = metrics_table(metrics)
     (out / "metrics.md").write_text(table)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    plot_roc({m: (r.scores[y == 0], r.scores[y == 1]) for m, r in results.items()}, out / "roc.png",
-             title=f"ROC — scoring model {args.model_name_or_path}")
+    plot_roc(
+        {m: (r.scores[y == 0], r.scores[y == 1]) for m, r in results.items()},
+        out / "roc.png",
+        title=f"ROC — scoring model {args.model_name_or_path}",
+    )
     print(table)  # noqa: T201
     print(f"wrote {out / 'metrics.md'}, metrics.json and roc.png")  # noqa: T201
     report["metrics"] = metrics

@@ -248,8 +248,12 @@ class ZeroShotDetector:
         from tqdm.auto import tqdm
 
         token_ids = self.tokenize(texts)
-        with tqdm(total=self._num_batches(token_ids), desc=f"{self.method or 'scoring'}: scoring texts",
-                  unit="batch", disable=not self.show_progress) as bar:
+        with tqdm(
+            total=self._num_batches(token_ids),
+            desc=f"{self.method or 'scoring'}: scoring texts",
+            unit="batch",
+            disable=not self.show_progress,
+        ) as bar:
             return self._statistics(token_ids, moments, bar)
 
     def _num_batches(self, token_ids: Sequence[Sequence[int]]) -> int:
@@ -379,8 +383,12 @@ def _scored_in_chunks(
     token_ids = source.tokenize(texts)
     moments = any(det.needs_moments for det in detectors)
     parts: list[list[DetectionScores]] = [[] for _ in detectors]
-    with tqdm(total=source._num_batches(token_ids), desc=f"{source.method or 'scoring'}: scoring texts",
-              unit="batch", disable=not source.show_progress) as bar:
+    with tqdm(
+        total=source._num_batches(token_ids),
+        desc=f"{source.method or 'scoring'}: scoring texts",
+        unit="batch",
+        disable=not source.show_progress,
+    ) as bar:
         for start in range(0, len(token_ids), CHUNK_TEXTS):
             stats = source._statistics(token_ids[start : start + CHUNK_TEXTS], moments, bar)
             for part, det in zip(parts, detectors):
@@ -529,7 +537,9 @@ class LastdeDetector(ZeroShotDetector):
         self.preset = preset
         self.plus_plus = base.plus_plus
         self.method = preset
-        self.embed_size = check_int(None, "embed_size", value=base.embed_size if embed_size is None else embed_size, low=1)
+        self.embed_size = check_int(
+            None, "embed_size", value=base.embed_size if embed_size is None else embed_size, low=1
+        )
         eps = base.epsilon_mult if epsilon_mult is None else epsilon_mult
         self.epsilon_mult = check_number(None, "epsilon_mult", value=eps, low=0, low_open=True)
         self.tau_prime = check_int(None, "tau_prime", value=base.tau_prime if tau_prime is None else tau_prime, low=1)
@@ -605,8 +615,11 @@ class LastdeDetector(ZeroShotDetector):
             reasons.append(TOO_FEW_TOKENS if st.num_tokens == 0 else NON_FINITE if bad else UNDEFINED_REASONS[code])
         details = {key: info[key].numpy() for key in ("mde", "mean_logp", "num_scales", "clamped")}
         if self.plus_plus:
-            details.update(lastde=info["lastde"].numpy(), sample_mean=info["sample_mean"].numpy(),
-                           sample_std=info["sample_std"].numpy())
+            details.update(
+                lastde=info["lastde"].numpy(),
+                sample_mean=info["sample_mean"].numpy(),
+                sample_std=info["sample_std"].numpy(),
+            )
         num_tokens = np.array([st.num_tokens for st in stats])
         return DetectionScores(score.numpy(), reasons, num_tokens, details)
 

@@ -104,7 +104,6 @@ def _scored_pairs(scores: Sequence[float], labels: Sequence[int]) -> tuple[np.nd
     return s, y
 
 
-
 def choose_threshold(scores: Sequence[float], labels: Sequence[int], rule: str | float = "youden") -> float:
     """A decision threshold on the scores (a text is called machine-generated when its score is at least it).
 
@@ -196,4 +195,3 @@ def plot_roc(
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
-

@@ -103,8 +103,12 @@ def lm_head_of(model: Any) -> TiledHead:
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     softcap = getattr(config, "final_logit_softcapping", None)
     bias = getattr(head, "bias", None)
-    return TiledHead(head.weight, bias if isinstance(bias, Tensor) else None, _logit_scale(config),
-                     None if softcap is None else float(softcap))
+    return TiledHead(
+        head.weight,
+        bias if isinstance(bias, Tensor) else None,
+        _logit_scale(config),
+        None if softcap is None else float(softcap),
+    )
 
 
 def backbone_of(model: Any) -> torch.nn.Module:

@@ -96,4 +96,3 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 # binds the package attribute `pass_at_k` to the *module*, which then shadows the lazy name; binding the function here
 # (numpy only, no torch) keeps `from trl_explore.functional import pass_at_k` the function in any import order.
 from .pass_at_k import pass_at_k  # noqa: E402
-

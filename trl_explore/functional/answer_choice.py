@@ -121,9 +121,7 @@ def sfc_certificate(
     return resolved, {"missing_mass": missing.detach(), "gap": gap.detach(), "total": total.detach()}
 
 
-def pmi_log_scores(
-    conditional_logprobs: torch.Tensor, unconditional_logprobs: torch.Tensor
-) -> torch.Tensor:
+def pmi_log_scores(conditional_logprobs: torch.Tensor, unconditional_logprobs: torch.Tensor) -> torch.Tensor:
     """PMI_DC in log space: ``log P(c | x) − log P(c | x_unc)`` = the log of the probability ratio.
 
     Shapes: ``[B, m]`` and ``[B, m]`` -> ``[B, m]``. Argmax of this equals argmax of the ratio; the log form does not

@@ -165,7 +165,9 @@ def kl_cov_penalty(
     _check_common(advantages, logps, mask)
     _check_ratio("ratio", ratio)
     if old_logps.shape != logps.shape:
-        raise ValueError(f"`old_logps` must have the shape of `logps` {tuple(logps.shape)}, got {tuple(old_logps.shape)}.")
+        raise ValueError(
+            f"`old_logps` must have the shape of `logps` {tuple(logps.shape)}, got {tuple(old_logps.shape)}."
+        )
     if isinstance(coef, bool) or not isinstance(coef, (int, float)) or not (math.isfinite(coef) and coef >= 0):
         raise ValueError(f"`coef` must be a finite number >= 0, got {coef!r}.")
     valid = mask > 0
@@ -186,6 +188,8 @@ def kl_cov_penalty(
         "num_selected": n_sel.float().detach().cpu(),
         "penalty_mean": (
             (abs_log_ratio.detach() * selected).sum() / n_sel if int(n_sel) > 0 else torch.tensor(math.nan)
-        ).float().cpu(),
+        )
+        .float()
+        .cpu(),
     }
     return penalty, selected, stats

@@ -34,7 +34,9 @@ def repeated_ngram_mask(
         min_count: occurrences ``>= 2`` that make a row repetitive.
     """
     if ids.dim() != 2 or mask.shape != ids.shape:
-        raise ValueError(f"`ids` and `mask` must be [B, T] of one shape, got {tuple(ids.shape)} and {tuple(mask.shape)}.")
+        raise ValueError(
+            f"`ids` and `mask` must be [B, T] of one shape, got {tuple(ids.shape)} and {tuple(mask.shape)}."
+        )
     if isinstance(ngram_size, bool) or not isinstance(ngram_size, int) or ngram_size < 1:
         raise ValueError(f"`ngram_size` must be an integer >= 1, got {ngram_size!r}.")
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 2:

@@ -104,7 +104,9 @@ def _lengths(x: Tensor, lengths: Any) -> Tensor:
                 f"{tuple(x.shape)}, got {tuple(lengths.shape)}."
             )
     if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > width):
-        raise ValueError(f"`lengths` must be in [0, {width}], got values in [{int(lengths.min())}, {int(lengths.max())}].")
+        raise ValueError(
+            f"`lengths` must be in [0, {width}], got values in [{int(lengths.min())}, {int(lengths.max())}]."
+        )
     return lengths
 
 
@@ -173,7 +175,7 @@ def _scale_entropies(x: Tensor, lengths: Tensor, embed_size: int, num_bins: Tens
     entropy = torch.where(real_end, terms, torch.zeros_like(terms)).sum(-1) / n  # [R, S]
     de = entropy / num_bins.double().clamp(min=2).log().unsqueeze(1)
     defined = (n_valid >= 1) & (num_bins >= 2).unsqueeze(1)
-    out[:, : num_scales] = torch.where(defined, de, out)
+    out[:, :num_scales] = torch.where(defined, de, out)
     return out
 
 
@@ -407,8 +409,7 @@ def lastde_plus_plus_score(
     samples = _as_float64("sample_logps", sample_logps, min_dim=3)
     if x.dim() != 2 or samples.dim() != 3 or samples.shape[0] != x.shape[0] or samples.shape[2] != x.shape[1]:
         raise ValueError(
-            f"`sample_logps` must be [B, K, T] for token_logps [B, T], got {tuple(samples.shape)} and "
-            f"{tuple(x.shape)}."
+            f"`sample_logps` must be [B, K, T] for token_logps [B, T], got {tuple(samples.shape)} and {tuple(x.shape)}."
         )
     k = samples.shape[1]
     if k < 2:

@@ -53,8 +53,10 @@ class AdaptiveTemperatureLogitsProcessor(LogitsProcessor):
         self.tau = check_number(None, "tau", value=tau, low=0.0, high=1.0, high_open=True)
         self.temperature = check_number(None, "temperature", value=temperature, low=0.0, low_open=True)
         self.sign = check_choice(None, "sign", HAPO_SIGNS, value=sign)
-        self.entropy_temperature = self.temperature if entropy_temperature is None else check_number(
-            None, "entropy_temperature", value=entropy_temperature, low=0.0, low_open=True
+        self.entropy_temperature = (
+            self.temperature
+            if entropy_temperature is None
+            else check_number(None, "entropy_temperature", value=entropy_temperature, low=0.0, low_open=True)
         )
         if len(tuple(stats)) != 4 or not all(math.isfinite(float(v)) for v in stats):
             raise ValueError(f"`stats` must be 4 finite numbers (pivot, rms, pos_max, neg_min), got {stats!r}.")

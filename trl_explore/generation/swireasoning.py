@@ -187,7 +187,9 @@ def _sampling_processors(config: SwiReasoningConfig) -> Any:
     return processors
 
 
-def _left_align(input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _left_align(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Move every row's attended tokens to the right end (left padding), keeping their order."""
     if input_ids.shape != attention_mask.shape:
         raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} != input_ids {tuple(input_ids.shape)}.")
@@ -220,9 +222,11 @@ def _build_output(raw: dict[str, Any], tokenizer: Any, config: SwiReasoningConfi
     override = raw["override_trace"].cpu() if "override_trace" in raw else torch.zeros_like(explicit)
     modes = torch.where(explicit, EXPLICIT, torch.where(override, MATH_OVERRIDE, LATENT))
     previous = torch.cat([torch.full_like(explicit[:, :1], raw["start_explicit"]), explicit[:, :-1]], dim=1)
-    codes = ((explicit & ~previous).long() * EVENT_BITS["to_explicit"]
-             + (~explicit & previous).long() * EVENT_BITS["to_latent"]
-             + raw["lock_trace"].cpu().long() * EVENT_BITS["end_think"])
+    codes = (
+        (explicit & ~previous).long() * EVENT_BITS["to_explicit"]
+        + (~explicit & previous).long() * EVENT_BITS["to_latent"]
+        + raw["lock_trace"].cpu().long() * EVENT_BITS["end_think"]
+    )
     if "cap_trace" in raw:
         cap = raw["cap_trace"].cpu().long()
         codes += (cap == CONVERGENCE).long() * EVENT_BITS["convergence"]
@@ -283,7 +287,9 @@ def _encode_prompts(
         ids = prompts.long()
         if ids.dim() == 1:
             ids = ids[None]
-            attention_mask = attention_mask[None] if attention_mask is not None and attention_mask.dim() == 1 else attention_mask
+            attention_mask = (
+                attention_mask[None] if attention_mask is not None and attention_mask.dim() == 1 else attention_mask
+            )
         if ids.dim() != 2 or ids.shape[1] == 0:
             raise ValueError(f"`input_ids` must be a non-empty [B, P] tensor, got shape {tuple(prompts.shape)}.")
         mask = torch.ones_like(ids) if attention_mask is None else attention_mask.to(ids.device)
@@ -291,7 +297,9 @@ def _encode_prompts(
     if attention_mask is not None:
         raise ValueError("`attention_mask` goes with tensor `input_ids`; text prompts are tokenized here.")
     if not isinstance(prompts, Sequence) or len(prompts) == 0:
-        raise ValueError(f"`prompts` must be a string, a non-empty list of strings or a [B, P] tensor, got {prompts!r}.")
+        raise ValueError(
+            f"`prompts` must be a string, a non-empty list of strings or a [B, P] tensor, got {prompts!r}."
+        )
     if all(isinstance(p, str) for p in prompts):
         encoded = tokenizer(list(prompts), add_special_tokens=add_special_tokens)["input_ids"]
     elif all(isinstance(p, Sequence) and all(isinstance(i, int) for i in p) for p in prompts):
@@ -372,9 +380,18 @@ def swi_generate(
     model.eval()
     try:
         raw = decode(
-            model, input_ids.to(device), mask.to(device), config=config, tokens=tokens,
-            processors=_sampling_processors(config), do_sample=config.do_sample, eos_ids=eos_ids, pad_id=int(pad_id),
-            max_new_tokens=max_new_tokens, generator=_generator(config.seed, device), progress=progress,
+            model,
+            input_ids.to(device),
+            mask.to(device),
+            config=config,
+            tokens=tokens,
+            processors=_sampling_processors(config),
+            do_sample=config.do_sample,
+            eos_ids=eos_ids,
+            pad_id=int(pad_id),
+            max_new_tokens=max_new_tokens,
+            generator=_generator(config.seed, device),
+            progress=progress,
         )
     finally:
         model.train(was_training)
@@ -430,8 +447,11 @@ def swireasoning_decoding(
         raise ValueError("swireasoning_decoding starts from an empty cache; got a cache that already holds tokens.")
     max_length = generation_config.max_length
     max_new_tokens = _check_max_new_tokens(max_length - input_ids.shape[1])
-    eos_ids = _to_list(generation_config._eos_token_tensor if generation_config._eos_token_tensor is not None
-                       else generation_config.eos_token_id)
+    eos_ids = _to_list(
+        generation_config._eos_token_tensor
+        if generation_config._eos_token_tensor is not None
+        else generation_config.eos_token_id
+    )
     pad = generation_config._pad_token_tensor
     pad_id = int(pad) if pad is not None else (eos_ids[0] if eos_ids else 0)
     extra = None
@@ -444,9 +464,19 @@ def swireasoning_decoding(
     if attention_mask is not None:
         input_ids, attention_mask = _left_align(input_ids, attention_mask, pad_id)
     raw = decode(
-        model, input_ids, attention_mask, config=config, tokens=tokens, processors=logits_processor,
-        do_sample=bool(generation_config.do_sample), eos_ids=eos_ids, pad_id=pad_id, max_new_tokens=max_new_tokens,
-        generator=_generator(config.seed, input_ids.device), cache=cache, stopping_criteria=extra or None,
+        model,
+        input_ids,
+        attention_mask,
+        config=config,
+        tokens=tokens,
+        processors=logits_processor,
+        do_sample=bool(generation_config.do_sample),
+        eos_ids=eos_ids,
+        pad_id=pad_id,
+        max_new_tokens=max_new_tokens,
+        generator=_generator(config.seed, input_ids.device),
+        cache=cache,
+        stopping_criteria=extra or None,
     )
     result = _build_output(raw, swi_tokenizer, config)
     if generation_config.return_dict_in_generate:

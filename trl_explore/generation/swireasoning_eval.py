@@ -40,8 +40,10 @@ class DecodingComparison:
 
     def markdown(self) -> str:
         """The rows as a Markdown table."""
-        head = ("| decoder | budget | accuracy | tokens / sample | truncated | latent steps | switches / sample | "
-                "math overrides |")
+        head = (
+            "| decoder | budget | accuracy | tokens / sample | truncated | latent steps | switches / sample | "
+            "math overrides |"
+        )
         lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
 
         def fmt(value: Any, digits: int = 3) -> str:
@@ -65,21 +67,36 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return [int(value)] if isinstance(value, int) else [int(v) for v in value]
 
 
-def _plain_sampling(model: Any, tokenizer: Any, texts: list[str], budget: int, temperature: float, top_p: float,
-                    seed: int, add_special_tokens: bool) -> tuple[list[str], list[int], list[bool]]:
+def _plain_sampling(
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    budget: int,
+    temperature: float,
+    top_p: float,
+    seed: int,
+    add_special_tokens: bool,
+) -> tuple[list[str], list[int], list[bool]]:
     """`model.generate` with the same sampling settings as `sample_completions_transformers` (temperature, top-p,
     no top-k); returns completions, generated-token counts (up to and including the first eos) and whether each
     sample ran out of budget."""
-    enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
-                    add_special_tokens=add_special_tokens).to(model.device)
+    enc = tokenizer(
+        texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=add_special_tokens
+    ).to(model.device)
     greedy = temperature == 0
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     devices = [model.device] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed)
-        out = model.generate(**enc, do_sample=not greedy, temperature=None if greedy else temperature,
-                             top_p=None if greedy else top_p, top_k=None if greedy else 0, max_new_tokens=budget,
-                             pad_token_id=pad_id)
+        out = model.generate(
+            **enc,
+            do_sample=not greedy,
+            temperature=None if greedy else temperature,
+            top_p=None if greedy else top_p,
+            top_k=None if greedy else 0,
+            max_new_tokens=budget,
+            pad_token_id=pad_id,
+        )
     new = out[:, enc["input_ids"].shape[1] :]
     eos = _eos_ids(model, tokenizer)
     counts, truncated = [], []
@@ -169,8 +186,14 @@ def compare_decoding(
     configs = swi_configs if swi_configs is not None else {"swireasoning": SwiReasoningConfig()}
     greedy = temperature == 0
     configs = {
-        name: replace(c, do_sample=not greedy, temperature=c.temperature if greedy else temperature, top_p=top_p,
-                      top_k=None, min_p=None)
+        name: replace(
+            c,
+            do_sample=not greedy,
+            temperature=c.temperature if greedy else temperature,
+            top_p=top_p,
+            top_k=None,
+            min_p=None,
+        )
         for name, c in configs.items()
     }
     decoders = ([PLAIN] if include_plain else []) + list(configs)
@@ -193,11 +216,18 @@ def compare_decoding(
                 bar = tqdm(batches, desc=f"{decoder} @ {budget}", disable=not progress, leave=False)
                 for index, (_, texts) in enumerate(bar):
                     if decoder == PLAIN:
-                        c, n, cut = _plain_sampling(model, tokenizer, texts, budget, temperature, top_p,
-                                                    seed + index, add_special_tokens)
+                        c, n, cut = _plain_sampling(
+                            model, tokenizer, texts, budget, temperature, top_p, seed + index, add_special_tokens
+                        )
                     else:
-                        out = swi_generate(model, tokenizer, texts, replace(configs[decoder], seed=seed + index),
-                                           budget, add_special_tokens=add_special_tokens)
+                        out = swi_generate(
+                            model,
+                            tokenizer,
+                            texts,
+                            replace(configs[decoder], seed=seed + index),
+                            budget,
+                            add_special_tokens=add_special_tokens,
+                        )
                         c, n = out.texts, out.num_generated_tokens
                         cut = [reason == "length" for reason in out.finish_reason]
                         outputs.append(out)
@@ -236,13 +266,14 @@ def _pooled(outputs: Sequence[SwiReasoningOutput]) -> dict[str, float]:
         "latent_share": sum(t.count(LATENT) for o in outputs for t in o.mode_trace) / steps,
         "math_override_share": sum(t.count(MATH_OVERRIDE) for o in outputs for t in o.mode_trace) / steps,
         "switches": sum(sum(o.switch_count) for o in outputs) / samples,
-        "end_think_share": sum(1 for o in outputs for ev in o.trigger_events
-                               if any(e.kind == "end_think" for e in ev)) / samples,
+        "end_think_share": sum(1 for o in outputs for ev in o.trigger_events if any(e.kind == "end_think" for e in ev))
+        / samples,
     }
 
 
-def plot_traces(output: SwiReasoningOutput, path: str | Path, rows: Sequence[int] | None = None,
-                title: str | None = None) -> Path:
+def plot_traces(
+    output: SwiReasoningOutput, path: str | Path, rows: Sequence[int] | None = None, title: str | None = None
+) -> Path:
     """Plot the entropy per step of a few sequences, shaded by mode (latent / math override / explicit), with the
     switches marked; saved as a PNG at `path` (matplotlib, Agg)."""
     import matplotlib
@@ -264,21 +295,35 @@ def plot_traces(output: SwiReasoningOutput, path: str | Path, rows: Sequence[int
                 ax.axvspan(step - 0.5, step + 0.5, color=colours[mode], alpha=0.6, lw=0)
         ax.plot(range(len(entropy)), entropy, color="#264653", lw=1.2)
         for event in output.trigger_events[row]:
-            style = {"to_explicit": ("#2a9d8f", "-"), "to_latent": ("#e76f51", "-"), "end_think": ("#6a4c93", ":"),
-                     "convergence": ("#1d3557", "--"), "termination": ("#d62828", "--")}[event.kind]
+            style = {
+                "to_explicit": ("#2a9d8f", "-"),
+                "to_latent": ("#e76f51", "-"),
+                "end_think": ("#6a4c93", ":"),
+                "convergence": ("#1d3557", "--"),
+                "termination": ("#d62828", "--"),
+            }[event.kind]
             ax.axvline(event.step, color=style[0], ls=style[1], lw=1)
         share = output.latent_share[row]
         ax.set_ylabel("entropy\n(nats)")
-        ax.set_title(f"sequence {row}: {len(modes)} steps, latent share {share:.2f}, "
-                     f"switches to explicit: {output.switch_count[row]}", fontsize=9, loc="left")
+        ax.set_title(
+            f"sequence {row}: {len(modes)} steps, latent share {share:.2f}, "
+            f"switches to explicit: {output.switch_count[row]}",
+            fontsize=9,
+            loc="left",
+        )
     axes[-1, 0].set_xlabel("decoding step")
-    handles = [Patch(color=colours[LATENT], alpha=0.6, label="latent step"),
-               Patch(color=colours[MATH_OVERRIDE], alpha=0.6, label="math override (latent mode, token fed)"),
-               Patch(facecolor="white", edgecolor="grey", label="explicit step")]
+    handles = [
+        Patch(color=colours[LATENT], alpha=0.6, label="latent step"),
+        Patch(color=colours[MATH_OVERRIDE], alpha=0.6, label="math override (latent mode, token fed)"),
+        Patch(facecolor="white", edgecolor="grey", label="explicit step"),
+    ]
     from matplotlib.lines import Line2D
 
-    handles += [Line2D([], [], color="#2a9d8f", label="→ explicit"), Line2D([], [], color="#e76f51", label="→ latent"),
-                Line2D([], [], color="#6a4c93", ls=":", label="model wrote </think>")]
+    handles += [
+        Line2D([], [], color="#2a9d8f", label="→ explicit"),
+        Line2D([], [], color="#e76f51", label="→ latent"),
+        Line2D([], [], color="#6a4c93", ls=":", label="model wrote </think>"),
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)

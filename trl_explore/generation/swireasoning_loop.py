@@ -69,9 +69,26 @@ def _output_cache(output: Any) -> Any:
 class _RowState:
     """Per-row decoding state of the active rows (all tensors ``[b]`` or ``[b, ...]``), pruned together."""
 
-    NAMES = ("row_ids", "explicit", "reference", "dwell", "locked", "count", "next_pos", "mask", "ids", "explicit_trace",
-             "override_trace", "entropies", "lock_trace", "cap_trace", "forced_kind", "forced_pos", "remaining",
-             "terminating")
+    NAMES = (
+        "row_ids",
+        "explicit",
+        "reference",
+        "dwell",
+        "locked",
+        "count",
+        "next_pos",
+        "mask",
+        "ids",
+        "explicit_trace",
+        "override_trace",
+        "entropies",
+        "lock_trace",
+        "cap_trace",
+        "forced_kind",
+        "forced_pos",
+        "remaining",
+        "terminating",
+    )
 
     def __init__(self, **tensors: torch.Tensor | None) -> None:
         for name in self.NAMES:
@@ -85,7 +102,10 @@ class _RowState:
 
 
 def _finish_reasons(
-    token: torch.Tensor, eos: torch.Tensor | None, budget_done: torch.Tensor | None, finished: torch.Tensor | None,
+    token: torch.Tensor,
+    eos: torch.Tensor | None,
+    budget_done: torch.Tensor | None,
+    finished: torch.Tensor | None,
     last: bool,
 ) -> torch.Tensor:
     """Index into `FINISH_REASONS` per active row: eos, else answer budget, else stopping criteria, else length."""
@@ -100,8 +120,13 @@ def _finish_reasons(
 
 
 def _answer_budget_left(
-    remaining: torch.Tensor, budget: int, counted_from: str, *, inject_termination: torch.Tensor,
-    termination_done: torch.Tensor, forcing: torch.Tensor,
+    remaining: torch.Tensor,
+    budget: int,
+    counted_from: str,
+    *,
+    inject_termination: torch.Tensor,
+    termination_done: torch.Tensor,
+    forcing: torch.Tensor,
 ) -> torch.Tensor:
     """Tokens a row may still record after the current step (``-1``: no budget running), per row ``[b]``.
 
@@ -123,8 +148,17 @@ class _Decoder:
     """One SwiReasoning run over a batch of left-padded prompts; `run` drives the steps named in the module doc."""
 
     def __init__(
-        self, model: Any, config: SwiReasoningConfig, tokens: SwiReasoningTokens, *, processors: Any, do_sample: bool,
-        eos_ids: list[int], pad_id: int, max_new_tokens: int, generator: torch.Generator | None,
+        self,
+        model: Any,
+        config: SwiReasoningConfig,
+        tokens: SwiReasoningTokens,
+        *,
+        processors: Any,
+        do_sample: bool,
+        eos_ids: list[int],
+        pad_id: int,
+        max_new_tokens: int,
+        generator: torch.Generator | None,
         stopping_criteria: Any = None,
     ) -> None:
         parameters = _forward_parameters(model)
@@ -152,8 +186,12 @@ class _Decoder:
         attention_mask = attention_mask.long()
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # [B, P]; pads get 0 (never attended)
         padded = not bool(attention_mask.all())
-        prefill_kwargs = {"attention_mask": attention_mask if padded else None, "position_ids": position_ids,
-                          "use_cache": True, **self.keep_logits}
+        prefill_kwargs = {
+            "attention_mask": attention_mask if padded else None,
+            "position_ids": position_ids,
+            "use_cache": True,
+            **self.keep_logits,
+        }
         if cache is not None:
             prefill_kwargs[self.cache_name] = cache
         output = self.model(input_ids=input_ids, **prefill_kwargs)
@@ -195,8 +233,9 @@ class _Decoder:
         if self.cap is not None:
             forced = [[], self.tokens.convergence_ids, self.tokens.termination_ids]
             width = max(len(f) for f in forced)
-            self.forced_table = torch.tensor([f + [self.pad_id] * (width - len(f)) for f in forced], dtype=torch.long,
-                                             device=device)  # [3, L]
+            self.forced_table = torch.tensor(
+                [f + [self.pad_id] * (width - len(f)) for f in forced], dtype=torch.long, device=device
+            )  # [3, L]
             self.forced_len = torch.tensor([len(f) for f in forced], dtype=torch.long, device=device)  # [3]
             self.state.count = zeros(torch.long)
             self.state.cap_trace = zeros(torch.int8, steps)
@@ -205,8 +244,11 @@ class _Decoder:
             self.state.remaining = torch.full((batch,), -1, dtype=torch.long, device=device)
             self.state.terminating = zeros(torch.bool)
         # finished rows land here, in the original order
-        self.done = {name: torch.zeros_like(getattr(self.state, name))
-                     for name in TRACES if getattr(self.state, name) is not None}
+        self.done = {
+            name: torch.zeros_like(getattr(self.state, name))
+            for name in TRACES
+            if getattr(self.state, name) is not None
+        }
         self.done["ids"].fill_(self.pad_id)
         self.done_steps = zeros(torch.long)
         self.done_reason = zeros(torch.long)
@@ -240,10 +282,15 @@ class _Decoder:
             forcing = self._forcing()
             frozen = forcing | state.terminating
             end_think = end_think & ~forcing
-        switch = swireasoning_switch(state.explicit, entropy, state.reference, state.dwell, state.locked, end_think,
-                                     self.window, frozen)
+        switch = swireasoning_switch(
+            state.explicit, entropy, state.reference, state.dwell, state.locked, end_think, self.window, frozen
+        )
         state.explicit, state.reference, state.dwell, state.locked = (
-            switch.explicit, switch.reference, switch.dwell, switch.locked)
+            switch.explicit,
+            switch.reference,
+            switch.dwell,
+            switch.locked,
+        )
         return switch
 
     def apply_switch_cap(
@@ -263,8 +310,9 @@ class _Decoder:
         inject_convergence = switch.entropy_drop & (state.count >= cap) & (state.count <= 2 * cap)
         inject_termination = switch.entropy_drop & (state.count > 2 * cap)
         inject = inject_convergence | inject_termination
-        state.forced_kind = torch.where(inject_convergence, CONVERGENCE,
-                                        torch.where(inject_termination, TERMINATION, state.forced_kind))
+        state.forced_kind = torch.where(
+            inject_convergence, CONVERGENCE, torch.where(inject_termination, TERMINATION, state.forced_kind)
+        )
         state.forced_pos = torch.where(inject, 0, state.forced_pos)
         state.terminating = state.terminating | inject_termination
         forcing = self._forcing()
@@ -273,8 +321,13 @@ class _Decoder:
         state.forced_pos = state.forced_pos + forcing.long()
         termination_done = forcing & (state.forced_kind == TERMINATION) & (state.forced_pos == self.forced_len[2])
         state.remaining = _answer_budget_left(
-            state.remaining, self.config.answer_budget, self.config.answer_budget_from,
-            inject_termination=inject_termination, termination_done=termination_done, forcing=forcing)
+            state.remaining,
+            self.config.answer_budget,
+            self.config.answer_budget_from,
+            inject_termination=inject_termination,
+            termination_done=termination_done,
+            forcing=forcing,
+        )
         state.cap_trace[:, step] = inject_convergence.to(torch.int8) + inject_termination.to(torch.int8) * 2
         return token, state.remaining == 0, blended & ~inject
 
@@ -327,7 +380,12 @@ class _Decoder:
         return keep
 
     def next_inputs(
-        self, step: int, token: torch.Tensor, probs: torch.Tensor, fed_latent: torch.Tensor, blended: torch.Tensor,
+        self,
+        step: int,
+        token: torch.Tensor,
+        probs: torch.Tensor,
+        fed_latent: torch.Tensor,
+        blended: torch.Tensor,
         to_latent: torch.Tensor,
     ) -> torch.Tensor:
         """The next input embeddings ``[b, D]``: ``c · e_soft + (1 - c) · E[anchor]`` per row.
@@ -358,8 +416,12 @@ class _Decoder:
         if state.mask is not None:
             state.mask = torch.cat([state.mask, state.mask.new_ones(state.mask.shape[0], 1)], dim=1)
         output = self.model(
-            inputs_embeds=inputs_embeds[:, None], attention_mask=state.mask, position_ids=state.next_pos,
-            use_cache=True, **{self.cache_name: self.cache}, **self.keep_logits,
+            inputs_embeds=inputs_embeds[:, None],
+            attention_mask=state.mask,
+            position_ids=state.next_pos,
+            use_cache=True,
+            **{self.cache_name: self.cache},
+            **self.keep_logits,
         )
         state.next_pos = state.next_pos + 1
         logits = output.logits[:, -1].to(self.device)
@@ -367,8 +429,9 @@ class _Decoder:
         return logits
 
     # ---- the loop
-    def run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, cache: Any = None,
-            progress: bool = False) -> dict[str, Any]:
+    def run(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, cache: Any = None, progress: bool = False
+    ) -> dict[str, Any]:
         """Decode; returns the per-row buffers (see `trl_explore.generation.swireasoning._build_output`)."""
         from tqdm.auto import tqdm
 
@@ -388,11 +451,21 @@ class _Decoder:
                 if keep.numel() == 0:
                     break
                 token, probs, fed_latent, blended, to_latent = (
-                    token[keep], probs[keep], fed_latent[keep], blended[keep], to_latent[keep])
+                    token[keep],
+                    probs[keep],
+                    fed_latent[keep],
+                    blended[keep],
+                    to_latent[keep],
+                )
             logits = self.forward(self.next_inputs(step, token, probs, fed_latent, blended, to_latent))
         bar.close()
-        return {"steps": self.done_steps, "reason": self.done_reason, "prompt_length": self.prompt_len,
-                "start_explicit": self.config.start_mode == "explicit", **self.done}
+        return {
+            "steps": self.done_steps,
+            "reason": self.done_reason,
+            "prompt_length": self.prompt_len,
+            "start_explicit": self.config.start_mode == "explicit",
+            **self.done,
+        }
 
 
 @torch.no_grad()
@@ -419,7 +492,16 @@ def decode(
     the math override fired, the entropy, whether explicit became locked and any cap injection; switches are the
     mode changes of that trace (`_build_output` turns it into events).
     """
-    decoder = _Decoder(model, config, tokens, processors=processors, do_sample=do_sample, eos_ids=eos_ids,
-                       pad_id=pad_id, max_new_tokens=max_new_tokens, generator=generator,
-                       stopping_criteria=stopping_criteria)
+    decoder = _Decoder(
+        model,
+        config,
+        tokens,
+        processors=processors,
+        do_sample=do_sample,
+        eos_ids=eos_ids,
+        pad_id=pad_id,
+        max_new_tokens=max_new_tokens,
+        generator=generator,
+        stopping_criteria=stopping_criteria,
+    )
     return decoder.run(input_ids, attention_mask, cache, progress)

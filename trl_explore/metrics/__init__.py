@@ -28,4 +28,3 @@ _LAZY: dict[str, str] = {
 
 __all__ = sorted(_LAZY)
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
-

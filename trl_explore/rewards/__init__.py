@@ -26,8 +26,6 @@ __all__ = sorted(_LAZY)
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
-
-
 if TYPE_CHECKING:  # pragma: no cover
     from .math import (
         MathReward,

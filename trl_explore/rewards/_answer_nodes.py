@@ -14,7 +14,6 @@ class NormalizationError(ValueError):
     """The answer cannot be turned into a comparable structure (unbalanced brackets, too many items...)."""
 
 
-
 # ----------------------------------------------------------------------------------------------------------------------
 # structures
 # ----------------------------------------------------------------------------------------------------------------------

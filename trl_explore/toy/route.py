@@ -40,6 +40,7 @@ TOY_WARM_START: dict[str, dict[str, Any]] = {
     "countdown": {"max_steps": 600, "task_kwargs": {"num_numbers": 2}},
 }
 
+
 def toy_model_path(task: str = "arithmetic", *, seed: int = 0, max_steps: int | None = None) -> str:
     """The toy route's model: a tiny Qwen2 warm-started on conversational rows of a toy task (cached on disk).
 
@@ -147,9 +148,11 @@ def toy_math_reward(name: str) -> Callable[..., list[float | None]]:
 #: three prompt formats with 0 or 1 in-context example (short rows keep the warm start fast; the model's 512 positions
 #: hold about two)
 TOY_MC_WARM_START: dict[str, Any] = {
-    "max_steps": 100, "learning_rate": 1e-2, "per_device_train_batch_size": 16, "task_kwargs": {"max_shots": 1},
+    "max_steps": 100,
+    "learning_rate": 1e-2,
+    "per_device_train_batch_size": 16,
+    "task_kwargs": {"max_shots": 1},
 }
-
 
 
 def toy_multiple_choice_model_path(*, seed: int = 0, max_steps: int | None = None) -> str:

@@ -349,8 +349,12 @@ def _sft_progress_callback():
         bar = None
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.bar = tqdm(total=state.max_steps, desc="warm start (SFT)", unit="step",
-                            disable=not state.is_world_process_zero or args.disable_tqdm)
+            self.bar = tqdm(
+                total=state.max_steps,
+                desc="warm start (SFT)",
+                unit="step",
+                disable=not state.is_world_process_zero or args.disable_tqdm,
+            )
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar is not None:

@@ -78,6 +78,7 @@ def process_state_file(process_index: int) -> str:
     """File (in each checkpoint folder) of the per-process component states of process ``process_index``."""
     return f"explore_components_rank{process_index}.pt"
 
+
 # Prefix of input keys carrying per-token statistics of the old policy, computed during generation
 OLD_STATS_PREFIX = "explore_old_"
 
@@ -401,6 +402,7 @@ def addmm_fp32(acc: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
     """``acc += a @ b`` for a float32 ``acc`` without rounding ``a @ b`` to the inputs' dtype first:
     trl/kernels/chunked_logprob.py ``_addmm_fp32`` (``a`` and ``b`` of one dtype). Tripwire: as `mm_out_dtype`."""
     _chunked_logprob()._addmm_fp32(acc, a, b)
+
 
 _KERNEL_LOCK = threading.Lock()
 _kernel_swap: dict[str, Any] = {"open": 0, "dispatch": None, "previous": None}

@@ -76,8 +76,11 @@ class FourierSFTConfig(SFTConfig):
             self.fourier_head_number_tokens = list(tokens)
         check_int(self, "fourier_head_num_frequencies", low=1)
         if tokens is not None:
-            check_nyquist(self.fourier_head_num_frequencies, len(tokens),
-                          ("fourier_head_num_frequencies", "len(fourier_head_number_tokens)"))
+            check_nyquist(
+                self.fourier_head_num_frequencies,
+                len(tokens),
+                ("fourier_head_num_frequencies", "len(fourier_head_number_tokens)"),
+            )
         check_choice(self, "fourier_head_mode", HEAD_MODES)
         check_number(self, "fourier_head_regularization_gamma", low=0.0)
         if tokens is None:

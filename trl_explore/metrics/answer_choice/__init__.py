@@ -30,7 +30,9 @@ from .result import AnswerChoiceMassResult
 from .validation import ANSWER_PARSING, DEMO_SAMPLING, PROTOCOLS
 
 #: folder of the `evaluate` metric module: ``evaluate.load(ANSWER_CHOICE_MASS_EVALUATE_PATH)`` (works offline)
-ANSWER_CHOICE_MASS_EVALUATE_PATH = str(Path(__file__).resolve().parent.parent / "evaluate_modules" / "answer_choice_mass")
+ANSWER_CHOICE_MASS_EVALUATE_PATH = str(
+    Path(__file__).resolve().parent.parent / "evaluate_modules" / "answer_choice_mass"
+)
 
 __all__ = [
     "ANSWER_CHOICE_MASS_EVALUATE_PATH",

@@ -81,8 +81,17 @@ def _prepare_questions(
 ) -> tuple[list[_Prepared], list[str]]:
     """Tokenise every question; returns them with a warning when whitespace was moved into the prompts."""
     prepared = [
-        _prepare(tokenizer, q, c, d, settings.format, settings.surface_forms, settings.use_chat_template,
-                 settings.pmi, settings.instruction)
+        _prepare(
+            tokenizer,
+            q,
+            c,
+            d,
+            settings.format,
+            settings.surface_forms,
+            settings.use_chat_template,
+            settings.pmi,
+            settings.instruction,
+        )
         for q, c, d in zip(questions, choices, demo_lists)
     ]
     warnings_: list[str] = []
@@ -112,7 +121,10 @@ def _score_batches(
         for start in tqdm(starts, desc=desc, disable=not settings.show_progress):
             batch = prepared[start : start + settings.batch_size]
             first, total, extra = _score(
-                model, [p.context for p in batch], [p.continuations for p in batch], [p.mass_ids for p in batch],
+                model,
+                [p.context for p in batch],
+                [p.continuations for p in batch],
+                [p.mass_ids for p in batch],
                 pad_id,
             )
             scores.first += first
@@ -120,8 +132,11 @@ def _score_batches(
             scores.mass += extra
             if settings.pmi:
                 scores.unconditional += _score(
-                    model, [p.premise for p in batch], [p.premise_continuations for p in batch],
-                    [[] for _ in batch], pad_id,
+                    model,
+                    [p.premise for p in batch],
+                    [p.premise_continuations for p in batch],
+                    [[] for _ in batch],
+                    pad_id,
                 )[1]
             if settings.greedy_max_new_tokens:
                 scores.generations += _generate(
@@ -271,8 +286,18 @@ def answer_choice_mass(
     )
     if use_chat_template and not getattr(tokenizer, "chat_template", None):
         raise ValueError("use_chat_template=True needs a tokenizer with a chat template.")
-    settings = _Settings(format, num_shots, surface_forms, pmi, batch_size, use_chat_template, greedy_max_new_tokens,
-                         show_progress, instruction, answer_parsing)
+    settings = _Settings(
+        format,
+        num_shots,
+        surface_forms,
+        pmi,
+        batch_size,
+        use_chat_template,
+        greedy_max_new_tokens,
+        show_progress,
+        instruction,
+        answer_parsing,
+    )
     demo_lists = _resolve_demos(demos, questions, choices, answers, num_shots, seed, format, demo_sampling)
     prepared, warnings_ = _prepare_questions(tokenizer, questions, choices, demo_lists, settings)
     scores = _score_batches(model, tokenizer, prepared, settings, _pad_id(tokenizer))

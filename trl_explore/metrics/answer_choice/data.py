@@ -113,6 +113,9 @@ def load_multiple_choice_dataset(
 
     features = Features({"question": Value("string"), "choices": ListOf(Value("string")), "answer": Value("int64")})
     return ds.map(
-        normalise, with_indices=True, remove_columns=columns, features=features,
+        normalise,
+        with_indices=True,
+        remove_columns=columns,
+        features=features,
         desc="normalising multiple-choice columns",
     )

@@ -84,7 +84,9 @@ def _resolve_demos(
         pool = [{"question": q, "choices": c, "answer": a} for q, c, a in zip(questions, choices, answers)]
         return draw_demos(pool, n, num_shots, seed, exclude_self=True)
     if not _is_sequence(demos) or len(demos) == 0:
-        raise ValueError(f"demos must be a non-empty sequence of demonstrations (or of per-question lists), got {demos!r}.")
+        raise ValueError(
+            f"demos must be a non-empty sequence of demonstrations (or of per-question lists), got {demos!r}."
+        )
     if isinstance(demos[0], Mapping):
         for j, d in enumerate(demos):
             _check_demo(f"demos[{j}]", d, format)

@@ -60,14 +60,29 @@ def plot_answer_choice_mass(rows: Sequence[Mapping[str, Any]], path: str | Path 
                 ax_acc.plot(ks, [r["pmi_accuracy"] for r in sel], "o:", color=colors[fmt], label=f"{fmt} (PMI)")
             ax_scatter.plot(mass, acc, "o-", color=colors[fmt], label=fmt, alpha=0.8)
             for (m, a), label in _point_labels(ks, mass, acc).items():
-                ax_scatter.annotate(label, (m, a), textcoords="offset points", xytext=(5, 4 + 10 * f_index),
-                                    fontsize=8, color=colors[fmt])
+                ax_scatter.annotate(
+                    label,
+                    (m, a),
+                    textcoords="offset points",
+                    xytext=(5, 4 + 10 * f_index),
+                    fontsize=8,
+                    color=colors[fmt],
+                )
         short = Path(str(name)).name
-        ax_mass.set(title=f"{short}: probability mass on answer choices", xlabel="in-context examples k",
-                    ylabel="PM", ylim=(-0.02, 1.02))
+        ax_mass.set(
+            title=f"{short}: probability mass on answer choices",
+            xlabel="in-context examples k",
+            ylabel="PM",
+            ylim=(-0.02, 1.02),
+        )
         ax_acc.set(title=f"{short}: accuracy", xlabel="in-context examples k", ylabel="accuracy", ylim=(-0.02, 1.02))
-        ax_scatter.set(title=f"{short}: accuracy vs PM", xlabel="PM", ylabel="accuracy (sequence)",
-                       xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+        ax_scatter.set(
+            title=f"{short}: accuracy vs PM",
+            xlabel="PM",
+            ylabel="accuracy (sequence)",
+            xlim=(-0.02, 1.02),
+            ylim=(-0.02, 1.02),
+        )
         ks_all = sorted({r["k"] for r in rows if r["dataset"] == name})
         for ax in (ax_mass, ax_acc):
             ax.set_xticks(ks_all)

@@ -68,8 +68,9 @@ def released_instruction(dataset: str, format: str, subject: str | None = None) 
     text = RELEASED_INSTRUCTIONS[dataset][format]
     if "{subject}" in text:
         if not isinstance(subject, str) or not subject.strip():
-            raise ValueError(f"`subject` is needed for {dataset}'s {format} header (e.g. 'abstract algebra'), got "
-                             f"{subject!r}.")
+            raise ValueError(
+                f"`subject` is needed for {dataset}'s {format} header (e.g. 'abstract algebra'), got {subject!r}."
+            )
         text = text.replace("{subject}", subject.replace("_", " "))
     return text
 
@@ -143,7 +144,9 @@ def build_prompt(
     """
     _check_format(format)
     _check_instruction(instruction)
-    return _header(instruction) + "".join(_demo_text(d, format) for d in demos) + _question_text(question, choices, format)
+    return (
+        _header(instruction) + "".join(_demo_text(d, format) for d in demos) + _question_text(question, choices, format)
+    )
 
 
 def unconditional_premise(choices: Sequence[str], format: str = "enumerated") -> str:

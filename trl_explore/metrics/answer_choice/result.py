@@ -142,11 +142,11 @@ class AnswerChoiceMassResult:
             mass_token_ids: ``[N][K_i]`` their token ids (duplicates count once); given with `mass_token_logprobs`.
         """
         choice_logprobs = [[float(v) for v in row] for row in choice_logprobs]
-        first = choice_logprobs if first_token_logprobs is None else [[float(v) for v in r] for r in first_token_logprobs]
+        first = (
+            choice_logprobs if first_token_logprobs is None else [[float(v) for v in r] for r in first_token_logprobs]
+        )
         if len(first) != len(choice_logprobs):
-            raise ValueError(
-                f"first_token_logprobs has {len(first)} rows, choice_logprobs has {len(choice_logprobs)}."
-            )
+            raise ValueError(f"first_token_logprobs has {len(first)} rows, choice_logprobs has {len(choice_logprobs)}.")
         if first_token_ids is None:
             first_ids = [list(range(len(row))) for row in choice_logprobs]
         else:

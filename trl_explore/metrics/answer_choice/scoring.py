@@ -114,7 +114,13 @@ def _generate(
 ) -> list[str]:
     ids, mask = _left_pad(contexts, pad_id, _model_device(model))
     out = model.generate(
-        input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad_id,
-        temperature=None, top_p=None, top_k=None,
+        input_ids=ids,
+        attention_mask=mask,
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=pad_id,
+        temperature=None,
+        top_p=None,
+        top_k=None,
     )
     return tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)

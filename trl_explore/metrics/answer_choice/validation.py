@@ -33,7 +33,9 @@ def _check_item(names: tuple[str, str, str], question: Any, choices: Any, answer
         if not isinstance(c, str) or not c.strip():
             raise ValueError(f"{c_name}: every answer choice must be a non-empty string, got {c!r}.")
     if format == "enumerated" and len(choices) > len(SYMBOLS):
-        raise ValueError(f"{c_name}: the enumerated format supports at most {len(SYMBOLS)} choices, got {len(choices)}.")
+        raise ValueError(
+            f"{c_name}: the enumerated format supports at most {len(SYMBOLS)} choices, got {len(choices)}."
+        )
     if answer is not None and (
         isinstance(answer, bool) or not isinstance(answer, Integral) or not 0 <= answer < len(choices)
     ):
@@ -45,8 +47,13 @@ def _check_demo(name: str, demo: Any, format: str) -> None:
         raise ValueError(f"{name} must be a mapping with 'question', 'choices' and 'answer', got {demo!r}.")
     if demo["answer"] is None:
         raise ValueError(f"{name}['answer'] is missing: demonstrations need their answer.")
-    _check_item((f"{name}['question']", f"{name}['choices']", f"{name}['answer']"), demo["question"],
-                demo["choices"], demo["answer"], format)
+    _check_item(
+        (f"{name}['question']", f"{name}['choices']", f"{name}['answer']"),
+        demo["question"],
+        demo["choices"],
+        demo["answer"],
+        format,
+    )
 
 
 def _check_inputs(model: Any, tokenizer: Any, questions: Any, choices: Any, answers: Any, format: Any) -> None:
@@ -68,8 +75,9 @@ def _check_inputs(model: Any, tokenizer: Any, questions: Any, choices: Any, answ
     if answers is not None and (not _is_sequence(answers) or len(answers) != len(questions)):
         raise ValueError(f"answers must have one index per question ({len(questions)}).")
     for i, (q, c) in enumerate(zip(questions, choices)):
-        _check_item((f"questions[{i}]", f"choices[{i}]", f"answers[{i}]"), q, c,
-                    None if answers is None else answers[i], format)
+        _check_item(
+            (f"questions[{i}]", f"choices[{i}]", f"answers[{i}]"), q, c, None if answers is None else answers[i], format
+        )
 
 
 def _check_options(
