@@ -1,10 +1,12 @@
 """SwiReasoning vs plain sampling and greedy decoding on a real chat model: SmolLM2-135M-Instruct, word problems.
 
 Problems: `trl_explore.toy.make_word_problem_dataset` (one-step English arithmetic, answer in ``\\boxed{}``), rendered
-with the model's ChatML template (its default system prompt included), graded by `make_math_reward()` (the boxed
-answer, numerically). Decoders, same budget (``--budget`` new tokens): greedy (`model.generate`), plain sampling and
+with the model's ChatML template (its default system prompt included), graded numerically by the math reward
+(below). Decoders, same budget (``--budget`` new tokens): greedy (`model.generate`), plain sampling and
 SwiReasoning (`swi_generate`) at temperature 0.6, top-p 0.95 (the paper's sampling; no top-k), one sample per
-problem per seed, ``--sample_seeds`` seeds. Reported: accuracy (mean reward), generated tokens per sample, share of
+problem per seed, ``--sample_seeds`` seeds. Grading: `make_math_reward(extractors=("boxed", "final_answer"))` — the
+instruction asks for ``\\boxed{}``, but SmolLM2-135M ends with "The final answer is N." far more often (greedy on the
+first 20 problems: 0 / 20 boxed answers, 2 / 20 correct with the "final answer" extractor). Reported: accuracy (mean reward), generated tokens per sample, share of
 samples cut by the budget, and SwiReasoning's latent-step share and switches.
 
 SmolLM2-Instruct is **not** a thinking model: it has no ``<think>`` / ``</think>`` tokens (each encodes to 3
@@ -22,7 +24,7 @@ final answer is"``) would feed it markup it has never seen. What is used instead
   (alpha0 = 1, beta0 = 0.7, window 512, latent start, the released math-token override).
 
     python benchmarks/real_swireasoning.py --check                      # greedy on 20 problems: is 0 < accuracy < 1?
-    python benchmarks/real_swireasoning.py --num_problems 40 --budget 160 --sample_seeds 0 1
+    python benchmarks/real_swireasoning.py --num_problems 40 --budget 128 --sample_seeds 0 1
     python benchmarks/real_swireasoning.py --quick                      # smoke test: 4 problems, budget 24
 """
 
@@ -60,9 +62,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--num_problems", type=int, default=40)
     p.add_argument("--problem_seed", type=int, default=0, help="seed of make_word_problem_dataset")
-    p.add_argument("--budget", type=int, default=160, help="max_new_tokens of every decoder")
+    p.add_argument("--budget", type=int, default=128, help="max_new_tokens of every decoder")
     p.add_argument("--sample_seeds", type=int, nargs="+", default=[0, 1], help="seeds of the sampled decoders")
     p.add_argument("--max_switch_count", type=int, default=2, help="SwiReasoning's switch cap C")
+    p.add_argument("--extractors", nargs="+", default=["boxed", "final_answer"],
+                   help="answer extractors of make_math_reward, tried in order (the model writes 'The final answer "
+                        "is N.' far more often than \\boxed{N})")
     p.add_argument("--batch_size", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (pinned)")
     p.add_argument("--check", action="store_true", help="only greedy on the first 20 problems (difficulty check)")
@@ -81,7 +86,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning)
-    from trl_explore.generation.swireasoning_eval import compare_decoding
+    from trl_explore.generation.swireasoning_eval import PLAIN, compare_decoding
     from trl_explore.rewards import make_math_reward
     from trl_explore.toy import make_word_problem_dataset
 
@@ -90,7 +95,7 @@ def main(argv=None) -> dict:
     data = make_word_problem_dataset(args.num_problems, seed=args.problem_seed)
     prompts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in data["prompt"]]
     columns = {"solution": list(data["solution"])}
-    reward = make_math_reward()
+    reward = make_math_reward(extractors=tuple(args.extractors))
     rows, completions = [], {}
 
     def run(name: str, seed: int, **kwargs) -> None:
@@ -98,7 +103,7 @@ def main(argv=None) -> dict:
         res = compare_decoding(model, tokenizer, prompts, reward, columns, budgets=(args.budget,),
                                batch_size=args.batch_size, seed=seed, progress=False, **kwargs)
         for r in res.rows:
-            decoder = name if r["decoder"] == "plain" else r["decoder"]
+            decoder = name if r["decoder"] == PLAIN else r["decoder"]
             row = {**r, "decoder": decoder, "seed": seed, "seconds": (time.perf_counter() - t0) / len(res.rows)}
             rows.append(row)
             completions[f"{decoder}/seed{seed}"] = res.completions[(r["decoder"], args.budget)]
@@ -112,7 +117,8 @@ def main(argv=None) -> dict:
     wall = time.perf_counter() - start
 
     config = {"model": "SmolLM2-135M-Instruct", "num_problems": args.num_problems, "problem_seed": args.problem_seed,
-              "budget": args.budget, "sample_seeds": args.sample_seeds, "max_switch_count": args.max_switch_count,
+              "budget": args.budget, "extractors": args.extractors, "sample_seeds": args.sample_seeds,
+              "max_switch_count": args.max_switch_count,
               "threads": args.threads, "quick": args.quick, "check": args.check, **SWI_STRINGS}  # fmt: skip
     print(f"\nSmolLM2-135M-Instruct, {args.num_problems} word problems (seed {args.problem_seed}), budget "
           f"{args.budget} tokens, sampling T=0.6 top-p 0.95")
