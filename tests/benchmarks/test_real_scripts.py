@@ -37,7 +37,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_real_detection_quick(tmp_path):
     out = tmp_path / "rows.csv"
-    run = _run(["benchmarks/real_detection.py", "--quick", "--csv", str(out)], timeout=1200)
+    run = _run(["benchmarks/real_detection.py", "--quick", "--csv", str(out)], timeout=850)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     for method in ("likelihood", "log_rank", "entropy", "fast_detectgpt", "lastde", "lastde++"):
         assert f"\n{method} " in run.stdout
@@ -49,7 +49,7 @@ def test_real_detection_quick(tmp_path):
 @pytest.mark.slow
 def test_real_answer_choice_quick(tmp_path):
     out = tmp_path / "rows.csv"
-    run = _run(["benchmarks/real_answer_choice.py", "--quick", "--csv", str(out)], timeout=1200)
+    run = _run(["benchmarks/real_answer_choice.py", "--quick", "--csv", str(out)], timeout=850)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "(1) k=0 -> k=1 raises PM in" in run.stdout and "(3) SFC-resolved share" in run.stdout
     masses = [float(r["value"]) for r in _rows(out) if r["metric"] == "mass"]
@@ -59,9 +59,25 @@ def test_real_answer_choice_quick(tmp_path):
 @pytest.mark.slow
 def test_real_swireasoning_quick(tmp_path):
     out = tmp_path / "rows.csv"
-    run = _run(["benchmarks/real_swireasoning.py", "--quick", "--csv", str(out)], timeout=1200)
+    run = _run(["benchmarks/real_swireasoning.py", "--quick", "--csv", str(out)], timeout=850)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     decoders = {r["name"] for r in _rows(out) if r["metric"] == "accuracy"}
     assert decoders == {"real_swireasoning/greedy", "real_swireasoning/sampling", "real_swireasoning/swireasoning"}
     tokens = [float(r["value"]) for r in _rows(out) if r["metric"] == "mean_tokens"]
     assert all(1 <= t <= 24 for t in tokens)  # the --quick budget
+
+
+def test_the_docs_page_commands_parse(monkeypatch):
+    """Every ``python benchmarks/real_*.py ...`` command on `docs/real_model.md` parses with its script's arguments
+    (the figures there are reproducible by the listed commands), and each of the three rows lists one."""
+    import importlib
+    import re
+    import shlex
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    text = (ROOT / "docs" / "real_model.md").read_text()
+    commands = re.findall(r"python benchmarks/(real_\w+)\.py([^\n`]*)", text)
+    assert {name for name, _ in commands} >= set(SCRIPTS)
+    for name, rest in commands:
+        module = importlib.import_module(name)
+        module.parse_args(shlex.split(rest))  # argparse exits (SystemExit) on an unknown or malformed flag
