@@ -70,6 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "is N.' far more often than \\boxed{N})")
     p.add_argument("--batch_size", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (pinned)")
+    p.add_argument("--skip_greedy", action="store_true", help="only the sampled decoders (e.g. one more seed)")
     p.add_argument("--check", action="store_true", help="only greedy on the first 20 problems (difficulty check)")
     p.add_argument("--csv", default=None, help="tidy rows (default benchmarks/results.csv)")
     p.add_argument("--json", default=None, help="write rows and completions as JSON here")
@@ -110,7 +111,8 @@ def main(argv=None) -> dict:
             print(f"  {decoder:<13} seed {seed}: accuracy {r['accuracy']:.3f}  tokens {r['mean_tokens']:.1f}  "
                   f"truncated {r['truncated']:.2f}", flush=True)
 
-    run("greedy", 0, swi_configs={}, temperature=0.0)
+    if not args.skip_greedy:
+        run("greedy", 0, swi_configs={}, temperature=0.0)
     for seed in args.sample_seeds:
         run("sampling", seed, swi_configs={"swireasoning": swi_config(args.max_switch_count)}, temperature=0.6,
             top_p=0.95)
@@ -119,7 +121,8 @@ def main(argv=None) -> dict:
     config = {"model": "SmolLM2-135M-Instruct", "num_problems": args.num_problems, "problem_seed": args.problem_seed,
               "budget": args.budget, "extractors": args.extractors, "sample_seeds": args.sample_seeds,
               "max_switch_count": args.max_switch_count,
-              "threads": args.threads, "quick": args.quick, "check": args.check, **SWI_STRINGS}  # fmt: skip
+              "threads": args.threads, "quick": args.quick, "check": args.check, "skip_greedy": args.skip_greedy,
+              **SWI_STRINGS}  # fmt: skip
     print(f"\nSmolLM2-135M-Instruct, {args.num_problems} word problems (seed {args.problem_seed}), budget "
           f"{args.budget} tokens, sampling T=0.6 top-p 0.95")
     print(f"{'decoder':<14}{'seed':>5}{'accuracy':>10}{'tokens':>9}{'truncated':>11}{'latent':>8}{'switches':>10}")
