@@ -69,7 +69,9 @@ def auroc(human: Sequence[float], machine: Sequence[float]) -> float:
     h = np.asarray(human, dtype=np.float64)
     m = np.asarray(machine, dtype=np.float64)
     if h.ndim != 1 or m.ndim != 1 or h.size == 0 or m.size == 0:
-        raise ValueError(f"`human` and `machine` must be non-empty 1-D score lists, got shapes {h.shape} and {m.shape}.")
+        raise ValueError(
+            f"`human` and `machine` must be non-empty 1-D score lists, got shapes {h.shape} and {m.shape}."
+        )
     if not (np.isfinite(h).all() and np.isfinite(m).all()):
         raise ValueError("`human` and `machine` scores must be finite (drop the undefined ones first).")
     return float(_auroc_rows(h[None, :], m[None, :])[0])
@@ -114,7 +116,9 @@ def paired_bootstrap_auroc(
         ``{name: {"auroc" | "diff": point estimate, "low": ..., "high": ..., "excludes_zero": 0/1 (differences)}}``.
     """
     if set(human) != set(machine) or not human:
-        raise ValueError(f"`human` and `machine` must name the same non-empty methods, got {sorted(human)} and {sorted(machine)}.")
+        raise ValueError(
+            f"`human` and `machine` must name the same non-empty methods, got {sorted(human)} and {sorted(machine)}."
+        )
     if isinstance(num_resamples, bool) or not isinstance(num_resamples, int) or num_resamples < 1:
         raise ValueError(f"`num_resamples` must be a positive integer, got {num_resamples!r}.")
     if not 0 < confidence < 1:
@@ -139,12 +143,20 @@ def paired_bootstrap_auroc(
     boot = {k: _auroc_rows(h[k][ih], m[k][im]) for k in names}
     out: dict[str, dict[str, float]] = {}
     for k in names:
-        out[k] = {"auroc": point[k], "low": float(np.quantile(boot[k], lo_q)), "high": float(np.quantile(boot[k], hi_q))}
+        out[k] = {
+            "auroc": point[k],
+            "low": float(np.quantile(boot[k], lo_q)),
+            "high": float(np.quantile(boot[k], hi_q)),
+        }
     for a, b in pairs:
         d = boot[a] - boot[b]
         low, high = float(np.quantile(d, lo_q)), float(np.quantile(d, hi_q))
-        out[f"{a} - {b}"] = {"diff": point[a] - point[b], "low": low, "high": high,
-                             "excludes_zero": float(low > 0 or high < 0)}
+        out[f"{a} - {b}"] = {
+            "diff": point[a] - point[b],
+            "low": low,
+            "high": high,
+            "excludes_zero": float(low > 0 or high < 0),
+        }
     return out
 
 
@@ -155,15 +167,45 @@ _COLORS = ("red", "blue", "green", "yellow", "purple", "black", "white", "pink",
 _VEHICLES = ("car", "bus", "train", "bicycle", "truck", "boat", "plane", "taxi", "tractor", "scooter")
 CATEGORIES = {"animal": _ANIMALS, "fruit": _FRUITS, "color": _COLORS, "vehicle": _VEHICLES}
 ANTONYMS = (
-    ("hot", "cold"), ("big", "small"), ("fast", "slow"), ("happy", "sad"), ("light", "dark"), ("up", "down"),
-    ("open", "closed"), ("old", "young"), ("early", "late"), ("hard", "soft"), ("full", "empty"), ("rich", "poor"),
-    ("strong", "weak"), ("wet", "dry"), ("high", "low"), ("loud", "quiet"), ("long", "short"), ("thick", "thin"),
+    ("hot", "cold"),
+    ("big", "small"),
+    ("fast", "slow"),
+    ("happy", "sad"),
+    ("light", "dark"),
+    ("up", "down"),
+    ("open", "closed"),
+    ("old", "young"),
+    ("early", "late"),
+    ("hard", "soft"),
+    ("full", "empty"),
+    ("rich", "poor"),
+    ("strong", "weak"),
+    ("wet", "dry"),
+    ("high", "low"),
+    ("loud", "quiet"),
+    ("long", "short"),
+    ("thick", "thin"),
 )
 CAPITALS = (
-    ("France", "Paris"), ("Germany", "Berlin"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Japan", "Tokyo"),
-    ("Egypt", "Cairo"), ("Russia", "Moscow"), ("Canada", "Ottawa"), ("Greece", "Athens"), ("Portugal", "Lisbon"),
-    ("Norway", "Oslo"), ("Ireland", "Dublin"), ("Austria", "Vienna"), ("Poland", "Warsaw"), ("Kenya", "Nairobi"),
-    ("Peru", "Lima"), ("China", "Beijing"), ("Sweden", "Stockholm"), ("Belgium", "Brussels"),
+    ("France", "Paris"),
+    ("Germany", "Berlin"),
+    ("Italy", "Rome"),
+    ("Spain", "Madrid"),
+    ("Japan", "Tokyo"),
+    ("Egypt", "Cairo"),
+    ("Russia", "Moscow"),
+    ("Canada", "Ottawa"),
+    ("Greece", "Athens"),
+    ("Portugal", "Lisbon"),
+    ("Norway", "Oslo"),
+    ("Ireland", "Dublin"),
+    ("Austria", "Vienna"),
+    ("Poland", "Warsaw"),
+    ("Kenya", "Nairobi"),
+    ("Peru", "Lima"),
+    ("China", "Beijing"),
+    ("Sweden", "Stockholm"),
+    ("Belgium", "Brussels"),
 )
 MC_KINDS = ("arithmetic", "largest", "odd_one_out", "antonym", "capital")
 
@@ -263,8 +305,17 @@ def icl_mass_steps(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         group = sorted(group, key=lambda r: r["num_shots"])
         for a, b in zip(group, group[1:]):
             d_mass, d_acc = b["mass"] - a["mass"], b["accuracy"] - a["accuracy"]
-            steps.append({"format": fmt, "chat": chat, "k_from": a["num_shots"], "k_to": b["num_shots"],
-                          "d_mass": d_mass, "d_accuracy": d_acc, "discordant": d_mass > 0 and d_acc < 0})
+            steps.append(
+                {
+                    "format": fmt,
+                    "chat": chat,
+                    "k_from": a["num_shots"],
+                    "k_to": b["num_shots"],
+                    "d_mass": d_mass,
+                    "d_accuracy": d_acc,
+                    "discordant": d_mass > 0 and d_acc < 0,
+                }
+            )
     return steps
 
 
@@ -276,6 +327,9 @@ def resolved_share_by_mass(mass: Sequence[float], resolved: Sequence[bool], thre
     if m.shape != r.shape:
         raise ValueError(f"`mass` and `resolved` must have the same length, got {m.shape} and {r.shape}.")
     high = m >= threshold
-    return {"high": float(r[high].mean()) if high.any() else float("nan"),
-            "low": float(r[~high].mean()) if (~high).any() else float("nan"),
-            "n_high": int(high.sum()), "n_low": int((~high).sum())}
+    return {
+        "high": float(r[high].mean()) if high.any() else float("nan"),
+        "low": float(r[~high].mean()) if (~high).any() else float("nan"),
+        "n_high": int(high.sum()),
+        "n_low": int((~high).sum()),
+    }

@@ -79,34 +79,72 @@ def main(argv=None) -> dict:
         for fmt in args.formats:
             for k in args.shots:
                 t0 = time.perf_counter()
-                res = answer_choice_mass(model, tokenizer, questions, choices, format=fmt, num_shots=k,
-                                         demos=pool if k else None, pmi=True, batch_size=args.batch_size,
-                                         answers=answers, seed=args.seed, use_chat_template=chat == "on",
-                                         show_progress=False)
+                res = answer_choice_mass(
+                    model,
+                    tokenizer,
+                    questions,
+                    choices,
+                    format=fmt,
+                    num_shots=k,
+                    demos=pool if k else None,
+                    pmi=True,
+                    batch_size=args.batch_size,
+                    answers=answers,
+                    seed=args.seed,
+                    use_chat_template=chat == "on",
+                    show_progress=False,
+                )
                 s = res.summary()
-                per_kind = {kind: float(np.mean([p == a for p, a, q in zip(res.pred_sequence, answers, items)
-                                                 if q["kind"] == kind])) for kind in MC_KINDS}
-                rows.append({"format": fmt, "chat": chat, "num_shots": k, "mass": s["mass"],
-                             "accuracy": s["accuracy"], "sfc_resolved": s["sfc_resolved"],
-                             "pmi_accuracy": s["pmi_accuracy"], "per_kind_accuracy": per_kind,
-                             "seconds": time.perf_counter() - t0})
+                per_kind = {
+                    kind: float(
+                        np.mean([p == a for p, a, q in zip(res.pred_sequence, answers, items) if q["kind"] == kind])
+                    )
+                    for kind in MC_KINDS
+                }
+                rows.append(
+                    {
+                        "format": fmt,
+                        "chat": chat,
+                        "num_shots": k,
+                        "mass": s["mass"],
+                        "accuracy": s["accuracy"],
+                        "sfc_resolved": s["sfc_resolved"],
+                        "pmi_accuracy": s["pmi_accuracy"],
+                        "per_kind_accuracy": per_kind,
+                        "seconds": time.perf_counter() - t0,
+                    }
+                )
                 masses += list(res.mass)
                 resolved += list(res.sfc_resolved)
-                print(f"  {fmt:<11} chat {chat:<3} k={k}: PM {s['mass']:.3f}  acc {s['accuracy']:.3f}  "
-                      f"SFC {s['sfc_resolved']:.3f}  PMI acc {s['pmi_accuracy']:.3f}  "
-                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                print(
+                    f"  {fmt:<11} chat {chat:<3} k={k}: PM {s['mass']:.3f}  acc {s['accuracy']:.3f}  "
+                    f"SFC {s['sfc_resolved']:.3f}  PMI acc {s['pmi_accuracy']:.3f}  "
+                    f"({time.perf_counter() - t0:.0f} s)",
+                    flush=True,
+                )
     wall = time.perf_counter() - start
 
-    config = {"model": "SmolLM2-135M-Instruct", "per_kind": args.per_kind, "kinds": list(MC_KINDS),
-              "seed": args.seed, "threads": args.threads, "quick": args.quick, "pmi": True}
+    config = {
+        "model": "SmolLM2-135M-Instruct",
+        "per_kind": args.per_kind,
+        "kinds": list(MC_KINDS),
+        "seed": args.seed,
+        "threads": args.threads,
+        "quick": args.quick,
+        "pmi": True,
+    }
     n = len(items)
-    print(f"\nanswer-choice mass, SmolLM2-135M-Instruct, {n} questions ({args.per_kind} x {len(MC_KINDS)} kinds, "
-          f"4 choices: chance accuracy 0.25), seed {args.seed}")
+    print(
+        f"\nanswer-choice mass, SmolLM2-135M-Instruct, {n} questions ({args.per_kind} x {len(MC_KINDS)} kinds, "
+        f"4 choices: chance accuracy 0.25), seed {args.seed}"
+    )
     print(f"{'format':<12}{'chat':<6}{'k':>3}{'PM':>8}{'acc':>8}{'SFC res.':>10}{'PMI acc':>9}")
     out_rows = []
     for r in rows:
-        print(f"{r['format']:<12}{r['chat']:<6}{r['num_shots']:>3}{r['mass']:>8.3f}{r['accuracy']:>8.3f}"
-              f"{r['sfc_resolved']:>10.3f}{r['pmi_accuracy']:>9.3f}")
+        print(
+            f"{r['format']:<12}{r['chat']:<6}{r['num_shots']:>3}{r['mass']:>8.3f}{r['accuracy']:>8.3f}"
+            f"{r['sfc_resolved']:>10.3f}{r['pmi_accuracy']:>9.3f}"
+        )
         cfg = {**config, "format": r["format"], "chat": r["chat"], "num_shots": r["num_shots"]}
         for metric in ("mass", "accuracy", "sfc_resolved", "pmi_accuracy"):
             out_rows.append(make_row("real_answer_choice", metric, "fraction", r[metric], None, cfg))
@@ -118,21 +156,38 @@ def main(argv=None) -> dict:
     sfc = resolved_share_by_mass(masses, resolved, args.mass_threshold)
     corr = float(np.corrcoef([r["mass"] for r in rows], [r["accuracy"] for r in rows])[0, 1]) if len(rows) > 2 else None
     print("\nclaims")
-    print(f"(1) k=0 -> k={first[0]['k_to'] if first else '?'} raises PM in {raised} of {len(first)} (format, chat) "
-          f"settings: " + ", ".join(f"{s['format']}/{s['chat']} {s['d_mass']:+.3f}" for s in first))
-    print(f"(2) steps k -> k' where PM rose and accuracy fell: {len(discordant)} of {len(steps)}"
-          + ("".join(f"\n      {s['format']}/{s['chat']} k {s['k_from']}->{s['k_to']}: PM {s['d_mass']:+.3f}, "
-                     f"acc {s['d_accuracy']:+.3f}" for s in discordant))
-          + (f"; correlation of PM and accuracy across the {len(rows)} settings: {corr:+.2f}" if corr is not None
-             else ""))
-    print(f"(3) SFC-resolved share: {sfc['high']:.3f} of {sfc['n_high']} question-settings with PM >= "
-          f"{args.mass_threshold}, {sfc['low']:.3f} of {sfc['n_low']} with PM < {args.mass_threshold}")
+    print(
+        f"(1) k=0 -> k={first[0]['k_to'] if first else '?'} raises PM in {raised} of {len(first)} (format, chat) "
+        f"settings: " + ", ".join(f"{s['format']}/{s['chat']} {s['d_mass']:+.3f}" for s in first)
+    )
+    print(
+        f"(2) steps k -> k' where PM rose and accuracy fell: {len(discordant)} of {len(steps)}"
+        + (
+            "".join(
+                f"\n      {s['format']}/{s['chat']} k {s['k_from']}->{s['k_to']}: PM {s['d_mass']:+.3f}, "
+                f"acc {s['d_accuracy']:+.3f}"
+                for s in discordant
+            )
+        )
+        + (f"; correlation of PM and accuracy across the {len(rows)} settings: {corr:+.2f}" if corr is not None else "")
+    )
+    print(
+        f"(3) SFC-resolved share: {sfc['high']:.3f} of {sfc['n_high']} question-settings with PM >= "
+        f"{args.mass_threshold}, {sfc['low']:.3f} of {sfc['n_low']} with PM < {args.mass_threshold}"
+    )
     print(f"\nwall time {wall:.0f} s; {machine_note()}")
     out_rows.append(make_row("real_answer_choice", "wall_time", "s", wall, None, config))
     path = append_rows(out_rows, args.csv)
     print(f"rows appended to {path}")
-    result = {"config": config, "rows": rows, "steps": steps, "sfc_by_mass": sfc, "mass_accuracy_corr": corr,
-              "wall_s": wall, "machine": machine_note()}
+    result = {
+        "config": config,
+        "rows": rows,
+        "steps": steps,
+        "sfc_by_mass": sfc,
+        "mass_accuracy_corr": corr,
+        "wall_s": wall,
+        "machine": machine_note(),
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return result

@@ -74,8 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bootstrap_seed", type=int, default=0)
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (pinned)")
-    p.add_argument("--texts_file", default=None,
-                   help="JSON {human, machine}: reuse these texts (written by --save_texts) instead of generating")
+    p.add_argument(
+        "--texts_file",
+        default=None,
+        help="JSON {human, machine}: reuse these texts (written by --save_texts) instead of generating",
+    )
     p.add_argument("--save_texts", default=None, help="write the texts used to this JSON file")
     p.add_argument("--csv", default=None, help="tidy rows (default benchmarks/results.csv)")
     p.add_argument("--json", default=None, help="write the results as JSON here")
@@ -98,18 +101,32 @@ def main(argv=None) -> dict:
     if args.texts_file:
         texts = json.loads(Path(args.texts_file).read_text())
     else:
-        texts = make_real_detection_texts(model, tokenizer, args.num_texts, prefix_tokens=args.prefix_tokens,
-                                          max_tokens=args.max_tokens, seed=args.seed)
+        texts = make_real_detection_texts(
+            model,
+            tokenizer,
+            args.num_texts,
+            prefix_tokens=args.prefix_tokens,
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+        )
     if args.save_texts:
         Path(args.save_texts).write_text(json.dumps(texts))
     gen_s = time.perf_counter() - start
     n_h = len(texts["human"])
-    scores = score_all_methods(model, tokenizer, texts["human"] + texts["machine"], METHODS,
-                               n_samples=args.n_samples, batch_size=args.batch_size, seed=args.detector_seed)
+    scores = score_all_methods(
+        model,
+        tokenizer,
+        texts["human"] + texts["machine"],
+        METHODS,
+        n_samples=args.n_samples,
+        batch_size=args.batch_size,
+        seed=args.detector_seed,
+    )
     score_s = time.perf_counter() - start - gen_s
     sign = entropy_sign()
-    per_method = {m: np.asarray(s.scores, dtype=np.float64) * (sign if m == "entropy" else 1.0)
-                  for m, s in scores.items()}
+    per_method = {
+        m: np.asarray(s.scores, dtype=np.float64) * (sign if m == "entropy" else 1.0) for m, s in scores.items()
+    }
     keep = np.all([np.isfinite(v) for v in per_method.values()], axis=0)  # the same texts for every method
     human = {m: v[:n_h][keep[:n_h]] for m, v in per_method.items()}
     machine = {m: v[n_h:][keep[n_h:]] for m, v in per_method.items()}
@@ -120,9 +137,11 @@ def main(argv=None) -> dict:
               "prefix_tokens": args.prefix_tokens, "seed": args.seed, "n_samples": args.n_samples,
               "detector_seed": args.detector_seed, "bootstrap": args.bootstrap, "bootstrap_seed": args.bootstrap_seed,
               "threads": args.threads, "quick": args.quick, "entropy_orientation": "+mean H"}  # fmt: skip
-    print(f"white-box AUROC, SmolLM2-135M-Instruct scoring its own continuations: {int(keep[:n_h].sum())} human + "
-          f"{int(keep[n_h:].sum())} machine texts (<= {args.max_tokens} tokens), K = {args.n_samples}, "
-          f"{args.bootstrap} paired bootstrap resamples (95 % percentile CI)")
+    print(
+        f"white-box AUROC, SmolLM2-135M-Instruct scoring its own continuations: {int(keep[:n_h].sum())} human + "
+        f"{int(keep[n_h:].sum())} machine texts (<= {args.max_tokens} tokens), K = {args.n_samples}, "
+        f"{args.bootstrap} paired bootstrap resamples (95 % percentile CI)"
+    )
     print(f"{'method':<16}{'AUROC':>8}{'95% CI':>20}")
     rows = []
     for m in METHODS:
@@ -134,16 +153,34 @@ def main(argv=None) -> dict:
     print(f"\n{'paper claim (difference a - b)':<34}{'diff':>8}{'95% CI':>20}   CI excludes 0")
     for a, b in PAIRS:
         r = ci[f"{a} - {b}"]
-        print(f"{a + ' - ' + b:<34}{r['diff']:>+8.3f}   [{r['low']:+.3f}, {r['high']:+.3f}]   "
-              f"{'yes' if r['excludes_zero'] else 'no'}")
-        rows.append(make_row(f"real_detection/{a}-{b}", "auroc_diff", "auroc", r["diff"], None,
-                             {**config, "ci_low": r["low"], "ci_high": r["high"]}))
+        print(
+            f"{a + ' - ' + b:<34}{r['diff']:>+8.3f}   [{r['low']:+.3f}, {r['high']:+.3f}]   "
+            f"{'yes' if r['excludes_zero'] else 'no'}"
+        )
+        rows.append(
+            make_row(
+                f"real_detection/{a}-{b}",
+                "auroc_diff",
+                "auroc",
+                r["diff"],
+                None,
+                {**config, "ci_low": r["low"], "ci_high": r["high"]},
+            )
+        )
     print(f"\nwall time {wall:.0f} s (machine texts {gen_s:.0f} s, scoring {score_s:.0f} s); {machine_note()}")
     rows.append(make_row("real_detection", "wall_time", "s", wall, None, config))
     path = append_rows(rows, args.csv)
     print(f"rows appended to {path}")
-    result = {"config": config, "ci": ci, "wall_s": wall, "generation_s": gen_s, "scoring_s": score_s,
-              "machine": machine_note(), "num_human": int(keep[:n_h].sum()), "num_machine": int(keep[n_h:].sum())}
+    result = {
+        "config": config,
+        "ci": ci,
+        "wall_s": wall,
+        "generation_s": gen_s,
+        "scoring_s": score_s,
+        "machine": machine_note(),
+        "num_human": int(keep[:n_h].sum()),
+        "num_machine": int(keep[n_h:].sum()),
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=lambda x: None if math.isnan(x) else x))
     return result

@@ -65,9 +65,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--budget", type=int, default=128, help="max_new_tokens of every decoder")
     p.add_argument("--sample_seeds", type=int, nargs="+", default=[0, 1], help="seeds of the sampled decoders")
     p.add_argument("--max_switch_count", type=int, default=2, help="SwiReasoning's switch cap C")
-    p.add_argument("--extractors", nargs="+", default=["boxed", "final_answer"],
-                   help="answer extractors of make_math_reward, tried in order (the model writes 'The final answer "
-                        "is N.' far more often than \\boxed{N})")
+    p.add_argument(
+        "--extractors",
+        nargs="+",
+        default=["boxed", "final_answer"],
+        help="answer extractors of make_math_reward, tried in order (the model writes 'The final answer "
+        "is N.' far more often than \\boxed{N})",
+    )
     p.add_argument("--batch_size", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (pinned)")
     p.add_argument("--skip_greedy", action="store_true", help="only the sampled decoders (e.g. one more seed)")
@@ -101,21 +105,39 @@ def main(argv=None) -> dict:
 
     def run(name: str, seed: int, **kwargs) -> None:
         t0 = time.perf_counter()
-        res = compare_decoding(model, tokenizer, prompts, reward, columns, budgets=(args.budget,),
-                               batch_size=args.batch_size, seed=seed, progress=False, **kwargs)
+        res = compare_decoding(
+            model,
+            tokenizer,
+            prompts,
+            reward,
+            columns,
+            budgets=(args.budget,),
+            batch_size=args.batch_size,
+            seed=seed,
+            progress=False,
+            **kwargs,
+        )
         for r in res.rows:
             decoder = name if r["decoder"] == PLAIN else r["decoder"]
             row = {**r, "decoder": decoder, "seed": seed, "seconds": (time.perf_counter() - t0) / len(res.rows)}
             rows.append(row)
             completions[f"{decoder}/seed{seed}"] = res.completions[(r["decoder"], args.budget)]
-            print(f"  {decoder:<13} seed {seed}: accuracy {r['accuracy']:.3f}  tokens {r['mean_tokens']:.1f}  "
-                  f"truncated {r['truncated']:.2f}", flush=True)
+            print(
+                f"  {decoder:<13} seed {seed}: accuracy {r['accuracy']:.3f}  tokens {r['mean_tokens']:.1f}  "
+                f"truncated {r['truncated']:.2f}",
+                flush=True,
+            )
 
     if not args.skip_greedy:
         run("greedy", 0, swi_configs={}, temperature=0.0)
     for seed in args.sample_seeds:
-        run("sampling", seed, swi_configs={"swireasoning": swi_config(args.max_switch_count)}, temperature=0.6,
-            top_p=0.95)
+        run(
+            "sampling",
+            seed,
+            swi_configs={"swireasoning": swi_config(args.max_switch_count)},
+            temperature=0.6,
+            top_p=0.95,
+        )
     wall = time.perf_counter() - start
 
     config = {"model": "SmolLM2-135M-Instruct", "num_problems": args.num_problems, "problem_seed": args.problem_seed,
@@ -123,19 +145,24 @@ def main(argv=None) -> dict:
               "max_switch_count": args.max_switch_count,
               "threads": args.threads, "quick": args.quick, "check": args.check, "skip_greedy": args.skip_greedy,
               **SWI_STRINGS}  # fmt: skip
-    print(f"\nSmolLM2-135M-Instruct, {args.num_problems} word problems (seed {args.problem_seed}), budget "
-          f"{args.budget} tokens, sampling T=0.6 top-p 0.95")
+    print(
+        f"\nSmolLM2-135M-Instruct, {args.num_problems} word problems (seed {args.problem_seed}), budget "
+        f"{args.budget} tokens, sampling T=0.6 top-p 0.95"
+    )
     print(f"{'decoder':<14}{'seed':>5}{'accuracy':>10}{'tokens':>9}{'truncated':>11}{'latent':>8}{'switches':>10}")
     out_rows = []
     for r in rows:
         latent = "" if r.get("latent_share") is None else f"{r['latent_share']:.3f}"
         switches = "" if r.get("switches") is None else f"{r['switches']:.2f}"
-        print(f"{r['decoder']:<14}{r['seed']:>5}{r['accuracy']:>10.3f}{r['mean_tokens']:>9.1f}{r['truncated']:>11.2f}"
-              f"{latent:>8}{switches:>10}")
+        print(
+            f"{r['decoder']:<14}{r['seed']:>5}{r['accuracy']:>10.3f}{r['mean_tokens']:>9.1f}{r['truncated']:>11.2f}"
+            f"{latent:>8}{switches:>10}"
+        )
         cfg = {**config, "decoder": r["decoder"], "seed": r["seed"]}
         out_rows.append(make_row(f"real_swireasoning/{r['decoder']}", "accuracy", "fraction", r["accuracy"], None, cfg))
-        out_rows.append(make_row(f"real_swireasoning/{r['decoder']}", "mean_tokens", "tokens", r["mean_tokens"], None,
-                                 cfg))
+        out_rows.append(
+            make_row(f"real_swireasoning/{r['decoder']}", "mean_tokens", "tokens", r["mean_tokens"], None, cfg)
+        )
     for decoder in ("sampling", "swireasoning"):
         mine = [r for r in rows if r["decoder"] == decoder]
         if len(mine) > 1:

@@ -80,4 +80,6 @@ def test_the_docs_page_commands_parse(monkeypatch):
     assert {name for name, _ in commands} >= set(SCRIPTS)
     for name, rest in commands:
         module = importlib.import_module(name)
-        module.parse_args(shlex.split(rest, comments=True))  # argparse exits (SystemExit) on an unknown or malformed flag
+        module.parse_args(
+            shlex.split(rest, comments=True)
+        )  # argparse exits (SystemExit) on an unknown or malformed flag

