@@ -13,6 +13,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
+class DemoUsageError(ValueError):
+    """A problem with the user's input found while running (output folder, dataset, model): the CLI prints it as
+    one line."""
+
+
 def check_int(name: str, value: Any, minimum: int) -> int:
     """`value` as an int >= `minimum`, else a `ValueError` naming `name` (bools and floats are refused)."""
     if isinstance(value, bool) or not isinstance(value, int):

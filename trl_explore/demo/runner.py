@@ -17,12 +17,10 @@ import json
 import logging
 import math
 import os
-import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,16 @@ from ._process import (  # noqa: F401  (KNOWN_WARNINGS and quiet_known_warnings:
 )
 from .floatpath import FLOAT_PATHS, check_float_path, float_path_environment
 from .methods import BASELINE, METHODS, DemoMethod, resolve_methods
-from .regime import DEFAULT_REGIME, DEFAULT_SEEDS, QUICK_REGIME, ToyRegime, check_int, grpo_config_values
+from .regime import (
+    DEFAULT_REGIME,
+    DEFAULT_SEEDS,
+    QUICK_REGIME,
+    DemoUsageError,
+    ToyRegime,
+    check_int,
+    grpo_config_values,
+)
+from .task import _seed_everything, _task_data_cached, prepare_model, prepare_task  # noqa: F401 (re-exported)
 from .tuned import learning_rate_of
 
 logger = logging.getLogger(__name__)
@@ -44,11 +51,6 @@ MARKER_FILE = ".trl_explore_demo"
 MAX_AUTO_WORKERS = 8
 
 Emit = Callable[[tuple], None]
-
-
-class DemoUsageError(ValueError):
-    """A problem with the user's input found while running (output folder, dataset, model): the CLI prints it as
-    one line."""
 
 
 @dataclass
@@ -252,79 +254,6 @@ def resolve_workers(settings: DemoSettings, n_jobs: int) -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, MAX_AUTO_WORKERS, n_jobs))
-
-
-# ---------------------------------------------------------------------------------------------------- the task
-def _seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@lru_cache(maxsize=4)
-def _task_data_cached(task: str, model: str | None, n_train: int, n_eval: int, train_seed: int, eval_seed: int):
-    if task == "countdown":
-        from ..toy import countdown_reward, make_countdown_dataset
-
-        train = make_countdown_dataset(n_train, seed=train_seed)
-        held_out = make_countdown_dataset(n_eval, seed=eval_seed)
-        return train, held_out, countdown_reward
-    if task == "arithmetic":
-        from ..rewards import math_accuracy_reward
-        from ..toy import make_arithmetic_dataset
-
-        train = make_arithmetic_dataset(n_train, seed=train_seed)
-        held_out = make_arithmetic_dataset(n_eval, seed=eval_seed)
-        return train, held_out, math_accuracy_reward
-    from ..evaluation import load_math_dataset
-    from ..rewards import math_accuracy_reward
-
-    try:
-        data = load_math_dataset(task, split="train").shuffle(seed=train_seed)
-    except (OSError, ValueError, FileNotFoundError, ConnectionError) as err:
-        raise DemoUsageError(f"Could not load the task dataset {task!r}: {err}") from err
-    held = min(n_eval, len(data) // 5)
-    if held < 1:
-        raise DemoUsageError(f"Task dataset {task!r} has {len(data)} rows: too few for a held-out split.")
-    return data.select(range(held, len(data))), data.select(range(held)), math_accuracy_reward
-
-
-def prepare_task(settings: DemoSettings) -> tuple[Any, Any, Any]:
-    """``(train_dataset, held_out_dataset, reward_func)``: the same prompts for every method and seed (the run seed
-    orders the training prompts); the held-out prompts come from another seed."""
-    n_train = settings.steps * settings.prompts_per_step
-    return _task_data_cached(
-        settings.task,
-        settings.model,
-        n_train,
-        settings.eval_prompts,
-        settings.train_data_seed,
-        settings.eval_data_seed,
-    )
-
-
-def prepare_model(settings: DemoSettings) -> str:
-    """The model every method starts from: `settings.model`, or the toy warm start of the task (cached)."""
-    if settings.model is not None:
-        from transformers import AutoConfig
-
-        from ..toy.pretrained import resolve_pretrained
-
-        try:
-            model = resolve_pretrained(settings.model)  # `smollm2`: the cached offline SmolLM2-135M-Instruct
-            AutoConfig.from_pretrained(model)
-        except (OSError, ValueError) as err:
-            raise DemoUsageError(f"Could not load the model {settings.model!r}: {err}") from err
-        return model
-    from ..toy import warm_start, warm_start_path
-
-    kwargs = {"task": settings.task, "seed": settings.warm_start_seed, "max_steps": settings.warm_start_steps}
-    cached = (warm_start_path(**kwargs) / "warm_start.json").is_file()
-    logger.info("warm start: %s", "cached" if cached else "training the toy model once (cached afterwards)")
-    return str(warm_start(**kwargs))
 
 
 # --------------------------------------------------------------------------------------------------------- jobs
@@ -533,10 +462,12 @@ def execute(jobs: list[Job], settings: DemoSettings, model_path: str, console: E
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no forked torch threads or locks
     events = ctx.Queue()
 
-    def drain() -> None:
+    def drain(wait_seconds: float = 0.0) -> None:
+        """Show the queued events; with ``wait_seconds``, wait that long for each further one (the last events of a
+        finished worker can still be in the pipe when the pool closes)."""
         while True:
             try:
-                console(events.get_nowait())
+                console(events.get(timeout=wait_seconds) if wait_seconds else events.get_nowait())
             except queue_module.Empty:
                 return
 
@@ -557,7 +488,7 @@ def execute(jobs: list[Job], settings: DemoSettings, model_path: str, console: E
             for future in pending:
                 future.cancel()
             raise
-        drain()
+    drain(wait_seconds=0.5)
     return [outputs[i] for i in range(len(jobs))]
 
 
