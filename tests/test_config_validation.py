@@ -261,6 +261,8 @@ TABLE: dict[type, dict[str, Spec]] = {
         "warm_start_seed": integer(-1),
         "workers": integer(0, optional=True),
         "show_progress": BOOL,
+        "learning_rate": num(0.0, -1e-4, 2.0, optional=True),  # None: each method's own rate
+        "float_path": CHOICE,
     },
     LastdeDetectArguments: {
         "model_name_or_path": STR,

@@ -192,7 +192,7 @@ def test_sft_trainers_take_a_path_and_refuse_bad_datasets(tiny_model_dir, tmp_pa
         RankAwareSFTTrainer(str(tiny_model_dir), RankAwareSFTConfig(**common),
                             train_dataset=Dataset.from_dict({"body": ["x"]}))  # fmt: skip
     with pytest.raises(ValueError, match="train_dataset is empty"):
-        FourierSFTTrainer(Path(tiny_model_dir), FourierSFTConfig(fourier_head_number_tokens=["1", "2"], **common),
+        FourierSFTTrainer(Path(tiny_model_dir), FourierSFTConfig(fourier_head_number_tokens=list("0123456789"), **common),
                           train_dataset=text.select([]))  # fmt: skip
 
 

@@ -162,7 +162,11 @@ class DemoSettings:
 
     @property
     def regime(self) -> ToyRegime:
-        return ToyRegime(**{name: getattr(self, name) for name in _REGIME_FIELDS if getattr(self, name) is not None})
+        # `learning_rate=None` means each method's own rate (`trl_explore.demo.tuned`): the regime keeps its default
+        values = {name: getattr(self, name) for name in _REGIME_FIELDS}
+        if values["learning_rate"] is None:
+            del values["learning_rate"]
+        return ToyRegime(**values)
 
     @property
     def seed_list(self) -> list[int]:
