@@ -15,9 +15,12 @@ score(human)). Per detector, what counts as machine-like:
 
 On the toy route (`--model_name_or_path toy --data_files toy`: the warm-started toy model continues the first 8 tokens
 of task texts; `trl_explore.toy.make_detection_texts`) the machine side is the model's own samples, which every method
-separates from the task texts: with the papers' orientation each AUROC is well above 0.5 (measured with 16 texts per
-side: 0.875 to 1.0; the entropy baseline 1.0 — the degenerate continuations are high-entropy). With the opposite sign
-an AUROC is 1 minus that (the old entropy baseline gave 0.0 here), so a flipped detector fails the 0.7 bound.
+separates from the task texts better than chance with the papers' orientation, and the entropy and Fast-DetectGPT
+baselines by far (the degenerate continuations are high-entropy and far above their expected likelihood). How far
+the likelihood-based scores separate depends on the warm-started weights, which differ between floating-point paths
+(measured with 16 texts per side: likelihood 0.875 with AVX-512 kernels, 0.625 with AVX2; with 48 texts 0.895 and
+0.589; entropy and Fast-DetectGPT 0.996 to 1.0 on both). So every AUROC must be above 0.5 and those two at least 0.9:
+with the opposite sign an AUROC is 1 minus that (the old entropy baseline gave 0.0 here), which fails.
 """
 
 from __future__ import annotations
@@ -47,4 +50,5 @@ def toy_metrics(_toy_route_cache_dir, tmp_path_factory):
 def test_toy_route_auroc_has_the_papers_orientation(toy_metrics, method):
     m = toy_metrics[method]
     assert m["num_human"] == 16 and m["num_machine"] == 16 and m["num_unscored"] == 0
-    assert m["auroc"] >= 0.7, f"{method}: AUROC {m['auroc']:.3f} (1 − AUROC would be {1 - m['auroc']:.3f})"
+    bound = 0.9 if method in ("entropy", "fast_detectgpt") else 0.5
+    assert m["auroc"] > bound, f"{method}: AUROC {m['auroc']:.3f} (1 − AUROC would be {1 - m['auroc']:.3f})"
