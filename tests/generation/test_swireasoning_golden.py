@@ -87,8 +87,15 @@ def test_decode_loop_equals_the_recorded_single_function_loop(name, route, one_t
     got = run_case(name, route)
     for key in ("sequences", "mode_trace", "trigger_events", "finish_reason", "num_generated_tokens"):
         assert got[key] == want[key], key
+    # The entropies were recorded with one CPU's kernels; on another float path (e.g. ATEN_CPU_CAPABILITY=default) each
+    # step's float32 forward rounds differently by a few ulps and, fed back through the soft embedding, the difference
+    # grows with the step: 64 float32 ulps per step (relative), linear in the step index. Measured: 1.1e-5 relative
+    # at step 24 with the scalar kernels (the bound there is 1.9e-4); tokens, modes and events must still match exactly.
+    eps = torch.finfo(torch.float32).eps
+    assert [len(g) for g in got["entropy_trace"]] == [len(w) for w in want["entropy_trace"]]
     for row, (g, w) in enumerate(zip(got["entropy_trace"], want["entropy_trace"])):
-        assert g == pytest.approx(w, abs=1e-5), row
+        for step, (gs, ws) in enumerate(zip(g, w)):
+            assert gs == pytest.approx(ws, rel=64 * eps * (step + 1), abs=1e-6), (row, step)
 
 
 def test_the_golden_cases_exercise_every_branch():
