@@ -422,6 +422,9 @@ def train_and_save(trainer: Any, training_args: Any, dataset_name: str | None = 
         torch_threads(small_model_threads(trainer.model)),
     ):
         trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        stop_reason = getattr(trainer, "stop_reason", None)
+        if stop_reason:  # the trainer stopped early (e.g. no valid reward for many batches): one `error:` line
+            raise UsageError(stop_reason)
         signal = learning_signal(trainer.state.log_history)
         if signal:
             logger.info("learning signal: %s", signal)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import time
 
 import pytest
@@ -136,32 +137,33 @@ def test_data_layer_refuses_unknown_toy_names():
 def test_reward_guard_counts_consecutive_all_invalid_batches():
     """Hand-derived: with max 2, batch 1 all-NaN (count 1), batch 2 one valid value (reset to 0), batches 3 and 4
     all-NaN (1, then 2: stop). Only the functions without any valid value are named."""
-    from trl_explore.trainers._guards import InvalidRewardGuard, InvalidRewardsError
+    from trl_explore.trainers._guards import InvalidRewardGuard
 
     nan = math.nan
     all_invalid = torch.tensor([[nan, nan], [nan, nan]])
     some_valid = torch.tensor([[nan, 1.0], [nan, nan]])
     guard = InvalidRewardGuard(2)
-    guard.update(all_invalid, ["a", "b"])
+    assert guard.update(all_invalid, ["a", "b"]) is None
     assert guard.consecutive == 1
-    guard.update(some_valid, ["a", "b"])
+    assert guard.update(some_valid, ["a", "b"]) is None
     assert guard.consecutive == 0
-    guard.update(all_invalid, ["a", "b"])
-    guard.update(all_invalid, ["a", "b"], training=False)  # evaluation batches do not count
-    with pytest.raises(InvalidRewardsError, match=r"reward function\(s\) 'a', 'b' returned None, NaN or inf .* 2 "):
-        guard.update(all_invalid, ["a", "b"])
+    assert guard.update(all_invalid, ["a", "b"]) is None
+    assert guard.update(all_invalid, ["a", "b"], training=False) is None  # evaluation batches do not count
+    stop = guard.update(all_invalid, ["a", "b"])
+    assert re.search(r"reward function\(s\) 'a', 'b' returned None, NaN or inf .* 2 ", stop) and "\n" not in stop
     never = InvalidRewardGuard(0)
-    for _ in range(5):
-        never.update(all_invalid, ["a"])  # 0: never stops
+    assert all(never.update(all_invalid, ["a"]) is None for _ in range(5))  # 0: never stops
 
 
-def test_reward_returning_none_stops_the_run_naming_the_function(tiny_model_dir, tmp_path, one_thread):
+def test_reward_returning_none_stops_the_run_naming_the_function(tiny_model_dir, tmp_path, one_thread, caplog):
     """A reward that returns None for every completion: after `max_invalid_reward_batches` (2) generation batches
-    the run stops with an error naming it (it used to warn each batch, train with loss 0 and exit 0)."""
+    the trainer logs an error naming it and stops (it used to warn each batch and train on, loss 0). `train()`
+    returns, as TRL's does (TRL's own test of all-None rewards expects that); an example script turns
+    `trainer.stop_reason` into one `error:` line."""
     from datasets import Dataset
 
+    from trl_explore.scripts import UsageError, train_and_save
     from trl_explore.trainers import ExploreGRPOConfig, ExploreGRPOTrainer
-    from trl_explore.trainers._guards import InvalidRewardsError
 
     def never_scores(completions, **kwargs):
         return [None] * len(completions)
@@ -173,6 +175,11 @@ def test_reward_returning_none_stops_the_run_naming_the_function(tiny_model_dir,
     assert ExploreGRPOConfig(output_dir=str(tmp_path)).max_invalid_reward_batches == 10  # the documented default
     dataset = Dataset.from_dict({"prompt": [f"{i}+1=" for i in range(8)]})
     trainer = ExploreGRPOTrainer(model=str(tiny_model_dir), reward_funcs=never_scores, args=args, train_dataset=dataset)
-    with pytest.raises(InvalidRewardsError, match=r"'never_scores' returned None, NaN or inf for every completion"):
+    with caplog.at_level("ERROR", logger="trl_explore"):
         trainer.train()
-    assert trainer.state.global_step == 1  # stopped in the second generation batch, after one optimizer step
+    message = r"'never_scores' returned None, NaN or inf for every completion of 2 generation batches"
+    assert re.search(message, trainer.stop_reason) and re.search(message, caplog.text)
+    assert trainer.state.global_step == 2  # the second generation batch's step finishes, then training stops
+    again = ExploreGRPOTrainer(model=str(tiny_model_dir), reward_funcs=never_scores, args=args, train_dataset=dataset)
+    with pytest.raises(UsageError, match=message):  # what an example script's main() raises: one `error:` line
+        train_and_save(again, args)

@@ -4,7 +4,8 @@
   ``top_k`` were off); refused when the trainer is built, naming ``top_k`` and the vocabulary size.
 - `InvalidRewardGuard`: rewards that are ``None`` / NaN / inf for every completion train on nothing (advantages 0,
   loss 0, see `trl_explore.trainers._faults`); after ``max_invalid_reward_batches`` such generation batches in a row
-  the run stops with an error naming the reward function(s).
+  the trainer logs an error naming the reward function(s) and stops training (``trainer.stop_reason`` holds the
+  message; `trainer.train()` returns, as TRL's does, and the example scripts turn it into one ``error:`` line).
 """
 
 from __future__ import annotations
@@ -17,11 +18,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["InvalidRewardGuard", "InvalidRewardsError", "check_top_k", "check_trainer", "vocabulary_size"]
-
-
-class InvalidRewardsError(ValueError):
-    """Every completion of ``max_invalid_reward_batches`` generation batches in a row had no valid reward."""
+__all__ = ["InvalidRewardGuard", "check_top_k", "check_trainer", "vocabulary_size"]
 
 
 def vocabulary_size(model: Any) -> int | None:
@@ -66,25 +63,25 @@ class InvalidRewardGuard:
         self.max_batches = max_batches
         self.consecutive = 0
 
-    def update(self, rewards_per_func: torch.Tensor, names: Sequence[str], training: bool = True) -> None:
+    def update(self, rewards_per_func: torch.Tensor, names: Sequence[str], training: bool = True) -> str | None:
         """Record one generation batch (``rewards_per_func``: ``[N, F]`` gathered rewards, NaN where a function
         skipped a completion or returned NaN / inf); evaluation batches (``training=False``) are not counted.
 
-        Raises:
-            InvalidRewardsError: after ``max_batches`` batches in a row without a valid reward, naming the
-                function(s) that returned no valid value.
+        Returns:
+            `str` or `None`: after ``max_batches`` batches in a row without a valid reward, the one-line reason to
+            stop, naming the function(s) that returned no valid value; else `None`.
         """
         if not training:
-            return
+            return None
         invalid = ~torch.isfinite(rewards_per_func)
         if rewards_per_func.numel() == 0 or not bool(invalid.all(dim=1).all()):
             self.consecutive = 0
-            return
+            return None
         self.consecutive += 1
         if not self.max_batches or self.consecutive < self.max_batches:
-            return
+            return None
         culprits = [name for name, bad in zip(names, invalid.all(dim=0).tolist()) if bad]
-        raise InvalidRewardsError(
+        return (
             f"reward function(s) {', '.join(repr(n) for n in culprits)} returned None, NaN or inf for every "
             f"completion of {self.consecutive} generation batches in a row: nothing trains. Fix the reward (return a "
             "float; None only to skip a completion), or raise `max_invalid_reward_batches` (0: never stop)."

@@ -59,9 +59,9 @@ class ExploreGRPOConfig(*reversed(BUILTIN_ARGUMENTS), GRPOConfig):
 
     Parameters (besides TRL's and the components'):
         max_invalid_reward_batches (`int`, *optional*, defaults to `10`):
-            Stop training with an error naming the reward function(s) after this many generation batches in a row
-            in which no completion got a valid reward (every function returned `None`, NaN or inf: nothing trains).
-            `0` never stops.
+            Stop training after this many generation batches in a row in which no completion got a valid reward
+            (every function returned `None`, NaN or inf: nothing trains), logging an error that names the reward
+            function(s); `train()` returns and `trainer.stop_reason` holds the message. `0` never stops.
 
     Checked at construction besides the component fields: `max_completion_length` >= 1 (or `None`), `top_k` >= 0;
     when the trainer is built, `top_k` is refused above the model's vocabulary size.

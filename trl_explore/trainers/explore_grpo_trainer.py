@@ -147,6 +147,7 @@ class ExploreGRPOTrainer(GRPOTrainer):
             environment_factory=environment_factory,
         )
         self._reward_guard = guards.check_trainer(self)  # top_k vs the vocabulary; the invalid-reward guard
+        self.stop_reason: str | None = None  # why training stopped early (the invalid-reward guard), else None
         self._last_rewards_per_func: torch.Tensor | None = None
         self._last_completions: list[Any] | None = None
         self._old_stats_request: TokenStatsRequest | None = None
@@ -314,7 +315,11 @@ class ExploreGRPOTrainer(GRPOTrainer):
         mode = "train" if self.model.training else "eval"
         for name, value in screen.metrics().items():  # gathered rewards: the counts are global already
             self._metrics[mode][name].append(value)
-        self._reward_guard.update(rewards_per_func, self.reward_func_names, training=mode == "train")
+        stop = self._reward_guard.update(rewards_per_func, self.reward_func_names, training=mode == "train")
+        if stop is not None:  # log, finish this step and stop, like TRL's own early stops (train() returns)
+            logger.error(stop)
+            self.stop_reason = stop
+            self.control.should_training_stop = True
         self._last_rewards_per_func = rewards_per_func  # gathered [N_global, n_funcs], for advantage components
         self._last_completions = completions  # this process's decoded completions (messages with tool calls)
         return rewards_per_func
