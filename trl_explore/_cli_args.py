@@ -44,7 +44,7 @@ def positive_float(text: str) -> float:
 
 def fail(prog: str, err: BaseException) -> int:
     message = " ".join(str(err).split())  # one line, whatever the exception's text looks like
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.stderr.write(f"{prog}: error: {message}\n")
     return 2
 
 

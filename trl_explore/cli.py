@@ -57,7 +57,7 @@ def _info(_: argparse.Namespace) -> int:
     import torch
 
     lines.append(f"cuda available: {torch.cuda.is_available()}")
-    print("\n".join(lines))
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
@@ -65,7 +65,7 @@ def _warm_start(args: argparse.Namespace) -> int:
     from .toy import warm_start
 
     path = warm_start(task=args.task, seed=args.seed, force=args.force)
-    print(path)
+    sys.stdout.write(f"{path}\n")
     return 0
 
 

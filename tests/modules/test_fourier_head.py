@@ -102,6 +102,7 @@ def test_init_is_linear_default_divided_by_100():
     plain = nn.Linear(10, 2 * (5 + 1))
     torch.manual_seed(3)
     head = FourierHead(10, 20, 5)
+    # exact: the same seeded init divided by 100 in place (one correctly rounded division on each side)
     torch.testing.assert_close(head.linear.weight, plain.weight / 100, rtol=0, atol=0)
     torch.testing.assert_close(head.linear.bias, plain.bias / 100, rtol=0, atol=0)
     assert head.linear.out_features == 12

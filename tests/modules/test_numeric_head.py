@@ -195,6 +195,7 @@ def test_peft_lora_skips_head_and_head_trains(tokenizer, tmp_path):
     base = _model(tokenizer)
     attach_numeric_head(base, _digit_ids(tokenizer), 4, regularization_gamma=1e-6)
     reloaded = PeftModel.from_pretrained(base, tmp_path)
+    # exact: the same saved weights through the same forward, in one process
     torch.testing.assert_close(reloaded(input_ids=x).logits, expected, rtol=0, atol=0)
 
 

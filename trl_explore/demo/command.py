@@ -65,9 +65,9 @@ def _sweep(args: argparse.Namespace, prog: str) -> int:
         return fail(prog, err)
     for method, choice in choices.items():
         flag = "  (every rate collapsed pass@1 below the base model)" if choice.collapsed else ""
-        print(
+        sys.stdout.write(
             f"{method:<12} lr {choice.learning_rate:g}  criterion {choice.criterion:.3f} ± {choice.criterion_se:.3f}"
-            f"{flag}"
+            f"{flag}\n"
         )
     return 0
 
@@ -114,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
     except DemoUsageError as err:
         return fail(prog, err)
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; {args.output_dir} is unchanged", file=sys.stderr)
+        sys.stderr.write(f"{prog}: interrupted; {args.output_dir} is unchanged\n")
         return 130
-    print(f"report: {report}")
+    sys.stdout.write(f"report: {report}\n")
     return 0
 
 
