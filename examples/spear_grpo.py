@@ -16,7 +16,8 @@ r"""SPEAR (arXiv 2509.22601) — self-imitation replay and curricula on TRL's to
 `--toolcall_schedule cosine` fading out over `--toolcall_steps`). `SPEARConfig` turns replay on: positive-advantage
 completions are kept with their behaviour log-probs and, when the buffer triggers, a recalibrated power-of-two subset
 is mixed into the next batch with weight γ(t) (`--sil_*` flags) and Clip-Cov on the replayed rows
-(`--clip_cov_replay_*`). The model's chat template must support tool calling (Qwen2.5 / Qwen3 instruct models do).
+(`--clip_cov_replay_*`). The model's chat template must support tool calling (Qwen2.5 / Qwen3 instruct models do;
+`--model_name_or_path smollm2` gets SmolLM2's template extended to tool calls, `trl_explore.toy.pretrained_tools`).
 
 Offline on a CPU (toy kit; no Hub, no GPU): `--model_name_or_path toy` warm-starts a tiny model on the toy tool task
 (it learns to call the calculator; cached, `--toy_warm_start_steps`) and trains on toy tool problems
@@ -67,6 +68,7 @@ folder) with a problem and a solution column. Without a GPU the script trains on
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 from trl import ModelConfig
@@ -187,6 +189,20 @@ def _toy_data(script_args: SpearScriptArguments, training_args: SPEARConfig) -> 
     return MathData(str(path), train.select_columns(["prompt", "solution"]), evaluation, arithmetic_reward, toy=True)
 
 
+def _tool_tokenizer(name: str | None, path: str):
+    """``--model_name_or_path smollm2``: SmolLM2's tokenizer with its template extended to tool calling
+    (`trl_explore.toy.pretrained_tools`; its own template drops tool calls, which TRL refuses); any other model:
+    ``None`` (TRL loads the model's tokenizer, whose template must support tool calling)."""
+    from transformers import AutoTokenizer
+
+    from trl_explore.toy.pretrained import PRETRAINED_ALIASES
+    from trl_explore.toy.pretrained_tools import with_smollm2_tool_template
+
+    if name is None or str(name).lower() not in PRETRAINED_ALIASES or os.path.exists(str(name)):
+        return None
+    return with_smollm2_tool_template(AutoTokenizer.from_pretrained(path))
+
+
 def main(script_args: SpearScriptArguments, training_args: SPEARConfig, model_args: ModelConfig) -> SPEARGRPOTrainer:
     curriculum = toolcall_reward(
         per_call=script_args.toolcall_per_call,
@@ -200,7 +216,13 @@ def main(script_args: SpearScriptArguments, training_args: SPEARConfig, model_ar
     else:
         data = load_math_data(script_args, training_args, model_args)
     trainer = math_grpo_trainer(
-        SPEARGRPOTrainer, data, training_args, model_args, reward_funcs=[data.reward, curriculum], tools=[calculator]
+        SPEARGRPOTrainer,
+        data,
+        training_args,
+        model_args,
+        reward_funcs=[data.reward, curriculum],
+        tools=[calculator],
+        processing_class=_tool_tokenizer(model_args.model_name_or_path, data.model),
     )
     return train_and_save(trainer, training_args, script_args.dataset_name)
 
