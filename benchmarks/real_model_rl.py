@@ -7,8 +7,10 @@ prompts and batch, and reports:
 
 - whether it ran, the share of completions the reward could grade (not `None`), the mean reward, and whether every
   logged statistic is finite;
-- the median wall time of an optimizer step (generation, reward, loss, backward and update; the first step is not
-  counted) and its ratio to TRL's;
+- the median wall time and the median CPU time (the process's, `time.process_time`) of an optimizer step
+  (generation, reward, loss, backward and update; the first step is not counted) and their ratios to TRL's. On a
+  machine shared with other jobs the wall time is mostly waiting for a core; at one torch thread the CPU time is the
+  steadier figure of the work a step does;
 - the peak memory of a separate one-step run (CPU: replayed from the profiler's allocation records; CUDA: the allocator's peak)
   and its ratio to TRL's.
 
@@ -22,6 +24,7 @@ once from the PyPI wheel when the Hub is unreachable).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -33,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import append_rows, make_row, peak_memory_bytes  # noqa: E402
+from _real import machine_note  # noqa: E402
 
 _EXPLORE = ("trl_explore.trainers:ExploreGRPOTrainer", "trl_explore.trainers:ExploreGRPOConfig")
 _RNG = ("trl_explore.trainers:RelativeNegativeGRPOTrainer", "trl_explore.trainers:RelativeNegativeConfig")
@@ -92,13 +96,15 @@ def run_case(name: str, model_path: str, dataset: Any, args: argparse.Namespace)
 
     reward.__name__ = "math_reward"
     step_times: list[float] = []
+    step_cpu: list[float] = []
 
     class _Timer(TrainerCallback):
         def on_step_begin(self, args_, state, control, **kwargs):
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
 
         def on_step_end(self, args_, state, control, **kwargs):
             step_times.append(time.perf_counter() - self.t0)
+            step_cpu.append(time.process_time() - self.c0)
 
     def build(tmp: str, max_steps: int, callbacks: list) -> Any:
         values = dict(
@@ -141,9 +147,11 @@ def run_case(name: str, model_path: str, dataset: Any, args: argparse.Namespace)
     finite, bad = _finite_logs(history)
     rewards = [e["reward"] for e in history if "reward" in e]
     timed = step_times[1 : args.steps] or step_times[:1]
+    timed_cpu = step_cpu[1 : args.steps] or step_cpu[:1]
     return {
         "name": name,
         "step_seconds": statistics.median(timed),
+        "step_cpu_seconds": statistics.median(timed_cpu),
         "peak_bytes": peak,
         "graded_share": sum(graded) / max(len(graded), 1),
         "mean_reward": sum(rewards) / len(rewards) if rewards else float("nan"),
@@ -178,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads on a CPU, 0 = torch's default")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the profiled step")
     parser.add_argument("--csv", default=None, help="CSV file for the rows (default: benchmarks/results.csv)")
+    parser.add_argument("--json", default=None, help="write the per-case results and ratios as JSON here")
     args = parser.parse_args(argv)
     if "trl" not in args.cases:
         args.cases.insert(0, "trl")
@@ -186,12 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     model_path = pretrained_model_path()
     dataset = make_word_problem_dataset(args.prompts * args.steps * 4, seed=0)
     results = []
+    run_start, machines = time.perf_counter(), [machine_note()]
     for name in args.cases:
         start = time.perf_counter()
         result = run_case(name, model_path, dataset, args)
+        result["wall_s"] = time.perf_counter() - start
         results.append(result)
+        machines.append(machine_note())
         sys.stdout.write(
-            f"{name:<24} step {result['step_seconds']:7.2f} s  peak {result['peak_bytes'] / 2**20:8.1f} MiB  "
+            f"{name:<24} step {result['step_seconds']:7.2f} s (CPU {result['step_cpu_seconds']:6.2f} s)  peak {result['peak_bytes'] / 2**20:8.1f} MiB  "
             f"graded {result['graded_share']:.2f}  reward {result['mean_reward']:.3f}  finite {result['finite']}  "
             f"({time.perf_counter() - start:.0f} s)\n"
         )
@@ -209,11 +221,24 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write("\nratios to TRL's GRPOTrainer (same model, batch and seed, same run):\n")
     for result in results:
         t_ratio = result["step_seconds"] / base["step_seconds"]
+        c_ratio = result["step_cpu_seconds"] / base["step_cpu_seconds"]
         m_ratio = result["peak_bytes"] / base["peak_bytes"] if base["peak_bytes"] else float("nan")
-        sys.stdout.write(f"  {result['name']:<24} time x{t_ratio:.3f}   memory x{m_ratio:.3f}\n")
+        sys.stdout.write(
+            f"  {result['name']:<24} wall time x{t_ratio:.3f}   CPU time x{c_ratio:.3f}   memory x{m_ratio:.3f}\n"
+        )
         rows.append(
             make_row(
                 f"real_rl/{result['name']}", "step_time", "s", result["step_seconds"], base["step_seconds"], config
+            )
+        )
+        rows.append(
+            make_row(
+                f"real_rl/{result['name']}",
+                "step_cpu_time",
+                "s",
+                result["step_cpu_seconds"],
+                base["step_cpu_seconds"],
+                config,
             )
         )
         rows.append(
@@ -222,6 +247,17 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     append_rows(rows, args.csv)
+    wall = time.perf_counter() - run_start
+    sys.stdout.write(f"\nwall time {wall:.0f} s; {machines[-1]}\n")
+    if args.json:
+        for result in results:
+            result["time_ratio"] = result["step_seconds"] / base["step_seconds"]
+            result["cpu_time_ratio"] = result["step_cpu_seconds"] / base["step_cpu_seconds"]
+            result["memory_ratio"] = result["peak_bytes"] / base["peak_bytes"] if base["peak_bytes"] else None
+        payload = {"config": config, "results": results, "wall_s": wall, "machine_per_case": machines}
+        Path(args.json).write_text(
+            json.dumps(payload, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x)
+        )
     failed = [r["name"] for r in results if not r["finite"]]
     if failed:
         sys.stdout.write(f"non-finite logged statistics in: {', '.join(failed)}\n")

@@ -14,7 +14,7 @@ The papers' claim: negative-only training (NSR, GRPO-N) keeps large-k pass@k nea
 lose it. The table says which differences are resolved (the 95% paired t-interval excludes 0) at the number of seeds
 run.
 
-    python benchmarks/rng_toy.py                      # 5 methods x 3 seeds, about 5 minutes on 2 CPU cores
+    python benchmarks/rng_toy.py                      # 5 methods x 4 seeds, about 6 minutes on 2 CPU cores
     python benchmarks/rng_toy.py --seeds 6            # more seeds: smaller standard errors
 
 The first run builds the warm start (about 1.5 CPU-minutes; cached in ~/.cache/trl_explore).
@@ -63,10 +63,16 @@ def report(run: Any) -> str:
     def mean(method: str, key: str, at_end: bool = True) -> float:
         return mean_se(quantity_values(run, method, key, at_end=at_end)).mean
 
+    if s.learning_rate is None:  # each method at its own tuned rate (trl_explore.demo.tuned), as the demo
+        from trl_explore.demo.tuned import learning_rate_of
+
+        lr = ", ".join(f"{m.label} {learning_rate_of(None, m.name):g}" for m in run.methods)
+    else:
+        lr = f"{s.learning_rate:g}"
     lines = [
         f"Toy countdown (demo regime), warm-started tiny Qwen2, {s.steps} steps x {s.prompts_per_step} prompts x "
         f"{s.num_generations} completions, {s.steps_per_generation} optimizer steps per generation, lr "
-        f"{s.learning_rate:g}, no KL, token-mean loss; pass@k on {s.eval_prompts} held-out prompts, {k} samples at "
+        f"{lr}, no KL, token-mean loss; pass@k on {s.eval_prompts} held-out prompts, {k} samples at "
         f"T = {s.temperature:g}; mean over seeds {s.seed_list}; ± = one standard error across seeds, paired by seed; "
         "* = resolved (95% paired t-interval excludes 0).",
         "",
@@ -107,8 +113,12 @@ def write_csv(run: Any) -> None:
 
 
 def main() -> None:
+    from trl_explore.demo.regime import DEFAULT_SEEDS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=3, help="number of paired seeds (default: 3, as the demo)")
+    parser.add_argument(
+        "--seeds", type=int, default=DEFAULT_SEEDS, help="number of paired seeds (default: %(default)s, as the demo)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="first seed (default: 0, as the demo)")
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     parser.add_argument(
