@@ -21,6 +21,7 @@ __all__ = [
     "machine_note",
     "make_mc_questions",
     "paired_bootstrap_auroc",
+    "paired_t_interval",
     "resolved_share_by_mass",
 ]
 
@@ -158,6 +159,42 @@ def paired_bootstrap_auroc(
             "excludes_zero": float(low > 0 or high < 0),
         }
     return out
+
+
+# ------------------------------------------------------------------------------------ paired seeds: t-interval
+def paired_t_interval(method: Sequence[float], baseline: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """Mean paired difference ``d_i = method_i − baseline_i`` over ``n`` paired runs (seeds) with its two-sided
+    Student-t interval on ``n − 1`` degrees of freedom::
+
+        d̄ ± t_{(1 + confidence) / 2, n − 1} · s_d / √n,     s_d² = Σ (d_i − d̄)² / (n − 1)
+
+    Returns ``{"n", "mean_method", "mean_baseline", "diff", "low", "high", "excludes_zero"}``; with ``n = 1`` the
+    interval is undefined (``low = high = NaN``, ``excludes_zero = 0``).
+    """
+    a = np.asarray(method, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+        raise ValueError(f"`method` and `baseline` must be non-empty 1-D lists of equal length, got {a.shape} and {b.shape}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"`confidence` must be in (0, 1), got {confidence!r}.")
+    d = a - b
+    n = d.size
+    diff = float(d.mean())
+    low = high = float("nan")
+    if n > 1:
+        from scipy.stats import t
+
+        half = float(t.ppf((1 + confidence) / 2, n - 1)) * float(d.std(ddof=1)) / np.sqrt(n)
+        low, high = diff - half, diff + half
+    return {
+        "n": n,
+        "mean_method": float(a.mean()),
+        "mean_baseline": float(b.mean()),
+        "diff": diff,
+        "low": low,
+        "high": high,
+        "excludes_zero": float(n > 1 and (low > 0 or high < 0)),
+    }
 
 
 # ------------------------------------------------------------------------------------- multiple-choice questions

@@ -155,3 +155,26 @@ def test_icl_mass_steps_and_sfc_share(real):
     assert share == {"high": 0.5, "low": 0.0, "n_high": 2, "n_low": 2}
     empty = real.resolved_share_by_mass([0.9], [True])
     assert math.isnan(empty["low"]) and empty["n_low"] == 0
+
+
+def test_paired_t_interval_hand_case(real):
+    """method [3, 5, 7], baseline [2, 3, 4]: differences [1, 2, 3], mean 2, s_d = sqrt(((-1)^2 + 0 + 1^2) / 2) = 1,
+    t_{0.975, 2} = 4.302653 (tables), half-width 4.302653 / sqrt(3) = 2.484138 -> [-0.484138, 4.484138], which
+    contains 0. Means: method 5, baseline 3."""
+    out = real.paired_t_interval([3.0, 5.0, 7.0], [2.0, 3.0, 4.0])
+    assert out["n"] == 3 and out["mean_method"] == 5.0 and out["mean_baseline"] == 3.0 and out["diff"] == 2.0
+    assert math.isclose(out["low"], -0.484138, abs_tol=1e-6) and math.isclose(out["high"], 4.484138, abs_tol=1e-6)
+    assert out["excludes_zero"] == 0.0
+    # the same differences shifted by +3 -> [4, 5, 6]: mean 5, same half-width -> [2.515862, 7.484138], excludes 0
+    out = real.paired_t_interval([7.0, 8.0, 9.0], [3.0, 3.0, 3.0])
+    assert math.isclose(out["low"], 2.515862, abs_tol=1e-6) and out["excludes_zero"] == 1.0
+
+
+def test_paired_t_interval_one_pair_and_errors(real):
+    """One pair: the difference is reported, the interval is undefined (n - 1 = 0 degrees of freedom)."""
+    out = real.paired_t_interval([0.5], [0.25])
+    assert out["diff"] == 0.25 and math.isnan(out["low"]) and math.isnan(out["high"]) and out["excludes_zero"] == 0.0
+    with pytest.raises(ValueError, match="equal length"):
+        real.paired_t_interval([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="confidence"):
+        real.paired_t_interval([1.0], [1.0], confidence=1.0)

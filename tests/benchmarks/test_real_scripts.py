@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("real_detection", "real_answer_choice", "real_swireasoning")
+SCRIPTS = ("real_detection", "real_answer_choice", "real_swireasoning", "real_model_sft")
 
 
 def _run(args: list[str], timeout: int) -> subprocess.CompletedProcess:
@@ -65,6 +65,27 @@ def test_real_swireasoning_quick(tmp_path):
     assert decoders == {"real_swireasoning/greedy", "real_swireasoning/sampling", "real_swireasoning/swireasoning"}
     tokens = [float(r["value"]) for r in _rows(out) if r["metric"] == "mean_tokens"]
     assert all(1 <= t <= 24 for t in tokens)  # the --quick budget
+
+
+@pytest.mark.slow
+def test_real_model_sft_quick(tmp_path):
+    """Both questions at the smoke sizes (seed 0, 2 steps per arm): the tables print, pass@k is a fraction and
+    monotone in k (pass@k is increasing in k for every problem), the bin errors lie in [0, 9]."""
+    out, js = tmp_path / "rows.csv", tmp_path / "sft.json"
+    run = _run(["benchmarks/real_model_sft.py", "--quick", "--csv", str(out), "--json", str(js)], timeout=850)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "(a) rank-aware" in run.stdout and "(b) Fourier numeric head" in run.stdout
+    assert "paired difference rank_aware - sft" in run.stdout and "paired difference fourier - sft" in run.stdout
+    rows = _rows(out)
+    passes = [float(r["value"]) for r in rows if r["name"] == "real_sft/rank_aware" and r["metric"].startswith("pass@")]
+    assert len(passes) == 3 and all(0.0 <= p <= 1.0 for p in passes)  # --quick: n = 4 samples -> k in {1, 2, 4}
+    assert passes == sorted(passes)
+    errors = [float(r["value"]) for r in rows if r["name"] == "real_sft/fourier" and r["metric"].startswith("mae")]
+    assert len(errors) == 2 and all(0.0 <= e <= 9.0 for e in errors)
+    import json
+
+    result = json.loads(js.read_text())
+    assert set(result["a"]["per_seed"]) == {"sft", "rank_aware"} and set(result["b"]["per_seed"]) == {"sft", "fourier"}
 
 
 def test_the_docs_page_commands_parse(monkeypatch):
