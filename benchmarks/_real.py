@@ -174,7 +174,9 @@ def paired_t_interval(method: Sequence[float], baseline: Sequence[float], confid
     a = np.asarray(method, dtype=np.float64)
     b = np.asarray(baseline, dtype=np.float64)
     if a.ndim != 1 or a.shape != b.shape or a.size == 0:
-        raise ValueError(f"`method` and `baseline` must be non-empty 1-D lists of equal length, got {a.shape} and {b.shape}.")
+        raise ValueError(
+            f"`method` and `baseline` must be non-empty 1-D lists of equal length, got {a.shape} and {b.shape}."
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"`confidence` must be in (0, 1), got {confidence!r}.")
     d = a - b

@@ -84,6 +84,13 @@ B_ARMS = ("sft", "fourier")
 B_METRICS = ("mae_argmax", "mae_expected", "nll")
 
 
+def _output_cache(output):
+    """The KV cache a forward returned (``output.cache`` in recent transformers 5 releases, else
+    ``output.past_key_values``)."""
+    cache = getattr(output, "cache", None)
+    return output.past_key_values if cache is None else cache
+
+
 def _log(message: str) -> None:
     sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
     sys.stderr.flush()
@@ -182,7 +189,10 @@ def untie_lm_head(model) -> None:
     import torch
 
     model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
-    for cfg in {id(model.config): model.config, id(model.config.get_text_config()): model.config.get_text_config()}.values():
+    for cfg in {
+        id(model.config): model.config,
+        id(model.config.get_text_config()): model.config.get_text_config(),
+    }.values():
         cfg.tie_word_embeddings = False
 
 
@@ -274,7 +284,7 @@ def sample_completions(model, tokenizer, prompts: list[str], n: int, max_new_tok
                 input_ids=enc["input_ids"], attention_mask=mask, position_ids=position, use_cache=True,
                 logits_to_keep=1,
             )  # fmt: skip
-            cache = out.past_key_values
+            cache = _output_cache(out)
             cache.batch_repeat_interleave(n)
             logits = out.logits[:, -1].float().repeat_interleave(n, 0)
             mask = mask.repeat_interleave(n, 0)
@@ -299,9 +309,9 @@ def sample_completions(model, tokenizer, prompts: list[str], n: int, max_new_tok
                 mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
                 out = model(
                     input_ids=token[:, None], attention_mask=mask, position_ids=next_position[:, None],
-                    past_key_values=cache, use_cache=True,
+                    cache=cache, use_cache=True,
                 )  # fmt: skip
-                cache = out.past_key_values
+                cache = _output_cache(out)
                 logits = out.logits[:, -1].float()
                 next_position = next_position + 1
             decoded = tokenizer.batch_decode(tokens, skip_special_tokens=True)
@@ -375,9 +385,7 @@ def evaluate_numeric(model, tokenizer, rows: list[dict[str, Any]], batch_size: i
 # -------------------------------------------------------------------------------------------------------- report
 def summarise(per_seed: dict[str, list[dict[str, Any]]], arms: tuple[str, str], metrics: list[str]) -> dict:
     baseline, method = arms
-    return {
-        m: paired_t_interval([r[m] for r in per_seed[method]], [r[m] for r in per_seed[baseline]]) for m in metrics
-    }
+    return {m: paired_t_interval([r[m] for r in per_seed[method]], [r[m] for r in per_seed[baseline]]) for m in metrics}
 
 
 def print_table(title: str, per_seed: dict, arms: tuple[str, str], metrics: list[str], seeds: list[int],
@@ -454,7 +462,9 @@ def main(argv=None) -> dict:
             t0 = time.perf_counter()
             model, tokenizer = load_model()
             base = evaluate_pass_at_k(model.eval(), tokenizer, held_out, args, seed=0)
-            _log(f"(a) base model: {', '.join(f'{m} {base[m]:.3f}' for m in metrics)} ({time.perf_counter() - t0:.0f} s)")
+            _log(
+                f"(a) base model: {', '.join(f'{m} {base[m]:.3f}' for m in metrics)} ({time.perf_counter() - t0:.0f} s)"
+            )
             del model
         per_seed: dict[str, list[dict[str, Any]]] = {arm: [] for arm in A_ARMS}
         for seed in args.seeds:
