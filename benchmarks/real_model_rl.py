@@ -1,7 +1,8 @@
 """Every RL trainer on a real pretrained model: a few GRPO steps of SmolLM2-135M-Instruct on English word problems,
 graded by the math reward on the model's real completions, against TRL's own `GRPOTrainer` in the same run (issue 27).
 
-For each case (TRL's GRPO first, then Lp-Reg, GRPO-N, NSR, W-REINFORCE, HAPO, SPEAR's replay, Clip-Cov, KL-Cov and
+For each case (TRL's GRPO first, and TRL's GRPO with two optimizer steps per generation batch, the baseline of HAPO
+and KL-Cov, which need old log-probs; then Lp-Reg, GRPO-N, NSR, W-REINFORCE, HAPO, SPEAR's replay, Clip-Cov, KL-Cov and
 two combinations) the script trains a fresh copy of the model for ``--steps`` optimizer steps with the same seed,
 prompts and batch, and reports:
 
@@ -44,11 +45,14 @@ _RNG = ("trl_explore.trainers:RelativeNegativeGRPOTrainer", "trl_explore.trainer
 # name -> (trainer "module:Class", config "module:Class", config fields on top of the shared ones)
 CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "trl": ("trl:GRPOTrainer", "trl:GRPOConfig", {}),
+    # TRL again with two optimizer steps per generation batch: the baseline of the cases that need old log-probs
+    "trl_spg2": ("trl:GRPOTrainer", "trl:GRPOConfig", {"steps_per_generation": 2}),
     "lp_reg": ("trl_explore.trainers:LpRegGRPOTrainer", "trl_explore.trainers:LpRegConfig", {}),
     "grpo_n": (*_RNG, {"advantage_mode": "grpo_n"}),
     "nsr": (*_RNG, {"advantage_mode": "nsr"}),
     "w_reinforce": (*_RNG, {"advantage_mode": "w_reinforce"}),
-    "hapo": ("trl_explore.trainers:HAPOGRPOTrainer", "trl_explore.trainers:HAPOConfig", {}),
+    # HAPOConfig's default is the paper's 16 updates per generation batch; 2 keep the batch equal to the baseline's
+    "hapo": ("trl_explore.trainers:HAPOGRPOTrainer", "trl_explore.trainers:HAPOConfig", {"steps_per_generation": 2}),
     "spear": (
         "trl_explore.trainers:SPEARGRPOTrainer",
         "trl_explore.trainers:SPEARConfig",
@@ -62,6 +66,11 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
         {"hapo_adaptive_temperature": True, "lp_reg": True, "epsilon": 1.0, "epsilon_high": 9.0},
     ),
 }
+
+
+BASELINE_OF = {"hapo": "trl_spg2", "kl_cov": "trl_spg2"}
+"""The TRL case each case's ratios are taken against (default ``trl``): the same steps per generation batch, so a
+timed step generates as often in both."""
 
 
 def _load(target: str) -> Any:
@@ -146,6 +155,11 @@ def run_case(name: str, model_path: str, dataset: Any, args: argparse.Namespace)
             del trainer
     finite, bad = _finite_logs(history)
     rewards = [e["reward"] for e in history if "reward" in e]
+    if not step_times:
+        raise RuntimeError(
+            f"case {name!r} ran no optimizer step: is the dataset smaller than one generation batch "
+            "(generation_batch_size / num_generations prompts)?"
+        )
     timed = step_times[1 : args.steps] or step_times[:1]
     timed_cpu = step_cpu[1 : args.steps] or step_cpu[:1]
     return {
@@ -188,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", default=None, help="CSV file for the rows (default: benchmarks/results.csv)")
     parser.add_argument("--json", default=None, help="write the per-case results and ratios as JSON here")
     args = parser.parse_args(argv)
-    if "trl" not in args.cases:
-        args.cases.insert(0, "trl")
+    for baseline in sorted({BASELINE_OF.get(name, "trl") for name in args.cases}, reverse=True):
+        if baseline not in args.cases:
+            args.cases.insert(0, baseline)
+    args.cases.sort(key=lambda name: (name not in ("trl", "trl_spg2"), name != "trl"))
     if args.threads and not torch.cuda.is_available():
         torch.set_num_threads(args.threads)
     model_path = pretrained_model_path()
@@ -208,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({time.perf_counter() - start:.0f} s)\n"
         )
         sys.stdout.flush()
-    base = results[0]
+    by_name = {result["name"]: result for result in results}
     config = {
         "model": "smollm2-135m-instruct",
         "prompts": args.prompts,
@@ -218,13 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
     }
     rows = []
-    sys.stdout.write("\nratios to TRL's GRPOTrainer (same model, batch and seed, same run):\n")
+    sys.stdout.write("\nratios to TRL's GRPOTrainer (same model, batch, steps per generation and seed; same run):\n")
     for result in results:
+        base = by_name[BASELINE_OF.get(result["name"], "trl")]
+        result["baseline"] = base["name"]
         t_ratio = result["step_seconds"] / base["step_seconds"]
         c_ratio = result["step_cpu_seconds"] / base["step_cpu_seconds"]
         m_ratio = result["peak_bytes"] / base["peak_bytes"] if base["peak_bytes"] else float("nan")
         sys.stdout.write(
-            f"  {result['name']:<24} wall time x{t_ratio:.3f}   CPU time x{c_ratio:.3f}   memory x{m_ratio:.3f}\n"
+            f"  {result['name']:<24} vs {base['name']:<9} wall time x{t_ratio:.3f}   CPU time x{c_ratio:.3f}   memory x{m_ratio:.3f}\n"
         )
         rows.append(
             make_row(
@@ -251,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(f"\nwall time {wall:.0f} s; {machines[-1]}\n")
     if args.json:
         for result in results:
+            base = by_name[result["baseline"]]
             result["time_ratio"] = result["step_seconds"] / base["step_seconds"]
             result["cpu_time_ratio"] = result["step_cpu_seconds"] / base["step_cpu_seconds"]
             result["memory_ratio"] = result["peak_bytes"] / base["peak_bytes"] if base["peak_bytes"] else None

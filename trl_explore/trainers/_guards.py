@@ -2,6 +2,9 @@
 
 - `check_top_k`: ``top_k`` larger than the model's vocabulary keeps every token (it would train silently as if
   ``top_k`` were off); refused when the trainer is built, naming ``top_k`` and the vocabulary size.
+- `warn_if_no_step`: a sized training set with fewer prompts than one generation batch takes (TRL's sampler drops
+  an incomplete batch, so `train()` would end after zero optimizer steps without a word); one warning naming the
+  fields.
 - `InvalidRewardGuard`: rewards that are ``None`` / NaN / inf for every completion train on nothing (advantages 0,
   loss 0, see `trl_explore.trainers._faults`); after ``max_invalid_reward_batches`` such generation batches in a row
   the trainer logs an error naming the reward function(s) and stops training (``trainer.stop_reason`` holds the
@@ -18,7 +21,14 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["InvalidRewardGuard", "check_top_k", "check_trainer", "vocabulary_size"]
+__all__ = [
+    "InvalidRewardGuard",
+    "check_top_k",
+    "check_trainer",
+    "prompts_per_generation",
+    "vocabulary_size",
+    "warn_if_no_step",
+]
 
 
 def vocabulary_size(model: Any) -> int | None:
@@ -88,8 +98,40 @@ class InvalidRewardGuard:
         )
 
 
+def prompts_per_generation(args: Any) -> int:
+    """Distinct prompts one generation batch draws: ``generation_batch_size // num_generations`` (all processes)."""
+    return int(args.generation_batch_size) // int(args.num_generations)
+
+
+def warn_if_no_step(args: Any, train_dataset: Any) -> bool:
+    """Warn when `train_dataset` (sized) holds fewer prompts than one generation batch draws: TRL's sampler yields
+    only complete generation batches, so training would run zero optimizer steps. Returns whether it warned.
+
+    Example: 24 prompts, ``per_device_train_batch_size=8``, ``steps_per_generation=16``, one process,
+    ``num_generations=4`` → a generation batch of 128 completions = 32 prompts > 24: no step.
+    """
+    if train_dataset is None or not hasattr(train_dataset, "__len__"):
+        return False
+    needed, available = prompts_per_generation(args), len(train_dataset)
+    if available >= needed:
+        return False
+    logger.warning(
+        "train_dataset has %d prompts, fewer than the %d one generation batch draws (generation_batch_size=%d / "
+        "num_generations=%d; generation_batch_size = per_device_train_batch_size x processes x "
+        "steps_per_generation=%d): TRL's sampler drops incomplete batches, so no optimizer step will run. Add "
+        "prompts, or lower per_device_train_batch_size or steps_per_generation.",
+        available,
+        needed,
+        args.generation_batch_size,
+        args.num_generations,
+        args.steps_per_generation,
+    )
+    return True
+
+
 def check_trainer(trainer: Any) -> InvalidRewardGuard:
-    """What `ExploreGRPOTrainer.__init__` checks once the model is loaded (`check_top_k`), and the trainer's
-    `InvalidRewardGuard` (``args.max_invalid_reward_batches``)."""
+    """What `ExploreGRPOTrainer.__init__` checks once the model is loaded (`check_top_k`, `warn_if_no_step`), and the
+    trainer's `InvalidRewardGuard` (``args.max_invalid_reward_batches``)."""
     check_top_k(trainer.args.top_k, trainer.model)
+    warn_if_no_step(trainer.args, trainer.train_dataset)
     return InvalidRewardGuard(trainer.args.max_invalid_reward_batches)
