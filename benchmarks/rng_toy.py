@@ -5,7 +5,8 @@ Runs GRPO (TRL's own `GRPOTrainer`, the baseline), PSR, NSR, W-REINFORCE (λ = 0
 through the demo's runner, in the demo's toy regime (`trl_explore.demo.regime.DEFAULT_REGIME`: warm-started tiny
 Qwen2 on toy countdown, the same steps, learning rate, optimizer steps per generation and evaluation) with the same
 paired seeds. So with the default flags the GRPO / NSR / W-REINFORCE / GRPO-N rows equal the demo's default run
-(`trl-explore demo`, `summary.csv`) exactly. Prints a Markdown table on stdout: pass@1 and pass@k (unbiased
+(`trl-explore demo`, `summary.csv`) exactly; each method trains at its tuned rate (`trl_explore.demo.tuned`; PSR,
+which has none, at GRPO's) unless ``--learning-rate`` sets one rate for all. Prints a Markdown table on stdout: pass@1 and pass@k (unbiased
 estimator, k samples per held-out prompt at temperature 1) before and after training, and each method's paired
 difference to GRPO ± standard error across seeds; appends a CSV row per method and metric through
 `benchmarks/_common.py` (baseline column: GRPO's value).
@@ -14,8 +15,9 @@ The papers' claim: negative-only training (NSR, GRPO-N) keeps large-k pass@k nea
 lose it. The table says which differences are resolved (the 95% paired t-interval excludes 0) at the number of seeds
 run.
 
-    python benchmarks/rng_toy.py                      # 5 methods x 4 seeds, about 6 minutes on 2 CPU cores
+    python benchmarks/rng_toy.py                      # 5 methods x 3 seeds, about 5 minutes on 2 CPU cores
     python benchmarks/rng_toy.py --seeds 6            # more seeds: smaller standard errors
+    python benchmarks/rng_toy.py --learning-rate 5e-4 # every method at one rate (the demo before issue 26)
 
 The first run builds the warm start (about 1.5 CPU-minutes; cached in ~/.cache/trl_explore).
 """
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> Any:
             seeds=args.seeds,
             seed=args.seed,
             workers=args.workers,
+            learning_rate=args.learning_rate,
             output_dir=tmp,
         )
         return collect(settings)
@@ -128,6 +131,12 @@ def main() -> None:
         help="override the regime's steps (then the numbers no longer match the demo's)",
     )
     parser.add_argument("--k", type=int, default=None, help="override the regime's largest k")
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="one rate for every method (default: each method's tuned rate, as the demo)",
+    )
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: the CPU cores)")
     parser.add_argument("--no-csv", action="store_true", help="do not append rows to benchmarks/results.csv")
     args = parser.parse_args()

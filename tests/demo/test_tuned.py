@@ -90,7 +90,7 @@ def test_the_report_names_a_method_whose_every_rate_collapsed(monkeypatch):
 
 
 def test_default_demo_seeds_are_not_the_tuning_seeds():
-    """The CLI's default run (seeds 0-3) and `DemoSettings()` never train on the sweep's tuning seeds."""
+    """The CLI's default run (seeds 0, 1, 2) and `DemoSettings()` never train on the sweep's tuning seeds."""
     from trl_explore.cli import build_parser
     from trl_explore.demo.regime import DEFAULT_SEEDS
     from trl_explore.demo.runner import DemoSettings

@@ -136,7 +136,7 @@ def _methods_epilog() -> str:
     lines += [
         "",
         f"examples (the default run takes {DEMO_TIME}, warm start included):",
-        "  trl-explore demo                                # default run: every method, 4 paired seeds",
+        "  trl-explore demo                                # default run: every method, 3 paired seeds",
         "  trl-explore demo --quick                        # a one-minute check that everything runs",
         "  trl-explore demo --methods grpo nsr --seeds 6   # two methods, more seeds",
     ]

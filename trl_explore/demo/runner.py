@@ -60,7 +60,7 @@ class DemoSettings:
     Args:
         methods (`list[str]`, *optional*):
             Methods to train (default: every method of `METHODS` marked `default`); GRPO, the baseline, is always run.
-        seeds (`int`, *optional*, defaults to `DEFAULT_SEEDS` = `4`):
+        seeds (`int`, *optional*, defaults to `DEFAULT_SEEDS` = `3`):
             Number of paired seeds: every method runs with seeds `seed`, `seed + 1`, ... `seed + seeds - 1`.
         seed (`int`, *optional*, defaults to `0`):
             First seed.

@@ -271,7 +271,10 @@ def plot_sweep(cells: Sequence[SweepCell], choices: dict[str, RateChoice], path:
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("mean held-out pass@k, k = 1 … 32")
-    ax.set_title("Learning-rate sweep on the tuning seeds (ring: chosen; x: pass@1 collapsed below the base model)")
+    ax.set_title(
+        "Learning-rate sweep on the tuning seeds\n(ring: chosen rate; x: pass@1 collapsed below the base model)",
+        fontsize=10,
+    )
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -39,20 +39,18 @@ TUNED_SWEEP_JSON = "docs/img/demo_sweep/sweep.json"
 """Where the finished sweep's ``sweep.json`` is kept in the repository, next to the docs' figure ``sweep.png``
 (relative to the repository root); `tests/demo/test_tuned.py` checks the table against it once it is there."""
 
-# PROVISIONAL: the declared sweep has not finished. Until it has, every method holds the demo's former shared rate
-# 5e-4; replace the table by `rates_from_sweep(<sweep output>/sweep.json)` and TUNED_COLLAPSED by
-# `collapsed_from_sweep(...)`, set TUNED_PROVISIONAL = False and TUNED_DATE, and copy sweep.json and sweep.png to
-# TUNED_SWEEP_JSON's folder.
-TUNED_PROVISIONAL = True
-TUNED_DATE: str | None = None
+# From the declared sweep run on 2026-12-07 (`python benchmarks/demo_sweep.py`; its sweep.json, sweep.csv and
+# sweep.png are in docs/img/demo_sweep/): `rates_from_sweep` and `collapsed_from_sweep` on that sweep.json.
+TUNED_PROVISIONAL = False
+TUNED_DATE: str | None = "2026-12-07"
 TUNED_LEARNING_RATES: dict[str, float] = {
-    "grpo": 5e-4,
-    "lp_reg": 5e-4,
-    "grpo_n": 5e-4,
-    "nsr": 5e-4,
-    "w_reinforce": 5e-4,
-    "hapo": 5e-4,
-    "spear": 5e-4,
+    "grpo": 5e-5,
+    "lp_reg": 1.5e-4,
+    "grpo_n": 5e-5,
+    "nsr": 5e-5,
+    "w_reinforce": 5e-5,
+    "hapo": 5e-5,
+    "spear": 5e-5,
 }
 TUNED_COLLAPSED: tuple[str, ...] = ()
 """Methods for which the sweep found no candidate rate that kept pass@1 from falling below the base model's (its
