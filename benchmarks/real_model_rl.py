@@ -177,11 +177,8 @@ def run_case(name: str, model_path: str, dataset: Any, args: argparse.Namespace)
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    import torch
-
-    from trl_explore.toy import make_word_problem_dataset, pretrained_model_path
-
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (`argv`, default `sys.argv[1:]`); argparse exits on an unknown or malformed flag."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--cases",
@@ -201,7 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the profiled step")
     parser.add_argument("--csv", default=None, help="CSV file for the rows (default: benchmarks/results.csv)")
     parser.add_argument("--json", default=None, help="write the per-case results and ratios as JSON here")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from trl_explore.toy import make_word_problem_dataset, pretrained_model_path
+
+    args = parse_args(argv)
     for baseline in sorted({BASELINE_OF.get(name, "trl") for name in args.cases}, reverse=True):
         if baseline not in args.cases:
             args.cases.insert(0, baseline)
